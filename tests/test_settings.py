@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from appliance import settings
+from appliance.errors import ApplianceError
+
+
+def test_defaults_work_without_a_file(monkeypatch):
+    monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
+    loaded = settings.load(environ={})
+    assert loaded.company.name == "TechCorp"
+    assert loaded.llm.backend == "llama"
+    assert loaded.paths.models_dir == settings.ROOT / "models"
+
+
+def test_file_then_environment_override(tmp_path):
+    ini = tmp_path / "appliance.ini"
+    ini.write_text("[company]\nname = Acme\n[vad]\nend_silence_ms = 500\n[llm]\nbackend = http\n")
+    loaded = settings.load(ini, environ={"APPLIANCE_VAD_END_SILENCE_MS": "650", "APPLIANCE_PATHS_DATA_DIR": "~/x"})
+    assert loaded.company.name == "Acme"
+    assert loaded.vad.end_silence_ms == 650
+    assert loaded.llm.backend == "http"
+    assert loaded.paths.data_dir == Path("~/x").expanduser()
+
+
+def test_config_path_from_environment(tmp_path, monkeypatch):
+    ini = tmp_path / "site.ini"
+    ini.write_text("[tts]\nlength_scale = 1.2\n")
+    monkeypatch.setenv("APPLIANCE_CONFIG", str(ini))
+    assert settings.load(environ={}).tts.length_scale == 1.2
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("APPLIANCE_VAD_END_SILENCE_MS", "soon", ["[vad] end_silence_ms", "int"]),
+    ("APPLIANCE_VAD_THRESHOLD", "1.5", ["[vad] threshold", "between 0.0 and 1.0"]),
+    ("APPLIANCE_LLM_BACKEND", "cloud", ["[llm] backend", "llama, http"]),
+    ("APPLIANCE_STT_THREADS", "-1", ["[stt] threads", "negative"]),
+])
+def test_bad_value_names_key_and_what_is_allowed(variable, value, words):
+    with pytest.raises(ApplianceError) as error:
+        settings.load(environ={variable: value})
+    assert error.value.code == "settings-invalid"
+    for word in words + [variable]:
+        assert word in str(error.value)
+
+
+def test_unknown_key_and_section_are_errors(tmp_path):
+    ini = tmp_path / "a.ini"
+    ini.write_text("[vad]\nsilence = 3\n")
+    with pytest.raises(ApplianceError, match="end_silence_ms"):
+        settings.load(ini, environ={})
+    ini.write_text("[smpt]\nport = 25\n")
+    with pytest.raises(ApplianceError, match="settings-unknown-section"):
+        settings.load(ini, environ={})
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ApplianceError, match="settings-file-missing"):
+        settings.load(tmp_path / "nope.ini", environ={})
+
+
+def test_every_field_has_a_docstring():
+    rows = settings.describe()
+    assert len(rows) > 20
+    assert [row for row in rows if not row[3]] == []
