@@ -94,8 +94,8 @@ class Llm:
     """CPU threads for generation."""
     context_tokens: int = 4096
     """Context window; the static prompt, passages and history must fit."""
-    max_tokens: int = 320
-    """Most tokens in one JSON reply."""
+    max_tokens: int = 512
+    """Most tokens in one JSON reply; the schema's bounds fit in 512."""
     temperature: float = 0.1
     """Sampling temperature; low keeps the JSON and intents steady."""
     timeout_s: float = 30.0
@@ -120,7 +120,7 @@ class Knowledge:
     """Model role of the sentence embedding network."""
     top_k: int = 3
     """Passages given to the reply model."""
-    min_score: float = 0.3
+    min_score: float = 0.35
     """Cosine similarity (0..1) below which a passage is not used."""
 
 

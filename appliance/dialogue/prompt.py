@@ -1,0 +1,51 @@
+"""Prompt building: a static system prompt first (its KV cache stays warm), then each turn's context."""
+
+from __future__ import annotations
+
+from typing import Iterable, Protocol
+
+INTENTS = ("greeting, policy_query, product_query, order_status, send_details_email, send_details_sms, "
+           "send_details_whatsapp, callback_request, complaint, speak_to_human, goodbye, other")
+ACTIONS = ("send_email, send_sms, send_whatsapp, schedule_callback, lookup_order, create_ticket, update_ticket, "
+           "escalate_to_human, create_hot_lead, notify_sales_team")
+
+SYSTEM = """You are the phone assistant of {company}. You talk to callers on a phone line.
+Answer with one JSON object and nothing else:
+- immediate_response: what you say to the caller: one or two short spoken sentences, no lists, no markdown.
+- intent: one of {intents}.
+- entities: details the caller gave (email, phone, order_id, callback_time, ...).
+- needs_clarification: true when you must ask the caller for something before you can act.
+- actions: what the caller asked you to do, from {actions}; empty when they only ask a question.
+- used_knowledge: true when your answer uses the passages.
+- escalate_to_human: true when the caller asks for a person or the passages do not answer the question.
+Answer only from the passages. If they do not hold the answer, say you will connect the caller with a
+specialist; never make up facts, prices or order details."""
+
+
+class Passage(Protocol):
+    source: str
+    heading: str
+    text: str
+
+
+def system_prompt(company: str) -> str:
+    """The static part of every prompt; it changes only with the settings."""
+    return SYSTEM.format(company=company, intents=INTENTS, actions=ACTIONS)
+
+
+def turn_message(heard: str, passages: Iterable[Passage]) -> str:
+    """The caller's words with the passages retrieved for them, as one user message."""
+    lines = ["Passages:"]
+    for number, passage in enumerate(passages, 1):
+        lines.append(f"[{number}] {passage.source} > {passage.heading}: {passage.text.strip()}")
+    if len(lines) == 1:
+        lines.append("(none match the question)")
+    lines.append("")
+    lines.append(f"Caller: {heard}")
+    return "\n".join(lines)
+
+
+def messages(company: str, heard: str, passages: Iterable[Passage], history: Iterable[dict] = ()) -> list[dict]:
+    """Chat messages for one turn: system prompt, earlier turns, then this turn."""
+    return [{"role": "system", "content": system_prompt(company)}, *history,
+            {"role": "user", "content": turn_message(heard, passages)}]

@@ -1,0 +1,136 @@
+"""`appliance doctor`: one line per check of the box, each failure with what to do about it."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from appliance.models import ModelStore
+
+MIN_FREE_DISK_GB = 2.0
+MIN_FREE_MEMORY_GB = 2.0
+SETUP_HINT = "run scripts/setup"
+
+# Native pieces the call path loads: (import name, distribution for the version, what it does).
+LIBRARIES = (
+    ("numpy", "numpy", "audio arrays"),
+    ("soxr", "soxr", "resampling"),
+    ("onnxruntime", "onnxruntime", "VAD and embeddings"),
+    ("ctranslate2", "ctranslate2", "Whisper speech to text"),
+    ("faster_whisper", "faster-whisper", "Whisper speech to text"),
+    ("vosk", "vosk", "Vosk speech to text"),
+    ("piper", "piper-tts", "text to speech"),
+    ("llama_cpp", "llama-cpp-python", "the reply model"),
+    ("tokenizers", "tokenizers", "embedding tokenizer"),
+    ("sqlite_vec", "sqlite-vec", "vector search"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One result: `ok`, `warn` or `fail`, what was seen, and what to do."""
+
+    name: str
+    state: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        """The check as one printed line."""
+        text = f"{self.state.upper():4}  {self.name:22} {self.detail}"
+        return f"{text}  -> {self.fix}" if self.fix and self.state != "ok" else text
+
+
+def check_python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info < (3, 10):
+        return Check("python", "fail", version, "use Python 3.10 or newer (PYTHON=... scripts/setup)")
+    return Check("python", "ok", f"{version} at {sys.executable}")
+
+
+def check_library(module: str, distribution: str, role: str) -> Check:
+    try:
+        importlib.import_module(module)
+        version = importlib.metadata.version(distribution)
+    except Exception as exc:  # a broken native library raises anything from ImportError to OSError
+        return Check(f"lib {module}", "fail", f"cannot load ({role}): {exc}", SETUP_HINT)
+    return Check(f"lib {module}", "ok", f"{version} ({role})")
+
+
+def check_sqlite_vec() -> Check:
+    from appliance.sqlite import connect
+
+    try:
+        connection = connect(":memory:", vec=True)
+        sqlite_version, vec_version = connection.execute("select sqlite_version(), vec_version()").fetchone()
+        connection.close()
+    except Exception as exc:
+        return Check("sqlite-vec", "fail", str(exc), "pip install pysqlite3-binary (or use Debian's python3)")
+    return Check("sqlite-vec", "ok", f"sqlite {sqlite_version}, sqlite-vec {vec_version}")
+
+
+def check_models(store: ModelStore) -> list[Check]:
+    checks = []
+    try:
+        models = store.models().values()
+    except Exception as exc:
+        return [Check("models", "fail", str(exc), "restore models/manifest.json from git")]
+    for model in models:
+        name = f"model {model.role}"
+        if not (model.default or model.provisioned) and not model.folder(store.dir).exists():
+            checks.append(Check(name, "ok", "optional, not installed"))
+            continue
+        problems = store.problems(model)
+        if problems:
+            fix = "appliance models install" if not model.provisioned else "copy the file again and re-run models add"
+            checks.append(Check(name, "fail", "; ".join(str(p) for p in problems), fix))
+        else:
+            checks.append(Check(name, "ok", f"{len(model.files)} file(s), sha256 match, {model.main_path(store.dir)}"))
+    return checks
+
+
+def check_disk(path) -> Check:
+    os.makedirs(path, exist_ok=True)
+    free_gb = shutil.disk_usage(path).free / 1e9
+    state = "ok" if free_gb >= MIN_FREE_DISK_GB else "warn"
+    return Check("disk", state, f"{free_gb:.1f} GB free at {path}", f"free space: recordings and models need {MIN_FREE_DISK_GB} GB")
+
+
+def check_memory() -> Check:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        available_gb = int(fields["MemAvailable"].split()[0]) / 1e6
+    except (OSError, KeyError, ValueError) as exc:
+        return Check("memory", "warn", f"cannot read /proc/meminfo: {exc}")
+    state = "ok" if available_gb >= MIN_FREE_MEMORY_GB else "warn"
+    return Check("memory", state, f"{available_gb:.1f} GB available",
+                 f"the default models need about {MIN_FREE_MEMORY_GB} GB; stop other services")
+
+
+def check_tool(name: str, purpose: str) -> Check:
+    path = shutil.which(name)
+    if path:
+        return Check(f"tool {name}", "ok", f"{path} ({purpose})")
+    return Check(f"tool {name}", "warn", f"not found ({purpose})", f"apt-get install {name}")
+
+
+def run_checks(settings, out: Callable[[str], None] = print) -> int:
+    """Run every check, print one line each; exit status 1 if any failed."""
+    checks = [check_python()]
+    checks += [check_library(*entry) for entry in LIBRARIES]
+    checks.append(check_sqlite_vec())
+    checks += check_models(ModelStore(settings.paths.models_dir))
+    checks.append(check_disk(settings.paths.data_dir))
+    checks.append(check_memory())
+    checks.append(check_tool("espeak-ng", "synthesized callers for simulate and tests"))
+    for check in checks:
+        out(check.line())
+    failed = sum(check.state == "fail" for check in checks)
+    out(f"{len(checks)} checks, {failed} failed")
+    return 1 if failed else 0

@@ -1,0 +1,68 @@
+"""Loads each engine once from the settings and the checked model files."""
+
+from __future__ import annotations
+
+from appliance.models import ModelStore
+from appliance.settings import Settings
+
+
+def model_store(settings: Settings) -> ModelStore:
+    """The model store the settings point at."""
+    return ModelStore(settings.paths.models_dir)
+
+
+def voice_detector(settings: Settings, store: ModelStore):
+    """Silero VAD and the end-of-turn segmenter, at the line rate."""
+    from appliance.audio import LINE_RATE_HZ
+    from appliance.vad import VoiceDetector
+
+    return VoiceDetector(store.checked_path(settings.vad.model), rate_hz=LINE_RATE_HZ,
+                         threshold=settings.vad.threshold, start_ms=settings.vad.start_ms,
+                         end_silence_ms=settings.vad.end_silence_ms)
+
+
+def transcriber(settings: Settings, store: ModelStore):
+    """Whisper or Vosk, as the settings say."""
+    path = store.checked_path(settings.stt.model)
+    if settings.stt.engine == "vosk":
+        from appliance.stt.vosk import VoskTranscriber
+
+        return VoskTranscriber(path)
+    from appliance.stt.whisper import WhisperTranscriber
+
+    return WhisperTranscriber(path, language=settings.stt.language, beam_size=settings.stt.beam_size,
+                              threads=settings.stt.threads)
+
+
+def responder(settings: Settings, store: ModelStore):
+    """The reply model: a GGUF in this process, or an OpenAI-compatible server."""
+    llm = settings.llm
+    if llm.backend == "http":
+        from appliance.llm.http import HttpResponder
+
+        return HttpResponder(llm.url, model=llm.http_model, timeout_s=llm.timeout_s,
+                             max_tokens=llm.max_tokens, temperature=llm.temperature)
+    from appliance.llm.llama import LlamaResponder
+
+    return LlamaResponder(store.checked_path(llm.model), threads=llm.threads, context_tokens=llm.context_tokens,
+                          max_tokens=llm.max_tokens, temperature=llm.temperature)
+
+
+def synthesizer(settings: Settings, store: ModelStore):
+    """The Piper voice, delivering 8 kHz telephone audio."""
+    from appliance.audio import LINE_RATE_HZ
+    from appliance.tts.piper import PiperSynthesizer
+
+    return PiperSynthesizer(store.checked_path(settings.tts.model), length_scale=settings.tts.length_scale,
+                            out_rate_hz=LINE_RATE_HZ)
+
+
+def knowledge_index(settings: Settings, store: ModelStore):
+    """The knowledge index in the data directory, with its embedder."""
+    from appliance.knowledge.embed import MiniLmEmbedder
+    from appliance.knowledge.index import KnowledgeIndex
+
+    model = store.checked_path(settings.knowledge.model)
+    embedder = MiniLmEmbedder(model, model.parent / "tokenizer.json")
+    settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
+    return KnowledgeIndex(settings.paths.data_dir / "knowledge.db", embedder)

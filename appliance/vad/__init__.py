@@ -1,0 +1,40 @@
+"""Voice activity detection: where the caller's speech starts and where their turn ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from appliance.vad.segmenter import State, VadSegmenter, VoiceStarted, VoiceStopped
+from appliance.vad.silero import SileroVad
+
+__all__ = ["State", "VadSegmenter", "VoiceDetector", "VoiceStarted", "VoiceStopped", "SileroVad"]
+
+
+class VoiceDetector:
+    """Line audio in chunks of any length → Silero windows → segmenter events on the audio timeline."""
+
+    def __init__(self, model_path: Path, rate_hz: int = 8000, threshold: float = 0.5, start_ms: float = 60,
+                 end_silence_ms: float = 700):
+        self.vad = SileroVad(model_path, rate_hz)
+        self.segmenter = VadSegmenter(threshold, start_ms, end_silence_ms)
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._window_ms = self.vad.window_samples * 1000 / rate_hz
+        self.last_confidence = 0.0
+
+    def process(self, pcm: np.ndarray) -> list:
+        """Events completed by this chunk of int16 audio."""
+        self._pending = np.concatenate([self._pending, np.asarray(pcm, dtype=np.int16)])
+        events = []
+        size = self.vad.window_samples
+        while len(self._pending) >= size:
+            window, self._pending = self._pending[:size], self._pending[size:]
+            self.last_confidence = self.vad.voice_confidence(window)
+            events += self.segmenter.process(self._window_ms, self.last_confidence)
+        return events
+
+    @property
+    def speaking(self) -> bool:
+        """Whether the caller is in the middle of a turn."""
+        return self.segmenter.state in (State.SPEAKING, State.STOPPING)

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+from appliance.cli import main
+from appliance.settings import ROOT
+
+
+def test_settings_prints_every_key_with_its_doc(capsys):
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "[llm]" in out and "backend = llama" in out and "# Silence after speech that ends the caller's turn." in out
+
+
+def test_bad_setting_is_one_clear_line_and_exit_2(monkeypatch, capsys):
+    monkeypatch.setenv("APPLIANCE_VAD_THRESHOLD", "loud")
+    assert main(["models", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "APPLIANCE_VAD_THRESHOLD" in err and "float" in err
+
+
+def test_models_list_shows_every_role(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    for role in ("llm", "stt", "tts", "embed", "vad", "llm-tiny", "vosk-ko"):
+        assert f"\n{role} " in "\n" + out
+
+
+def test_packages_are_pinned(capsys):
+    assert main(["models", "packages"]) == 0
+    pins = capsys.readouterr().out.split()
+    assert pins and all("==" in pin for pin in pins)
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([str(ROOT / ".venv" / "bin" / "appliance"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "models" in result.stdout
+
+
+def test_module_entry_point_reports_unknown_role():
+    result = subprocess.run([sys.executable, "-m", "appliance", "models", "verify", "no-such-role"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "models-role-unknown" in result.stderr
