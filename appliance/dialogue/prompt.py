@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from typing import Iterable, Protocol
 
-INTENTS = ("greeting, policy_query, product_query, order_status, send_details_email, send_details_sms, "
-           "send_details_whatsapp, callback_request, complaint, speak_to_human, goodbye, other")
 ACTIONS = ("send_email, send_sms, send_whatsapp, schedule_callback, lookup_order, create_ticket, update_ticket, "
            "escalate_to_human, create_hot_lead, notify_sales_team")
 
 SYSTEM = """You are the phone assistant of {company}. You talk to callers on a phone line.
 Answer with one JSON object and nothing else:
 - immediate_response: what you say to the caller: one or two short spoken sentences, no lists, no markdown.
-- intent: one of {intents}.
-- entities: details the caller gave (email, phone, order_id, callback_time, ...).
-- needs_clarification: true when you must ask the caller for something before you can act.
-- actions: what the caller asked you to do, from {actions}; empty when they only ask a question.
-- used_knowledge: true when your answer uses the passages.
+- intent: policy_query (refunds, returns, warranty, privacy), product_query (products, plans, prices, the app),
+  order_status, send_details_email, send_details_sms, send_details_whatsapp, callback_request, complaint,
+  speak_to_human, greeting, goodbye, or other.
+- entities: details the caller gave (email, phone, order_id, callback_time, ...); {{}} when none.
+- needs_clarification: true only when you must ask the caller for something before you can act.
+- actions: only what the caller asked you to do ({actions}); [] when they only ask a question.
+- used_knowledge: true when your answer comes from the passages.
 - escalate_to_human: true when the caller asks for a person or the passages do not answer the question.
 Answer only from the passages. If they do not hold the answer, say you will connect the caller with a
-specialist; never make up facts, prices or order details."""
+specialist; never make up facts, prices or order details.
+
+Example. Passages: [1] warranty.md > Warranty: Every laptop has a two-year warranty.
+Caller: How long is the warranty on laptops?
+{{"immediate_response": "Every laptop comes with a two-year warranty.", "intent": "policy_query", "entities": {{}}, \
+"needs_clarification": false, "actions": [], "used_knowledge": true, "escalate_to_human": false}}"""
 
 
 class Passage(Protocol):
@@ -30,7 +35,7 @@ class Passage(Protocol):
 
 def system_prompt(company: str) -> str:
     """The static part of every prompt; it changes only with the settings."""
-    return SYSTEM.format(company=company, intents=INTENTS, actions=ACTIONS)
+    return SYSTEM.format(company=company, actions=ACTIONS)
 
 
 def turn_message(heard: str, passages: Iterable[Passage]) -> str:

@@ -58,7 +58,7 @@ class SentenceSplitter:
                 continue
             cuts.append(match.end())
             break
-        limit = self.first_clause_chars if self._emitted == 0 else self.max_chars
+        limit = min(self.first_clause_chars, self.max_chars) if self._emitted == 0 else self.max_chars
         for match in _COMMA.finditer(self._buffer):
             if match.start() >= limit:
                 cuts.append(match.end())

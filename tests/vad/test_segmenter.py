@@ -1,0 +1,65 @@
+import pytest
+
+from appliance.vad.segmenter import State, VadSegmenter, VoiceStarted, VoiceStopped
+
+WINDOW_MS = 32.0
+
+
+def run(segmenter, pattern):
+    """Feed windows of the given confidences; return (events, window index) pairs."""
+    out = []
+    for index, confidence in enumerate(pattern):
+        out += [(event, index) for event in segmenter.process(WINDOW_MS, confidence)]
+    return out
+
+
+def test_speech_start_and_end_with_exact_positions():
+    segmenter = VadSegmenter(threshold=0.5, start_ms=60, end_silence_ms=300)
+    pattern = [0.0] * 5 + [0.9] * 20 + [0.0] * 12
+    events = run(segmenter, pattern)
+    assert events[0] == (VoiceStarted(5 * WINDOW_MS), 6)  # confirmed after 2 windows (64 ms >= 60 ms)
+    stopped, index = events[1]
+    assert stopped == VoiceStopped(25 * WINDOW_MS, 20 * WINDOW_MS)
+    assert index == 25 + 9  # the 10th silent window brings the silence to 320 ms >= 300 ms
+    assert len(events) == 2 and segmenter.state is State.QUIET
+
+
+def test_a_short_blip_does_not_start_speech():
+    segmenter = VadSegmenter(start_ms=100)
+    assert run(segmenter, [0.0, 0.9, 0.9, 0.0, 0.0, 0.9, 0.0]) == []
+    assert segmenter.state is State.QUIET
+
+
+def test_a_pause_shorter_than_the_end_silence_does_not_end_the_turn():
+    segmenter = VadSegmenter(end_silence_ms=700)
+    pattern = [0.9] * 10 + [0.0] * 15 + [0.9] * 10 + [0.0] * 25  # a 480 ms pause mid-sentence
+    events = [event for event, _ in run(segmenter, pattern)]
+    assert events == [VoiceStarted(0.0), VoiceStopped(35 * WINDOW_MS, 35 * WINDOW_MS)]
+
+
+def test_the_same_pause_ends_the_turn_with_a_short_end_silence():
+    segmenter = VadSegmenter(end_silence_ms=200)
+    pattern = [0.9] * 10 + [0.0] * 15 + [0.9] * 10 + [0.0] * 25
+    events = [event for event, _ in run(segmenter, pattern)]
+    assert [type(e) for e in events] == [VoiceStarted, VoiceStopped, VoiceStarted, VoiceStopped]
+    assert events[2] == VoiceStarted(25 * WINDOW_MS)
+
+
+def test_hysteresis_keeps_soft_syllables_in_the_turn():
+    segmenter = VadSegmenter(threshold=0.5, end_silence_ms=100)
+    pattern = [0.9] * 5 + [0.4] * 10 + [0.0] * 5  # 0.4 is below the start threshold but above 0.35
+    events = run(segmenter, pattern)
+    assert events[-1][0] == VoiceStopped(15 * WINDOW_MS, 15 * WINDOW_MS)
+    assert run(VadSegmenter(threshold=0.5), [0.4] * 10) == []  # but 0.4 never starts speech
+
+
+@pytest.mark.parametrize("window_ms", [10.0, 20.0, 32.0])
+def test_positions_follow_the_audio_not_the_window_size(window_ms):
+    segmenter = VadSegmenter(start_ms=60, end_silence_ms=400)
+    windows_per_second = int(1000 / window_ms)
+    pattern = [0.0] * windows_per_second + [0.9] * windows_per_second + [0.0] * windows_per_second
+    events = []
+    for confidence in pattern:
+        events += segmenter.process(window_ms, confidence)
+    assert events[0].at_ms == pytest.approx(windows_per_second * window_ms)
+    assert events[1].at_ms == pytest.approx(2 * windows_per_second * window_ms)
