@@ -52,6 +52,7 @@ class LlamaResponder:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.model_path = model_path
+        self.static_tokens = 0
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """The tokens of the chat prompt, made with the model's own template."""
@@ -73,9 +74,12 @@ class LlamaResponder:
 
     def warm(self, system_prompt: str) -> None:
         """Evaluate the static system prompt now, so each turn evaluates only what follows it."""
-        tokens = self.prompt_tokens([{"role": "system", "content": system_prompt}, {"role": "user", "content": ""}])
+        system = {"role": "system", "content": system_prompt}
+        one = self.prompt_tokens([system, {"role": "user", "content": "a"}])
+        other = self.prompt_tokens([system, {"role": "user", "content": "b"}])
+        self.static_tokens = next((i for i, (x, y) in enumerate(zip(one, other)) if x != y), len(one))
         self._llama.reset()
-        self._llama.eval(tokens[:-8] if len(tokens) > 8 else tokens)
+        self._llama.eval(one[:self.static_tokens])
 
     def respond(self, messages: list[dict], on_text: Callable[[str], None] | None = None) -> ReplyResult:
         """Generate one reply, streaming its spoken text to `on_text` as it appears."""
