@@ -99,7 +99,7 @@ class SpokenTextStream:
         self.done = False
 
     def push(self, delta: str) -> str:
-        """Add generated text; return the characters of the spoken reply it completed."""
+        """Add generated text; return the characters of the spoken reply it completed (a space at its end)."""
         self._text += delta
         if self.done:
             return ""
@@ -114,6 +114,7 @@ class SpokenTextStream:
             char = text[i]
             if char == '"':
                 self.done = True
+                out.append(" ")  # the end of the spoken text: lets a sentence splitter see its last stop
                 i += 1
                 break
             if char != "\\":
