@@ -1,0 +1,87 @@
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.dialogue.entities import When, find_email, find_order_id, parse_when, spoken_digits, to_e164
+
+KOLKATA = ZoneInfo("Asia/Kolkata")
+NOW = datetime(2025, 10, 5, 9, 0, tzinfo=KOLKATA)  # a Sunday morning
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("nine eight seven six five four three two one zero", "9876543210"),
+    ("double five six oh seven", "55607"),
+    ("I want to go for it", "I want to go for it"),
+    ("send it to my phone", "send it to my phone"),
+    ("I have two laptops", "I have two laptops"),
+    ("room 42, floor three", "room 42, floor three"),
+])
+def test_spoken_digits(text, expected):
+    assert spoken_digits(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("It's 9876543210", "+919876543210"),
+    ("my number is 98765 43210", "+919876543210"),
+    ("nine eight seven six five four three two one zero", "+919876543210"),
+    ("zero nine eight seven six five four three two one zero", "+919876543210"),
+    ("plus nine one nine eight seven six five four three two one zero", "+919876543210"),
+    ("919876543210", "+919876543210"),
+    ("+44 20 7946 0958", "+442079460958"),
+    ("0044 20 7946 0958", "+442079460958"),
+    ("call me at five", None),
+    ("no number here", None),
+])
+def test_phone_numbers_to_e164(text, expected):
+    assert to_e164(text, "+91") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("my email is user at example dot com", "user@example.com"),
+    ("it's j a n e dot d o e at gmail dot com", "jane.doe@gmail.com"),
+    ("Send to Jane.Doe@Example.com please", "jane.doe@example.com"),
+    ("priya underscore k at tech corp dot co dot in", None),
+    ("priya underscore k at techcorp dot co dot in", "priya_k@techcorp.co.in"),
+    ("no address", None),
+])
+def test_emails(text, expected):
+    assert find_email(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("It's ORD98765", "ORD98765"),
+    ("it's O R D nine eight seven six five", "ORD98765"),
+    ("order number 98765", "ORD98765"),
+    ("ord-12345", "ORD12345"),
+    ("I ordered a laptop 5 days ago", None),
+])
+def test_order_ids(text, expected):
+    assert find_order_id(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Tomorrow at 10 AM", datetime(2025, 10, 6, 10, 0, tzinfo=KOLKATA)),
+    ("tomorrow at ten", datetime(2025, 10, 6, 10, 0, tzinfo=KOLKATA)),
+    ("next Monday afternoon", datetime(2025, 10, 6, 14, 0, tzinfo=KOLKATA)),
+    ("Friday morning", datetime(2025, 10, 10, 10, 0, tzinfo=KOLKATA)),
+    ("today at 5:30 pm", datetime(2025, 10, 5, 17, 30, tzinfo=KOLKATA)),
+    ("day after tomorrow at 11 a.m.", datetime(2025, 10, 7, 11, 0, tzinfo=KOLKATA)),
+    ("at 8 am", datetime(2025, 10, 6, 8, 0, tzinfo=KOLKATA)),  # 8 AM today has passed: tomorrow
+    ("around 2", datetime(2025, 10, 5, 14, 0, tzinfo=KOLKATA)),  # "at 2" on a business line
+])
+def test_when(text, expected):
+    assert parse_when(text, NOW).resolve(NOW) == expected
+
+
+def test_a_day_and_a_time_from_different_turns_make_one_moment():
+    day = parse_when("Can someone call me tomorrow to discuss setup?", NOW)
+    assert day == When(date(2025, 10, 6), None) and day.resolve(NOW) is None
+    at = parse_when("Around 2 PM", NOW)
+    assert at == When(None, time(14, 0))
+    assert at.merged(day).resolve(NOW) == datetime(2025, 10, 6, 14, 0, tzinfo=KOLKATA)
+
+
+def test_numbers_that_are_not_times_are_not_times():
+    assert parse_when("I ordered a laptop 5 days ago", NOW) == When()
+    assert parse_when("I have 2 laptops", NOW) == When()
