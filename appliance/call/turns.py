@@ -1,0 +1,107 @@
+"""Turn taking as a pure state machine over the call's audio time: greeting, reprompts, barge-in, end of turn.
+
+It is fed the VAD's events for each stretch of line audio and whether the appliance is thinking or
+speaking, and answers with what should happen. It counts milliseconds of audio, never a clock, so the
+call session's timing is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.vad.segmenter import VoiceStarted, VoiceStopped
+
+
+@dataclass(frozen=True)
+class Greet:
+    """The caller has been silent since the call began: greet them."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class Reprompt:
+    """The caller has been silent since the appliance last spoke: ask again (`count` from 1)."""
+
+    at_ms: float
+    count: int
+
+
+@dataclass(frozen=True)
+class SilenceHangup:
+    """Silence for too long after every reprompt: say goodbye and hang up."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    """The caller began speaking at `at_ms`."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The caller began speaking at `at_ms` while the appliance was speaking: stop the reply."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    """The caller's turn: speech from `start_ms` to `end_ms` of the call's audio."""
+
+    start_ms: float
+    end_ms: float
+
+
+class TurnTaker:
+    """Decides, from the audio timeline, when the appliance greets, reprompts, stops or hangs up."""
+
+    def __init__(self, greet_after_ms: float = 2000, reprompt_after_ms: float = 7000, reprompts: int = 2,
+                 hangup_after_ms: float = 7000):
+        self.greet_after_ms = greet_after_ms
+        self.reprompt_after_ms = reprompt_after_ms
+        self.reprompts = reprompts
+        self.hangup_after_ms = hangup_after_ms
+        self.position_ms = 0.0
+        self.quiet_ms = 0.0
+        self.greeted = False
+        self.caller_spoke = False
+        self.caller_speaking = False
+        self.reprompted = 0
+        self.hung_up = False
+        self._turn_start = 0.0
+
+    def advance(self, duration_ms: float, events: list, *, thinking: bool = False, speaking: bool = False) -> list:
+        """Move on by `duration_ms` of line audio with the VAD `events` it held; return what to do."""
+        self.position_ms += duration_ms
+        out: list = []
+        for event in events:
+            if isinstance(event, VoiceStarted):
+                self.caller_speaking = self.caller_spoke = True
+                self.reprompted = 0
+                self._turn_start = event.at_ms
+                out.append(BargeIn(event.at_ms) if speaking else TurnStarted(event.at_ms))
+            elif isinstance(event, VoiceStopped) and self.caller_speaking:
+                self.caller_speaking = False
+                out.append(TurnEnded(self._turn_start, event.at_ms))
+        if self.caller_speaking or thinking or speaking or self.hung_up:
+            self.quiet_ms = 0.0
+            return out
+        self.quiet_ms += duration_ms
+        if not self.greeted and not self.caller_spoke:
+            if self.quiet_ms >= self.greet_after_ms:
+                self.greeted = True
+                self.quiet_ms = 0.0
+                out.append(Greet(self.position_ms))
+        elif self.reprompted < self.reprompts:
+            if self.quiet_ms >= self.reprompt_after_ms:
+                self.reprompted += 1
+                self.quiet_ms = 0.0
+                out.append(Reprompt(self.position_ms, self.reprompted))
+        elif self.quiet_ms >= self.hangup_after_ms:
+            self.hung_up = True
+            out.append(SilenceHangup(self.position_ms))
+        return out

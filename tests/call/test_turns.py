@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from appliance.call.turns import BargeIn, Greet, Reprompt, SilenceHangup, TurnEnded, TurnStarted, TurnTaker
+from appliance.vad import VoiceDetector
+
+FRAME = 160  # 20 ms at 8 kHz
+FRAME_MS = 20.0
+
+
+@pytest.fixture(scope="module")
+def vad_model(store):
+    return store.checked_path("vad")
+
+
+def run(vad_model, audio, taker, speaking=lambda at_ms: False, thinking=lambda at_ms: False, end_silence_ms=700):
+    """Feed line audio frame by frame, as a call would; return (decision, position when decided)."""
+    detector = VoiceDetector(vad_model, end_silence_ms=end_silence_ms)
+    decided = []
+    for offset in range(0, len(audio), FRAME):
+        events = detector.process(audio[offset:offset + FRAME])
+        position = taker.position_ms + FRAME_MS
+        for decision in taker.advance(FRAME_MS, events, speaking=speaking(position), thinking=thinking(position)):
+            decided.append((decision, position))
+    return decided
+
+
+def silence(ms):
+    return np.zeros(int(8 * ms), np.int16)
+
+
+def test_a_silent_caller_is_greeted_after_two_seconds(vad_model):
+    decided = run(vad_model, silence(2500), TurnTaker(greet_after_ms=2000))
+    assert decided == [(Greet(2000.0), 2000.0)]
+
+
+def test_a_caller_who_speaks_first_is_not_greeted(vad_model, speak):
+    audio = np.concatenate([silence(500), speak("What is your refund policy?"), silence(2500)])
+    decided = [d for d, _ in run(vad_model, audio, TurnTaker(greet_after_ms=2000, reprompt_after_ms=10000))]
+    assert [type(d) for d in decided] == [TurnStarted, TurnEnded]
+
+
+def test_end_of_turn_waits_out_a_pause_mid_sentence(vad_model, speak):
+    audio = np.concatenate([silence(300), speak("I would like to know", pad_ms=0), silence(400),
+                            speak("about the professional plan", pad_ms=0), silence(1500)])
+    decided = run(vad_model, audio, TurnTaker())
+    turns = [d for d, _ in decided if isinstance(d, TurnEnded)]
+    assert len(turns) == 1
+    last_loud_ms = np.nonzero(np.abs(audio.astype(np.int32)) > 600)[0][-1] / 8
+    assert turns[0].end_ms == pytest.approx(last_loud_ms, abs=150)
+    position = next(p for d, p in decided if isinstance(d, TurnEnded))
+    assert 650 <= position - turns[0].end_ms <= 800  # decided after the 700 ms of silence, not before
+
+
+def test_reprompts_then_goodbye_after_the_appliance_spoke(vad_model, speak):
+    taker = TurnTaker(greet_after_ms=2000, reprompt_after_ms=5000, reprompts=2, hangup_after_ms=5000)
+    audio = np.concatenate([speak("Hello?"), silence(30000)])
+    spoken_until = len(speak("Hello?")) / 8 + 1500  # thinking and speaking the reply: no reprompt meanwhile
+    decided = run(vad_model, audio, taker, speaking=lambda at: at <= spoken_until)
+    reprompts = [(d, p) for d, p in decided if isinstance(d, Reprompt)]
+    assert [d.count for d, _ in reprompts] == [1, 2]
+    assert reprompts[0][1] == pytest.approx(spoken_until + 5000, abs=FRAME_MS)
+    assert reprompts[1][1] == pytest.approx(spoken_until + 10000, abs=FRAME_MS)
+    hangups = [p for d, p in decided if isinstance(d, SilenceHangup)]
+    assert hangups == [pytest.approx(spoken_until + 15000, abs=FRAME_MS)]
+    assert not any(isinstance(d, Greet) for d, _ in decided)
+
+
+def test_barge_in_is_noticed_within_200_ms(vad_model, speak):
+    # The appliance speaks from 0 to 6 s; the caller cuts in at 2 s.
+    audio = np.concatenate([silence(2000), speak("Sorry, wait, I have a question", pad_ms=0), silence(3000)])
+    decided = run(vad_model, audio, TurnTaker(greet_after_ms=60000), speaking=lambda at: at <= 6000)
+    barge = [(d, p) for d, p in decided if isinstance(d, BargeIn)]
+    assert len(barge) == 1
+    event, noticed_at = barge[0]
+    assert event.at_ms == pytest.approx(2000, abs=100)
+    assert noticed_at - 2000 <= 200
+
+
+def test_no_reprompt_while_the_appliance_is_thinking(vad_model, speak):
+    taker = TurnTaker(reprompt_after_ms=3000)
+    audio = np.concatenate([speak("Where is my order?"), silence(9000)])
+    turn_end = len(speak("Where is my order?")) / 8
+    decided = run(vad_model, audio, taker, thinking=lambda at: at <= turn_end + 4000)
+    reprompt = [p for d, p in decided if isinstance(d, Reprompt)]
+    assert reprompt and reprompt[0] >= turn_end + 4000 + 3000 - FRAME_MS
