@@ -1,0 +1,227 @@
+"""One call: line audio → VAD → turn taking → STT → conversation → TTS → line, with every turn recorded.
+
+The session is the only place that decides what happens next: a barge-in stops the reply, a stage error
+plays an apology, a goodbye ends the call. Engines are synchronous and run on worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from appliance.audio import FRAME_MS, LINE_RATE_HZ
+from appliance.call.turns import BargeIn, Greet, Reprompt, SilenceHangup, TurnEnded, TurnStarted, TurnTaker
+from appliance.errors import ApplianceError
+from appliance.llm.reply import Reply
+from appliance.tts.sentences import SentenceSplitter
+
+log = logging.getLogger(__name__)
+PRE_ROLL_MS = 300
+APOLOGY = "Sorry, I had a problem there. Could you say that again?"
+
+
+class Interrupted(Exception):
+    """The caller barged in: generation for the old turn stops."""
+
+
+@dataclass
+class TurnRecord:
+    """One turn of the call as it happened: what was heard, the reply, what was spoken, and the times."""
+
+    index: int
+    kind: str  # greeting, caller, reprompt, goodbye
+    at_ms: float
+    heard: str | None = None
+    reply: dict | None = None
+    spoken: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    call_ended: bool = False
+    speech_end_ms: float | None = None
+    latency_ms: dict = field(default_factory=dict)
+    audio: list = field(default_factory=list, repr=False)
+
+
+def _spoken_reply(text: str, intent: str) -> dict:
+    return Reply(text, intent).to_dict()
+
+
+class CallSession:
+    """Runs one call on a line until either side hangs up."""
+
+    def __init__(self, line, detector, transcriber, synthesizer, conversation, turns: TurnTaker | None = None):
+        self.line = line
+        self.detector = detector
+        self.transcriber = transcriber
+        self.synthesizer = synthesizer
+        self.conversation = conversation
+        self.turns = turns or TurnTaker()
+        self.records: list[TurnRecord] = []
+        self._task: asyncio.Task | None = None
+        self._record: TurnRecord | None = None
+        self._cancel = threading.Event()
+        self._ending = False
+
+    @property
+    def thinking(self) -> bool:
+        """Whether a reply is being prepared and not yet playing."""
+        return self._task is not None and not self._task.done() and not self.line.playing
+
+    async def run(self) -> list[TurnRecord]:
+        """Answer the call until it ends; return the turns."""
+        ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
+        collecting: list | None = None
+        held: list = []  # audio of a turn whose reply was dropped because the caller went on
+        async for frame in self.line.audio():
+            events = self.detector.process(frame)
+            if collecting is not None:
+                collecting.append(frame)
+            else:
+                ring.append(frame)
+            decisions = self.turns.advance(FRAME_MS, events, thinking=self.thinking, speaking=self.line.playing)
+            for decision in decisions:
+                if isinstance(decision, (TurnStarted, BargeIn)):
+                    if isinstance(decision, BargeIn) or self.thinking:
+                        held = await self._interrupt(isinstance(decision, BargeIn))
+                    collecting = list(ring)
+                    ring.clear()
+                elif isinstance(decision, TurnEnded) and collecting is not None:
+                    audio = np.concatenate(held + collecting)
+                    held, collecting = [], None
+                    self._start(self._answer(audio, decision, self.turns.position_ms))
+                elif isinstance(decision, Greet):
+                    self._start(self._say(self.conversation.greeting(), "greeting", decision.at_ms))
+                elif isinstance(decision, Reprompt):
+                    self._start(self._say(self.conversation.reprompt(decision.count), "reprompt", decision.at_ms))
+                elif isinstance(decision, SilenceHangup):
+                    self._ending = True
+                    self._start(self._say(self.conversation.goodbye(), "goodbye", decision.at_ms, ends=True))
+            if self._ending and (self._task is None or self._task.done()) and not self.line.playing:
+                await self.line.hangup()
+                break
+        if self._task and not self._task.done():
+            self._cancel.set()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        return self.records
+
+    def _start(self, coroutine) -> None:
+        self._cancel = threading.Event()
+        self._task = asyncio.create_task(coroutine)
+
+    async def _interrupt(self, barge_in: bool) -> list:
+        """Stop the reply in progress; a reply the caller never heard gives its audio back to the next turn."""
+        held = []
+        replying = self._task is not None and not self._task.done()
+        if replying or self.line.playing:
+            if self._record is not None:
+                self._record.interrupted = True
+            self._cancel.set()
+            if self._task is not None:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            self.line.stop_playback()
+        if not barge_in and self._record is not None and self._record.kind == "caller" and not self._record.spoken:
+            held = self._record.audio
+            self.records.remove(self._record)
+        return held
+
+    def _new_record(self, kind: str, at_ms: float) -> TurnRecord:
+        record = TurnRecord(len(self.records), kind, at_ms)
+        self.records.append(record)
+        self._record = record
+        return record
+
+    async def _speak(self, sentence: str, record: TurnRecord) -> float:
+        """Synthesize one sentence and queue it on the line; return when its audio was queued."""
+        chunks = await asyncio.to_thread(lambda: list(self.synthesizer.synthesize(sentence)))
+        if self._cancel.is_set():
+            raise asyncio.CancelledError
+        if chunks:
+            self.line.play(np.concatenate(chunks))
+        record.spoken.append(sentence)
+        return time.perf_counter()
+
+    async def _say(self, text: str, kind: str, at_ms: float, ends: bool = False) -> None:
+        record = self._new_record(kind, at_ms)
+        record.reply = _spoken_reply(text, "greeting" if kind == "greeting" else ("goodbye" if ends else "other"))
+        record.call_ended = ends
+        await self._speak(text, record)
+
+    async def _answer(self, audio: np.ndarray, turn: TurnEnded, decided_ms: float) -> None:
+        record = self._new_record("caller", decided_ms)
+        record.audio = [audio]
+        record.speech_end_ms = turn.end_ms
+        record.latency_ms["endpoint"] = decided_ms - turn.end_ms
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        try:
+            transcript = await asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ)
+            record.heard = transcript.text
+            record.latency_ms["stt"] = (time.perf_counter() - start) * 1000
+            sentences: asyncio.Queue = asyncio.Queue()
+            splitter = SentenceSplitter()
+            cancel = self._cancel
+            first_sentence: list[float] = []
+
+            def on_text(delta: str) -> None:  # runs on the LLM's thread
+                if cancel.is_set():
+                    raise Interrupted
+                for sentence in splitter.push(delta):
+                    first_sentence.append(time.perf_counter())
+                    loop.call_soon_threadsafe(sentences.put_nowait, sentence)
+
+            async def speak_all() -> list[float]:
+                queued = []
+                while (sentence := await sentences.get()) is not None:
+                    queued.append(await self._speak(sentence, record))
+                return queued
+
+            speaker = asyncio.create_task(speak_all())
+            try:
+                if not transcript.text.strip():
+                    result = None
+                    sentences.put_nowait("Sorry, I didn't catch that. Could you say it again?")
+                else:
+                    step = time.perf_counter()
+                    result = await asyncio.to_thread(self.conversation.reply, transcript.text, on_text)
+                    for sentence in splitter.flush():
+                        first_sentence.append(time.perf_counter())
+                        sentences.put_nowait(sentence)
+                    record.latency_ms.update(result.stages_ms)
+                    record.latency_ms["llm_first_sentence"] = ((first_sentence[0] - step) * 1000
+                                                               if first_sentence else None)
+            finally:
+                sentences.put_nowait(None)
+                queued = await speaker
+            if first_sentence and queued:
+                record.latency_ms["tts_first_audio"] = (queued[0] - first_sentence[0]) * 1000
+            if result is not None:
+                record.reply = result.reply.to_dict()
+                if result.ends_call:
+                    record.call_ended = True
+                    self._ending = True
+            else:
+                record.reply = _spoken_reply(" ".join(record.spoken), "other")
+        except (Interrupted, asyncio.CancelledError):
+            record.interrupted = True
+            raise asyncio.CancelledError from None
+        except ApplianceError as exc:
+            log.error("turn %d failed: %s", record.index, exc)
+            record.latency_ms["error"] = exc.code
+            record.reply = _spoken_reply(APOLOGY, "other")
+            await self._speak(APOLOGY, record)
+
+    def voice_to_voice(self, record: TurnRecord, speech_end_ms: float | None = None) -> float | None:
+        """From the caller's last voiced frame to the first voiced frame of the reply, on the line."""
+        end = speech_end_ms if speech_end_ms is not None else record.speech_end_ms
+        if end is None:
+            return None
+        sent = getattr(self.line, "playback", None)
+        after = [at for at in (sent.sent_voiced_at if sent else []) if at >= end]
+        return after[0] - end if after else None

@@ -1,0 +1,76 @@
+"""Phone lines: caller audio in and reply audio out, 20 ms frames of 8 kHz int16, one clock for both ways.
+
+A line is full duplex: every 20 ms it delivers one frame of the caller and sends one frame of what the
+appliance queued with `play` (or silence). Both directions share that tick, so positions on the call's
+audio timeline mean the same thing for the caller and for the appliance.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator, Protocol
+
+import numpy as np
+
+from appliance.audio import FRAME_MS, LINE_RATE_HZ
+
+FRAME_SAMPLES = LINE_RATE_HZ * FRAME_MS // 1000
+VOICED_RMS = 300  # a frame louder than this carries speech, not Piper's lead-in silence
+
+
+def voiced(frame: np.ndarray) -> bool:
+    """Whether a frame is louder than silence and line noise."""
+    return len(frame) > 0 and float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > VOICED_RMS
+
+
+class Line(Protocol):
+    """One call's line: the seam every transport (SIP, AudioSocket, modem, sound card, WAV) implements."""
+
+    caller_id: str | None
+
+    def audio(self) -> AsyncIterator[np.ndarray]: ...
+
+    def play(self, pcm: np.ndarray) -> None: ...
+
+    def stop_playback(self) -> int: ...
+
+    @property
+    def playing(self) -> bool: ...
+
+    async def hangup(self) -> None: ...
+
+
+class Playback:
+    """The outgoing side of a line: queued reply audio, taken one frame per tick, with what was sent when."""
+
+    def __init__(self):
+        self._queue: list[np.ndarray] = []
+        self._pending = np.zeros(0, dtype=np.int16)
+        self.sent_voiced_at: list[float] = []  # audio positions (ms) of the voiced frames sent
+
+    def play(self, pcm: np.ndarray) -> None:
+        """Queue audio to be sent after what is already queued."""
+        if len(pcm):
+            self._queue.append(np.asarray(pcm, dtype=np.int16))
+
+    def stop(self) -> int:
+        """Drop everything not yet sent (barge-in); return how many samples were dropped."""
+        dropped = len(self._pending) + sum(len(chunk) for chunk in self._queue)
+        self._queue.clear()
+        self._pending = np.zeros(0, dtype=np.int16)
+        return dropped
+
+    @property
+    def playing(self) -> bool:
+        """Whether reply audio is still waiting to be sent."""
+        return bool(len(self._pending) or self._queue)
+
+    def next_frame(self, position_ms: float) -> np.ndarray:
+        """The frame to send at `position_ms`: queued audio, padded with silence."""
+        while len(self._pending) < FRAME_SAMPLES and self._queue:
+            self._pending = np.concatenate([self._pending, self._queue.pop(0)])
+        frame, self._pending = self._pending[:FRAME_SAMPLES], self._pending[FRAME_SAMPLES:]
+        if voiced(frame):
+            self.sent_voiced_at.append(position_ms)
+        if len(frame) < FRAME_SAMPLES:
+            frame = np.concatenate([frame, np.zeros(FRAME_SAMPLES - len(frame), dtype=np.int16)])
+        return frame

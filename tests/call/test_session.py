@@ -1,0 +1,68 @@
+"""Whole calls in real time on a scripted line, with the real models."""
+
+import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance import engines
+from appliance import settings as settings_module
+from appliance.call.session import CallSession
+from appliance.dialogue.conversation import Conversation
+from appliance.dialogue.prompt import system_prompt
+from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
+
+from speech import phone_speech, word_errors
+
+NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory, whisper, piper):
+    settings = settings_module.load(environ={"APPLIANCE_PATHS_DATA_DIR": str(tmp_path_factory.mktemp("call"))})
+    store = engines.model_store(settings)
+    index = engines.knowledge_index(settings, store)
+    index.ingest(settings.paths.knowledge_dir)
+    responder = engines.responder(settings, store)
+    responder.warm(system_prompt("TechCorp"))
+    return settings, store, index, responder, whisper, piper
+
+
+def call(parts, steps):
+    settings, store, index, responder, whisper, piper = parts
+    line = ScriptedLine(steps, caller_id="+919876543210")
+    conversation = Conversation("TechCorp", index, responder, lambda: NOW)
+    session = CallSession(line, engines.voice_detector(settings, store), whisper, piper, conversation)
+    records = asyncio.run(asyncio.wait_for(session.run(), 120))
+    return line, session, records
+
+
+def test_greeting_question_and_goodbye(parts):
+    steps = [Step(silence_ms=2500), Step(pcm=phone_speech("What is your refund policy?")),
+             Step(pcm=phone_speech("No, that's all. Thank you!"))]
+    line, session, records = call(parts, steps)
+    assert [r.kind for r in records] == ["greeting", "caller", "caller"]
+    greeting, question, goodbye = records
+    assert greeting.at_ms == pytest.approx(2000, abs=40) and "TechCorp" in greeting.spoken[0]
+    assert word_errors("What is your refund policy?", question.heard) <= 1
+    assert question.reply["intent"] == "policy_query" and "30" in " ".join(question.spoken)
+    assert goodbye.call_ended and goodbye.reply["intent"] == "goodbye"
+    assert line.hung_up_by == "appliance"
+    v2v = session.voice_to_voice(question, caller_voiced_end_ms(steps[1]))
+    assert v2v is not None and v2v > 0
+    for stage in ("endpoint", "stt", "retrieval", "llm_first_token", "llm_total", "tts_first_audio"):
+        assert question.latency_ms[stage] >= 0
+
+
+def test_barge_in_stops_the_reply_within_200_ms(parts):
+    steps = [Step(silence_ms=2100),
+             Step(pcm=phone_speech("Sorry, what is your refund policy?", pad_ms=0), barge_in_after_ms=1000),
+             Step(hangup=True)]
+    line, session, records = call(parts, steps)
+    greeting = records[0]
+    assert greeting.kind == "greeting" and greeting.interrupted
+    cut_in = steps[1].speech_start_ms
+    greeting_frames = [at for at in line.playback.sent_voiced_at if greeting.at_ms <= at < steps[1].speech_end_ms]
+    assert greeting_frames and max(greeting_frames) <= cut_in + 200
+    assert any(r.kind == "caller" and "refund" in (r.heard or "").lower() for r in records[1:])
