@@ -61,8 +61,8 @@ class ScriptedLine:
         """The appliance hangs up."""
         self.hung_up_by = self.hung_up_by or "appliance"
 
-    def _appliance_spoke_since(self, since_ms: float) -> bool:
-        return any(at >= since_ms for at in self.playback.sent_voiced_at)
+    def _first_voiced_since(self, since_ms: float) -> float | None:
+        return next((at for at in self.playback.sent_voiced_at if at >= since_ms), None)
 
     def _quiet_for_ms(self) -> float:
         last = self.playback.sent_voiced_at[-1] if self.playback.sent_voiced_at else 0.0
@@ -71,7 +71,8 @@ class ScriptedLine:
     async def audio(self):
         """Caller frames, one per 20 ms tick, until a hangup on either side or the script ends."""
         start = time.monotonic()
-        for step in self.steps:
+        previous_start = 0.0
+        for number, step in enumerate(self.steps):
             if self.hung_up_by:
                 break
             step.started_ms = self.position_ms
@@ -79,12 +80,16 @@ class ScriptedLine:
                 self.hung_up_by = "caller"
                 step.ended_ms = self.position_ms
                 break
-            if step.barge_in_after_ms is not None:  # wait for the reply to start, then for the moment to cut in
-                while not self._appliance_spoke_since(step.started_ms) and self._waited(step) < self.reply_timeout_ms:
+            if step.barge_in_after_ms is not None:
+                # Cut into the reply in progress (or the next one) `barge_in_after_ms` after it began.
+                while (reply_start := self._first_voiced_since(previous_start)) is None:
+                    if self.position_ms - step.started_ms >= self.reply_timeout_ms:
+                        break
                     yield await self._tick(None, start)
-                cut_in = self.position_ms + step.barge_in_after_ms
+                cut_in = (reply_start if reply_start is not None else self.position_ms) + step.barge_in_after_ms
                 while self.position_ms < cut_in:
                     yield await self._tick(None, start)
+            previous_start = self.position_ms
             speech = step.pcm if step.pcm is not None else np.zeros(0, np.int16)
             step.speech_start_ms = self.position_ms
             for offset in range(0, len(speech), FRAME_SAMPLES):
@@ -93,10 +98,14 @@ class ScriptedLine:
             silent_until = self.position_ms + step.silence_ms
             while self.position_ms < silent_until and not self.hung_up_by:
                 yield await self._tick(None, start)
+            following = self.steps[number + 1] if number + 1 < len(self.steps) else None
+            if following is not None and following.barge_in_after_ms is not None:
+                step.ended_ms = self.position_ms  # the next step cuts into this step's reply
+                continue
             # Wait for the answer: some reply audio after the caller stopped, then a quiet gap.
             heard_since = step.speech_end_ms if step.pcm is not None else step.started_ms
             while not self.hung_up_by:
-                answered = self._appliance_spoke_since(heard_since)
+                answered = self._first_voiced_since(heard_since) is not None
                 if answered and not self.playing and self._quiet_for_ms() >= self.reply_gap_ms:
                     break
                 if not answered and not self.playing and self.position_ms - step.speech_end_ms >= (
@@ -105,9 +114,6 @@ class ScriptedLine:
                 yield await self._tick(None, start)
             step.ended_ms = self.position_ms
         self.hung_up_by = self.hung_up_by or "caller"
-
-    def _waited(self, step: Step) -> float:
-        return self.position_ms - step.started_ms
 
     async def _tick(self, caller: np.ndarray | None, start: float) -> np.ndarray:
         frame = np.zeros(FRAME_SAMPLES, np.int16)
