@@ -81,6 +81,18 @@ def cmd_ask(settings, args) -> int:
     return ask(settings, args.wav, args.out, args.text)
 
 
+def cmd_simulate(settings, args) -> int:
+    import json
+
+    from appliance.simulate import Simulator
+
+    report = Simulator(settings).run(Path(args.target))
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        print(f"report: {args.report}")
+    return 0 if report["summary"]["passed"] == report["summary"]["scenarios"] else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="appliance", description="Offline voice AI phone-support appliance.")
     top.add_argument("--config", help="INI settings file (default: $APPLIANCE_CONFIG, /etc/appliance/appliance.ini)")
@@ -92,6 +104,11 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--out", default=None, help="where to write the reply audio (default: DATA_DIR/reply.wav)")
     ask.add_argument("--text", help="skip speech recognition and ask this text")
     ask.set_defaults(run=cmd_ask)
+
+    simulate = commands.add_parser("simulate", help="answer scripted calls from a scenario set, from audio, and score them")
+    simulate.add_argument("target", help="a scenario set folder or one scenario file")
+    simulate.add_argument("--report", help="write the JSON report here")
+    simulate.set_defaults(run=cmd_simulate)
 
     commands.add_parser("doctor", help="check the box: Python, libraries, sqlite-vec, models, disk, memory"
                         ).set_defaults(run=cmd_doctor)

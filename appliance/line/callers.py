@@ -1,0 +1,33 @@
+"""Synthesized callers: espeak-ng speech (a voice unlike the appliance's), as it sounds on a phone line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from appliance.audio import LINE_RATE_HZ
+from appliance.audio.g711 import telephone
+from appliance.audio.wav import read_wav
+from appliance.errors import ApplianceError
+
+
+def espeak(text: str, voice: str = "en-us", rate_hz: int = LINE_RATE_HZ, words_per_minute: int = 150) -> np.ndarray:
+    """`text` spoken by espeak-ng, as int16 samples at `rate_hz`."""
+    if not shutil.which("espeak-ng"):
+        raise ApplianceError("line-espeak-missing", "espeak-ng speaks simulated callers: apt-get install espeak-ng")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "caller.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
+                       check=True, capture_output=True)
+        pcm, _ = read_wav(path, rate_hz)
+    return pcm
+
+
+def caller_speech(text: str, voice: str = "en-us", pad_ms: int = 300) -> np.ndarray:
+    """`text` as a caller on a phone line: 8 kHz, through μ-law, with silence either side."""
+    pad = np.zeros(LINE_RATE_HZ * pad_ms // 1000, dtype=np.int16)
+    return telephone(np.concatenate([pad, espeak(text, voice), pad]))

@@ -1,0 +1,219 @@
+"""`appliance simulate`: scripted calls from a scenario set, answered from audio in real time, and scored.
+
+The format is ../shared/scenarios/FORMAT.md. Each `say` turn is spoken by espeak-ng (a voice unlike the
+appliance's own), squeezed through an 8 kHz μ-law line and fed in frame by frame, so it goes through the
+same VAD and speech recognition as a real call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from appliance import engines
+from appliance.audio import LINE_RATE_HZ
+from appliance.audio.g711 import telephone
+from appliance.audio.wav import read_wav
+from appliance.call.session import CallSession
+from appliance.dialogue.conversation import Conversation
+from appliance.dialogue.entities import to_e164
+from appliance.dialogue.prompt import system_prompt
+from appliance.errors import ApplianceError
+from appliance.line.callers import caller_speech
+from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
+from appliance.settings import Settings
+
+def load_set(target: Path) -> tuple[Path, list[tuple[Path, dict]], dict]:
+    """(set folder, [(file, scenario)], fixtures) for a set folder or one scenario file."""
+    target = Path(target)
+    folder = target if target.is_dir() else target.parent
+    files = sorted(p for p in folder.glob("*.json") if p.name != "fixtures.json") if target.is_dir() else [target]
+    scenarios = []
+    for path in files:
+        try:
+            scenarios.append((path, json.loads(path.read_text())))
+        except ValueError as exc:
+            raise ApplianceError("simulate-scenario-invalid", f"{path}: {exc}") from None
+    fixtures_path = folder / "fixtures.json"
+    fixtures = json.loads(fixtures_path.read_text()) if fixtures_path.exists() else {}
+    return folder, scenarios, fixtures
+
+
+def steps_for(scenario: dict, folder: Path) -> list[Step]:
+    """The caller's steps for a scenario's turns."""
+    steps = []
+    for turn in scenario["turns"]:
+        if "say" in turn:
+            steps.append(Step(pcm=caller_speech(turn["say"])))
+        elif "audio" in turn:
+            pcm, _ = read_wav(folder / turn["audio"], LINE_RATE_HZ)
+            steps.append(Step(pcm=telephone(pcm)))
+        elif "barge_in" in turn:
+            steps.append(Step(pcm=caller_speech(turn["barge_in"], pad_ms=0), barge_in_after_ms=turn.get("after_ms", 0)))
+        elif "silence_ms" in turn:
+            steps.append(Step(silence_ms=float(turn["silence_ms"])))
+        elif turn.get("hangup"):
+            steps.append(Step(hangup=True))
+        else:
+            raise ApplianceError("simulate-turn-unsupported", f"turn {turn} is not supported yet")
+    return steps
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())
+
+
+def _same(key: str, want, got, company) -> bool:
+    if want is None:
+        return got is not None
+    if key in ("phone", "whatsapp_number") and isinstance(got, str):
+        return to_e164(str(got), company["default_country_code"]) == to_e164(str(want), company["default_country_code"])
+    if key == "callback_time" and isinstance(got, str):
+        try:
+            return datetime.fromisoformat(got) == datetime.fromisoformat(want)
+        except ValueError:
+            return False
+    if isinstance(want, list):
+        return isinstance(got, list) and all(item in got for item in want)
+    return str(got).lower() == str(want).lower()
+
+
+def score_turn(number: int, expect: dict, record, ended: bool, company: dict) -> list[dict]:
+    """The checks of one turn's `expect` against what the appliance did."""
+    reply = (record.reply if record else None) or {}
+    spoken = " ".join(record.spoken) if record else ""
+    checks = []
+
+    def check(what: str, ok: bool, detail: str) -> None:
+        checks.append({"what": f"turn {number} {what}", "ok": bool(ok), "detail": detail})
+
+    for key, want in expect.items():
+        if key == "greeting":
+            check(key, (record is not None and record.kind == "greeting") == want, f"reply: {spoken!r}")
+        elif key == "intent":
+            check(key, reply.get("intent") == want, f"got {reply.get('intent')!r}")
+        elif key == "intent_any":
+            check(key, reply.get("intent") in want, f"got {reply.get('intent')!r}")
+        elif key == "entities":
+            got = reply.get("entities") or {}
+            for name, value in want.items():
+                check(f"entity {name}", _same(name, value, got.get(name), company), f"got {got.get(name)!r}")
+        elif key == "needs_clarification":
+            check(key, reply.get("needs_clarification") == want, f"got {reply.get('needs_clarification')!r}")
+        elif key == "actions":
+            got = reply.get("actions") or []
+            check(key, all(a in got for a in want), f"got {got}")
+        elif key == "no_actions":
+            got = reply.get("actions") or []
+            check(key, not any(a in got for a in want), f"got {got}")
+        elif key == "used_knowledge":
+            check(key, reply.get("used_knowledge") == want, f"got {reply.get('used_knowledge')!r}")
+        elif key == "escalate":
+            check(key, reply.get("escalate_to_human") == want, f"got {reply.get('escalate_to_human')!r}")
+        elif key == "reply_mentions":
+            for text in want:
+                check(f"mentions {text!r}", _digits(text) in _digits(spoken), f"spoken: {spoken!r}")
+        elif key == "reply_avoids":
+            for text in want:
+                check(f"avoids {text!r}", _digits(text) not in _digits(spoken), f"spoken: {spoken!r}")
+        elif key == "call_ends":
+            check(key, ended == want, f"call ended: {ended}")
+    return checks
+
+
+def _record_for(step: Step, records: list, kind_first: str | None) -> object | None:
+    window = [r for r in records if step.started_ms is not None and step.started_ms <= r.at_ms
+              and (step.ended_ms is None or r.at_ms < step.ended_ms)]
+    if kind_first:
+        window.sort(key=lambda r: r.kind != kind_first)
+    return window[0] if window else None
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of the values, 0 for none."""
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+class Simulator:
+    """Loads the engines once and runs scenarios, each in a fresh database with its set's knowledge."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = engines.model_store(settings)
+        self.transcriber = engines.transcriber(settings, self.store)
+        self.responder = engines.responder(settings, self.store)
+        self.synthesizer = engines.synthesizer(settings, self.store)
+
+    def run_scenario(self, scenario: dict, folder: Path, fixtures: dict, data_dir: Path) -> dict:
+        """One scenario's report entry: turns, outcome, checks, passed."""
+        company = {"name": self.settings.company.name, "timezone": self.settings.company.timezone,
+                   "default_country_code": self.settings.company.country_code, **fixtures.get("company", {})}
+        settings = dataclasses.replace(self.settings, paths=dataclasses.replace(self.settings.paths, data_dir=data_dir))
+        index = engines.knowledge_index(settings, self.store)
+        knowledge = folder / "knowledge"
+        index.ingest(knowledge if knowledge.is_dir() else settings.paths.knowledge_dir)
+        self.responder.warm(system_prompt(company["name"]))
+        now = datetime.fromisoformat(scenario["now"])
+        conversation = Conversation(company["name"], index, self.responder, lambda: now,
+                                    country_code=company["default_country_code"], top_k=settings.knowledge.top_k,
+                                    min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"))
+        steps = steps_for(scenario, folder)
+        line = ScriptedLine(steps, caller_id=scenario.get("caller"))
+        session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,
+                              self.synthesizer, conversation)
+        records = asyncio.run(session.run())
+        turns, checks = [], []
+        for number, (turn, step) in enumerate(zip(scenario["turns"], steps)):
+            kind = "caller" if step.pcm is not None else None
+            record = _record_for(step, records, kind)
+            ended = bool(record and record.call_ended) or (line.hung_up_by == "appliance" and step is steps[-1])
+            latency = dict(record.latency_ms) if record else {}
+            if record and step.pcm is not None:
+                v2v = session.voice_to_voice(record, caller_voiced_end_ms(step))
+                if v2v is not None:
+                    latency["voice_to_voice"] = v2v
+            turns.append({"index": number, "heard": record.heard if record else None,
+                          "reply": record.reply if record else None,
+                          "spoken": " ".join(record.spoken) if record else None,
+                          "interrupted": bool(record and record.interrupted), "call_ended": ended,
+                          "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}})
+            checks += score_turn(number, turn.get("expect", {}), record, ended, company)
+        for kind, wanted in scenario.get("after", {}).items():
+            if wanted:
+                checks.append({"what": f"after {kind}", "ok": False,
+                               "detail": "actions are not queued yet (the actions issue): nothing to score"})
+        return {"name": scenario.get("name", ""), "turns": turns,
+                "outcome": {"emails": [], "sms": [], "whatsapp": [], "callbacks": [], "tickets": [],
+                            "escalations": [], "leads": []},
+                "checks": checks, "passed": all(c["ok"] for c in checks)}
+
+    def run(self, target: Path, say=print) -> dict:
+        """Every scenario of a set (or one file), and the summary."""
+        folder, scenarios, fixtures = load_set(target)
+        results = []
+        for path, scenario in scenarios:
+            with tempfile.TemporaryDirectory() as data_dir:
+                result = self.run_scenario(scenario, folder, fixtures, Path(data_dir))
+            results.append(result)
+            passed = sum(c["ok"] for c in result["checks"])
+            say(f"{'PASS' if result['passed'] else 'FAIL'} {path.name}: {passed}/{len(result['checks'])} checks")
+            for check in result["checks"]:
+                if not check["ok"]:
+                    say(f"     - {check['what']}: {check['detail']}")
+        v2v = [t["latency_ms"]["voice_to_voice"] for r in results for t in r["turns"]
+               if "voice_to_voice" in t["latency_ms"]]
+        checks = [c for r in results for c in r["checks"]]
+        summary = {"scenarios": len(results), "passed": sum(r["passed"] for r in results), "checks": len(checks),
+                   "checks_passed": sum(c["ok"] for c in checks),
+                   "voice_to_voice_ms": {"p50": round(percentile(v2v, 50)), "p95": round(percentile(v2v, 95))}}
+        say(f"{summary['passed']}/{summary['scenarios']} scenarios, {summary['checks_passed']}/{summary['checks']} "
+            f"checks; voice to voice p50 {summary['voice_to_voice_ms']['p50']} ms, "
+            f"p95 {summary['voice_to_voice_ms']['p95']} ms")
+        return {"scenarios": results, "summary": summary}
