@@ -86,7 +86,7 @@ def cmd_simulate(settings, args) -> int:
 
     from appliance.simulate import Simulator
 
-    report = Simulator(settings).run(Path(args.target))
+    report = Simulator(settings, caller_voice=args.caller_voice).run(Path(args.target))
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"report: {args.report}")
@@ -108,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="answer scripted calls from a scenario set, from audio, and score them")
     simulate.add_argument("target", help="a scenario set folder or one scenario file")
     simulate.add_argument("--report", help="write the JSON report here")
+    simulate.add_argument("--caller-voice", default="piper",
+                          help="piper (default), or an espeak-ng voice such as en-us for a harder caller")
     simulate.set_defaults(run=cmd_simulate)
 
     commands.add_parser("doctor", help="check the box: Python, libraries, sqlite-vec, models, disk, memory"

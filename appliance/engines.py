@@ -30,8 +30,9 @@ def transcriber(settings: Settings, store: ModelStore):
         return VoskTranscriber(path)
     from appliance.stt.whisper import WhisperTranscriber
 
+    hint = f"{settings.company.name} phone support. {settings.stt.vocabulary}".strip()
     return WhisperTranscriber(path, language=settings.stt.language, beam_size=settings.stt.beam_size,
-                              threads=settings.stt.threads)
+                              threads=settings.stt.threads, initial_prompt=hint)
 
 
 def responder(settings: Settings, store: ModelStore):

@@ -1,8 +1,9 @@
 """`appliance simulate`: scripted calls from a scenario set, answered from audio in real time, and scored.
 
-The format is ../shared/scenarios/FORMAT.md. Each `say` turn is spoken by espeak-ng (a voice unlike the
-appliance's own), squeezed through an 8 kHz μ-law line and fed in frame by frame, so it goes through the
-same VAD and speech recognition as a real call.
+The format is ../shared/scenarios/FORMAT.md. Each `say` turn is spoken by a synthetic caller (Piper at a
+slower pace by default, or an espeak-ng voice, whose formant speech is much harder to recognise than a
+person's), squeezed through an 8 kHz μ-law line and fed in frame by frame, so it goes through the same
+VAD and speech recognition as a real call.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from appliance.audio.g711 import telephone
 from appliance.audio.wav import read_wav
 from appliance.call.session import CallSession
 from appliance.dialogue.conversation import Conversation
+from appliance.dialogue.policy import Crm
 from appliance.dialogue.entities import to_e164
 from appliance.dialogue.prompt import system_prompt
 from appliance.errors import ApplianceError
-from appliance.line.callers import caller_speech
+from appliance.line.callers import PiperCaller, caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 from appliance.settings import Settings
 
@@ -46,17 +48,17 @@ def load_set(target: Path) -> tuple[Path, list[tuple[Path, dict]], dict]:
     return folder, scenarios, fixtures
 
 
-def steps_for(scenario: dict, folder: Path) -> list[Step]:
-    """The caller's steps for a scenario's turns."""
+def steps_for(scenario: dict, folder: Path, speak=caller_speech) -> list[Step]:
+    """The caller's steps for a scenario's turns; `speak(text, pad_ms)` voices the caller."""
     steps = []
     for turn in scenario["turns"]:
         if "say" in turn:
-            steps.append(Step(pcm=caller_speech(turn["say"])))
+            steps.append(Step(pcm=speak(turn["say"])))
         elif "audio" in turn:
             pcm, _ = read_wav(folder / turn["audio"], LINE_RATE_HZ)
             steps.append(Step(pcm=telephone(pcm)))
         elif "barge_in" in turn:
-            steps.append(Step(pcm=caller_speech(turn["barge_in"], pad_ms=0), barge_in_after_ms=turn.get("after_ms", 0)))
+            steps.append(Step(pcm=speak(turn["barge_in"], pad_ms=0), barge_in_after_ms=turn.get("after_ms", 0)))
         elif "silence_ms" in turn:
             steps.append(Step(silence_ms=float(turn["silence_ms"])))
         elif turn.get("hangup"):
@@ -144,9 +146,13 @@ def percentile(values: list[float], q: float) -> float:
 class Simulator:
     """Loads the engines once and runs scenarios, each in a fresh database with its set's knowledge."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, caller_voice: str = "piper"):
         self.settings = settings
         self.store = engines.model_store(settings)
+        if caller_voice == "piper":
+            self.speak = PiperCaller(self.store.checked_path(settings.tts.model))
+        else:
+            self.speak = lambda text, pad_ms=300: caller_speech(text, caller_voice, pad_ms)
         self.transcriber = engines.transcriber(settings, self.store)
         self.responder = engines.responder(settings, self.store)
         self.synthesizer = engines.synthesizer(settings, self.store)
@@ -161,10 +167,11 @@ class Simulator:
         index.ingest(knowledge if knowledge.is_dir() else settings.paths.knowledge_dir)
         self.responder.warm(system_prompt(company["name"]))
         now = datetime.fromisoformat(scenario["now"])
+        crm = Crm(fixtures.get("leads", []), fixtures.get("orders", []), fixtures.get("agents", []))
         conversation = Conversation(company["name"], index, self.responder, lambda: now,
                                     country_code=company["default_country_code"], top_k=settings.knowledge.top_k,
-                                    min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"))
-        steps = steps_for(scenario, folder)
+                                    min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"), crm=crm)
+        steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,
                               self.synthesizer, conversation)

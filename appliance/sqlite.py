@@ -1,43 +1,98 @@
-"""The one place that opens SQLite: WAL mode, foreign keys, and sqlite-vec loaded where asked."""
+"""The one place that opens SQLite: WAL mode, foreign keys, a busy timeout, and sqlite-vec where asked."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from appliance.errors import ApplianceError
 
+try:
+    from pysqlite3 import dbapi2 as _bundled
+except ImportError:  # only needed where the stdlib sqlite3 cannot load extensions
+    _bundled = None
 
-def sqlite_module():
-    """The DB-API module to use: the stdlib's if it can load extensions, else pysqlite3's bundled SQLite."""
-    if hasattr(sqlite3.Connection, "enable_load_extension"):
-        return sqlite3
+BUSY_TIMEOUT_S = 10.0
+
+Error = (sqlite3.Error,) + ((_bundled.Error,) if _bundled else ())
+"""The exception types SQLite raises, whichever module opened the connection (use in `except Error`)."""
+
+
+def _fit(module) -> bool:
+    """Whether a DB-API module can load extensions and its SQLite has FTS5."""
+    if not hasattr(module.Connection, "enable_load_extension"):
+        return False
+    probe = module.connect(":memory:")
     try:
-        from pysqlite3 import dbapi2
-    except ImportError:
-        raise ApplianceError("sqlite-vec-unavailable",
-                             "this Python's sqlite3 cannot load extensions; pip install pysqlite3-binary "
-                             "or use Debian's python3") from None
-    return dbapi2
+        probe.execute("create virtual table probe using fts5(text)")
+        return True
+    except module.Error:
+        return False
+    finally:
+        probe.close()
+
+
+@functools.cache
+def sqlite_module():
+    """The DB-API module to use: the stdlib's if it loads extensions and has FTS5, else pysqlite3's bundled SQLite."""
+    for module in (sqlite3, _bundled):
+        if module is not None and _fit(module):
+            return module
+    raise ApplianceError("sqlite-vec-unavailable",
+                         f"this Python's sqlite3 (SQLite {sqlite3.sqlite_version}) cannot load extensions or lacks "
+                         "FTS5; pip install pysqlite3-binary==0.5.4.post2 (or use a Python built with "
+                         "--enable-loadable-sqlite-extensions, such as Debian's python3)")
 
 
 def connect(path: str | Path, *, vec: bool = False):
-    """A connection to the database at `path` (":memory:" too), with sqlite-vec when `vec`."""
+    """A connection to the database at `path` (":memory:" too), with sqlite-vec loaded when `vec`."""
     module = sqlite_module()
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = module.connect(str(path), timeout=10, check_same_thread=False)
-    connection.execute("pragma journal_mode = wal")
-    connection.execute("pragma foreign_keys = on")
-    connection.execute("pragma synchronous = normal")
+    try:
+        # check_same_thread=False: engines run in worker threads (asyncio.to_thread); callers serialise their use.
+        connection = module.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    except module.Error as exc:
+        raise ApplianceError("sqlite-open-failed", f"{path}: {exc}") from exc
+    try:
+        connection.execute("pragma journal_mode = wal")
+        connection.execute("pragma foreign_keys = on")
+        connection.execute("pragma synchronous = normal")
+    except module.Error as exc:
+        connection.close()
+        raise ApplianceError("sqlite-open-failed", f"{path}: {exc}") from exc
     if vec:
-        import sqlite_vec
-
-        try:
-            connection.enable_load_extension(True)
-            sqlite_vec.load(connection)
-        except Exception as exc:  # the extension loader raises the module's own OperationalError
-            raise ApplianceError("sqlite-vec-unavailable", f"sqlite-vec did not load: {exc}") from exc
-        finally:
-            connection.enable_load_extension(False)
+        _load_vec(connection, module)
     return connection
+
+
+def _load_vec(connection, module) -> None:
+    """Load sqlite-vec into `connection`, switching extension loading off again afterwards."""
+    try:
+        import sqlite_vec
+    except ImportError:
+        connection.close()
+        raise ApplianceError("sqlite-vec-unavailable", "the sqlite-vec package is missing; "
+                             "pip install sqlite-vec==0.1.9") from None
+    connection.enable_load_extension(True)
+    try:
+        sqlite_vec.load(connection)
+    except module.Error as exc:
+        connection.close()
+        raise ApplianceError("sqlite-vec-unavailable",
+                             f"sqlite-vec did not load into SQLite {module.sqlite_version}: {exc}") from exc
+    connection.enable_load_extension(False)
+
+
+@contextmanager
+def transaction(connection):
+    """One write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back if it raises."""
+    connection.execute("begin immediate")
+    try:
+        yield connection
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()

@@ -1,4 +1,4 @@
-"""One call's conversation: what was said so far, the caller's details, and the reply to each turn."""
+"""One call's conversation: the policy for tasks, the knowledge and the reply model for questions."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from appliance.dialogue import entities
+from appliance.dialogue.policy import POLICY_WORDS, CallState, Crm, Policy
 from appliance.dialogue.prompt import messages
 from appliance.llm.reply import Reply
 
-HISTORY_TURNS = 4
-CLOSING = re.compile(r"\b(that'?s all|that is all|bye|goodbye|no,? thank(s| you)|that'?s fine|nothing else)\b", re.I)
-REQUEST = re.compile(r"\b(send|call|book|schedule|connect|email|sms|text|whatsapp|order|how|what|when|where|why|can|do)\b",
-                     re.I)
+HISTORY_TURNS = 3
+TOPICS = ((re.compile(r"\bcatalog(ue)?\b", re.I), "product catalog"),
+          (re.compile(r"\brefund", re.I), "refund policy"),
+          (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
+          (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))
+NO_ANSWER = "I'm sorry, I don't have information about that. Would you like me to connect you with a specialist?"
 
 
 @dataclass
@@ -28,22 +30,28 @@ class TurnReply:
     ends_call: bool = False
 
 
+def topic_of(heading: str, company: str) -> str:
+    """What a passage is about, from its top heading: "TechCorp refund policy" → "refund policy"."""
+    top = heading.split(" > ")[0]
+    top = re.sub(rf"\b{re.escape(company)}\b", "", top, flags=re.I)
+    return re.sub(r"\(.*?\)", "", top).strip().lower() or heading.lower()
+
+
 class Conversation:
-    """Holds one call's history and details; answers each turn from the knowledge and the reply model."""
+    """Holds one call's state; tasks go to the policy, questions to retrieval and the reply model."""
 
     def __init__(self, company: str, index, responder, now: Callable[[], datetime], country_code: str = "+91",
-                 top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None):
+                 top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None):
         self.company = company
         self.index = index
         self.responder = responder
         self.now = now
-        self.country_code = country_code
         self.top_k = top_k
         self.min_score = min_score
-        self.caller_id = caller_id
+        crm = crm or Crm()
+        self.policy = Policy(company, crm, country_code)
+        self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))
         self.history: list[dict] = []
-        self.slots: dict = {}
-        self._when = entities.When()
 
     def greeting(self) -> str:
         """The proactive greeting, with the company's name."""
@@ -59,48 +67,45 @@ class Conversation:
         """The polite goodbye before the appliance hangs up."""
         return f"Thank you for calling {self.company}. Have a great day. Goodbye!"
 
-    def read_entities(self, heard: str) -> dict:
-        """Details that code reads from the caller's words, merged into the call's slots."""
-        found = {}
-        phone = entities.to_e164(heard, self.country_code)
-        if phone:
-            found["phone"] = phone
-        email = entities.find_email(heard)
-        if email:
-            found["email"] = email
-        order_id = entities.find_order_id(heard)
-        if order_id:
-            found["order_id"] = order_id
-        now = self.now()
-        when = entities.parse_when(heard, now)
-        if when.day or when.at:
-            self._when = when.merged(self._when)
-            moment = self._when.resolve(now)
-            if moment:
-                found["callback_time"] = moment.isoformat()
-        self.slots.update(found)
-        return found
-
     def reply(self, heard: str, on_text: Callable[[str], None] | None = None) -> TurnReply:
         """Answer one caller turn; the spoken text streams to `on_text` as it is generated."""
+        now = self.now()
+        found = self.policy.read(heard, self.state, now)
+        for pattern, topic in TOPICS:
+            if pattern.search(heard):
+                self.state.topic = topic
+                break
+        intent = self.policy.intent(heard, self.state)
+        if intent:
+            reply = self.policy.reply(intent, self.state, now)
+            return self._done(heard, reply, on_text, {}, ends_call=intent == "goodbye")
         stages: dict[str, float] = {}
-        found = self.read_entities(heard)
-        if CLOSING.search(heard) and not (REQUEST.search(CLOSING.sub("", heard)) and len(heard.split()) > 6):
-            reply = Reply(self.goodbye(), "goodbye")
-            if on_text:
-                on_text(reply.immediate_response + " ")
-            return TurnReply(reply, [], stages, ends_call=True)
         start = time.perf_counter()
         passages = self.index.search(heard, k=self.top_k, min_score=self.min_score)
         stages["retrieval"] = (time.perf_counter() - start) * 1000
+        asks_policy = POLICY_WORDS.search(heard) is not None
+        if not passages:
+            self.state.offered_specialist = True
+            reply = Reply(NO_ANSWER, "policy_query" if asks_policy else "product_query", found,
+                          escalate_to_human=True)
+            return self._done(heard, reply, on_text, stages)
+        self.state.topic = topic_of(passages[0].heading, self.company)
         result = self.responder.respond(messages(self.company, heard, passages, self.history), on_text=on_text)
         stages["llm_first_token"] = result.first_token_ms
         stages["llm_total"] = result.total_ms
-        reply = result.reply
-        merged = {**reply.entities, **found}
-        reply = Reply(reply.immediate_response, reply.intent, merged, reply.needs_clarification, reply.actions,
-                      reply.used_knowledge and bool(passages), reply.escalate_to_human)
+        about_policy = asks_policy or POLICY_WORDS.search(passages[0].heading) is not None
+        reply = Reply(result.reply.immediate_response, "policy_query" if about_policy else "product_query",
+                      {**self.state.slots}, used_knowledge=True)
+        self._remember(heard, reply)
+        return TurnReply(reply, passages, stages)
+
+    def _done(self, heard: str, reply: Reply, on_text, stages: dict, ends_call: bool = False) -> TurnReply:
+        if on_text:
+            on_text(reply.immediate_response + " ")
+        self._remember(heard, reply)
+        return TurnReply(reply, [], stages, ends_call=ends_call)
+
+    def _remember(self, heard: str, reply: Reply) -> None:
         self.history += [{"role": "user", "content": f"Caller: {heard}"},
                          {"role": "assistant", "content": reply.immediate_response}]
         self.history = self.history[-2 * HISTORY_TURNS:]
-        return TurnReply(reply, passages, stages, ends_call=reply.intent == "goodbye")

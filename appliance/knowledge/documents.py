@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from appliance.errors import ApplianceError
 
 MAX_CHARS = 500
+HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
+FENCE = re.compile(r"^ {0,3}(```|~~~)")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -20,70 +24,118 @@ class Chunk:
     text: str
 
 
-def _pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
-    """Text cut at paragraph, then sentence boundaries into pieces of at most about `limit` characters."""
-    pieces, current = [], ""
+def _invalid(source: str, why: str) -> ApplianceError:
+    return ApplianceError("knowledge-document-invalid", f"{source}: {why}")
+
+
+def _units(paragraph: str, limit: int) -> list[str]:
+    """A paragraph as pieces of at most `limit` characters: whole, else sentences, else words, else cut."""
+    if len(paragraph) <= limit:
+        return [paragraph]
     units = []
+    for sentence in SENTENCE_END.split(paragraph):
+        if len(sentence) <= limit:
+            units.append(sentence)
+            continue
+        words = []
+        for word in sentence.split(" "):  # a run with no space at all (a URL, a hash) is cut by characters
+            words += [word[start:start + limit] for start in range(0, len(word), limit)]
+        line = ""
+        for word in words:
+            if line and len(line) + 1 + len(word) > limit:
+                units.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        if line:
+            units.append(line)
+    return units
+
+
+def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """Text cut at paragraph, then sentence boundaries into pieces of at most `limit` characters, whitespace folded."""
+    found, current = [], ""
     for paragraph in re.split(r"\n\s*\n", text):
-        paragraph = " ".join(paragraph.split())
-        if len(paragraph) <= limit:
-            units.append(paragraph)
-        else:
-            units += re.split(r"(?<=[.!?])\s+", paragraph)
-    for unit in filter(None, units):
-        if current and len(current) + len(unit) + 1 > limit:
-            pieces.append(current)
-            current = unit
-        else:
-            current = f"{current} {unit}".strip()
+        for unit in _units(" ".join(paragraph.split()), limit):
+            if current and len(current) + 1 + len(unit) > limit:
+                found.append(current)
+                current = unit
+            else:
+                current = f"{current} {unit}" if current else unit
     if current:
-        pieces.append(current)
-    return pieces
+        found.append(current)
+    return found
 
 
-def parse_markdown(source: str, text: str) -> list[Chunk]:
+def markdown_chunks(source: str, text: str) -> list[Chunk]:
     """Sections under their heading path ("Refund policy > Exceptions"), long ones cut into pieces."""
     chunks, path, body = [], [], []
+    fenced = False
 
     def close() -> None:
-        heading = " > ".join(title for _, title in path) or source
-        chunks.extend(Chunk(source, heading, piece) for piece in _pieces("\n".join(body)))
+        heading = " > ".join(title for _, title in path) or Path(source).stem
+        chunks.extend(Chunk(source, heading, piece) for piece in pieces("\n".join(body)))
         body.clear()
 
     for line in text.splitlines():
-        found = re.match(r"^(#{1,6})\s+(.*?)\s*#*\s*$", line)
-        if found:
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        found = None if fenced else HEADING.match(line)
+        if found and found.group(2):
             close()
             level = len(found.group(1))
-            path[:] = [(lvl, title) for lvl, title in path if lvl < level] + [(level, found.group(2))]
+            path[:] = [(depth, title) for depth, title in path if depth < level] + [(level, found.group(2))]
         else:
             body.append(line)
     close()
     return chunks
 
 
-def parse_text(source: str, text: str) -> list[Chunk]:
+def text_chunks(source: str, text: str) -> list[Chunk]:
     """Plain text in paragraph pieces, headed by the file name."""
-    return [Chunk(source, Path(source).stem, piece) for piece in _pieces(text)]
+    return [Chunk(source, Path(source).stem, piece) for piece in pieces(text)]
 
 
-PARSERS = {".md": parse_markdown, ".markdown": parse_markdown, ".txt": parse_text}
+def decode_text(source: str, data: bytes) -> str:
+    """The UTF-8 text of a document (a byte-order mark is dropped); binary or undecodable data is refused."""
+    if b"\x00" in data:
+        raise _invalid(source, "binary data (NUL bytes) in a text document")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _invalid(source, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+
+
+def _markdown(source: str, data: bytes) -> list[Chunk]:
+    return markdown_chunks(source, decode_text(source, data))
+
+
+def _text(source: str, data: bytes) -> list[Chunk]:
+    return text_chunks(source, decode_text(source, data))
+
+
+PARSERS: dict[str, Callable[[str, bytes], list[Chunk]]] = {".md": _markdown, ".markdown": _markdown, ".txt": _text}
+"""A parser per file suffix: (source name, file bytes) -> passages. HTML and PDF slot in here."""
+
+
+def parse_document(source: str, data: bytes) -> list[Chunk]:
+    """The passages of a document's bytes, parsed by its suffix; a malformed one raises `knowledge-document-invalid`."""
+    parser = PARSERS.get(Path(source).suffix.lower())
+    if parser is None:
+        raise _invalid(source, f"no parser for {Path(source).suffix or 'files without a suffix'} "
+                               f"(known: {', '.join(sorted(PARSERS))})")
+    chunks = parser(source, data)
+    if not chunks:
+        raise _invalid(source, "no text in it")
+    return chunks
 
 
 def read_document(path: Path, source: str | None = None) -> list[Chunk]:
-    """The passages of one document; a malformed one raises `knowledge-document-invalid` naming it."""
+    """The passages of the file at `path`, named `source` (the file name unless given)."""
     path = Path(path)
-    parser = PARSERS.get(path.suffix.lower())
-    if parser is None:
-        raise ApplianceError("knowledge-document-invalid", f"{path}: no parser for {path.suffix or 'files without a suffix'}")
-    data = path.read_bytes()
-    if b"\x00" in data:
-        raise ApplianceError("knowledge-document-invalid", f"{path}: binary data in a text document")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApplianceError("knowledge-document-invalid", f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    chunks = parser(source or path.name, text)
-    if not chunks:
-        raise ApplianceError("knowledge-document-invalid", f"{path}: no text in it")
-    return chunks
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _invalid(str(path), f"cannot be read ({exc.strerror})") from exc
+    return parse_document(source or path.name, data)

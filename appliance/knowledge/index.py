@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,15 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from appliance.errors import ApplianceError
-from appliance.knowledge.documents import PARSERS, read_document
-from appliance.sqlite import connect
+from appliance.knowledge.documents import PARSERS, parse_document
+from appliance.sqlite import Error, connect, transaction
 
+SCHEMA = 2  # bump when the tables change: an index is derived data, so a different one is rebuilt
 RRF_K = 60  # reciprocal rank fusion: a passage scores 1 / (RRF_K + rank) in each list it is in
+CANDIDATES = 20  # at least this many passages from each of the vector and the keyword search
 
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved passage; `score` is its cosine similarity to the question (0..1)."""
+    """A retrieved passage; `score` is its cosine similarity to the question (-1..1, related text above 0.3)."""
 
     source: str
     heading: str
@@ -29,82 +33,139 @@ class Passage:
 
 @dataclass
 class IngestReport:
-    """What one ingest did, document by document."""
+    """What one ingest did, document by document, and how long it took."""
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    passages: int = 0
+    elapsed_s: float = 0.0
 
     def __str__(self) -> str:
         text = (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed, {len(self.failed)} failed")
-        return text + "".join(f"\n  skipped {path}: {error}" for path, error in self.failed)
+                f"{len(self.removed)} removed, {len(self.failed)} failed; {self.passages} passages "
+                f"({self.elapsed_s:.1f} s)")
+        return text + "".join(f"\n  skipped {source}: {error}" for source, error in self.failed)
+
+
+def _documents(directory: Path) -> list[tuple[str, Path]]:
+    """The documents under `directory` that have a parser, by their path relative to it; hidden ones left out."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if path.is_file() and path.suffix.lower() in PARSERS and not any(p.startswith(".") for p in relative.parts):
+            found.append((relative.as_posix(), path))
+    return found
 
 
 class KnowledgeIndex:
     """Passages of the company's documents in one SQLite file, with their vectors and a full-text index."""
 
     def __init__(self, db_path: Path, embedder):
+        self.db_path = Path(db_path)
         self.embedder = embedder
-        self.db = connect(db_path, vec=True)
-        self.db.executescript(f"""
-            create table if not exists documents (
-                id integer primary key, source text unique not null, sha256 text not null, ingested_at text not null);
-            create table if not exists chunks (
+        self.layout = f"schema {SCHEMA}; {getattr(embedder, 'name', type(embedder).__name__)}; {embedder.dim} dims"
+        self._lock = threading.Lock()  # one connection, used from the call sessions' worker threads
+        self.db = connect(self.db_path, vec=True)
+        try:
+            self._prepare()
+        except Error as exc:
+            self.db.close()
+            raise ApplianceError("knowledge-index-failed", f"{self.db_path}: {exc}") from exc
+
+    def _prepare(self) -> None:
+        """Create the tables; an index made by another schema or embedder is emptied, to be ingested afresh."""
+        has_info = self.db.execute("select 1 from sqlite_master where name = 'index_info'").fetchone()
+        built = self.db.execute("select value from index_info where key = 'layout'").fetchone() if has_info else None
+        with transaction(self.db):
+            if built is None or built[0] != self.layout:
+                for table in ("chunk_words", "chunk_vectors", "chunks", "documents", "index_info"):
+                    self.db.execute(f"drop table if exists {table}")
+            self.db.execute("create table if not exists index_info (key text primary key, value text not null)")
+            self.db.execute("insert or replace into index_info values ('layout', ?)", (self.layout,))
+            self.db.execute("""create table if not exists documents (
+                id integer primary key, path text unique not null, sha256 text not null, ingested_at text not null)""")
+            self.db.execute("""create table if not exists chunks (
                 id integer primary key, document_id integer not null references documents(id) on delete cascade,
-                heading text not null, text text not null);
-            create virtual table if not exists chunk_vectors using vec0(
-                chunk_id integer primary key, embedding float[{embedder.dim}] distance_metric=cosine);
-            create virtual table if not exists chunk_words using fts5(heading, text);
-        """)
+                heading text not null, text text not null)""")
+            self.db.execute("create index if not exists chunks_by_document on chunks (document_id)")
+            self.db.execute(f"""create virtual table if not exists chunk_vectors using vec0(
+                chunk_id integer primary key, embedding float[{self.embedder.dim}] distance_metric=cosine)""")
+            self.db.execute("create virtual table if not exists chunk_words using fts5(heading, text)")
+
+    def close(self) -> None:
+        """Close the database file."""
+        self.db.close()
+
+    def __enter__(self) -> KnowledgeIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def ingest(self, directory: Path) -> IngestReport:
         """Bring the index in line with the documents under `directory`; each document changes atomically."""
+        started = time.perf_counter()
         directory = Path(directory)
-        report = IngestReport()
         if not directory.is_dir():
             raise ApplianceError("knowledge-dir-missing", f"{directory} is not a folder")
-        seen = set()
-        for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in PARSERS):
-            source = str(path.relative_to(directory))
-            seen.add(source)
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            row = self.db.execute("select id, sha256 from documents where source = ?", (source,)).fetchone()
+        report = IngestReport()
+        try:
+            self._ingest(directory, report)
+            report.passages = self.count()
+        except Error as exc:
+            raise ApplianceError("knowledge-index-failed", f"{self.db_path}: {exc}") from exc
+        report.elapsed_s = time.perf_counter() - started
+        return report
+
+    def _ingest(self, directory: Path, report: IngestReport) -> None:
+        documents = _documents(directory)
+        for source, path in documents:
+            try:
+                data = path.read_bytes()  # hashed and parsed from the same bytes, even if the file changes meanwhile
+            except OSError as exc:
+                report.failed.append((source, f"cannot be read ({exc.strerror})"))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            with self._lock:
+                row = self.db.execute("select id, sha256 from documents where path = ?", (source,)).fetchone()
             if row and row[1] == digest:
                 report.unchanged.append(source)
                 continue
             try:
-                chunks = read_document(path, source)
+                chunks = parse_document(source, data)
             except ApplianceError as exc:
-                report.failed.append((source, exc.message))
+                report.failed.append((source, exc.message))  # a document once good keeps its last good passages
                 continue
-            vectors = self.embedder.embed([f"{c.heading}: {c.text}" for c in chunks])
-            with self.db:
+            vectors = self.embedder.embed([f"{c.heading}: {c.text}" for c in chunks])  # outside the write lock
+            with self._lock, transaction(self.db):
                 if row:
                     self._delete_document(row[0])
-                cursor = self.db.execute("insert into documents (source, sha256, ingested_at) values (?, ?, ?)",
-                                         (source, digest, datetime.now(timezone.utc).isoformat()))
-                document_id = cursor.lastrowid
+                document_id = self.db.execute(
+                    "insert into documents (path, sha256, ingested_at) values (?, ?, ?)",
+                    (source, digest, datetime.now(timezone.utc).isoformat(timespec="seconds"))).lastrowid
                 for chunk, vector in zip(chunks, vectors):
                     chunk_id = self.db.execute("insert into chunks (document_id, heading, text) values (?, ?, ?)",
                                                (document_id, chunk.heading, chunk.text)).lastrowid
                     self.db.execute("insert into chunk_vectors (chunk_id, embedding) values (?, ?)",
-                                    (chunk_id, vector.astype(np.float32).tobytes()))
+                                    (chunk_id, np.asarray(vector, dtype=np.float32).tobytes()))
                     self.db.execute("insert into chunk_words (rowid, heading, text) values (?, ?, ?)",
                                     (chunk_id, chunk.heading, chunk.text))
             (report.updated if row else report.added).append(source)
-        for document_id, source in self.db.execute("select id, source from documents").fetchall():
-            if source not in seen:
-                with self.db:
+        present = {source for source, _ in documents}
+        with self._lock:
+            indexed = self.db.execute("select id, path from documents order by path").fetchall()
+        for document_id, source in indexed:
+            if source not in present:
+                with self._lock, transaction(self.db):
                     self._delete_document(document_id)
                 report.removed.append(source)
-        return report
 
     def _delete_document(self, document_id: int) -> None:
-        ids = [r[0] for r in self.db.execute("select id from chunks where document_id = ?", (document_id,))]
-        for chunk_id in ids:
+        """Remove a document and its passages from every table (inside the caller's transaction)."""
+        for (chunk_id,) in self.db.execute("select id from chunks where document_id = ?", (document_id,)).fetchall():
             self.db.execute("delete from chunk_vectors where chunk_id = ?", (chunk_id,))
             self.db.execute("delete from chunk_words where rowid = ?", (chunk_id,))
         self.db.execute("delete from chunks where document_id = ?", (document_id,))
@@ -112,33 +173,38 @@ class KnowledgeIndex:
 
     def count(self) -> int:
         """How many passages the index holds."""
-        return self.db.execute("select count(*) from chunks").fetchone()[0]
+        with self._lock:
+            return self.db.execute("select count(*) from chunks").fetchone()[0]
 
     def search(self, query: str, k: int = 3, min_score: float = 0.0) -> list[Passage]:
-        """The `k` best passages for `query`, by fused vector and keyword rank, none below `min_score`."""
-        if not query.strip() or self.count() == 0:
+        """The `k` best passages for `query` by fused meaning and keyword rank, none below `min_score` cosine."""
+        if not query.strip() or k <= 0:
             return []
         vector = self.embedder.embed([query])[0]
-        candidates = max(4 * k, 10)
-        ranks: dict[int, float] = {}
+        try:
+            with self._lock:
+                return self._search(query, vector, k, min_score)
+        except Error as exc:
+            raise ApplianceError("knowledge-index-failed", f"{self.db_path}: {exc}") from exc
+
+    def _search(self, query: str, vector: np.ndarray, k: int, min_score: float) -> list[Passage]:
+        candidates = max(4 * k, CANDIDATES)
+        fused: dict[int, float] = {}
         by_meaning = self.db.execute(
             "select chunk_id from chunk_vectors where embedding match ? and k = ? order by distance",
             (vector.tobytes(), candidates)).fetchall()
-        for rank, (chunk_id,) in enumerate(by_meaning):
-            ranks[chunk_id] = ranks.get(chunk_id, 0.0) + 1 / (RRF_K + rank)
         words = re.findall(r"\w+", query.lower())
-        if words:
-            match = " OR ".join(f'"{word}"' for word in words)
-            by_words = self.db.execute(
-                "select rowid from chunk_words where chunk_words match ? order by bm25(chunk_words) limit ?",
-                (match, candidates)).fetchall()
-            for rank, (chunk_id,) in enumerate(by_words):
-                ranks[chunk_id] = ranks.get(chunk_id, 0.0) + 1 / (RRF_K + rank)
+        by_words = self.db.execute(
+            "select rowid from chunk_words where chunk_words match ? order by bm25(chunk_words) limit ?",
+            (" OR ".join(f'"{word}"' for word in words), candidates)).fetchall() if words else []
+        for ranking in (by_meaning, by_words):
+            for rank, (chunk_id,) in enumerate(ranking):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1 / (RRF_K + rank)
         passages = []
-        for chunk_id in sorted(ranks, key=ranks.get, reverse=True):
+        for chunk_id in sorted(fused, key=fused.get, reverse=True):
             source, heading, text, blob = self.db.execute(
-                "select d.source, c.heading, c.text, v.embedding from chunks c join documents d on d.id = c.document_id "
-                "join chunk_vectors v on v.chunk_id = c.id where c.id = ?", (chunk_id,)).fetchone()
+                "select d.path, c.heading, c.text, v.embedding from chunks c join documents d on d.id = c.document_id"
+                " join chunk_vectors v on v.chunk_id = c.id where c.id = ?", (chunk_id,)).fetchone()
             score = float(np.dot(np.frombuffer(blob, dtype=np.float32), vector))
             if score >= min_score:
                 passages.append(Passage(source, heading, text, score))

@@ -29,5 +29,23 @@ def espeak(text: str, voice: str = "en-us", rate_hz: int = LINE_RATE_HZ, words_p
 
 def caller_speech(text: str, voice: str = "en-us", pad_ms: int = 300) -> np.ndarray:
     """`text` as a caller on a phone line: 8 kHz, through μ-law, with silence either side."""
+    return on_the_line(espeak(text, voice), pad_ms)
+
+
+def on_the_line(pcm: np.ndarray, pad_ms: int = 300) -> np.ndarray:
+    """8 kHz speech as the appliance hears it: through μ-law, with silence either side."""
     pad = np.zeros(LINE_RATE_HZ * pad_ms // 1000, dtype=np.int16)
-    return telephone(np.concatenate([pad, espeak(text, voice), pad]))
+    return telephone(np.concatenate([pad, np.asarray(pcm, dtype=np.int16), pad]))
+
+
+class PiperCaller:
+    """A caller voiced by Piper, slower than the appliance's own speech: closer to a person than espeak-ng."""
+
+    def __init__(self, model_path, length_scale: float = 1.1):
+        from appliance.tts.piper import PiperSynthesizer
+
+        self._voice = PiperSynthesizer(model_path, length_scale=length_scale)
+
+    def __call__(self, text: str, pad_ms: int = 300) -> np.ndarray:
+        """`text` said on the line."""
+        return on_the_line(np.concatenate(list(self._voice.synthesize(text))), pad_ms)

@@ -1,0 +1,124 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.dialogue.policy import CallState, Crm, Policy, spoken_eta, spoken_time
+
+NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+CRM = Crm(
+    leads=[{"phone": "+919876543210", "name": "Jane Doe", "email": "user@example.com"}],
+    orders=[{"order_id": "ORD98765", "phone": "+919876543210", "product": "laptop", "status": "Out for Delivery",
+             "estimated_delivery": "today 18:00", "tracking_id": "TRK123456"}],
+    agents=[{"name": "Priya", "expertise": ["sales"], "status": "busy"},
+            {"name": "John", "expertise": ["technical"], "status": "available"}],
+)
+
+
+def turn(policy, state, heard):
+    policy.read(heard, state, NOW)
+    intent = policy.intent(heard, state)
+    return intent, (policy.reply(intent, state, NOW) if intent else None)
+
+
+@pytest.fixture
+def policy():
+    return Policy("TechCorp", CRM)
+
+
+def known_caller():
+    return CallState(caller_id="+919876543210", caller=CRM.lead("+919876543210"))
+
+
+def test_callback_asks_for_the_time_then_books_it(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Hi, I want to schedule a callback")
+    assert intent == "callback_request" and reply.needs_clarification
+    assert reply.entities["missing_info"] == ["callback_time"] and "schedule_callback" not in reply.actions
+    intent, reply = turn(policy, state, "Tomorrow at 10 AM")
+    assert intent == "callback_request" and not reply.needs_clarification
+    assert reply.entities["callback_time"] == "2025-10-06T10:00:00+05:30"
+    assert reply.actions == ("schedule_callback", "send_sms") and "10" in reply.immediate_response
+
+
+def test_a_day_now_and_a_time_later_make_the_callback(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Great! I think I want to go ahead. Can someone call me tomorrow to discuss setup?")
+    assert intent == "callback_request" and reply.entities["missing_info"] == ["callback_time"]
+    assert "What time" in reply.immediate_response
+    intent, reply = turn(policy, state, "Around 2 PM")
+    assert reply.entities["callback_time"] == "2025-10-06T14:00:00+05:30"
+    assert {"schedule_callback", "create_hot_lead", "notify_sales_team"} <= set(reply.actions)
+
+
+def test_whatsapp_without_caller_id_asks_for_the_number(policy):
+    state = CallState()
+    policy.read("Send me your product catalog on WhatsApp", state, NOW)
+    intent, reply = turn(policy, state, "Send me your product catalog on WhatsApp")
+    assert intent == "send_details_whatsapp" and reply.entities["missing_info"] == ["whatsapp_number"]
+    assert not reply.actions
+    intent, reply = turn(policy, state, "It's 9,876,543,210.")
+    assert intent == "send_details_whatsapp" and not reply.needs_clarification
+    assert reply.entities["whatsapp_number"] == "+919876543210" and reply.actions == ("send_whatsapp",)
+
+
+def test_email_goes_to_the_callers_own_address(policy):
+    state = known_caller()
+    state.topic = "refund policy"
+    intent, reply = turn(policy, state, "Okay, can you send me the full policy on email?")
+    assert intent == "send_details_email" and reply.actions == ("send_email",)
+    assert reply.entities["email"] == "user@example.com" and reply.entities["details_type"] == "refund policy"
+
+
+def test_an_unknown_caller_is_asked_for_an_email(policy):
+    state = CallState(caller_id="+919811111111")
+    intent, reply = turn(policy, state, "Please email me the details")
+    assert reply.needs_clarification and reply.entities["missing_info"] == ["email"]
+    intent, reply = turn(policy, state, "it's j a n e at example dot com")
+    assert intent == "send_details_email" and reply.entities["email"] == "jane@example.com"
+
+
+def test_complaint_then_order_from_the_orders_table(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state,
+                         "I ordered a laptop 5 days ago and haven't received it yet! This is unacceptable!")
+    assert intent == "complaint" and reply.entities["missing_info"] == ["order_id"]
+    intent, reply = turn(policy, state, "It's Ward 98,765.")  # how Whisper can hear "ORD98765"
+    assert reply.entities["order_id"] == "ORD98765"
+    assert "out for delivery" in reply.immediate_response.lower() and "6 PM" in reply.immediate_response
+    assert {"send_sms", "create_ticket"} <= set(reply.actions)
+    assert reply.entities["issue_type"] == "delivery_delay" and reply.entities["urgency"] == "high"
+    intent, reply = turn(policy, state, "Oh, okay. I didn't get any notification. Will I get it today for sure?")
+    assert intent == "order_status" and "today" in reply.immediate_response and not reply.escalate_to_human
+
+
+def test_an_unknown_order_is_never_invented(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Where is my order ORD11111?")
+    assert reply.needs_clarification and "couldn't find" in reply.immediate_response
+    assert "out for delivery" not in reply.immediate_response.lower()
+
+
+def test_specialist_offer_accepted_escalates_to_an_available_agent(policy):
+    state = known_caller()
+    state.offered_specialist = True
+    intent, reply = turn(policy, state, "Yes, please connect me")
+    assert intent == "speak_to_human" and reply.actions == ("escalate_to_human",) and reply.escalate_to_human
+    assert "John" in reply.immediate_response
+
+
+@pytest.mark.parametrize("heard", ["No, that's all. Thank you!", "No, thank you", "No, that's fine. Thank you for checking"])
+def test_closings_end_the_call(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "goodbye"
+
+
+@pytest.mark.parametrize("heard", ["What is your refund policy?", "What are your pricing plans?",
+                                   "Do you have a mobile app?"])
+def test_questions_are_left_to_the_knowledge_base(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] is None
+
+
+def test_spoken_times():
+    assert spoken_time(datetime(2025, 10, 6, 14, 0, tzinfo=NOW.tzinfo), NOW) == "tomorrow at 2 PM"
+    assert spoken_time(datetime(2025, 10, 5, 10, 30, tzinfo=NOW.tzinfo), NOW) == "today at 10:30 AM"
+    assert spoken_eta("today 18:00") == "today by 6 PM"
