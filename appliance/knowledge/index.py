@@ -23,7 +23,7 @@ CANDIDATES = 20  # at least this many passages from each of the vector and the k
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved passage; `score` is its cosine similarity to the question (-1..1, related text above 0.3)."""
+    """A retrieved passage; `score` is its cosine similarity to the question (-1..1, higher is closer)."""
 
     source: str
     heading: str
