@@ -17,6 +17,7 @@ TOPICS = ((re.compile(r"\bcatalog(ue)?\b", re.I), "product catalog"),
           (re.compile(r"\brefund", re.I), "refund policy"),
           (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
           (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))
+REFERRING = re.compile(r"\b(one|it|that|this|those|them|these)\b", re.I)
 NO_ANSWER = "I'm sorry, I don't have information about that. Would you like me to connect you with a specialist?"
 
 
@@ -81,7 +82,10 @@ class Conversation:
             return self._done(heard, reply, on_text, {}, ends_call=intent == "goodbye")
         stages: dict[str, float] = {}
         start = time.perf_counter()
-        passages = self.index.search(heard, k=self.top_k, min_score=self.min_score)
+        query = heard
+        if self.state.topic and REFERRING.search(heard):  # "the professional one" after the pricing plans
+            query = f"{heard} ({self.state.topic})"
+        passages = self.index.search(query, k=self.top_k, min_score=self.min_score)
         stages["retrieval"] = (time.perf_counter() - start) * 1000
         asks_policy = POLICY_WORDS.search(heard) is not None
         if not passages:

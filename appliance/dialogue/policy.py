@@ -108,6 +108,9 @@ class Policy:
         if order_id:
             found["order_id"] = order_id
         when = entities.parse_when(heard, now)
+        bare_hour = re.search(r"\b(1[0-2]|[1-9])\b", heard)
+        if state.waiting_for == "callback_time" and not when.at and bare_hour:
+            when = entities.parse_when(f"{heard} at {bare_hour.group(1)}", now)  # "round 2" answers "what time?"
         if when.day or when.at:
             state.when = when.merged(state.when)
             moment = state.when.resolve(now)

@@ -42,7 +42,8 @@ def turn_message(heard: str, passages: Iterable[Passage]) -> str:
     """The caller's words with the passages retrieved for them, as one user message."""
     lines = ["Passages:"]
     for number, passage in enumerate(passages, 1):
-        lines.append(f"[{number}] {passage.source} > {passage.heading}: {passage.text.strip()}")
+        section = passage.heading.split(" > ")[-1]
+        lines.append(f"[{number}] {section}: {' '.join(passage.text.split())}")
     if len(lines) == 1:
         lines.append("(none match the question)")
     lines.append("")
