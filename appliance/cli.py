@@ -93,6 +93,16 @@ def cmd_simulate(settings, args) -> int:
     return 0 if report["summary"]["passed"] == report["summary"]["scenarios"] else 1
 
 
+def cmd_bench(settings, args) -> int:
+    from appliance import bench
+
+    results = bench.run(settings, Path(args.target))
+    if args.out:
+        bench.write(results, Path(args.out))
+        print(f"results: {args.out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="appliance", description="Offline voice AI phone-support appliance.")
     top.add_argument("--config", help="INI settings file (default: $APPLIANCE_CONFIG, /etc/appliance/appliance.ini)")
@@ -111,6 +121,12 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--caller-voice", default="piper",
                           help="piper (default), or an espeak-ng voice such as en-us for a harder caller")
     simulate.set_defaults(run=cmd_simulate)
+
+    bench = commands.add_parser("bench", help="voice-to-voice latency by stage, memory, and recognition accuracy")
+    bench.add_argument("target", nargs="?", default=str(settings_module.ROOT.parent / "shared" / "scenarios" / "seed"),
+                       help="scenario set (default: ../shared/scenarios/seed)")
+    bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
+    bench.set_defaults(run=cmd_bench)
 
     commands.add_parser("doctor", help="check the box: Python, libraries, sqlite-vec, models, disk, memory"
                         ).set_defaults(run=cmd_doctor)
