@@ -13,7 +13,10 @@ __all__ = ["State", "VadSegmenter", "VoiceDetector", "VoiceStarted", "VoiceStopp
 
 
 class VoiceDetector:
-    """Line audio in chunks of any length → Silero windows → segmenter events on the audio timeline."""
+    """Line audio in chunks of any length → Silero windows → segmenter events on the audio timeline.
+
+    Events are decided per whole model window (32 ms), so an event's `at_ms` falls on a window edge.
+    """
 
     def __init__(self, model_path: Path, rate_hz: int = 8000, threshold: float = 0.5, start_ms: float = 60,
                  end_silence_ms: float = 700):
@@ -21,6 +24,14 @@ class VoiceDetector:
         self.segmenter = VadSegmenter(threshold, start_ms, end_silence_ms)
         self._pending = np.zeros(0, dtype=np.int16)
         self._window_ms = self.vad.window_samples * 1000 / rate_hz
+        self.last_confidence = 0.0
+
+    def reset(self) -> None:
+        """Start over at position 0 with no speech and an empty buffer (a new call)."""
+        self.vad.reset()
+        segmenter = self.segmenter
+        self.segmenter = VadSegmenter(segmenter.threshold, segmenter.start_ms, segmenter.end_silence_ms)
+        self._pending = np.zeros(0, dtype=np.int16)
         self.last_confidence = 0.0
 
     def process(self, pcm: np.ndarray) -> list:

@@ -1,8 +1,8 @@
 """End of turn as a pure state machine over audio durations: QUIET → STARTING → SPEAKING → STOPPING.
 
 It counts milliseconds of audio, never a clock, so it is tested without an event loop. Hysteresis: a
-frame starts speech above `threshold`, but once speaking, frames above `threshold - 0.15` still count
-as speech, so a soft syllable does not start the silence timer.
+frame starts speech at `threshold`, but once speaking, frames at `threshold - 0.15` (never below half the
+threshold) still count as speech, so a soft syllable does not start the silence timer.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class VoiceStopped:
 
 
 class State(Enum):
+    """Where the segmenter is: no speech, maybe speech, in a turn, or in a pause that may end the turn."""
+
     QUIET = "quiet"
     STARTING = "starting"
     SPEAKING = "speaking"
@@ -40,6 +42,7 @@ class VadSegmenter:
 
     def __init__(self, threshold: float = 0.5, start_ms: float = 60, end_silence_ms: float = 700):
         self.threshold = threshold
+        self.stay_threshold = max(threshold - HYSTERESIS, threshold / 2)
         self.start_ms = start_ms
         self.end_silence_ms = end_silence_ms
         self.state = State.QUIET
@@ -48,11 +51,16 @@ class VadSegmenter:
         self._voiced_ms = 0.0
         self._last_voiced_end = 0.0
 
+    @property
+    def pause_ms(self) -> float:
+        """How long the caller has been silent in the middle of a turn (0 unless STOPPING)."""
+        return self.position_ms - self._last_voiced_end if self.state is State.STOPPING else 0.0
+
     def process(self, duration_ms: float, confidence: float) -> list:
         """Advance by one window of `duration_ms` whose speech probability is `confidence`."""
         start, self.position_ms = self.position_ms, self.position_ms + duration_ms
         speaking = self.state in (State.SPEAKING, State.STOPPING)
-        voiced = confidence >= (self.threshold - HYSTERESIS if speaking else self.threshold)
+        voiced = confidence >= (self.stay_threshold if speaking else self.threshold)
         if self.state is State.QUIET:
             if voiced:
                 self.state, self._voiced_since, self._voiced_ms = State.STARTING, start, 0.0

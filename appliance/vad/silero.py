@@ -12,6 +12,7 @@ from appliance.errors import ApplianceError
 # The model takes 32 ms windows, with the last samples of the previous window as context.
 WINDOW_SAMPLES = {8000: 256, 16000: 512}
 CONTEXT_SAMPLES = {8000: 32, 16000: 64}
+MODEL_INPUTS = {"input", "state", "sr"}
 
 
 class SileroVad:
@@ -31,6 +32,10 @@ class SileroVad:
             self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
             raise ApplianceError("vad-model-invalid", f"{model_path}: {exc}") from exc
+        inputs = {tensor.name for tensor in self._session.get_inputs()}
+        if inputs != MODEL_INPUTS:
+            raise ApplianceError("vad-model-invalid", f"{model_path} takes {sorted(inputs)}, not Silero VAD v5/v6's "
+                                 f"{sorted(MODEL_INPUTS)}")
         self.rate_hz = rate_hz
         self.window_samples = WINDOW_SAMPLES[rate_hz]
         self._context_samples = CONTEXT_SAMPLES[rate_hz]

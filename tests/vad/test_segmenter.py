@@ -63,3 +63,22 @@ def test_positions_follow_the_audio_not_the_window_size(window_ms):
         events += segmenter.process(window_ms, confidence)
     assert events[0].at_ms == pytest.approx(windows_per_second * window_ms)
     assert events[1].at_ms == pytest.approx(2 * windows_per_second * window_ms)
+
+
+def test_a_low_threshold_still_lets_the_turn_end():
+    segmenter = VadSegmenter(threshold=0.1, end_silence_ms=100)
+    assert segmenter.stay_threshold == pytest.approx(0.05)  # not 0.1 - 0.15 < 0, which every frame would pass
+    events = [event for event, _ in run(segmenter, [0.9] * 5 + [0.02] * 5)]
+    assert events == [VoiceStarted(0.0), VoiceStopped(5 * WINDOW_MS, 5 * WINDOW_MS)]
+
+
+def test_pause_ms_counts_the_silence_inside_a_turn():
+    segmenter = VadSegmenter(end_silence_ms=300)
+    run(segmenter, [0.9] * 5)
+    assert segmenter.pause_ms == 0.0
+    run(segmenter, [0.0] * 3)
+    assert segmenter.state is State.STOPPING and segmenter.pause_ms == 3 * WINDOW_MS
+    run(segmenter, [0.9])
+    assert segmenter.state is State.SPEAKING and segmenter.pause_ms == 0.0
+    run(segmenter, [0.0] * 10)
+    assert segmenter.state is State.QUIET and segmenter.pause_ms == 0.0
