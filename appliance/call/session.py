@@ -23,6 +23,7 @@ from appliance.tts.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
 PRE_ROLL_MS = 300
+EARLY_STT_MS = 240  # a pause this long starts speech recognition before the turn is sure to be over
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
 
 
@@ -66,6 +67,7 @@ class CallSession:
         self._record: TurnRecord | None = None
         self._cancel = threading.Event()
         self._ending = False
+        self._early: asyncio.Task | None = None  # speech recognition started in a pause
 
     @property
     def thinking(self) -> bool:
@@ -93,7 +95,8 @@ class CallSession:
                 elif isinstance(decision, TurnEnded) and collecting is not None:
                     audio = np.concatenate(held + collecting)
                     held, collecting = [], None
-                    self._start(self._answer(audio, decision, self.turns.position_ms))
+                    early, self._early = self._early, None
+                    self._start(self._answer(audio, decision, self.turns.position_ms, early))
                 elif isinstance(decision, Greet):
                     self._start(self._say(self.conversation.greeting(), "greeting", decision.at_ms))
                 elif isinstance(decision, Reprompt):
@@ -101,6 +104,7 @@ class CallSession:
                 elif isinstance(decision, SilenceHangup):
                     self._ending = True
                     self._start(self._say(self.conversation.goodbye(), "goodbye", decision.at_ms, ends=True))
+            self._speculate(collecting, held)
             if self._ending and (self._task is None or self._task.done()) and not self.line.playing:
                 await self.line.hangup()
                 break
@@ -109,6 +113,18 @@ class CallSession:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         return self.records
+
+    def _speculate(self, collecting: list | None, held: list) -> None:
+        """Start recognising the turn in a pause; drop that if the caller goes on speaking."""
+        segmenter = self.detector.segmenter
+        if collecting is None or segmenter.pause_ms == 0.0:
+            if self._early is not None and collecting is not None:
+                self._early = None  # the caller went on: the early transcript misses words
+            return
+        if self._early is None and segmenter.pause_ms >= EARLY_STT_MS:
+            audio = np.concatenate(held + collecting)
+            self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ))
+            self._early.add_done_callback(lambda task: task.cancelled() or task.exception())  # a dropped one's error
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()
@@ -153,7 +169,8 @@ class CallSession:
         record.call_ended = ends
         await self._speak(text, record)
 
-    async def _answer(self, audio: np.ndarray, turn: TurnEnded, decided_ms: float) -> None:
+    async def _answer(self, audio: np.ndarray, turn: TurnEnded, decided_ms: float,
+                      early: asyncio.Task | None = None) -> None:
         record = self._new_record("caller", decided_ms)
         record.audio = [audio]
         record.speech_end_ms = turn.end_ms
@@ -161,7 +178,10 @@ class CallSession:
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:
-            transcript = await asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ)
+            if early is not None:
+                transcript = await early
+            else:
+                transcript = await asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ)
             record.heard = transcript.text
             record.latency_ms["stt"] = (time.perf_counter() - start) * 1000
             sentences: asyncio.Queue = asyncio.Queue()
