@@ -76,8 +76,9 @@ class Stt:
     """Whisper beam width; 1 is greedy and fastest."""
     threads: int = 2
     """CPU threads for the speech model."""
-    vocabulary: str = "Refund policy, pricing plans, WhatsApp, email, SMS, order ORD12345, callback at 10 AM."
-    """Words and formats callers use here, given to Whisper as a hint (after the company's name)."""
+    vocabulary: str = ("Callers ask about the refund policy, pricing plans, orders like ORD12345, and callbacks; "
+                       "we send details by email, SMS or WhatsApp.")
+    """What callers talk about here, in a sentence, given to Whisper as a hint (after the company's name)."""
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class Conversation:
                 self.state.topic = topic
                 break
         intent = self.policy.intent(heard, self.state)
+        if intent != "speak_to_human":
+            self.state.offered_specialist = False  # an offer stands for the next turn only
         if intent:
             reply = self.policy.reply(intent, self.state, now)
             return self._done(heard, reply, on_text, {}, ends_call=intent == "goodbye")

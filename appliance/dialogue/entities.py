@@ -51,6 +51,8 @@ def spoken_digits(text: str) -> str:
 def to_e164(text: str, country_code: str = "+91") -> str | None:
     """The phone number in `text` as E.164, local numbers taking `country_code`; None if there is none."""
     spoken = re.sub(r"(\bplus\s+|\+\s+)", "+", spoken_digits(text), flags=re.I)
+    # Whisper can write a spoken number as a quantity: "9 billion 876 543,210"
+    spoken = re.sub(r"(?<=\d)\s+(billion|million|thousand|lakh|crore)\s+(?=\d)", " ", spoken, flags=re.I)
     found = re.search(r"(\+?\d[\d\s().,-]{5,}\d)", spoken)
     if not found:
         return None

@@ -129,7 +129,7 @@ class Policy:
         rest = CLOSING.sub("", heard)
         if CLOSING.search(heard) and not (SEND.search(rest) or CALLBACK.search(rest) or "?" in rest):
             return "goodbye"
-        if HUMAN.search(heard) or (state.offered_specialist and YES.search(heard)):
+        if HUMAN.search(heard):
             return "speak_to_human"
         if WHATSAPP.search(heard):
             return "send_details_whatsapp"
@@ -141,6 +141,8 @@ class Policy:
             return "callback_request"
         if COMPLAINT.search(heard):
             return "complaint"
+        if state.offered_specialist and YES.search(heard):
+            return "speak_to_human"
         if state.waiting_intent and state.slots.get(state.waiting_for):
             return state.waiting_intent
         if ORDER.search(heard) or entities.find_order_id(heard) or (

@@ -21,9 +21,10 @@ Answer with one JSON object and nothing else:
 Answer only from the passages. If they do not hold the answer, say you will connect the caller with a
 specialist; never make up facts, prices or order details.
 
-Example. Passages: [1] warranty.md > Warranty: Every laptop has a two-year warranty.
-Caller: How long is the warranty on laptops?
-{{"immediate_response": "Every laptop comes with a two-year warranty.", "intent": "policy_query", "entities": {{}}, \
+Example. Passages: [1] Basic laptop: ₹40,000, 8 GB RAM. [2] Pro laptop: ₹70,000, 16 GB RAM. [3] Every laptop has a two-year warranty.
+Caller: Which laptops do you sell?
+{{"immediate_response": "We sell two laptops: the Basic at ₹40,000 with 8 GB RAM, and the Pro at ₹70,000 with 16 GB RAM.", \
+"intent": "product_query", "entities": {{}}, \
 "needs_clarification": false, "actions": [], "used_knowledge": true, "escalate_to_human": false}}"""
 
 

@@ -28,6 +28,7 @@ def test_spoken_digits(text, expected):
     ("zero nine eight seven six five four three two one zero", "+919876543210"),
     ("plus nine one nine eight seven six five four three two one zero", "+919876543210"),
     ("919876543210", "+919876543210"),
+    ("It's 9 billion 876 543,210.", "+919876543210"),
     ("+44 20 7946 0958", "+442079460958"),
     ("0044 20 7946 0958", "+442079460958"),
     ("call me at five", None),

@@ -107,6 +107,14 @@ def test_specialist_offer_accepted_escalates_to_an_available_agent(policy):
     assert "John" in reply.immediate_response
 
 
+def test_an_explicit_request_wins_over_an_open_specialist_offer(policy):
+    state = known_caller()
+    state.offered_specialist = True
+    state.topic = "refund policy"
+    intent, reply = turn(policy, state, "Okay, can you send me the full policy on email?")
+    assert intent == "send_details_email" and not reply.escalate_to_human
+
+
 @pytest.mark.parametrize("heard", ["No, that's all. Thank you!", "No, thank you", "No, that's fine. Thank you for checking"])
 def test_closings_end_the_call(policy, heard):
     assert turn(policy, known_caller(), heard)[0] == "goodbye"
