@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from appliance.bench import words
 from appliance.errors import ApplianceError
 from appliance.stt.whisper import WhisperTranscriber
 
@@ -16,17 +17,52 @@ CALLER_LINES = [
 ]
 # "My order has not arrived yet." comes back as "My order is not to rhyme the earth.": espeak-ng's
 # "arrived yet" is hard to hear at 8 kHz. The benchmark measures word error rate on real recordings.
+GARBLED_LINE = "My order has not arrived yet."
+# What the appliance tells Whisper about its callers (the company's name and [stt] vocabulary).
+HINT = ("TechCorp phone support. Callers ask about the refund policy, pricing plans, orders like ORD12345, "
+        "and callbacks; we send details by email, SMS or WhatsApp.")
+
+
+@pytest.fixture(scope="module")
+def hinted(store):
+    return WhisperTranscriber(store.checked_path("stt"), initial_prompt=HINT)
 
 
 @pytest.mark.parametrize("line", CALLER_LINES)
 def test_telephone_speech_comes_back_with_at_most_one_word_wrong(whisper, speak, line):
     transcript = whisper.transcribe(speak(line), 8000)
     assert word_errors(line, transcript.text) <= 1, transcript.text
-    assert transcript.audio_ms > 1000
+    assert transcript.audio_ms > 1000 and transcript.language == "en"
+
+
+@pytest.mark.parametrize("line, word", [
+    ("Can you send it on WhatsApp?", "whatsapp"),
+    ("What are your pricing plans?", "pricing"),
+    ("Yes please.", "yes"),
+    ("No thank you.", "no"),
+])
+def test_the_hint_brings_domain_words_and_short_answers_through(hinted, speak, line, word):
+    # Without the hint, base Whisper hears "Can you film it on what's out?" and "Yeah, please."
+    heard = hinted.transcribe(speak(line), 8000).text
+    assert word in words(heard) and word_errors(line, heard) <= 1, heard
+
+
+def test_confidence_is_lower_when_the_words_come_out_wrong(whisper, speak):
+    clear = whisper.transcribe(speak("I want to speak to a human."), 8000)
+    garbled = whisper.transcribe(speak(GARBLED_LINE), 8000)
+    assert word_errors(GARBLED_LINE, garbled.text) > 1, garbled.text
+    assert 0 < garbled.confidence < clear.confidence <= 1
 
 
 def test_silence_is_no_words(whisper):
-    assert whisper.transcribe(np.zeros(16000, np.int16), 8000).text == ""
+    transcript = whisper.transcribe(np.zeros(16000, np.int16), 8000)
+    assert transcript.text == "" and transcript.confidence is None
+    assert transcript.audio_ms == 2000
+
+
+def test_no_audio_is_no_words(whisper):
+    transcript = whisper.transcribe(np.zeros(0, np.int16), 8000)
+    assert transcript.text == "" and transcript.audio_ms == 0
 
 
 def test_missing_model_is_refused_without_a_download(tmp_path):
@@ -36,10 +72,8 @@ def test_missing_model_is_refused_without_a_download(tmp_path):
 
 
 def test_corrupt_model_is_a_clear_error(tmp_path, store):
-    import shutil
-
-    folder = tmp_path / "whisper"
-    shutil.copytree(store.checked_path("stt"), folder)
-    (folder / "model.bin").write_bytes(b"\x00" * 1024)
-    with pytest.raises(ApplianceError, match="stt-model-invalid"):
-        WhisperTranscriber(folder)
+    for source in store.checked_path("stt").iterdir():
+        (tmp_path / source.name).write_bytes(b"\x00" * 1024 if source.name == "model.bin" else source.read_bytes())
+    with pytest.raises(ApplianceError) as error:
+        WhisperTranscriber(tmp_path)
+    assert error.value.code == "stt-model-invalid" and str(tmp_path) in str(error.value)
