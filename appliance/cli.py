@@ -103,6 +103,25 @@ def cmd_bench(settings, args) -> int:
     return 0
 
 
+def cmd_knowledge_ingest(settings, args) -> int:
+    from appliance import engines
+
+    folder = Path(args.folder) if args.folder else settings.paths.knowledge_dir
+    report = engines.knowledge_index(settings, engines.model_store(settings)).ingest(folder)
+    print(report)
+    return 1 if report.failed else 0
+
+
+def cmd_knowledge_search(settings, args) -> int:
+    from appliance import engines
+
+    index = engines.knowledge_index(settings, engines.model_store(settings))
+    for passage in index.search(args.question, k=settings.knowledge.top_k):
+        mark = "" if passage.score >= settings.knowledge.min_score else "  (below min_score: not used)"
+        print(f"{passage.score:.2f}  {passage.source} > {passage.heading}{mark}\n      {passage.text[:200]}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="appliance", description="Offline voice AI phone-support appliance.")
     top.add_argument("--config", help="INI settings file (default: $APPLIANCE_CONFIG, /etc/appliance/appliance.ini)")
@@ -127,6 +146,15 @@ def parser() -> argparse.ArgumentParser:
                        help="scenario set (default: ../shared/scenarios/seed)")
     bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
     bench.set_defaults(run=cmd_bench)
+
+    knowledge = commands.add_parser("knowledge", help="the knowledge index").add_subparsers(
+        dest="knowledge_command", required=True)
+    ingest = knowledge.add_parser("ingest", help="bring the index in line with a folder of documents")
+    ingest.add_argument("folder", nargs="?", help="default: the knowledge_dir setting")
+    ingest.set_defaults(run=cmd_knowledge_ingest)
+    search = knowledge.add_parser("search", help="the passages a question finds, with their scores")
+    search.add_argument("question")
+    search.set_defaults(run=cmd_knowledge_search)
 
     commands.add_parser("doctor", help="check the box: Python, libraries, sqlite-vec, models, disk, memory"
                         ).set_defaults(run=cmd_doctor)

@@ -40,3 +40,18 @@ def test_module_entry_point_reports_unknown_role():
     result = subprocess.run([sys.executable, "-m", "appliance", "models", "verify", "no-such-role"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "models-role-unknown" in result.stderr
+
+
+def test_knowledge_ingest_reports_a_malformed_document_and_search_shows_scores(tmp_path, monkeypatch, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nWe offer a 30-day money-back guarantee.\n")
+    (docs / "broken.md").write_bytes(b"\xff\xfe\x00 not text")
+    monkeypatch.setenv("APPLIANCE_PATHS_DATA_DIR", str(tmp_path / "data"))
+    assert main(["knowledge", "ingest", str(docs)]) == 1
+    out = capsys.readouterr().out
+    assert "1 added" in out and "1 failed" in out and "broken.md" in out
+    assert main(["knowledge", "ingest", str(docs)]) == 1
+    assert "1 unchanged" in capsys.readouterr().out
+    assert main(["knowledge", "search", "What is your refund policy?"]) == 0
+    assert "refunds.md > Refunds" in capsys.readouterr().out

@@ -38,7 +38,7 @@ class ScriptedLine:
     steps: list[Step]
     caller_id: str | None = None
     realtime: bool = True
-    reply_gap_ms: float = 900  # the reply is over once the appliance has been quiet this long
+    reply_gap_ms: float = 1500  # the reply is over once the appliance has been quiet this long
     reply_timeout_ms: float = 25000  # a caller gives up waiting for an answer after this long
     position_ms: float = 0.0
     hung_up_by: str | None = None
