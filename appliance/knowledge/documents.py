@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -56,7 +57,7 @@ def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
     """Text cut at paragraph, then sentence boundaries into pieces of at most `limit` characters, whitespace folded."""
     found, current = [], ""
     for paragraph in re.split(r"\n\s*\n", text):
-        for unit in _units(" ".join(paragraph.split()), limit):
+        for unit in filter(None, _units(" ".join(paragraph.split()), limit)):
             if current and len(current) + 1 + len(unit) > limit:
                 found.append(current)
                 current = unit
@@ -115,8 +116,52 @@ def _text(source: str, data: bytes) -> list[Chunk]:
     return text_chunks(source, decode_text(source, data))
 
 
-PARSERS: dict[str, Callable[[str, bytes], list[Chunk]]] = {".md": _markdown, ".markdown": _markdown, ".txt": _text}
-"""A parser per file suffix: (source name, file bytes) -> passages. HTML and PDF slot in here."""
+class _HtmlText(HTMLParser):
+    """HTML as Markdown-ish text: headings become `#` lines, blocks become paragraphs, scripts vanish."""
+
+    BLOCKS = {"p", "div", "li", "tr", "br", "section", "article", "table", "ul", "ol", "dd", "dt"}
+    SKIP = {"script", "style", "head", "nav", "footer", "template"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self._skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif re.fullmatch(r"h[1-6]", tag):
+            self.lines += ["", "#" * int(tag[1]) + " "]
+        elif tag in self.BLOCKS:
+            self.lines += ["", "- " if tag == "li" else ""]
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif re.fullmatch(r"h[1-6]", tag) or tag in self.BLOCKS:
+            self.lines += ["", ""]
+
+    def handle_data(self, data):
+        if not self._skipping:
+            words = " ".join(data.split())
+            lead = " " if data[:1].isspace() else ""
+            trail = " " if data[-1:].isspace() and words else ""
+            self.lines[-1] += lead + words + trail
+
+
+def _html(source: str, data: bytes) -> list[Chunk]:
+    reader = _HtmlText()
+    try:
+        reader.feed(decode_text(source, data))
+        reader.close()
+    except AssertionError as exc:  # html.parser's way of refusing markup it cannot follow
+        raise _invalid(source, f"unreadable HTML ({exc})") from None
+    return markdown_chunks(source, "\n".join(" ".join(line.split()) for line in reader.lines))
+
+
+PARSERS: dict[str, Callable[[str, bytes], list[Chunk]]] = {
+    ".md": _markdown, ".markdown": _markdown, ".txt": _text, ".html": _html, ".htm": _html}
+"""A parser per file suffix: (source name, file bytes) -> passages. PDF slots in here."""
 
 
 def parse_document(source: str, data: bytes) -> list[Chunk]:

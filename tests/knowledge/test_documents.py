@@ -84,3 +84,18 @@ def test_a_missing_file_is_refused_by_name(tmp_path):
     with pytest.raises(ApplianceError) as error:
         read_document(tmp_path / "gone.md")
     assert error.value.code == "knowledge-document-invalid" and "gone.md" in str(error.value)
+
+
+def test_html_headings_and_lists_become_passages(tmp_path):
+    from appliance.knowledge.documents import read_document
+
+    path = tmp_path / "warranty.html"
+    path.write_text("<html><head><title>x</title><script>var a = 1;</script></head><body>"
+                    "<h1>Warranty</h1><p>Every laptop has a <b>two-year</b> warranty.</p>"
+                    "<h2>Exclusions</h2><ul><li>Water damage</li><li>Lost devices</li></ul>"
+                    "<p>Prices &amp; terms may change.</p></body></html>")
+    chunks = read_document(path)
+    assert [c.heading for c in chunks] == ["Warranty", "Warranty > Exclusions"]
+    assert chunks[0].text == "Every laptop has a two-year warranty."
+    assert "Water damage" in chunks[1].text and "Lost devices" in chunks[1].text and "&" in chunks[1].text
+    assert all("var a" not in c.text for c in chunks)
