@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 PRE_ROLL_MS = 300
 EARLY_STT_MS = 240  # a pause this long starts speech recognition before the turn is sure to be over
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
+ACK_AFTER_S = 0.25  # a reply with nothing to say by then gets a short acknowledgement first
+ACKNOWLEDGEMENTS = ("One moment.", "Let me check.", "Sure, let me see.")
 
 
 class Interrupted(Exception):
@@ -68,6 +70,7 @@ class CallSession:
         self._cancel = threading.Event()
         self._ending = False
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
+        self._acks: list[tuple[str, np.ndarray]] = []
 
     @property
     def thinking(self) -> bool:
@@ -76,6 +79,8 @@ class CallSession:
 
     async def run(self) -> list[TurnRecord]:
         """Answer the call until it ends; return the turns."""
+        self._acks = await asyncio.to_thread(
+            lambda: [(text, np.concatenate(list(self.synthesizer.synthesize(text)))) for text in ACKNOWLEDGEMENTS])
         ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
         collecting: list | None = None
         held: list = []  # audio of a turn whose reply was dropped because the caller went on
@@ -209,7 +214,15 @@ class CallSession:
                     sentences.put_nowait("Sorry, I didn't catch that. Could you say it again?")
                 else:
                     step = time.perf_counter()
-                    result = await asyncio.to_thread(self.conversation.reply, transcript.text, on_text)
+                    replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, transcript.text,
+                                                                       on_text))
+                    done, _ = await asyncio.wait({replying}, timeout=ACK_AFTER_S)
+                    if not done and not first_sentence and self._acks:  # the model will take a while
+                        text, pcm = self._acks[record.index % len(self._acks)]
+                        self.line.play(pcm)
+                        record.spoken.append(text)
+                        record.latency_ms["acknowledged"] = True
+                    result = await replying
                     for sentence in splitter.flush():
                         first_sentence.append(time.perf_counter())
                         sentences.put_nowait(sentence)
