@@ -21,10 +21,17 @@ class ReplyResult:
     prompt_tokens: int = 0
     reused_tokens: int = 0
 
+    @property
+    def evaluated_tokens(self) -> int:
+        """Prompt tokens evaluated for this reply: those not already in the KV cache."""
+        return self.prompt_tokens - self.reused_tokens
+
 
 class Responder(Protocol):
     """Answers chat messages with a Reply, calling `on_text` with each piece of the spoken text."""
 
-    def warm(self, system_prompt: str) -> None: ...
+    def warm(self, system_prompt: str) -> None:
+        """Evaluate the static system prompt ahead of the first turn, where the backend can."""
 
-    def respond(self, messages: list[dict], on_text: Callable[[str], None] | None = None) -> ReplyResult: ...
+    def respond(self, messages: list[dict], on_text: Callable[[str], None] | None = None) -> ReplyResult:
+        """Generate one reply to chat messages (system, user, assistant), streaming its spoken text."""

@@ -24,7 +24,7 @@ RESPONSE_FORMATS = (
 class HttpResponder:
     """Streams JSON replies from `POST {base_url}/chat/completions`, constrained by the reply schema."""
 
-    def __init__(self, base_url: str, model: str = "default", timeout_s: float = 30.0, max_tokens: int = 512,
+    def __init__(self, base_url: str, model: str = "default", timeout_s: float = 30.0, max_tokens: int = 320,
                  temperature: float = 0.1):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -53,7 +53,8 @@ class HttpResponder:
             response = connection.getresponse()
             if response.status != 200:
                 detail = response.read(500).decode("utf-8", "replace")
-                refused = response.status in (400, 422) or "response_format" in detail
+                # llama-cpp-python's server answers 500 to a response_format it does not know
+                refused = "response_format" in detail or "json_schema" in detail
                 code = "llm-server-refused" if refused else "llm-server-error"
                 raise ApplianceError(code, f"{self.base_url} answered {response.status}: {detail}")
             for line in response:
@@ -63,8 +64,16 @@ class HttpResponder:
                 data = line[5:].strip()
                 if data == b"[DONE]":
                     return
-                yield json.loads(data)
-        except (ConnectionError, socket.timeout, OSError, http.client.HTTPException) as exc:
+                event = json.loads(data)
+                if not isinstance(event, dict):
+                    raise ValueError(f"not an object: {data[:120]!r}")
+                if "error" in event:
+                    raise ApplianceError("llm-server-error", f"{self.base_url} failed mid-reply: {event['error']}")
+                yield event
+        except socket.timeout:
+            raise ApplianceError("llm-server-unreachable",
+                                 f"{self.base_url} sent nothing for {self.timeout_s:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
             raise ApplianceError("llm-server-unreachable", f"{self.base_url}: {exc}") from None
         except ValueError as exc:
             raise ApplianceError("llm-server-error", f"{self.base_url} sent a bad event: {exc}") from None
@@ -88,9 +97,11 @@ class HttpResponder:
         spoken = SpokenTextStream()
         pieces: list[str] = []
         first_token_ms = first_text_ms = None
+        finish = None
         for event in itertools.chain([first] if first else [], events):
-            choices = event.get("choices") or [{}]
-            piece = (choices[0].get("delta") or {}).get("content") or ""
+            choice = (event.get("choices") or [{}])[0]
+            finish = choice.get("finish_reason") or finish
+            piece = (choice.get("delta") or {}).get("content") or ""
             if not piece:
                 continue
             if first_token_ms is None:
@@ -103,6 +114,9 @@ class HttpResponder:
                 if on_text:
                     on_text(delta)
         raw = "".join(pieces)
+        if finish == "length":
+            raise ApplianceError("llm-reply-invalid", f"the reply reached max_tokens={self.max_tokens} before "
+                                 f"its JSON was complete: {raw[:160]!r}")
         total_ms = (time.perf_counter() - start) * 1000
         return ReplyResult(Reply.from_json(raw), raw, first_token_ms or total_ms, first_text_ms or total_ms,
                            total_ms, len(pieces))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,10 +24,25 @@ def merge_system(messages: list[dict]) -> list[dict]:
     return rest
 
 
-class LlamaResponder:
-    """Streams JSON replies from a GGUF; the static system prompt's KV cache is reused between turns."""
+def common_prefix(cached: list[int], tokens: list[int]) -> int:
+    """How many leading tokens two token lists share."""
+    count = 0
+    for have, want in zip(cached, tokens):
+        if have != want:
+            break
+        count += 1
+    return count
 
-    def __init__(self, model_path: Path, threads: int = 2, context_tokens: int = 4096, max_tokens: int = 512,
+
+class LlamaResponder:
+    """Streams JSON replies from a GGUF; the static system prompt's KV cache is reused between turns.
+
+    The prompt is rendered with the GGUF's own chat template and handed to llama-cpp-python as tokens, so the
+    tokens it evaluates are exactly the ones counted here: `Llama.generate` keeps the longest common prefix of
+    its cached input ids and evaluates only the rest.
+    """
+
+    def __init__(self, model_path: Path, threads: int = 2, context_tokens: int = 4096, max_tokens: int = 320,
                  temperature: float = 0.1, seed: int = 7):
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -45,14 +61,18 @@ class LlamaResponder:
         template = self._llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise ApplianceError("llm-model-invalid", f"{model_path} has no chat template")
-        token = lambda t: self._llama.detokenize([t], special=True).decode("utf-8", "ignore")  # noqa: E731
-        self._format = Jinja2ChatFormatter(template, eos_token=token(self._llama.token_eos()),
-                                           bos_token=token(self._llama.token_bos()))
+        self._format = Jinja2ChatFormatter(template, eos_token=self._token_text(self._llama.token_eos()),
+                                           bos_token=self._token_text(self._llama.token_bos()))
         self._grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(REPLY_SCHEMA), verbose=False)
+        self._lock = threading.Lock()  # one llama context: one generation at a time
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.context_tokens = context_tokens
         self.model_path = model_path
         self.static_tokens = 0
+
+    def _token_text(self, token: int) -> str:
+        return self._llama.detokenize([token], special=True).decode("utf-8", "ignore") if token >= 0 else ""
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """The tokens of the chat prompt, made with the model's own template."""
@@ -64,36 +84,58 @@ class LlamaResponder:
 
     def cached_prefix(self, tokens: list[int]) -> int:
         """How many of `tokens` are already in the KV cache."""
-        cached = self._llama.input_ids[:self._llama.n_tokens]
-        count = 0
-        for have, want in zip(cached, tokens):
-            if have != want:
-                break
-            count += 1
-        return count
+        return common_prefix(self._llama.input_ids[:self._llama.n_tokens].tolist(), tokens)
+
+    def reusable(self, tokens: list[int]) -> int:
+        """How many of `tokens` the next generation takes from the KV cache instead of evaluating them."""
+        # llama-cpp always evaluates the last prompt token again, for the logits the first sample needs.
+        return min(self.cached_prefix(tokens), len(tokens) - 1)
 
     def warm(self, system_prompt: str) -> None:
         """Evaluate the static system prompt now, so each turn evaluates only what follows it."""
         system = {"role": "system", "content": system_prompt}
         one = self.prompt_tokens([system, {"role": "user", "content": "a"}])
         other = self.prompt_tokens([system, {"role": "user", "content": "b"}])
-        self.static_tokens = next((i for i, (x, y) in enumerate(zip(one, other)) if x != y), len(one))
-        self._llama.reset()
-        self._llama.eval(one[:self.static_tokens])
+        # The static prefix is what the template renders the same whatever the caller says.
+        with self._lock:
+            self.static_tokens = common_prefix(one, other)
+            self._llama.reset()
+            self._llama.eval(one[:self.static_tokens])
 
     def respond(self, messages: list[dict], on_text: Callable[[str], None] | None = None) -> ReplyResult:
         """Generate one reply, streaming its spoken text to `on_text` as it appears."""
+        with self._lock:
+            return self._respond(messages, on_text)
+
+    def _respond(self, messages: list[dict], on_text: Callable[[str], None] | None) -> ReplyResult:
+        import llama_cpp
+
         start = time.perf_counter()
         tokens = self.prompt_tokens(messages)
-        reused = self.cached_prefix(tokens)
+        if len(tokens) + self.max_tokens > self.context_tokens:
+            raise ApplianceError("llm-prompt-too-long", f"{len(tokens)} prompt tokens and {self.max_tokens} to "
+                                 f"generate do not fit in {self.context_tokens} context tokens")
+        reused = self.reusable(tokens)
+        sampled = []  # every sampled token, the end-of-generation one included
+
+        def count(_ids, _logits) -> bool:
+            sampled.append(None)
+            return False
+
         spoken = SpokenTextStream()
         pieces: list[str] = []
         first_token_ms = first_text_ms = None
+        finish = None
         try:
             for chunk in self._llama.create_completion(tokens, max_tokens=self.max_tokens,
                                                        temperature=self.temperature, grammar=self._grammar,
+                                                       stopping_criteria=llama_cpp.StoppingCriteriaList([count]),
                                                        stream=True):
-                piece = chunk["choices"][0]["text"]
+                choice = chunk["choices"][0]
+                finish = choice["finish_reason"] or finish
+                piece = choice["text"]
+                if not piece:
+                    continue
                 if first_token_ms is None:
                     first_token_ms = (time.perf_counter() - start) * 1000
                 pieces.append(piece)
@@ -106,8 +148,12 @@ class LlamaResponder:
         except ApplianceError:
             raise
         except Exception as exc:
-            raise ApplianceError("llm-generation-failed", str(exc)) from exc
+            raise ApplianceError("llm-generation-failed", f"{self.model_path.name}: {exc}") from exc
         raw = "".join(pieces)
+        generated = len(sampled) - (1 if finish == "stop" else 0)  # the end-of-generation token is no text
+        if finish == "length":
+            raise ApplianceError("llm-reply-invalid", f"the reply reached max_tokens={self.max_tokens} before "
+                                 f"its JSON was complete: {raw[:160]!r}")
         total_ms = (time.perf_counter() - start) * 1000
         return ReplyResult(Reply.from_json(raw), raw, first_token_ms or total_ms, first_text_ms or total_ms,
-                           total_ms, len(pieces), len(tokens), reused)
+                           total_ms, generated, len(tokens), reused)

@@ -12,25 +12,32 @@ INTENTS = ("greeting", "policy_query", "product_query", "order_status", "send_de
            "send_details_whatsapp", "callback_request", "complaint", "speak_to_human", "goodbye", "other")
 ACTIONS = ("send_email", "send_sms", "send_whatsapp", "schedule_callback", "lookup_order", "create_ticket",
            "update_ticket", "escalate_to_human", "create_hot_lead", "notify_sales_team")
-ENTITY_KEYS = ("email", "phone", "whatsapp_number", "callback_time", "order_id", "details_type", "issue_type",
-               "urgency", "interested_plan")
+# The longest value each entity may have, in characters.
+ENTITY_CHARS = {"email": 64, "phone": 24, "whatsapp_number": 24, "callback_time": 40, "order_id": 24,
+                "details_type": 32, "issue_type": 32, "urgency": 16, "interested_plan": 32}
+ENTITY_KEYS = tuple(ENTITY_CHARS)
+SPOKEN_CHARS = 240
+MISSING_ITEMS = 4
+MAX_ACTIONS = 4
 
-# Every string and array is bounded: without bounds a small model can run on until max_tokens.
-_ENTITY = {"type": "string", "maxLength": 60}
+# Every string and array is bounded: without bounds a small model can run on until max_tokens. The grammar
+# follows the property order, so immediate_response comes first and can be spoken while the rest is generated.
 REPLY_SCHEMA = {
     "type": "object",
     "properties": {
-        "immediate_response": {"type": "string", "minLength": 1, "maxLength": 240},
+        "immediate_response": {"type": "string", "minLength": 1, "maxLength": SPOKEN_CHARS},
         "intent": {"type": "string", "enum": list(INTENTS)},
         "entities": {
             "type": "object",
-            "properties": {**{key: _ENTITY for key in ENTITY_KEYS},
-                           "missing_info": {"type": "array", "items": {"type": "string", "maxLength": 32},
-                                            "maxItems": 4}},
+            "properties": {
+                **{key: {"type": "string", "maxLength": chars} for key, chars in ENTITY_CHARS.items()},
+                "missing_info": {"type": "array", "items": {"type": "string", "maxLength": 24},
+                                 "maxItems": MISSING_ITEMS},
+            },
             "additionalProperties": False,
         },
         "needs_clarification": {"type": "boolean"},
-        "actions": {"type": "array", "items": {"type": "string", "enum": list(ACTIONS)}, "maxItems": 4},
+        "actions": {"type": "array", "items": {"type": "string", "enum": list(ACTIONS)}, "maxItems": MAX_ACTIONS},
         "used_knowledge": {"type": "boolean"},
         "escalate_to_human": {"type": "boolean"},
     },
@@ -38,6 +45,30 @@ REPLY_SCHEMA = {
                  "escalate_to_human"],
     "additionalProperties": False,
 }
+FLAGS = ("needs_clarification", "used_knowledge", "escalate_to_human")
+
+
+def _invalid(message: str) -> ApplianceError:
+    return ApplianceError("llm-reply-invalid", message)
+
+
+def _entities(raw) -> dict:
+    if not isinstance(raw, dict):
+        raise _invalid(f"entities is not an object: {raw!r}")
+    unknown = sorted(set(raw) - set(ENTITY_KEYS) - {"missing_info"})
+    if unknown:
+        raise _invalid(f"unknown entities {unknown}; known: {', '.join(ENTITY_KEYS)}, missing_info")
+    entities = {}
+    for key, value in raw.items():
+        if key == "missing_info":
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise _invalid(f"entities.missing_info is not a list of strings: {value!r}")
+            value = [item for item in value if item.strip()]
+        elif value is not None and not isinstance(value, str):
+            raise _invalid(f"entities.{key} is not a string: {value!r}")
+        if value not in ("", None, []):  # small models fill keys they have no value for with ""
+            entities[key] = value
+    return entities
 
 
 @dataclass(frozen=True)
@@ -58,26 +89,30 @@ class Reply:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise ApplianceError("llm-reply-invalid", f"not JSON ({exc}): {text[:120]!r}") from None
+            raise _invalid(f"not JSON ({exc}): {text[:160]!r}") from None
         if not isinstance(data, dict):
-            raise ApplianceError("llm-reply-invalid", f"not a JSON object: {text[:120]!r}")
+            raise _invalid(f"not a JSON object: {text[:160]!r}")
+        unknown = sorted(set(data) - set(REPLY_SCHEMA["properties"]))
+        if unknown:
+            raise _invalid(f"unknown keys {unknown}")
         spoken = data.get("immediate_response")
         if not isinstance(spoken, str) or not spoken.strip():
-            raise ApplianceError("llm-reply-invalid", "immediate_response is missing or empty")
-        intent = data.get("intent", "other")
+            raise _invalid("immediate_response is missing or empty")
+        intent = data.get("intent")
         if intent not in INTENTS:
-            raise ApplianceError("llm-reply-invalid", f"intent {intent!r} is not one of {', '.join(INTENTS)}")
-        actions = data.get("actions") or []
-        unknown = [a for a in actions if a not in ACTIONS] if isinstance(actions, list) else [actions]
+            raise _invalid(f"intent {intent!r} is not one of {', '.join(INTENTS)}")
+        actions = data.get("actions", [])
+        if not isinstance(actions, list):
+            raise _invalid(f"actions is not a list: {actions!r}")
+        unknown = [action for action in actions if action not in ACTIONS]
         if unknown:
-            raise ApplianceError("llm-reply-invalid", f"unknown actions {unknown}")
-        entities = data.get("entities") or {}
-        if not isinstance(entities, dict):
-            raise ApplianceError("llm-reply-invalid", f"entities is not an object: {entities!r}")
-        entities = {key: value for key, value in entities.items() if value not in ("", None, [])}
-        return cls(spoken.strip(), intent, entities, bool(data.get("needs_clarification", False)),
-                   tuple(dict.fromkeys(actions)), bool(data.get("used_knowledge", False)),
-                   bool(data.get("escalate_to_human", False)))
+            raise _invalid(f"unknown actions {unknown}")
+        for flag in FLAGS:
+            if not isinstance(data.get(flag, False), bool):
+                raise _invalid(f"{flag} is not true or false: {data[flag]!r}")
+        return cls(spoken.strip(), intent, _entities(data.get("entities", {})),
+                   data.get("needs_clarification", False), tuple(dict.fromkeys(actions)),
+                   data.get("used_knowledge", False), data.get("escalate_to_human", False))
 
     def to_dict(self) -> dict:
         """The reply as the JSON object the report and the logs show."""
@@ -87,50 +122,56 @@ class Reply:
 
 
 _KEY = re.compile(r'"immediate_response"\s*:\s*"')
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "", "f": "", "n": " ", "r": " ", "t": " "}
+# One piece of a JSON string's body: plain characters, a surrogate pair, an escape, or the closing quote.
+_PIECE = re.compile(r'[^"\\]+|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}'
+                    r'|\\["\\/bfnrt]|"')
+_HIGH_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}$")
+
+
+def _decode(piece: str) -> str:
+    text = json.loads(f'"{piece}"')
+    return "\ufffd" if len(text) == 1 and 0xD800 <= ord(text) < 0xE000 else text  # a lone surrogate
 
 
 class SpokenTextStream:
     """Pulls the `immediate_response` string out of JSON that is still being generated, as it grows."""
 
     def __init__(self):
-        self._text = ""
-        self._position: int | None = None
+        self._pending = ""  # text not yet decoded: before the value starts, or an escape cut in two
+        self._started = False
         self.done = False
 
     def push(self, delta: str) -> str:
-        """Add generated text; return the characters of the spoken reply it completed (a space at its end)."""
-        self._text += delta
+        """Add generated text; return the spoken characters it completed, and a space once the value ends."""
         if self.done:
             return ""
-        if self._position is None:
-            found = _KEY.search(self._text)
+        self._pending += delta
+        if not self._started:
+            found = _KEY.search(self._pending)
             if not found:
                 return ""
-            self._position = found.end()
+            self._started = True
+            self._pending = self._pending[found.end():]
         out = []
-        text, i = self._text, self._position
+        text, i = self._pending, 0
         while i < len(text):
-            char = text[i]
-            if char == '"':
+            match = _PIECE.match(text, i)
+            if match is None:
+                if len(text) - i < 6:
+                    break  # an escape that the next delta completes
+                out.append(text[i + 1])  # not a JSON escape: keep the character after the backslash
+                i += 2
+                continue
+            piece = match.group()
+            if piece == '"':
                 self.done = True
                 out.append(" ")  # the end of the spoken text: lets a sentence splitter see its last stop
-                i += 1
+                i = len(text)
                 break
-            if char != "\\":
-                out.append(char)
-                i += 1
-                continue
-            if i + 1 >= len(text):
-                break  # the escape continues in the next delta
-            code = text[i + 1]
-            if code == "u":
-                if i + 6 > len(text):
-                    break
-                out.append(chr(int(text[i + 2:i + 6], 16)))
-                i += 6
-            else:
-                out.append(_ESCAPES.get(code, code))
-                i += 2
-        self._position = i
+            rest = text[match.end():]
+            if _HIGH_SURROGATE.match(piece) and len(rest) < 6 and "\\u".startswith(rest[:2]):
+                break  # the low half of a surrogate pair may follow
+            out.append(piece if piece[0] != "\\" else _decode(piece))
+            i = match.end()
+        self._pending = text[i:]
         return "".join(out)

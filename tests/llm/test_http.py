@@ -41,12 +41,15 @@ def server(store, tmp_path_factory):
 
 
 def test_server_reply_streams_and_follows_the_schema(server):
-    responder = HttpResponder(server, max_tokens=1024)
+    responder = HttpResponder(server)
     deltas = []
     result = responder.respond(messages("TechCorp", "What is your refund policy?", []), on_text=deltas.append)
     assert result.reply.intent in INTENTS
-    assert "".join(deltas).strip() == result.reply.immediate_response
-    assert result.tokens > 1 and result.first_token_ms <= result.total_ms
+    assert len(deltas) > 1 and "".join(deltas).strip() == result.reply.immediate_response
+    assert result.raw.lstrip("{ ").startswith('"immediate_response"')  # the schema's grammar held the model
+    assert result.tokens > 5 and result.first_token_ms <= result.first_text_ms <= result.total_ms
+    again = responder.respond(messages("TechCorp", "Hello?", []))  # with the format the server took
+    assert again.reply.immediate_response
 
 
 def test_a_closed_port_is_unreachable_at_once():

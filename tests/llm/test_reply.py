@@ -38,12 +38,25 @@ def test_a_good_reply_parses_and_drops_empty_entities():
     assert reply.to_dict()["actions"] == ["send_email"]
 
 
+def test_missing_optional_keys_take_their_defaults():
+    reply = Reply.from_json('{"immediate_response": " Hi there. ", "intent": "greeting", "entities": {}}')
+    assert reply == Reply("Hi there.", "greeting")
+
+
 @pytest.mark.parametrize("text, words", [
     ('{"immediate_response": "Hi", "intent": "greeting"', "not JSON"),
     ("[1, 2]", "not a JSON object"),
     (json.dumps({**GOOD, "intent": "sell_kidney"}), "sell_kidney"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "intent"}), "intent None"),
     (json.dumps({**GOOD, "actions": ["wire_money"]}), "wire_money"),
+    (json.dumps({**GOOD, "actions": "send_email"}), "actions is not a list"),
     (json.dumps({**GOOD, "immediate_response": " "}), "immediate_response"),
+    (json.dumps({**GOOD, "used_knowledge": "yes"}), "used_knowledge"),
+    (json.dumps({**GOOD, "mood": "happy"}), "mood"),
+    (json.dumps({**GOOD, "entities": {"name": "Ann"}}), "name"),
+    (json.dumps({**GOOD, "entities": {"order_id": 12345}}), "order_id"),
+    (json.dumps({**GOOD, "entities": {"missing_info": "email"}}), "missing_info"),
+    (json.dumps({**GOOD, "entities": []}), "entities is not an object"),
 ])
 def test_bad_replies_are_clear_errors(text, words):
     with pytest.raises(ApplianceError) as error:
@@ -56,16 +69,33 @@ def stream(pieces):
     return [spoken.push(piece) for piece in pieces], spoken
 
 
-def test_spoken_text_streams_out_of_partial_json():
-    raw = json.dumps({"immediate_response": 'Say "hi" \\ caf\u00e9\nnow', "intent": "greeting"})
+def test_spoken_text_streams_out_of_partial_json_one_character_at_a_time():
+    text = 'Say "hi" \\ caf\u00e9\tnow / \U0001F600 \u20b940,000.\n'
+    raw = json.dumps({"immediate_response": text, "intent": "greeting"})
+    assert "\\u20b9" in raw and "\\ud83d\\ude00" in raw  # json.dumps escapes what is not ASCII
     deltas, spoken = stream(list(raw))
-    assert "".join(deltas) == 'Say "hi" \\ café now '
-    assert spoken.done
+    assert "".join(deltas) == text + " "
+    assert spoken.done and not any(deltas[raw.index('"intent"'):])
+
+
+def test_nothing_is_spoken_before_the_value_starts():
+    deltas, spoken = stream(['{"immedi', 'ate_response"', ' :', ' "', "Hi"])
+    assert deltas == ["", "", "", "", "Hi"] and not spoken.done
 
 
 def test_escapes_split_across_pieces():
     deltas, _ = stream(['{"immediate_response": "a\\', '"b\\u00', 'e9c', '"', ', "intent": "x"}'])
     assert deltas == ["a", '"b', "éc", " ", ""]
+
+
+def test_a_surrogate_pair_split_across_pieces_is_one_character():
+    deltas, _ = stream(['{"immediate_response": "ok \\ud83d', '\\u', 'de00!"}'])
+    assert deltas == ["ok ", "", "\U0001F600! "]
+
+
+def test_a_lone_surrogate_or_a_bad_escape_does_not_break_the_stream():
+    deltas, _ = stream(['{"immediate_response": "a\\ud83d b \\q c"}'])
+    assert deltas == ["a\ufffd b q c "]
 
 
 def test_other_keys_are_ignored_and_text_stops_at_the_closing_quote():
