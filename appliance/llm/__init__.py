@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from appliance.llm.reply import Reply
+from appliance.errors import ApplianceError
+from appliance.llm.reply import Reply, SpokenTextStream
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,47 @@ class ReplyResult:
     def evaluated_tokens(self) -> int:
         """Prompt tokens evaluated for this reply: those not already in the KV cache."""
         return self.prompt_tokens - self.reused_tokens
+
+
+class ReplyCollector:
+    """Gathers a streamed reply piece by piece: its text, when the first token and spoken text came."""
+
+    def __init__(self, on_text: Callable[[str], None] | None, start: float):
+        self.on_text = on_text
+        self.start = start
+        self.pieces: list[str] = []
+        self.first_token_ms: float | None = None
+        self.first_text_ms: float | None = None
+        self._spoken = SpokenTextStream()
+
+    def _since_start_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000
+
+    def add(self, piece: str) -> None:
+        """Take one generated piece; pass any new spoken text on."""
+        if not piece:
+            return
+        if self.first_token_ms is None:
+            self.first_token_ms = self._since_start_ms()
+        self.pieces.append(piece)
+        delta = self._spoken.push(piece)
+        if delta:
+            if self.first_text_ms is None:
+                self.first_text_ms = self._since_start_ms()
+            if self.on_text:
+                self.on_text(delta)
+
+    def result(self, finish: str | None, max_tokens: int, tokens: int | None = None, prompt_tokens: int = 0,
+               reused_tokens: int = 0) -> ReplyResult:
+        """The finished reply; one cut off by `max_tokens` is an error, not half a JSON object."""
+        raw = "".join(self.pieces)
+        if finish == "length":
+            raise ApplianceError("llm-reply-invalid", f"the reply reached max_tokens={max_tokens} before "
+                                 f"its JSON was complete: {raw[:160]!r}")
+        total_ms = self._since_start_ms()
+        return ReplyResult(Reply.from_json(raw), raw, self.first_token_ms or total_ms,
+                           self.first_text_ms or total_ms, total_ms,
+                           len(self.pieces) if tokens is None else tokens, prompt_tokens, reused_tokens)
 
 
 class Responder(Protocol):

@@ -11,8 +11,8 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from appliance.errors import ApplianceError
-from appliance.llm import ReplyResult
-from appliance.llm.reply import REPLY_SCHEMA, Reply, SpokenTextStream
+from appliance.llm import ReplyCollector, ReplyResult
+from appliance.llm.reply import REPLY_SCHEMA
 
 
 RESPONSE_FORMATS = (
@@ -94,29 +94,10 @@ class HttpResponder:
                 raise
             self._format += 1
             return self.respond(messages, on_text)
-        spoken = SpokenTextStream()
-        pieces: list[str] = []
-        first_token_ms = first_text_ms = None
+        collector = ReplyCollector(on_text, start)
         finish = None
         for event in itertools.chain([first] if first else [], events):
             choice = (event.get("choices") or [{}])[0]
             finish = choice.get("finish_reason") or finish
-            piece = (choice.get("delta") or {}).get("content") or ""
-            if not piece:
-                continue
-            if first_token_ms is None:
-                first_token_ms = (time.perf_counter() - start) * 1000
-            pieces.append(piece)
-            delta = spoken.push(piece)
-            if delta:
-                if first_text_ms is None:
-                    first_text_ms = (time.perf_counter() - start) * 1000
-                if on_text:
-                    on_text(delta)
-        raw = "".join(pieces)
-        if finish == "length":
-            raise ApplianceError("llm-reply-invalid", f"the reply reached max_tokens={self.max_tokens} before "
-                                 f"its JSON was complete: {raw[:160]!r}")
-        total_ms = (time.perf_counter() - start) * 1000
-        return ReplyResult(Reply.from_json(raw), raw, first_token_ms or total_ms, first_text_ms or total_ms,
-                           total_ms, len(pieces))
+            collector.add((choice.get("delta") or {}).get("content") or "")
+        return collector.result(finish, self.max_tokens)

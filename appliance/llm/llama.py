@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from appliance.errors import ApplianceError
-from appliance.llm import ReplyResult
-from appliance.llm.reply import REPLY_SCHEMA, Reply, SpokenTextStream
+from appliance.llm import ReplyCollector, ReplyResult
+from appliance.llm.reply import REPLY_SCHEMA
 
 GGUF_MAGIC = b"GGUF"
 
@@ -122,9 +122,7 @@ class LlamaResponder:
             sampled.append(None)
             return False
 
-        spoken = SpokenTextStream()
-        pieces: list[str] = []
-        first_token_ms = first_text_ms = None
+        collector = ReplyCollector(on_text, start)
         finish = None
         try:
             for chunk in self._llama.create_completion(tokens, max_tokens=self.max_tokens,
@@ -133,27 +131,10 @@ class LlamaResponder:
                                                        stream=True):
                 choice = chunk["choices"][0]
                 finish = choice["finish_reason"] or finish
-                piece = choice["text"]
-                if not piece:
-                    continue
-                if first_token_ms is None:
-                    first_token_ms = (time.perf_counter() - start) * 1000
-                pieces.append(piece)
-                delta = spoken.push(piece)
-                if delta:
-                    if first_text_ms is None:
-                        first_text_ms = (time.perf_counter() - start) * 1000
-                    if on_text:
-                        on_text(delta)
+                collector.add(choice["text"])
         except ApplianceError:
             raise
         except Exception as exc:
             raise ApplianceError("llm-generation-failed", f"{self.model_path.name}: {exc}") from exc
-        raw = "".join(pieces)
         generated = len(sampled) - (1 if finish == "stop" else 0)  # the end-of-generation token is no text
-        if finish == "length":
-            raise ApplianceError("llm-reply-invalid", f"the reply reached max_tokens={self.max_tokens} before "
-                                 f"its JSON was complete: {raw[:160]!r}")
-        total_ms = (time.perf_counter() - start) * 1000
-        return ReplyResult(Reply.from_json(raw), raw, first_token_ms or total_ms, first_text_ms or total_ms,
-                           total_ms, generated, len(tokens), reused)
+        return collector.result(finish, self.max_tokens, generated, len(tokens), reused)
