@@ -29,6 +29,18 @@ def _invalid(source: str, why: str) -> ApplianceError:
     return ApplianceError("knowledge-document-invalid", f"{source}: {why}")
 
 
+def _pack(parts: list[str], limit: int) -> list[str]:
+    """Consecutive parts joined with spaces into pieces of at most `limit` characters."""
+    packed, current = [], ""
+    for part in filter(None, parts):
+        if current and len(current) + 1 + len(part) > limit:
+            packed.append(current)
+            current = part
+        else:
+            current = f"{current} {part}" if current else part
+    return packed + [current] if current else packed
+
+
 def _units(paragraph: str, limit: int) -> list[str]:
     """A paragraph as pieces of at most `limit` characters: whole, else sentences, else words, else cut."""
     if len(paragraph) <= limit:
@@ -41,31 +53,16 @@ def _units(paragraph: str, limit: int) -> list[str]:
         words = []
         for word in sentence.split(" "):  # a run with no space at all (a URL, a hash) is cut by characters
             words += [word[start:start + limit] for start in range(0, len(word), limit)]
-        line = ""
-        for word in words:
-            if line and len(line) + 1 + len(word) > limit:
-                units.append(line)
-                line = word
-            else:
-                line = f"{line} {word}" if line else word
-        if line:
-            units.append(line)
+        units += _pack(words, limit)
     return units
 
 
 def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
     """Text cut at paragraph, then sentence boundaries into pieces of at most `limit` characters, whitespace folded."""
-    found, current = [], ""
+    units = []
     for paragraph in re.split(r"\n\s*\n", text):
-        for unit in filter(None, _units(" ".join(paragraph.split()), limit)):
-            if current and len(current) + 1 + len(unit) > limit:
-                found.append(current)
-                current = unit
-            else:
-                current = f"{current} {unit}" if current else unit
-    if current:
-        found.append(current)
-    return found
+        units += _units(" ".join(paragraph.split()), limit)
+    return _pack(units, limit)
 
 
 def markdown_chunks(source: str, text: str) -> list[Chunk]:
