@@ -35,7 +35,8 @@ def test_the_built_in_question_is_answered_from_the_knowledge(pipeline, whisper)
     assert "30" in spoken_back or "thirty" in spoken_back.lower(), spoken_back
     for stage in ("endpoint", "stt", "retrieval", "llm_first_token", "llm_total", "tts_first_audio", "voice_to_voice"):
         assert answer.stages_ms[stage] >= 0
-    assert 600 <= answer.stages_ms["endpoint"] <= 800  # the 700 ms end-of-turn silence, to a VAD window
+    silence_ms = pipeline.settings.vad.end_silence_ms
+    assert silence_ms <= answer.stages_ms["endpoint"] <= silence_ms + 100  # the end-of-turn silence, to a VAD window
 
 
 def test_spoken_sentences_are_the_reply(pipeline):
