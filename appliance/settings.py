@@ -58,7 +58,7 @@ class Vad:
     """Speech probability (0..1) above which a frame counts as voiced."""
     start_ms: int = 60
     """Voiced audio needed before the caller counts as speaking."""
-    end_silence_ms: int = 600
+    end_silence_ms: int = 700
     """Silence after speech that ends the caller's turn."""
 
 
