@@ -15,9 +15,8 @@ Boundaries are taken in order along the text; the first one that qualifies is th
   sentence at the first one `max_chars` or more into it, so a run-on sentence cannot hold speech back.
 
 Text with no letter or digit in it never ends a sentence of its own, but nothing is dropped: the sentences
-joined with spaces are the text, whitespace aside. Every decision depends only
-on the text up to the character that settles it, so text pushed character by character splits exactly as
-it does pushed in one piece.
+joined with spaces are the text, whitespace aside. Every decision depends only on the text up to the
+character that settles it, so text pushed character by character splits exactly as it does in one piece.
 """
 
 from __future__ import annotations
