@@ -122,6 +122,69 @@ def cmd_knowledge_search(settings, args) -> int:
     return 0
 
 
+def cmd_worker(settings, args) -> int:
+    from appliance.actions.queue import run_worker
+
+    logging.getLogger().setLevel(logging.INFO)
+    run_worker(settings, workers=args.workers)
+    return 0
+
+
+def _records(settings):
+    from appliance.records import open_database
+
+    return open_database(settings.paths.data_dir / "appliance.db")
+
+
+def cmd_records_import_orders(settings, args) -> int:
+    from appliance.records.load import import_orders
+
+    _records(settings)
+    print(f"imported {import_orders(Path(args.csv))} order(s) from {args.csv}")
+    return 0
+
+
+def cmd_records_load(settings, args) -> int:
+    import json
+
+    from appliance.records.load import load_fixtures
+
+    _records(settings)
+    try:
+        fixtures = json.loads(Path(args.json).read_text())
+    except (OSError, ValueError) as exc:
+        raise ApplianceError("records-fixtures-invalid", f"{args.json}: {exc}") from None
+    load_fixtures(fixtures)
+    print(f"loaded {', '.join(f'{len(v)} {k}' for k, v in fixtures.items() if k != 'company')} from {args.json}")
+    return 0
+
+
+def cmd_outbox(settings, args) -> int:
+    from appliance.records.models import Outbox
+
+    _records(settings)
+    rows = Outbox.select().order_by(Outbox.id.desc()).limit(args.limit)
+    for row in reversed(list(rows)):
+        detail = row.last_error if row.state != "sent" else row.reference
+        print(f"{row.id:5} {row.state:8} {row.channel:8} {row.recipient:28} tries {row.attempts}  {detail}")
+    return 0
+
+
+def cmd_relay(settings, args) -> int:
+    import time
+
+    from appliance.actions.relay import LoopbackRelay
+
+    relay = LoopbackRelay(port=args.port, folder=Path(args.folder)).start()
+    print(f"SMTP relay on 127.0.0.1:{relay.port}, keeping mail in {args.folder} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        relay.stop()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="appliance", description="Offline voice AI phone-support appliance.")
     top.add_argument("--config", help="INI settings file (default: $APPLIANCE_CONFIG, /etc/appliance/appliance.ini)")
@@ -155,6 +218,25 @@ def parser() -> argparse.ArgumentParser:
     search = knowledge.add_parser("search", help="the passages a question finds, with their scores")
     search.add_argument("question")
     search.set_defaults(run=cmd_knowledge_search)
+
+    worker = commands.add_parser("worker", help="drain the action queue: send emails and SMS, mark callbacks due")
+    worker.add_argument("--workers", type=int, default=1, help="worker threads (default 1)")
+    worker.set_defaults(run=cmd_worker)
+    outbox = commands.add_parser("outbox", help="the latest messages in the outbox and their state")
+    outbox.add_argument("--limit", type=int, default=20)
+    outbox.set_defaults(run=cmd_outbox)
+    relay = commands.add_parser("relay", help="run a loopback SMTP relay that keeps what the box sends, for testing")
+    relay.add_argument("--port", type=int, default=2525)
+    relay.add_argument("--folder", default="var/mail", help="where accepted mail is written as .eml files")
+    relay.set_defaults(run=cmd_relay)
+    records = commands.add_parser("records", help="the records database").add_subparsers(
+        dest="records_command", required=True)
+    orders = records.add_parser("import-orders", help="import or update orders from a CSV file with a header row")
+    orders.add_argument("csv")
+    orders.set_defaults(run=cmd_records_import_orders)
+    load = records.add_parser("load", help="load leads, orders, agents and staff from a fixtures JSON file")
+    load.add_argument("json")
+    load.set_defaults(run=cmd_records_load)
 
     commands.add_parser("doctor", help="check the box: Python, libraries, sqlite-vec, models, disk, memory"
                         ).set_defaults(run=cmd_doctor)

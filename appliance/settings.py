@@ -128,6 +128,62 @@ class Knowledge:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """The mail relay that emails leave through (on the box or in the office)."""
+
+    host: str = "127.0.0.1"
+    """Relay host name or address."""
+    port: int = 25
+    """Relay port: 25 for a local relay, 587 for submission."""
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS before sending."""
+    username: str = ""
+    """Login name, when the relay wants one; empty for none."""
+    password: str = ""
+    """Password for `username`."""
+    sender: str = "support@techcorp.example"
+    """The From address of every email."""
+    timeout_s: float = 20.0
+    """How long to wait for the relay before trying again later."""
+
+
+@dataclass(frozen=True)
+class Modem:
+    """The GSM modem that text messages leave through."""
+
+    device: str = ""
+    """Serial device of the modem's AT port, e.g. /dev/ttyUSB2; empty when there is no modem."""
+    baudrate: int = 115200
+    """Serial speed."""
+    timeout_s: float = 60.0
+    """How long one command (an SMS send) may take before it is tried again later."""
+
+
+@dataclass(frozen=True)
+class Whatsapp:
+    """A WhatsApp gateway on the office network, if there is one."""
+
+    gateway_url: str = ""
+    """URL that takes POSTed {"to", "text"} JSON; empty for none (WhatsApp requests then go by SMS)."""
+    timeout_s: float = 5.0
+    """How long to wait for the gateway."""
+
+
+@dataclass(frozen=True)
+class Actions:
+    """The outbox: retries and who may be written to."""
+
+    max_attempts: int = 10
+    """Tries before a message that keeps failing for a passing reason is marked failed."""
+    retry_first_s: float = 30.0
+    """Wait before the second try; each later wait doubles."""
+    retry_max_s: float = 3600.0
+    """Longest wait between tries."""
+    callback_attempts: int = 3
+    """How many times a callback is dialled before it is marked failed."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section, loaded once."""
 
@@ -138,6 +194,10 @@ class Settings:
     llm: Llm = field(default_factory=Llm)
     tts: Tts = field(default_factory=Tts)
     knowledge: Knowledge = field(default_factory=Knowledge)
+    smtp: Smtp = field(default_factory=Smtp)
+    modem: Modem = field(default_factory=Modem)
+    whatsapp: Whatsapp = field(default_factory=Whatsapp)
+    actions: Actions = field(default_factory=Actions)
 
 
 RANGES = {

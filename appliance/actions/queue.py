@@ -1,0 +1,121 @@
+"""The action queue: Huey on SQLite says "send outbox row N"; the worker (`appliance worker`) drains it.
+
+The call process and the worker each build the same queue from the settings, so task names match.
+A task carries only a row id: the content and the state live in the outbox table (see outbox.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from huey import SqliteHuey, crontab
+
+from appliance.actions import outbox
+from appliance.actions.channels import DeliveryError, WhatsappGateway
+from appliance.actions.email import SmtpEmailer
+from appliance.records import open_database
+from appliance.records.models import Callback, Outbox
+from appliance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def channels_for(settings: Settings) -> dict:
+    """The sender for each channel, as the settings configure them."""
+    from appliance.actions.sms import ModemTexter
+
+    return {"email": SmtpEmailer(settings.smtp), "sms": ModemTexter(settings.modem),
+            "whatsapp": WhatsappGateway(settings.whatsapp)}
+
+
+async def deliver(row_id: int, channels: dict, settings: Settings, now: datetime) -> float | None:
+    """Try to send one outbox row; returns the wait before the next try, or None when there is none to make."""
+    row = outbox.claim(row_id, now)
+    if row is None:
+        return None
+    try:
+        reference = await channels[row.channel].send(row)
+    except DeliveryError as exc:
+        if exc.permanent:
+            outbox.fail(row, str(exc))
+            return None
+        actions = settings.actions
+        return outbox.retry_later(row, str(exc), now, actions.retry_first_s, actions.retry_max_s, actions.max_attempts)
+    outbox.sent(row, reference, _now())
+    return None
+
+
+def mark_due_callbacks(now: datetime) -> int:
+    """Callbacks whose time has come become due: the dial request the telephony side picks up."""
+    return Callback.update(state="due").where(
+        (Callback.state == "scheduled") & (Callback.at_utc <= now.astimezone(timezone.utc).isoformat())).execute()
+
+
+@dataclass
+class Queue:
+    """The Huey instance and its tasks, bound to one data folder."""
+
+    huey: SqliteHuey
+    wake: object  # wake(row_id): queue a delivery of that row now
+
+    def drain(self) -> int:
+        """Run every task that is ready, in this process, until none is left; returns how many ran."""
+        ran = 0
+        while True:
+            tasks = [task for task in [self.huey.dequeue()] if task] or self.huey.read_schedule()
+            if not tasks:
+                return ran
+            for task in tasks:
+                self.huey.execute(task)
+                ran += 1
+
+
+def make_queue(settings: Settings, channels: dict | None = None) -> Queue:
+    """The queue in `data_dir/queue.db`, with the tasks that deliver outbox rows and mark callbacks due."""
+    data_dir = settings.paths.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    huey = SqliteHuey("appliance", filename=str(data_dir / "queue.db"), results=False, utc=True)
+    senders = channels
+
+    def sending() -> dict:
+        nonlocal senders
+        senders = senders or channels_for(settings)
+        return senders
+
+    @huey.task(name="deliver")
+    def deliver_task(row_id: int) -> None:
+        wait_s = asyncio.run(deliver(row_id, sending(), settings, _now()))
+        if wait_s is not None:
+            deliver_task.schedule((row_id,), delay=wait_s)
+
+    @huey.periodic_task(crontab(minute="*"), name="sweep")
+    def sweep() -> None:
+        """Every minute: callbacks that are due, and messages whose wait is over (a lost task loses nothing)."""
+        mark_due_callbacks(_now())
+        for row in Outbox.select(Outbox.id).where((Outbox.state == "queued")
+                                                 & (Outbox.next_attempt_at <= _now().isoformat(timespec="seconds"))):
+            deliver_task(row.id)
+
+    @huey.on_startup()
+    def start_worker() -> None:
+        open_database(data_dir / "appliance.db")
+        for row_id in outbox.recover():
+            deliver_task.schedule((row_id,), eta=outbox.due_at(row_id).astimezone(timezone.utc).replace(tzinfo=None))
+
+    return Queue(huey, lambda row_id: deliver_task(row_id))
+
+
+def run_worker(settings: Settings, workers: int = 1) -> None:
+    """The consumer service: drains the queue until SIGINT or SIGTERM."""
+    open_database(settings.paths.data_dir / "appliance.db")
+    queue = make_queue(settings)
+    consumer = queue.huey.create_consumer(workers=workers, periodic=True, check_worker_health=True)
+    log.info("worker draining %s", settings.paths.data_dir / "queue.db")
+    consumer.run()

@@ -1,0 +1,89 @@
+"""The outbox and its queue against a real SMTP relay on loopback: sent once, retried when down, failed when refused."""
+
+from __future__ import annotations
+
+import time
+
+from appliance.actions import outbox
+from appliance.actions.outbox import Message
+from appliance.actions.queue import make_queue
+from appliance.records.models import Outbox
+
+
+def _email(key: str, to: str = "user@example.com") -> Message:
+    return Message(key, "email", to, "Our refund policy: 30 days.", subject="TechCorp: refund policy",
+                   html="<p>Our refund policy: 30 days.</p>",
+                   attachments=({"name": "refund-policy.txt", "type": "text/plain", "text": "30 days"},))
+
+
+def test_a_queued_email_reaches_the_relay_once_with_its_parts(settings, records, relay):
+    queue = make_queue(settings)
+    row, created = outbox.put(_email("k1"))
+    again, created_again = outbox.put(_email("k1"))
+    assert created and not created_again and again.id == row.id
+    queue.wake(row.id)
+    queue.wake(row.id)  # a second task for the same row sends nothing more
+    queue.drain()
+    assert len(relay.received) == 1
+    mail = relay.received[0]
+    assert mail.recipients == ["user@example.com"] and mail.subject == "TechCorp: refund policy"
+    assert "30 days" in mail.text() and mail.attachments() == {"refund-policy.txt": "30 days"}
+    assert mail.message.get_body(preferencelist=("html",)).get_content().strip().startswith("<p>")
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "sent" and stored.attempts == 1 and stored.reference == mail.message_id
+
+
+def test_relay_down_then_up_delivers_each_email_once(settings, records, relay):
+    queue = make_queue(settings)
+    relay.stop()
+    rows = [outbox.put(_email(f"down-{n}"))[0] for n in range(3)]
+    for row in rows:
+        queue.wake(row.id)
+    queue.drain()
+    waiting = [Outbox.get_by_id(row.id) for row in rows]
+    assert all(r.state == "queued" and r.attempts == 1 and "unreachable" in r.last_error for r in waiting)
+    relay.start()
+    deadline = time.monotonic() + 5
+    while Outbox.select().where(Outbox.state != "sent").count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+        queue.drain()
+    assert sorted(mail.message_id for mail in relay.received) == sorted(
+        Outbox.get_by_id(row.id).reference for row in rows)
+    assert len({mail.message_id for mail in relay.received}) == 3
+
+
+def test_a_refused_recipient_fails_for_good_with_the_reason(settings, records, relay):
+    relay.handler.refuse["nobody@example.com"] = "550 5.1.1 no such user"
+    queue = make_queue(settings)
+    row, _ = outbox.put(_email("refused", to="nobody@example.com"))
+    queue.wake(row.id)
+    queue.drain()
+    time.sleep(0.3)
+    queue.drain()
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "failed" and stored.attempts == 1 and "no such user" in stored.last_error
+    assert relay.received == []
+
+
+def test_a_relay_that_stays_down_is_given_up_after_max_attempts(settings, records, relay):
+    relay.stop()
+    queue = make_queue(settings)
+    row, _ = outbox.put(_email("never"))
+    queue.wake(row.id)
+    deadline = time.monotonic() + 5
+    while Outbox.get_by_id(row.id).state != "failed" and time.monotonic() < deadline:
+        queue.drain()
+        time.sleep(0.1)
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "failed" and stored.attempts == settings.actions.max_attempts
+    assert "gave up after 4 tries" in stored.last_error
+
+
+def test_a_message_caught_mid_send_goes_back_to_the_queue(settings, records):
+    row, _ = outbox.put(_email("mid"))
+    from datetime import datetime, timezone
+
+    assert outbox.claim(row.id, datetime.now(timezone.utc)) is not None
+    assert outbox.claim(row.id, datetime.now(timezone.utc)) is None  # only one sender can take it
+    assert outbox.recover() == [row.id]
+    assert Outbox.get_by_id(row.id).state == "queued"
