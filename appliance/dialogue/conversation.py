@@ -42,7 +42,8 @@ class Conversation:
     """Holds one call's state; tasks go to the policy, questions to retrieval and the reply model."""
 
     def __init__(self, company: str, index, responder, now: Callable[[], datetime], country_code: str = "+91",
-                 top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None):
+                 top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None,
+                 actions=None, whatsapp_online=lambda: False):
         self.company = company
         self.index = index
         self.responder = responder
@@ -50,7 +51,8 @@ class Conversation:
         self.top_k = top_k
         self.min_score = min_score
         crm = crm or Crm()
-        self.policy = Policy(company, crm, country_code)
+        self.policy = Policy(company, crm, country_code, whatsapp_online)
+        self.actions = actions  # an ActionTaker, or None where nothing is to be carried out (tests, `ask`)
         self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))
         self.history: list[dict] = []
 
@@ -81,6 +83,9 @@ class Conversation:
             self.state.offered_specialist = False  # an offer stands for the next turn only
         if intent:
             reply = self.policy.reply(intent, self.state, now)
+            if self.actions and reply.actions:
+                said = self.history + [{"role": "user", "content": f"Caller: {heard}"}]
+                reply = self.actions.take(reply, self.state, said, now)
             return self._done(heard, reply, on_text, {}, ends_call=intent == "goodbye")
         stages: dict[str, float] = {}
         start = time.perf_counter()

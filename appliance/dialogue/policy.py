@@ -6,12 +6,15 @@ model is left what it is good at: answering a question in words from the retriev
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from appliance.dialogue import entities
 from appliance.llm.reply import Reply
+
+log = logging.getLogger(__name__)
 
 YES = re.compile(r"\b(yes|yeah|yep|sure|please|okay|ok|go ahead|do it|connect me)\b", re.I)
 CLOSING = re.compile(r"\b(that'?s all|that is all|bye|goodbye|no,? thank(s| you)|that'?s fine|nothing else)\b", re.I)
@@ -28,6 +31,14 @@ ORDER_FOLLOW_UP = re.compile(r"\b(get it|arrive|delivered|deliver|today|when|not
 BUYING = re.compile(r"\b(go ahead|sign up|buy|purchase|subscribe|get started|want the|take the)\b", re.I)
 POLICY_WORDS = re.compile(r"\b(policy|refund|return|warranty|privacy|terms|guarantee|cancel)\b", re.I)
 PLAN = re.compile(r"\b(basic|professional|enterprise)\b", re.I)
+NO = re.compile(r"\b(no|nope|wrong|not right|incorrect)\b", re.I)
+# Asking for other people's data: refused whatever the wording, before any task is considered.
+OTHERS_DATA = re.compile(r"\b(all|every|other|another|list of|export|dump)\b[\w\s']{0,24}\b(customers?|clients?|callers?|"
+                         r"users?|leads?|contacts|phone numbers|numbers|emails|addresses|records|database|data)\b"
+                         r"|\b(customer|client) (database|list|records|data)\b", re.I)
+HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|tell|list|export|dump|copy)\b", re.I)
+REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
+           "I can send you our public documents or details of your own account.")
 
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
@@ -69,6 +80,7 @@ class CallState:
     offered_specialist: bool = False
     topic: str | None = None  # what the caller last asked about, for "send it on email"
     buying: bool = False
+    confirmed: set = field(default_factory=set)  # numbers and emails the caller gave when asked, or confirmed
 
 
 def spoken_time(moment: datetime, now: datetime) -> str:
@@ -79,6 +91,11 @@ def spoken_time(moment: datetime, now: datetime) -> str:
     return f"{day} at {clock}"
 
 
+def spoken_email(email: str) -> str:
+    """An email address as read back on the phone: "jane dot doe at example dot com"."""
+    return email.replace(".", " dot ").replace("@", " at ").replace("_", " underscore ").replace("-", " dash ")
+
+
 def spoken_phone(phone: str) -> str:
     """The last four digits of a number, as read back to a caller."""
     return "the number ending " + " ".join(phone[-4:])
@@ -87,20 +104,30 @@ def spoken_phone(phone: str) -> str:
 class Policy:
     """Turns a caller's words and the call's state into a reply for the tasks code handles; None otherwise."""
 
-    def __init__(self, company: str, crm: Crm, country_code: str = "+91"):
+    def __init__(self, company: str, crm: Crm, country_code: str = "+91", whatsapp_online=lambda: False):
         self.company = company
         self.crm = crm
         self.country_code = country_code
+        self.whatsapp_online = whatsapp_online
 
     def read(self, heard: str, state: CallState, now: datetime) -> dict:
         """Details in the caller's words, into the call's slots; a bare number answers what was asked."""
         found = {}
+        if state.waiting_for == "email_confirmation":
+            if YES.search(heard) and not NO.search(heard):
+                state.confirmed.add(state.slots["email"])
+            elif NO.search(heard):
+                state.slots.pop("email", None)
         phone = entities.to_e164(heard, self.country_code)
         if phone:
             found["whatsapp_number" if state.waiting_for == "whatsapp_number" else "phone"] = phone
+            if state.waiting_for in ("whatsapp_number", "phone"):
+                state.confirmed.add(phone)  # given in answer to "what's your number?"
         email = entities.find_email(heard)
         if email:
             found["email"] = email
+            if state.waiting_for == "email":
+                state.confirmed.add(email)
         order_id = entities.find_order_id(heard)
         if not order_id and state.waiting_for == "order_id":
             digits = re.search(r"\d[\d,\s]{3,}\d", entities.spoken_digits(heard))
@@ -126,6 +153,10 @@ class Policy:
 
     def intent(self, heard: str, state: CallState) -> str | None:
         """The task the caller wants, or None for a question for the knowledge base."""
+        if OTHERS_DATA.search(heard) and HANDING_OVER.search(heard):
+            return "other"
+        if state.waiting_for == "email_confirmation" and (YES.search(heard) or NO.search(heard)):
+            return state.waiting_intent
         rest = CLOSING.sub("", heard)
         if CLOSING.search(heard) and not (SEND.search(rest) or CALLBACK.search(rest) or "?" in rest):
             return "goodbye"
@@ -133,7 +164,7 @@ class Policy:
             return "speak_to_human"
         if WHATSAPP.search(heard):
             return "send_details_whatsapp"
-        if EMAIL.search(heard) and (SEND.search(heard) or YES.search(heard)):
+        if (EMAIL.search(heard) or entities.find_email(heard)) and (SEND.search(heard) or YES.search(heard)):
             return "send_details_email"
         if SMS.search(heard):
             return "send_details_sms"
@@ -163,6 +194,9 @@ class Policy:
         entities_out = dict(slots)
         if intent in ("send_details_email", "send_details_sms", "send_details_whatsapp"):
             entities_out["details_type"] = about
+        if intent == "other":
+            log.warning("refused a request for other people's data")
+            return Reply(REFUSAL, "other", {})
         if intent == "goodbye":
             return Reply(f"Thank you for calling {self.company}. Have a great day. Goodbye!", "goodbye", entities_out)
         if intent == "speak_to_human":
@@ -177,6 +211,10 @@ class Policy:
                          {**entities_out, "email": email}, actions=("send_email",))
         if intent == "send_details_whatsapp":
             number = slots.get("whatsapp_number") or slots.get("phone") or state.caller_id
+            if not self.whatsapp_online():
+                return Reply(f"Thank you. WhatsApp isn't available from this office right now, so I'll text the "
+                             f"{about} to {spoken_phone(number)} instead.", intent,
+                             {**entities_out, "whatsapp_number": number}, actions=("send_sms",))
             return Reply(f"Thank you. I'll send the {about} to {spoken_phone(number)} on WhatsApp.", intent,
                          {**entities_out, "whatsapp_number": number}, actions=("send_whatsapp",))
         if intent == "send_details_sms":
@@ -198,8 +236,11 @@ class Policy:
         slot = SLOT_FOR.get(intent)
         if slot is None:
             return None
-        if slot == "email" and (state.slots.get("email") or (state.caller or {}).get("email")):
-            return None
+        if slot == "email":
+            given, on_file = state.slots.get("email"), (state.caller or {}).get("email")
+            if given and given != on_file and given not in state.confirmed:
+                return "email_confirmation"  # volunteered, not asked for: read it back first
+            return None if given or on_file else slot
         if slot in ("whatsapp_number", "phone") and (state.slots.get(slot) or state.slots.get("phone")
                                                     or state.caller_id):
             return None
@@ -217,6 +258,8 @@ class Policy:
             return "Sure. What's your WhatsApp number?"
         if missing == "email":
             return "Sure. What email address should I send it to?"
+        if missing == "email_confirmation":
+            return f"Just to confirm, should I send it to {spoken_email(state.slots['email'])}?"
         return "Sure. What number should I use?"
 
     def _order(self, intent: str, state: CallState, entities_out: dict) -> Reply:

@@ -176,6 +176,14 @@ class KnowledgeIndex:
         with self._lock:
             return self.db.execute("select count(*) from chunks").fetchone()[0]
 
+    def document(self, source: str) -> list[Passage]:
+        """Every passage of one document, in order: what an email sends when a caller asks for the document."""
+        with self._lock:
+            rows = self.db.execute(
+                "select c.heading, c.text from chunks c join documents d on d.id = c.document_id"
+                " where d.path = ? order by c.id", (source,)).fetchall()
+        return [Passage(source, heading, text, 1.0) for heading, text in rows]
+
     def search(self, query: str, k: int = 3, min_score: float = 0.0) -> list[Passage]:
         """The `k` best passages for `query` by fused meaning and keyword rank, none below `min_score` cosine."""
         if not query.strip() or k <= 0:
