@@ -156,9 +156,31 @@ def _html(source: str, data: bytes) -> list[Chunk]:
     return markdown_chunks(source, "\n".join(" ".join(line.split()) for line in reader.lines))
 
 
+def _pdf(source: str, data: bytes) -> list[Chunk]:
+    """A PDF's text layer, page by page, headed "name, page N"; a scanned PDF has none and is refused."""
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise _invalid(source, "the PDF is encrypted; save an unprotected copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:  # pypdf's ways of meeting a broken file
+        raise _invalid(source, f"unreadable PDF ({exc})") from None
+    title = (reader.metadata.title if reader.metadata and reader.metadata.title else "") or Path(source).stem
+    chunks = []
+    for number, text in enumerate(pages, start=1):
+        heading = title if len(pages) == 1 else f"{title}, page {number}"
+        chunks += [Chunk(source, heading, piece) for piece in pieces(text)]
+    return chunks
+
+
 PARSERS: dict[str, Callable[[str, bytes], list[Chunk]]] = {
-    ".md": _markdown, ".markdown": _markdown, ".txt": _text, ".html": _html, ".htm": _html}
-"""A parser per file suffix: (source name, file bytes) -> passages. PDF slots in here."""
+    ".md": _markdown, ".markdown": _markdown, ".txt": _text, ".html": _html, ".htm": _html, ".pdf": _pdf}
+"""A parser per file suffix: (source name, file bytes) -> passages."""
 
 
 def parse_document(source: str, data: bytes) -> list[Chunk]:

@@ -99,3 +99,49 @@ def test_html_headings_and_lists_become_passages(tmp_path):
     assert chunks[0].text == "Every laptop has a two-year warranty."
     assert "Water damage" in chunks[1].text and "Lost devices" in chunks[1].text and "&" in chunks[1].text
     assert all("var a" not in c.text for c in chunks)
+
+
+def make_pdf(pages: list[list[str]], title: str = "") -> bytes:
+    """A small, valid PDF with one text line per entry in each page, in Helvetica, written object by object."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for lines in pages:
+        text = " ".join(f"({line}) Tj 0 -16 Td" for line in lines)
+        stream = f"BT /F1 12 Tf 72 720 Td {text} ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R"
+                       " /Resources << /Font << /F1 3 0 R >> >> >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    objects.append(f"<< /Title ({title}) >>")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    start = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>\n"
+            f"startxref\n{start}\n%%EOF\n").encode()
+    return bytes(out)
+
+
+def test_pdf_pages_become_passages_under_the_title(tmp_path):
+    path = tmp_path / "warranty.pdf"
+    path.write_bytes(make_pdf([["Every laptop has a two year warranty."], ["Batteries are covered for one year."]],
+                              title="TechCorp warranty"))
+    chunks = read_document(path)
+    assert [c.heading for c in chunks] == ["TechCorp warranty, page 1", "TechCorp warranty, page 2"]
+    assert "two year warranty" in chunks[0].text and "Batteries" in chunks[1].text
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"%PDF-1.4\nthis is not really a pdf", "unreadable PDF"),
+    (make_pdf([[]]), "no text"),  # a page with no text layer, like a scan
+])
+def test_a_broken_or_textless_pdf_is_refused(tmp_path, data, words):
+    path = tmp_path / "bad.pdf"
+    path.write_bytes(data)
+    with pytest.raises(ApplianceError) as error:
+        read_document(path)
+    assert error.value.code == "knowledge-document-invalid" and words in str(error.value)
