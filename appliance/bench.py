@@ -99,7 +99,10 @@ def read_entity(kind: str, heard: str) -> str | None:
 def run(settings, target: Path, say=print) -> dict:
     """Run the scenario set and the accuracy checks; print and return the numbers."""
     simulator = Simulator(settings)
-    report = simulator.run(Path(target), say=lambda line: None)
+    try:
+        report = simulator.run(Path(target), say=lambda line: None)
+    finally:
+        simulator.close()
     turns = [t for s in report["scenarios"] for t in s["turns"] if t["heard"] is not None]
     results: dict = {"turns": len(turns), "stages_ms": {}}
     say(f"scenario set {target}: {report['summary']['passed']}/{report['summary']['scenarios']} scenarios, "

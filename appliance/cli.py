@@ -86,7 +86,11 @@ def cmd_simulate(settings, args) -> int:
 
     from appliance.simulate import Simulator
 
-    report = Simulator(settings, caller_voice=args.caller_voice).run(Path(args.target))
+    simulator = Simulator(settings, caller_voice=args.caller_voice)
+    try:
+        report = simulator.run(Path(args.target))
+    finally:
+        simulator.close()
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"report: {args.report}")

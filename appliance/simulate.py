@@ -19,17 +19,23 @@ from pathlib import Path
 import numpy as np
 
 from appliance import engines
+from appliance.actions.channels import WhatsappGateway
+from appliance.actions.perform import ActionTaker
+from appliance.actions.queue import make_queue
+from appliance.actions.relay import LoopbackRelay
 from appliance.audio import LINE_RATE_HZ
 from appliance.audio.g711 import telephone
 from appliance.audio.wav import read_wav
 from appliance.call.session import CallSession
 from appliance.dialogue.conversation import Conversation
-from appliance.dialogue.policy import Crm
 from appliance.dialogue.entities import to_e164
 from appliance.dialogue.prompt import system_prompt
 from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller, caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
+from appliance.outcome import collect, score_after
+from appliance.records import open_database
+from appliance.records.load import RecordsCrm, load_fixtures
 from appliance.settings import Settings
 
 def load_set(target: Path) -> tuple[Path, list[tuple[Path, dict]], dict]:
@@ -156,26 +162,52 @@ class Simulator:
         self.transcriber = engines.transcriber(settings, self.store)
         self.responder = engines.responder(settings, self.store)
         self.synthesizer = engines.synthesizer(settings, self.store)
+        self.relay = LoopbackRelay().start()  # the emails "the local SMTP relay accepted"
+
+    def close(self) -> None:
+        """Stop the relay."""
+        self.relay.stop()
+
+    def _settings_for(self, data_dir: Path) -> Settings:
+        """The settings with this scenario's data folder and the simulator's own relay."""
+        base = self.settings
+        return dataclasses.replace(base, paths=dataclasses.replace(base.paths, data_dir=data_dir),
+                                   smtp=dataclasses.replace(base.smtp, host="127.0.0.1", port=self.relay.port,
+                                                            starttls=False, username="", password=""))
+
+    def _emails(self, since: int) -> list[dict]:
+        return [{"to": to, "subject": mail.subject, "body": mail.text(), "attachments": sorted(mail.attachments())}
+                for mail in self.relay.received[since:] for to in mail.recipients]
 
     def run_scenario(self, scenario: dict, folder: Path, fixtures: dict, data_dir: Path) -> dict:
         """One scenario's report entry: turns, outcome, checks, passed."""
         company = {"name": self.settings.company.name, "timezone": self.settings.company.timezone,
                    "default_country_code": self.settings.company.country_code, **fixtures.get("company", {})}
-        settings = dataclasses.replace(self.settings, paths=dataclasses.replace(self.settings.paths, data_dir=data_dir))
+        settings = self._settings_for(data_dir)
+        db = open_database(data_dir / "appliance.db")
+        load_fixtures(fixtures)
+        queue = make_queue(settings)
+        mail_before = len(self.relay.received)
         index = engines.knowledge_index(settings, self.store)
         knowledge = folder / "knowledge"
         index.ingest(knowledge if knowledge.is_dir() else settings.paths.knowledge_dir)
         self.responder.warm(system_prompt(company["name"]))
         now = datetime.fromisoformat(scenario["now"])
-        crm = Crm(fixtures.get("leads", []), fixtures.get("orders", []), fixtures.get("agents", []))
+        crm = RecordsCrm()
+        whatsapp_online = WhatsappGateway(settings.whatsapp).online
+        taker = ActionTaker(company["name"], scenario.get("caller"), index, crm, wake=queue.wake,
+                            whatsapp_online=whatsapp_online)
         conversation = Conversation(company["name"], index, self.responder, lambda: now,
                                     country_code=company["default_country_code"], top_k=settings.knowledge.top_k,
-                                    min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"), crm=crm)
+                                    min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"), crm=crm,
+                                    actions=taker, whatsapp_online=whatsapp_online)
         steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,
                               self.synthesizer, conversation)
         records = asyncio.run(session.run())
+        taker.end_call(records, line.hung_up_by or "line")
+        queue.drain()
         turns, checks = [], []
         for number, (turn, step) in enumerate(zip(scenario["turns"], steps)):
             kind = "caller" if step.pcm is not None else None
@@ -192,13 +224,11 @@ class Simulator:
                           "interrupted": bool(record and record.interrupted), "call_ended": ended,
                           "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}})
             checks += score_turn(number, turn.get("expect", {}), record, ended, company)
-        for kind, wanted in scenario.get("after", {}).items():
-            if wanted:
-                checks.append({"what": f"after {kind}", "ok": False,
-                               "detail": "actions are not queued yet (the actions issue): nothing to score"})
-        return {"name": scenario.get("name", ""), "turns": turns,
-                "outcome": {"emails": [], "sms": [], "whatsapp": [], "callbacks": [], "tickets": [],
-                            "escalations": [], "leads": []},
+        outcome = collect(self._emails(mail_before), [])
+        checks += score_after(scenario.get("after", {}), outcome, company["default_country_code"])
+        index.close()
+        db.close()
+        return {"name": scenario.get("name", ""), "turns": turns, "outcome": outcome,
                 "checks": checks, "passed": all(c["ok"] for c in checks)}
 
     def run(self, target: Path, say=print) -> dict:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -50,6 +51,16 @@ class TurnRecord:
     audio: list = field(default_factory=list, repr=False)
 
 
+_ACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def acknowledgements(synthesizer) -> list[tuple[str, np.ndarray]]:
+    """The short acknowledgements in this voice, synthesized once per synthesizer and kept for every later call."""
+    if synthesizer not in _ACKS:
+        _ACKS[synthesizer] = [(text, np.concatenate(list(synthesizer.synthesize(text)))) for text in ACKNOWLEDGEMENTS]
+    return _ACKS[synthesizer]
+
+
 def _spoken_reply(text: str, intent: str) -> dict:
     return Reply(text, intent).to_dict()
 
@@ -79,8 +90,7 @@ class CallSession:
 
     async def run(self) -> list[TurnRecord]:
         """Answer the call until it ends; return the turns."""
-        self._acks = await asyncio.to_thread(
-            lambda: [(text, np.concatenate(list(self.synthesizer.synthesize(text)))) for text in ACKNOWLEDGEMENTS])
+        self._acks = await asyncio.to_thread(acknowledgements, self.synthesizer)
         ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
         collecting: list | None = None
         held: list = []  # audio of a turn whose reply was dropped because the caller went on

@@ -66,3 +66,20 @@ def test_barge_in_stops_the_reply_within_200_ms(parts):
     greeting_frames = [at for at in line.playback.sent_voiced_at if greeting.at_ms <= at < steps[1].speech_end_ms]
     assert greeting_frames and max(greeting_frames) <= cut_in + 200
     assert any(r.kind == "caller" and "refund" in (r.heard or "").lower() for r in records[1:])
+
+
+def test_acknowledgements_are_synthesized_once_per_voice(piper):
+    from appliance.call.session import ACKNOWLEDGEMENTS, acknowledgements
+
+    class CountingVoice:
+        def __init__(self):
+            self.texts = []
+
+        def synthesize(self, text):
+            self.texts.append(text)
+            return piper.synthesize(text)
+
+    voice = CountingVoice()
+    first = acknowledgements(voice)
+    assert acknowledgements(voice) is first and voice.texts == list(ACKNOWLEDGEMENTS)
+    assert all(len(pcm) > 1600 for _, pcm in first)  # each is real audio, over 0.2 s at 8 kHz
