@@ -18,6 +18,9 @@ TOPICS = ((re.compile(r"\bcatalog(ue)?\b", re.I), "product catalog"),
           (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
           (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these)\b", re.I)
+# "What are your pricing plans?": a question for the list of a document's sections, answered from their headings.
+OVERVIEW = re.compile(r"\b(what|which)\b(?: (?:are|is|kinds? of|types? of|options|do you have for))?(?: your| the)?"
+                      r" [\w ]{0,20}\b(plans|products|options|packages|services|models|tiers)\b", re.I)
 NO_ANSWER = "I'm sorry, I don't have information about that. Would you like me to connect you with a specialist?"
 
 
@@ -29,6 +32,11 @@ class TurnReply:
     passages: list = field(default_factory=list)
     stages_ms: dict = field(default_factory=dict)
     ends_call: bool = False
+
+
+def spoken_money(text: str) -> str:
+    """Rupee amounts as said aloud: "₹2,999 per month" → "2,999 rupees per month"."""
+    return re.sub(r"₹\s?(\d{1,3}(?:,\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)", r"\1 rupees", text)
 
 
 def topic_of(heading: str, company: str) -> str:
@@ -101,6 +109,10 @@ class Conversation:
                           escalate_to_human=True)
             return self._done(heard, reply, on_text, stages)
         self.state.topic = topic_of(passages[0].heading, self.company)
+        overview = self._overview(heard, passages[0].source)
+        if overview:
+            reply = Reply(overview, "product_query", {**self.state.slots}, used_knowledge=True)
+            return self._done(heard, reply, on_text, stages)
         result = self.responder.respond(messages(self.company, heard, passages, self.history), on_text=on_text)
         stages["llm_first_token"] = result.first_token_ms
         stages["llm_total"] = result.total_ms
@@ -109,6 +121,19 @@ class Conversation:
                       {**self.state.slots}, used_knowledge=True)
         self._remember(heard, reply)
         return TurnReply(reply, passages, stages)
+
+    def _overview(self, heard: str, source: str) -> str | None:
+        """For a question about the whole list, the document's intro and its section headings, said in code."""
+        if not OVERVIEW.search(heard) or not hasattr(self.index, "document"):
+            return None
+        passages = self.index.document(source)
+        sections = list(dict.fromkeys(p.heading.split(" > ")[1] for p in passages if p.heading.count(" > ") == 1))
+        if len(sections) < 2:
+            return None
+        intro = next((p.text for p in passages if " > " not in p.heading), "")
+        first = re.split(r"(?<=[.!?])\s", intro, maxsplit=1)[0] if intro else f"There are {len(sections)}."
+        listed = " ".join(f"{spoken_money(section)}." for section in sections)
+        return f"{first} {listed} Would you like the details of one of them?"
 
     def _done(self, heard: str, reply: Reply, on_text, stages: dict, ends_call: bool = False) -> TurnReply:
         if on_text:

@@ -1,0 +1,32 @@
+"""Questions about a whole list ("what are your plans?") are answered from the document's headings, in code."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.dialogue.conversation import Conversation, spoken_money
+from appliance.knowledge.index import KnowledgeIndex
+from appliance.settings import ROOT
+
+
+@pytest.fixture(scope="module")
+def index(embedder, tmp_path_factory):
+    built = KnowledgeIndex(tmp_path_factory.mktemp("index") / "knowledge.db", embedder)
+    built.ingest(ROOT / "knowledge")
+    return built
+
+
+def test_the_plans_are_listed_with_their_prices(index):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    spoken = []
+    turn = conversation.reply("What are your pricing plans?", on_text=spoken.append)
+    text = turn.reply.immediate_response
+    assert turn.reply.used_knowledge and turn.reply.intent == "product_query"
+    for words in ("three plans", "Basic plan: 999 rupees", "Professional plan: 2,999 rupees", "Enterprise plan"):
+        assert words in text
+    assert "".join(spoken).strip() == text and conversation.state.topic == "pricing plans"
+
+
+def test_rupees_are_said_as_words():
+    assert spoken_money("Basic: ₹999, Pro: ₹ 2,999.50") == "Basic: 999 rupees, Pro: 2,999.50 rupees"
