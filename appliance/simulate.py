@@ -24,6 +24,7 @@ from appliance.actions.perform import ActionTaker
 from appliance.actions.queue import make_queue
 from appliance.actions.relay import LoopbackRelay
 from appliance.audio import LINE_RATE_HZ
+from appliance.audio.dtmf import tones
 from appliance.audio.g711 import telephone
 from appliance.audio.wav import read_wav
 from appliance.call.session import CallSession
@@ -63,6 +64,8 @@ def steps_for(scenario: dict, folder: Path, speak=caller_speech) -> list[Step]:
         elif "audio" in turn:
             pcm, _ = read_wav(folder / turn["audio"], LINE_RATE_HZ)
             steps.append(Step(pcm=telephone(pcm)))
+        elif "dtmf" in turn:
+            steps.append(Step(pcm=telephone(tones(str(turn["dtmf"])))))
         elif "barge_in" in turn:
             steps.append(Step(pcm=speak(turn["barge_in"], pad_ms=0), barge_in_after_ms=turn.get("after_ms", 0)))
         elif "silence_ms" in turn:

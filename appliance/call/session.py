@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.audio import FRAME_MS, LINE_RATE_HZ
-from appliance.call.turns import BargeIn, Greet, Reprompt, SilenceHangup, TurnEnded, TurnStarted, TurnTaker
+from appliance.call.turns import (BargeIn, Greet, KeysEntered, KeysStarted, Reprompt, SilenceHangup, TurnEnded,
+                                  TurnStarted, TurnTaker)
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter
@@ -112,6 +113,10 @@ class CallSession:
                     held, collecting = [], None
                     early, self._early = self._early, None
                     self._start(self._answer(audio, decision, self.turns.position_ms, early))
+                elif isinstance(decision, KeysStarted):
+                    await self._interrupt(barge_in=True)  # keying over a reply stops it, like speaking over it
+                elif isinstance(decision, KeysEntered):
+                    self._start(self._answer(None, decision, self.turns.position_ms, keyed=decision.keys))
                 elif isinstance(decision, Greet):
                     self._start(self._say(self.conversation.greeting(), "greeting", decision.at_ms))
                 elif isinstance(decision, Reprompt):
@@ -184,21 +189,25 @@ class CallSession:
         record.call_ended = ends
         await self._speak(text, record)
 
-    async def _answer(self, audio: np.ndarray, turn: TurnEnded, decided_ms: float,
-                      early: asyncio.Task | None = None) -> None:
+    async def _answer(self, audio: np.ndarray | None, turn: TurnEnded | KeysEntered, decided_ms: float,
+                      early: asyncio.Task | None = None, keyed: str | None = None) -> None:
+        """Answer a caller's turn: speech to be recognised, or digits keyed on the keypad."""
         record = self._new_record("caller", decided_ms)
-        record.audio = [audio]
+        record.audio = [audio] if audio is not None else []
         record.speech_end_ms = turn.end_ms
         record.latency_ms["endpoint"] = decided_ms - turn.end_ms
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:
-            if early is not None:
-                transcript = await early
+            if keyed is not None:
+                text = keyed
+            elif early is not None:
+                text = (await early).text
             else:
-                transcript = await asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ)
-            record.heard = transcript.text
-            record.latency_ms["stt"] = (time.perf_counter() - start) * 1000
+                text = (await asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ)).text
+            record.heard = text
+            if keyed is None:
+                record.latency_ms["stt"] = (time.perf_counter() - start) * 1000
             sentences: asyncio.Queue = asyncio.Queue()
             splitter = SentenceSplitter()
             cancel = self._cancel
@@ -219,13 +228,12 @@ class CallSession:
 
             speaker = asyncio.create_task(speak_all())
             try:
-                if not transcript.text.strip():
+                if not text.strip():
                     result = None
                     sentences.put_nowait("Sorry, I didn't catch that. Could you say it again?")
                 else:
                     step = time.perf_counter()
-                    replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, transcript.text,
-                                                                       on_text))
+                    replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text))
                     done, _ = await asyncio.wait({replying}, timeout=ACK_AFTER_S)
                     if not done and not first_sentence and self._acks:  # the model will take a while
                         text, pcm = self._acks[record.index % len(self._acks)]

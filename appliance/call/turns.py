@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.audio.dtmf import KeyPressed
 from appliance.vad.segmenter import VoiceStarted, VoiceStopped
 
 
@@ -56,15 +57,34 @@ class TurnEnded:
     end_ms: float
 
 
+@dataclass(frozen=True)
+class KeysStarted:
+    """The caller began keying digits: stop any reply that is playing."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class KeysEntered:
+    """The caller's keyed entry, ended by `#` or by a pause: a turn of its own."""
+
+    keys: str
+    start_ms: float
+    end_ms: float
+
+
 class TurnTaker:
     """Decides, from the audio timeline, when the appliance greets, reprompts, stops or hangs up."""
 
     def __init__(self, greet_after_ms: float = 2000, reprompt_after_ms: float = 7000, reprompts: int = 2,
-                 hangup_after_ms: float = 7000):
+                 hangup_after_ms: float = 7000, keys_end_ms: float = 2500):
         self.greet_after_ms = greet_after_ms
         self.reprompt_after_ms = reprompt_after_ms
         self.reprompts = reprompts
         self.hangup_after_ms = hangup_after_ms
+        self.keys_end_ms = keys_end_ms
+        self.keys = ""
+        self._keys_start = self._last_key = 0.0
         self.position_ms = 0.0
         self.quiet_ms = 0.0
         self.greeted = False
@@ -87,7 +107,12 @@ class TurnTaker:
             elif isinstance(event, VoiceStopped) and self.caller_speaking:
                 self.caller_speaking = False
                 out.append(TurnEnded(self._turn_start, event.at_ms))
-        if self.caller_speaking or thinking or speaking or self.hung_up:
+            elif isinstance(event, KeyPressed):
+                out += self._key(event)
+        if self.keys and self.position_ms - self._last_key >= self.keys_end_ms:
+            out.append(KeysEntered(self.keys, self._keys_start, self._last_key))
+            self.keys = ""
+        if self.caller_speaking or self.keys or thinking or speaking or self.hung_up:
             self.quiet_ms = 0.0
             return out
         self.quiet_ms += duration_ms
@@ -105,3 +130,16 @@ class TurnTaker:
             self.hung_up = True
             out.append(SilenceHangup(self.position_ms))
         return out
+
+    def _key(self, event: KeyPressed) -> list:
+        self.caller_spoke = True
+        self.reprompted = 0
+        started = [] if self.keys else [KeysStarted(event.at_ms)]
+        self._last_key = event.at_ms
+        if not self.keys:
+            self._keys_start = event.at_ms
+        if event.key == "#":  # the usual end of an entry; a lone # enters nothing
+            entry, self.keys = self.keys, ""
+            return started + ([KeysEntered(entry, self._keys_start, event.at_ms)] if entry else [])
+        self.keys += event.key
+        return started

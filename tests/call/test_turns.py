@@ -84,3 +84,34 @@ def test_no_reprompt_while_the_appliance_is_thinking(vad_model, speak):
     decided = run(vad_model, audio, taker, thinking=lambda at: at <= turn_end + 4000)
     reprompt = [p for d, p in decided if isinstance(d, Reprompt)]
     assert reprompt and reprompt[0] >= turn_end + 4000 + 3000 - FRAME_MS
+
+
+def test_keys_make_a_turn_of_their_own_ended_by_hash_or_a_pause():
+    from appliance.audio.dtmf import KeyPressed
+    from appliance.call.turns import KeysEntered, KeysStarted
+
+    taker = TurnTaker(greet_after_ms=2000, keys_end_ms=2500)
+    decided = []
+    presses = {400: "9", 600: "8", 800: "#", 3000: "7", 3200: "6"}
+    for step in range(1, 400):
+        at = step * FRAME_MS
+        events = [KeyPressed(presses[at], at)] if at in presses else []
+        decided += [(d, at) for d in taker.advance(FRAME_MS, events, speaking=at < 500)]
+    kinds = [(type(d).__name__, at) for d, at in decided]
+    assert kinds == [("KeysStarted", 400), ("KeysEntered", 800), ("KeysStarted", 3000), ("KeysEntered", 5700)]
+    assert decided[1][0] == KeysEntered("98", 400, 800) and decided[3][0].keys == "76"
+    assert not any(isinstance(d, Greet) for d, _ in decided)  # a caller who keys has spoken
+
+
+def test_the_detector_turns_tones_into_keys_and_not_into_speech(vad_model):
+    from appliance.audio.dtmf import KeyPressed, tones
+    from appliance.audio.g711 import telephone
+
+    detector = VoiceDetector(vad_model)
+    audio = np.concatenate([silence(500), telephone(tones("12#", tone_ms=120, gap_ms=80)), silence(1000)])
+    events = []
+    for offset in range(0, len(audio), FRAME):
+        events += detector.process(audio[offset:offset + FRAME])
+    assert [e.key for e in events if isinstance(e, KeyPressed)] == ["1", "2", "#"]
+    assert all(isinstance(e, KeyPressed) for e in events)
+    assert events[0].at_ms == pytest.approx(540, abs=20)
