@@ -40,8 +40,9 @@ def document_email(company: str, topic: str, passages: list[Passage]) -> Email:
     footer = f"You asked for this on a call with {company}. Reply to this email if you have any questions."
     name = (passages[0].source.rsplit("/", 1)[-1] if passages else f"{topic}.txt").rsplit(".", 1)[0] + ".txt"
     attachment = {"name": name, "type": "text/plain", "text": f"{title}\n\n{text}\n"}
-    return Email(title, f"Hello,\n\nHere is the {topic} you asked for.\n\n{text}\n\n{footer}\n",
-                 _page(title, [("", f"Here is the {topic} you asked for.")] + sections, footer), (attachment,))
+    hello = f"As you asked, here is the information on our {topic}."
+    return Email(title, f"Hello,\n\n{hello}\n\n{text}\n\n{footer}\n",
+                 _page(title, [("", hello)] + sections, footer), (attachment,))
 
 
 def order_text(company: str, order: dict) -> str:

@@ -62,7 +62,8 @@ class Conversation:
         self.policy = Policy(company, crm, country_code, whatsapp_online)
         self.actions = actions  # an ActionTaker, or None where nothing is to be carried out (tests, `ask`)
         self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))
-        self.history: list[dict] = []
+        self.history: list[dict] = []  # the last few turns, for the prompt
+        self.transcript: list[dict] = []  # the whole call, for summaries and handoffs
 
     def greeting(self) -> str:
         """The proactive greeting, with the company's name."""
@@ -92,7 +93,7 @@ class Conversation:
         if intent:
             reply = self.policy.reply(intent, self.state, now)
             if self.actions and reply.actions:
-                said = self.history + [{"role": "user", "content": f"Caller: {heard}"}]
+                said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
                 reply = self.actions.take(reply, self.state, said, now)
             return self._done(heard, reply, on_text, {}, ends_call=intent == "goodbye")
         stages: dict[str, float] = {}
@@ -142,6 +143,7 @@ class Conversation:
         return TurnReply(reply, [], stages, ends_call=ends_call)
 
     def _remember(self, heard: str, reply: Reply) -> None:
-        self.history += [{"role": "user", "content": f"Caller: {heard}"},
-                         {"role": "assistant", "content": reply.immediate_response}]
+        said = [{"role": "user", "content": f"Caller: {heard}"}, {"role": "assistant", "content": reply.immediate_response}]
+        self.history += said
+        self.transcript += said
         self.history = self.history[-2 * HISTORY_TURNS:]

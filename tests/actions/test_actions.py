@@ -94,7 +94,7 @@ def test_a_complaint_opens_a_ticket_and_texts_the_tracking_number(call):
 def test_escalation_records_a_handoff_package_and_sends_nothing(call, relay):
     conversation, queue = call()
     conversation.state.offered_specialist = True
-    conversation.history = [{"role": "user", "content": "Caller: Do you have integration with Salesforce?"},
+    conversation.transcript = [{"role": "user", "content": "Caller: Do you have integration with Salesforce?"},
                             {"role": "assistant", "content": "I'm sorry, I don't have information about that."}]
     turn = conversation.reply("Yes, please connect me")
     assert turn.reply.actions == ("escalate_to_human",)
