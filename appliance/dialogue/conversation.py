@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from dataclasses import dataclass, field
@@ -79,48 +80,83 @@ class Conversation:
         """The polite goodbye before the appliance hangs up."""
         return f"Thank you for calling {self.company}. Have a great day. Goodbye!"
 
+    def _understand(self, heard: str, state: CallState, now: datetime) -> tuple[dict, str | None]:
+        """Details and the task in the caller's words, into `state`; the intent is None for a question."""
+        found = self.policy.read(heard, state, now)
+        for pattern, topic in TOPICS:
+            if pattern.search(heard):
+                state.topic = topic
+                break
+        intent = self.policy.intent(heard, state)
+        if intent != "speak_to_human":
+            state.offered_specialist = False  # an offer stands for the next turn only
+        return found, intent
+
     def reply(self, heard: str, on_text: Callable[[str], None] | None = None) -> TurnReply:
         """Answer one caller turn; the spoken text streams to `on_text` as it is generated."""
         now = self.now()
-        found = self.policy.read(heard, self.state, now)
-        for pattern, topic in TOPICS:
-            if pattern.search(heard):
-                self.state.topic = topic
-                break
-        intent = self.policy.intent(heard, self.state)
-        if intent != "speak_to_human":
-            self.state.offered_specialist = False  # an offer stands for the next turn only
+        found, intent = self._understand(heard, self.state, now)
         if intent:
             reply = self.policy.reply(intent, self.state, now)
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
                 reply = self.actions.take(reply, self.state, said, now)
-            return self._done(heard, reply, on_text, {}, ends_call=intent == "goodbye")
+            if on_text:
+                on_text(reply.immediate_response + " ")
+            self._remember(heard, reply)
+            return TurnReply(reply, [], {}, ends_call=intent == "goodbye")
+        result = self._knowledge(heard, found, self.state, on_text)
+        self._remember(heard, result.reply)
+        return result
+
+    def speculate(self, heard: str, on_text: Callable[[str], None]) -> tuple[TurnReply, CallState] | None:
+        """A question's answer, begun in a pause before the turn is sure to be over, on a copy of the call's state.
+
+        Nothing is remembered or carried out: `adopt` makes it the turn's answer once the turn has ended,
+        and a caller who goes on speaking leaves the call as it was. A task (not a question) returns None:
+        those are answered in code at once, with their actions, when the turn ends.
+        """
+        state = copy.deepcopy(self.state)
+        found, intent = self._understand(heard, state, self.now())
+        if intent:
+            return None
+        return self._knowledge(heard, found, state, on_text), state
+
+    def adopt(self, heard: str, result: TurnReply, state: CallState) -> TurnReply:
+        """Make a speculated answer the turn's own."""
+        self.state = state
+        self._remember(heard, result.reply)
+        return result
+
+    def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
+        """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""
+        say = on_text or (lambda text: None)
         stages: dict[str, float] = {}
         start = time.perf_counter()
         query = heard
-        if self.state.topic and REFERRING.search(heard):  # "the professional one" after the pricing plans
-            query = f"{heard} ({self.state.topic})"
+        if state.topic and REFERRING.search(heard):  # "the professional one" after the pricing plans
+            query = f"{heard} ({state.topic})"
         passages = self.index.search(query, k=self.top_k, min_score=self.min_score)
         stages["retrieval"] = (time.perf_counter() - start) * 1000
         asks_policy = POLICY_WORDS.search(heard) is not None
         if not passages:
-            self.state.offered_specialist = True
+            state.offered_specialist = True
             reply = Reply(NO_ANSWER, "policy_query" if asks_policy else "product_query", found,
                           escalate_to_human=True)
-            return self._done(heard, reply, on_text, stages)
-        self.state.topic = topic_of(passages[0].heading, self.company)
+            say(reply.immediate_response + " ")
+            return TurnReply(reply, [], stages)
+        state.topic = topic_of(passages[0].heading, self.company)
         overview = self._overview(heard, passages[0].source)
         if overview:
-            reply = Reply(overview, "product_query", {**self.state.slots}, used_knowledge=True)
-            return self._done(heard, reply, on_text, stages)
+            reply = Reply(overview, "product_query", {**state.slots}, used_knowledge=True)
+            say(reply.immediate_response + " ")
+            return TurnReply(reply, passages, stages)
         result = self.responder.respond(messages(self.company, heard, passages, self.history), on_text=on_text)
         stages["llm_first_token"] = result.first_token_ms
         stages["llm_total"] = result.total_ms
         about_policy = asks_policy or POLICY_WORDS.search(passages[0].heading) is not None
         reply = Reply(result.reply.immediate_response, "policy_query" if about_policy else "product_query",
-                      {**self.state.slots}, used_knowledge=True)
-        self._remember(heard, reply)
+                      {**state.slots}, used_knowledge=True)
         return TurnReply(reply, passages, stages)
 
     def _overview(self, heard: str, source: str) -> str | None:
@@ -135,12 +171,6 @@ class Conversation:
         first = re.split(r"(?<=[.!?])\s", intro, maxsplit=1)[0] if intro else f"There are {len(sections)}."
         listed = " ".join(f"{spoken_money(section)}." for section in sections)
         return f"{first} {listed} Would you like the details of one of them?"
-
-    def _done(self, heard: str, reply: Reply, on_text, stages: dict, ends_call: bool = False) -> TurnReply:
-        if on_text:
-            on_text(reply.immediate_response + " ")
-        self._remember(heard, reply)
-        return TurnReply(reply, [], stages, ends_call=ends_call)
 
     def _remember(self, heard: str, reply: Reply) -> None:
         said = [{"role": "user", "content": f"Caller: {heard}"}, {"role": "assistant", "content": reply.immediate_response}]
