@@ -3,10 +3,11 @@ import re
 import numpy as np
 import pytest
 
-from appliance import settings as settings_module
-from appliance.audio.wav import read_wav
+from appliance.audio.wav import read_wav, write_wav
 from appliance.cli import main
-from appliance.pipeline import Pipeline, default_question
+from appliance.line import open_line
+from appliance.line.wav import WavLine
+from appliance.pipeline import default_question
 
 from speech import word_errors
 
@@ -18,41 +19,7 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("data")
 
 
-@pytest.fixture(scope="module")
-def pipeline(data_dir):
-    return Pipeline(settings_module.load(environ={"APPLIANCE_PATHS_DATA_DIR": str(data_dir)}))
-
-
-def test_the_built_in_question_is_answered_from_the_knowledge(pipeline, whisper):
-    pcm, rate = read_wav(default_question())
-    answer = pipeline.answer(pcm)
-    assert word_errors(QUESTION, answer.heard) <= 1, answer.heard
-    assert answer.passages[0].source == "refund-policy.md"
-    assert answer.reply.intent == "policy_query" and answer.reply.used_knowledge
-    assert "30" in " ".join(answer.spoken)
-    assert len(answer.audio) > 8000 and np.abs(answer.audio).max() > 5000
-    spoken_back = whisper.transcribe(answer.audio, 8000).text
-    assert "30" in spoken_back or "thirty" in spoken_back.lower(), spoken_back
-    for stage in ("endpoint", "stt", "retrieval", "llm_first_token", "llm_total", "tts_first_audio", "voice_to_voice"):
-        assert answer.stages_ms[stage] >= 0
-    silence_ms = pipeline.settings.vad.end_silence_ms
-    assert silence_ms <= answer.stages_ms["endpoint"] <= silence_ms + 100  # the end-of-turn silence, to a VAD window
-
-
-def test_spoken_sentences_are_the_reply(pipeline):
-    answer = pipeline.answer(None, text=QUESTION)
-    assert " ".join(answer.spoken) == answer.reply.immediate_response
-    assert "stt" not in answer.stages_ms
-
-
-def test_silence_is_a_clear_error(pipeline):
-    from appliance.errors import ApplianceError
-
-    with pytest.raises(ApplianceError, match="vad-no-speech"):
-        pipeline.answer(np.zeros(16000, np.int16))
-
-
-def test_ask_command_prints_each_stage_and_writes_the_reply(data_dir, monkeypatch, capsys, tmp_path):
+def test_ask_answers_the_built_in_question_through_a_call_session(data_dir, monkeypatch, capsys, tmp_path, whisper):
     monkeypatch.setenv("APPLIANCE_PATHS_DATA_DIR", str(data_dir))
     out = tmp_path / "reply.wav"
     assert main(["ask", "--out", str(out)]) == 0
@@ -60,7 +27,27 @@ def test_ask_command_prints_each_stage_and_writes_the_reply(data_dir, monkeypatc
     heard = re.search(r"^heard\s*: (.*)$", printed, re.M).group(1)
     assert word_errors(QUESTION, heard) <= 1
     assert re.search(r"^answered : .*30", printed, re.M)
-    for name in ("speech to text", "retrieval", "LLM first token", "TTS first audio", "voice to voice"):
+    assert "intent=policy_query" in printed and "used_knowledge=True" in printed
+    for name in ("endpoint", "retrieval", "LLM first token", "TTS first audio", "voice to voice"):
         assert re.search(rf"^{name}.* \d+ ms$", printed, re.M), name
+    endpoint = int(re.search(r"^endpoint.* (\d+) ms$", printed, re.M).group(1))
+    assert 700 <= endpoint <= 800  # the end-of-turn silence, to a VAD window
     audio, rate = read_wav(out)
-    assert rate == 8000 and len(audio) > 8000
+    assert rate == 8000 and np.abs(audio).max() > 5000
+    spoken_back = whisper.transcribe(audio, 8000).text
+    assert "30" in spoken_back or "thirty" in spoken_back.lower(), spoken_back
+
+
+def test_a_recording_with_no_question_is_a_clear_error(data_dir, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("APPLIANCE_PATHS_DATA_DIR", str(data_dir))
+    silent = tmp_path / "silence.wav"
+    write_wav(silent, np.zeros(8000, np.int16), 8000)
+    assert main(["ask", str(silent)]) == 2
+    assert "vad-no-speech" in capsys.readouterr().err
+
+
+def test_wav_lines_open_from_their_uri():
+    line = open_line(f"wav://{default_question()}")
+    assert isinstance(line, WavLine) and len(line.caller_step.pcm) > 8000
+    with pytest.raises(ValueError, match="unknown line"):
+        open_line("carrier-pigeon://roof")

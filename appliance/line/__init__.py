@@ -42,10 +42,12 @@ class Line(Protocol):
 class Playback:
     """The outgoing side of a line: queued reply audio, taken one frame per tick, with what was sent when."""
 
-    def __init__(self):
+    def __init__(self, keep: bool = False):
         self._queue: list[np.ndarray] = []
         self._pending = np.zeros(0, dtype=np.int16)
         self.sent_voiced_at: list[float] = []  # audio positions (ms) of the voiced frames sent
+        self.keep = keep
+        self.sent: list[np.ndarray] = []  # every frame sent, when `keep` (a recording of the appliance's side)
 
     def play(self, pcm: np.ndarray) -> None:
         """Queue audio to be sent after what is already queued."""
@@ -73,4 +75,16 @@ class Playback:
             self.sent_voiced_at.append(position_ms)
         if len(frame) < FRAME_SAMPLES:
             frame = np.concatenate([frame, np.zeros(FRAME_SAMPLES - len(frame), dtype=np.int16)])
+        if self.keep:
+            self.sent.append(frame)
         return frame
+
+
+def open_line(uri: str, caller_id: str | None = None):
+    """A line from its URI. `wav://PATH` plays a recorded caller into one call and keeps the reply."""
+    scheme, _, rest = uri.partition("://")
+    if scheme == "wav":
+        from appliance.line.wav import WavLine
+
+        return WavLine.from_file(rest, caller_id=caller_id)
+    raise ValueError(f"unknown line {uri!r}: known schemes are wav://")
