@@ -21,7 +21,7 @@ from appliance.call.turns import (BargeIn, Greet, KeysEntered, KeysStarted, Repr
                                   TurnStarted, TurnTaker)
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
-from appliance.tts.sentences import SentenceSplitter
+from appliance.tts.sentences import SentenceSplitter, speakable
 
 log = logging.getLogger(__name__)
 PRE_ROLL_MS = 300
@@ -225,12 +225,14 @@ class CallSession:
 
     async def _speak(self, sentence: str, record: TurnRecord) -> float:
         """Synthesize one sentence and queue it on the line; return when its audio was queued."""
-        chunks = await asyncio.to_thread(lambda: list(self.synthesizer.synthesize(sentence)))
+        sentence = speakable(sentence) or ""
+        chunks = await asyncio.to_thread(lambda: list(self.synthesizer.synthesize(sentence))) if sentence else []
         if self._cancel.is_set():
             raise asyncio.CancelledError
         if chunks:
             self.line.play(np.concatenate(chunks))
-        record.spoken.append(sentence)
+        if sentence:
+            record.spoken.append(sentence)
         return time.perf_counter()
 
     async def _say(self, text: str, kind: str, at_ms: float, ends: bool = False) -> None:

@@ -32,6 +32,16 @@ def _has_words(text: str) -> bool:
     return any(char.isalnum() for char in text)
 
 
+_BULLET = re.compile(r"(^|\s)[-*•](?=\s|$)")
+_MARKS = re.compile(r"[*_`#]+")
+
+
+def speakable(sentence: str) -> str | None:
+    """A sentence as it should be said: list bullets and Markdown marks gone; None if no words are left."""
+    text = " ".join(_MARKS.sub("", _BULLET.sub(" ", sentence)).split())
+    return text if _has_words(text) else None
+
+
 class SentenceSplitter:
     """`push` the deltas of one reply, get complete sentences back; `flush` at the end returns the rest."""
 

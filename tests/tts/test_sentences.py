@@ -128,3 +128,12 @@ def test_flush_returns_the_rest_once_and_starts_a_new_reply():
 def test_text_without_words_is_kept_but_never_a_sentence_of_its_own():
     assert split_whole("... Sure. -") == ["... Sure.", "-"]
     assert split_whole("") == []
+
+
+def test_list_bullets_and_markdown_are_not_read_aloud():
+    from appliance.tts.sentences import speakable
+
+    assert speakable("- Refunds are processed within 5-7 business days.") == "Refunds are processed within 5-7 business days."
+    assert speakable("**Basic plan**: ₹999") == "Basic plan: ₹999"
+    assert speakable(" - ") is None and speakable("-") is None
+    assert speakable("2. Call us, 24-7.") == "2. Call us, 24-7."  # numbers and hyphens stay
