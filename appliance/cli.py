@@ -174,6 +174,16 @@ def cmd_outbox(settings, args) -> int:
     return 0
 
 
+def cmd_callbacks(settings, args) -> int:
+    from appliance.records.models import Callback
+
+    _records(settings)
+    for callback in Callback.select().order_by(Callback.at_utc):
+        print(f"{callback.id:5} {callback.state:9} {callback.phone:16} {callback.at}  tries {callback.attempts}"
+              f"  {callback.outcome}")
+    return 0
+
+
 def cmd_relay(settings, args) -> int:
     import time
 
@@ -229,6 +239,8 @@ def parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="the latest messages in the outbox and their state")
     outbox.add_argument("--limit", type=int, default=20)
     outbox.set_defaults(run=cmd_outbox)
+    commands.add_parser("callbacks", help="callbacks promised to callers: scheduled, due, done or failed"
+                        ).set_defaults(run=cmd_callbacks)
     relay = commands.add_parser("relay", help="run a loopback SMTP relay that keeps what the box sends, for testing")
     relay.add_argument("--port", type=int, default=2525)
     relay.add_argument("--folder", default="var/mail", help="where accepted mail is written as .eml files")

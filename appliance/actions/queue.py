@@ -17,7 +17,7 @@ from appliance.actions import outbox
 from appliance.actions.channels import DeliveryError, WhatsappGateway
 from appliance.actions.email import SmtpEmailer
 from appliance.records import open_database
-from appliance.records.models import Callback, Outbox
+from appliance.records.models import Callback, Lead, Outbox
 from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ async def deliver(row_id: int, channels: dict, settings: Settings, now: datetime
     row = outbox.claim(row_id, now)
     if row is None:
         return None
+    if row.channel == "sms" and Lead.get_or_none((Lead.phone == row.recipient) & (Lead.sms_opt_out == True)):  # noqa: E712
+        outbox.fail(row, "the recipient has opted out of SMS (replied STOP)")
+        return None
     try:
         reference = await channels[row.channel].send(row)
     except DeliveryError as exc:
@@ -50,6 +53,20 @@ async def deliver(row_id: int, channels: dict, settings: Settings, now: datetime
         return outbox.retry_later(row, str(exc), now, actions.retry_first_s, actions.retry_max_s, actions.max_attempts)
     outbox.sent(row, reference, _now())
     return None
+
+
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
+
+
+def incoming_sms(sender: str, text: str) -> bool:
+    """A text to the box's number: STOP (and its usual synonyms) opts the sender out of SMS. Returns whether it did."""
+    if text.strip().strip(".!").lower() not in STOP_WORDS:
+        log.info("SMS from %s: %r (not an opt-out; kept in the log only)", sender, text[:160])
+        return False
+    lead, _ = Lead.get_or_create(phone=sender)
+    Lead.update(sms_opt_out=True, updated_at=_now().isoformat(timespec="seconds")).where(Lead.id == lead.id).execute()
+    log.warning("%s replied %r: opted out of SMS", sender, text.strip())
+    return True
 
 
 def mark_due_callbacks(now: datetime) -> int:

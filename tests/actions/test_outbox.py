@@ -87,3 +87,30 @@ def test_a_message_caught_mid_send_goes_back_to_the_queue(settings, records):
     assert outbox.claim(row.id, datetime.now(timezone.utc)) is None  # only one sender can take it
     assert outbox.recover() == [row.id]
     assert Outbox.get_by_id(row.id).state == "queued"
+
+
+def test_stop_opts_the_sender_out_and_texts_already_queued_are_not_sent(settings, records):
+    from appliance.actions.queue import incoming_sms
+    from appliance.records.models import Lead
+
+    row, _ = outbox.put(Message("to-stop", "sms", "+919876543210", "Your callback is booked."))
+    assert not incoming_sms("+919876543210", "Thanks!")
+    assert incoming_sms("+919876543210", " Stop ")
+    assert Lead.get(Lead.phone == "+919876543210").sms_opt_out
+    make_queue(settings, channels={"sms": None}).wake(row.id)  # the channel is never reached
+    make_queue(settings, channels={"sms": None}).drain()
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "failed" and "opted out" in stored.last_error
+
+
+def test_callbacks_become_due_when_their_time_comes(records):
+    from datetime import datetime, timezone
+
+    from appliance.actions.queue import mark_due_callbacks
+    from appliance.records.models import Callback
+
+    for at in ("2025-10-06T10:00:00+05:30", "2025-10-06T14:00:00+05:30"):
+        moment = datetime.fromisoformat(at)
+        Callback.create(phone="+919876543210", at=at, at_utc=moment.astimezone(timezone.utc).isoformat())
+    assert mark_due_callbacks(datetime.fromisoformat("2025-10-06T12:00:00+05:30")) == 1
+    assert [c.state for c in Callback.select().order_by(Callback.id)] == ["due", "scheduled"]
