@@ -137,6 +137,8 @@ class Smtp:
     """Relay port: 25 for a local relay, 587 for submission."""
     starttls: bool = False
     """Upgrade the connection with STARTTLS before sending."""
+    ca_file: str = ""
+    """PEM file of the certificate authority (or the relay's own certificate) to trust; empty: the system's."""
     username: str = ""
     """Login name, when the relay wants one; empty for none."""
     password: str = ""

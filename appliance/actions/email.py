@@ -42,11 +42,14 @@ class SmtpEmailer:
         try:
             await aiosmtplib.send(message, hostname=self.smtp.host, port=self.smtp.port,
                                   start_tls=self.smtp.starttls or None, username=self.smtp.username or None,
-                                  password=self.smtp.password or None, timeout=self.smtp.timeout_s)
+                                  password=self.smtp.password or None, timeout=self.smtp.timeout_s,
+                                  cert_bundle=self.smtp.ca_file or None)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             raise DeliveryError(f"relay refused {row.recipient}: {exc.recipients[0].message}",
                                 permanent=all(code >= 500 for code in codes)) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"relay refused the login: {exc.code} {exc.message}", permanent=False) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(f"relay said {exc.code} {exc.message}", permanent=exc.code >= 500) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:

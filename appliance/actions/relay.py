@@ -16,7 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ssl
+
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -90,17 +93,36 @@ def free_port() -> int:
 class LoopbackRelay:
     """An SMTP server on 127.0.0.1 that can be stopped and started again on the same port."""
 
-    def __init__(self, port: int | None = None, folder: Path | None = None):
+    def __init__(self, port: int | None = None, folder: Path | None = None, tls: tuple[Path, Path] | None = None,
+                 login: tuple[str, str] | None = None):
+        """`tls`: (certificate, key) PEM files, and STARTTLS is then required; `login`: the one user and
+        password it accepts, and sending then needs them (over TLS)."""
         self.port = port or free_port()
         self.handler = RelayHandler(folder=folder)
+        self.tls = tls
+        self.login = login
         self._controller: Controller | None = None
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        given = (auth_data.login.decode(), auth_data.password.decode())
+        return AuthResult(success=given == self.login, handled=False)  # unhandled: the server answers 535 itself
+
+    def _options(self) -> dict:
+        options = {}
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, self.tls))
+            options.update(tls_context=context, require_starttls=True)
+        if self.login:
+            options.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=bool(self.tls))
+        return options
 
     @property
     def received(self) -> list[Received]:
         return self.handler.received
 
     def start(self) -> "LoopbackRelay":
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **self._options())
         self._controller.start()
         return self
 

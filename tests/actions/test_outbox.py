@@ -114,3 +114,31 @@ def test_callbacks_become_due_when_their_time_comes(records):
         Callback.create(phone="+919876543210", at=at, at_utc=moment.astimezone(timezone.utc).isoformat())
     assert mark_due_callbacks(datetime.fromisoformat("2025-10-06T12:00:00+05:30")) == 1
     assert [c.state for c in Callback.select().order_by(Callback.id)] == ["due", "scheduled"]
+
+
+def test_starttls_and_login_when_the_relay_wants_them(settings, records, tmp_path):
+    import dataclasses
+    import subprocess
+
+    from appliance.actions.relay import LoopbackRelay
+
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    with LoopbackRelay(tls=(cert, key), login=("appliance", "s3cret")) as secure:
+        smtp = dataclasses.replace(settings.smtp, port=secure.port, starttls=True, ca_file=str(cert),
+                                   username="appliance", password="wrong")
+        queue = make_queue(dataclasses.replace(settings, smtp=smtp))
+        row, _ = outbox.put(_email("tls"))
+        queue.wake(row.id)
+        queue.drain()
+        stored = Outbox.get_by_id(row.id)
+        assert stored.state == "queued" and "refused the login" in stored.last_error  # waits for a fixed password
+        assert secure.received == []
+        smtp = dataclasses.replace(smtp, password="s3cret")
+        queue = make_queue(dataclasses.replace(settings, smtp=smtp))
+        time.sleep(0.25)
+        queue.wake(row.id)
+        queue.drain()
+        assert Outbox.get_by_id(row.id).state == "sent" and len(secure.received) == 1
