@@ -77,10 +77,17 @@ def mark_due_callbacks(now: datetime) -> int:
 
 @dataclass
 class Queue:
-    """The Huey instance and its tasks, bound to one data folder."""
+    """The Huey instance and its tasks, bound to one data folder, and the channels its tasks send through."""
 
     huey: SqliteHuey
     wake: object  # wake(row_id): queue a delivery of that row now
+    channels: dict
+
+    def close(self) -> None:
+        """Let go of the channels that hold something open (the modem)."""
+        for channel in self.channels.values():
+            if hasattr(channel, "close"):
+                channel.close()
 
     def drain(self) -> int:
         """Run every task that is ready, in this process, until none is left; returns how many ran."""
@@ -99,16 +106,11 @@ def make_queue(settings: Settings, channels: dict | None = None) -> Queue:
     data_dir = settings.paths.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     huey = SqliteHuey("appliance", filename=str(data_dir / "queue.db"), results=False, utc=True)
-    senders = channels
-
-    def sending() -> dict:
-        nonlocal senders
-        senders = senders or channels_for(settings)
-        return senders
+    senders = channels if channels is not None else channels_for(settings)
 
     @huey.task(name="deliver")
     def deliver_task(row_id: int) -> None:
-        wait_s = asyncio.run(deliver(row_id, sending(), settings, _now()))
+        wait_s = asyncio.run(deliver(row_id, senders, settings, _now()))
         if wait_s is not None:
             deliver_task.schedule((row_id,), delay=wait_s)
 
@@ -126,13 +128,17 @@ def make_queue(settings: Settings, channels: dict | None = None) -> Queue:
         for row_id in outbox.recover():
             deliver_task.schedule((row_id,), eta=outbox.due_at(row_id).astimezone(timezone.utc).replace(tzinfo=None))
 
-    return Queue(huey, lambda row_id: deliver_task(row_id))
+    return Queue(huey, lambda row_id: deliver_task(row_id), senders)
 
 
 def run_worker(settings: Settings, workers: int = 1) -> None:
     """The consumer service: drains the queue until SIGINT or SIGTERM."""
     open_database(settings.paths.data_dir / "appliance.db")
     queue = make_queue(settings)
+    queue.channels["sms"].listen()  # hear texts and delivery reports from the start, not only after a send
     consumer = queue.huey.create_consumer(workers=workers, periodic=True, check_worker_health=True)
     log.info("worker draining %s", settings.paths.data_dir / "queue.db")
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        queue.close()

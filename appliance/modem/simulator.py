@@ -87,6 +87,39 @@ class Simulator(Sim7600):
             self._loop.remove_writer(self._controller)
 
 
+class SimulatorThread:
+    """A Simulator on a thread and event loop of its own, for callers that are not async (simulate, the tests
+    of the queue): `path` is its terminal; `do(method, *args)` runs one of its scripting methods there."""
+
+    def __init__(self, **options):
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="modem-simulator", daemon=True)
+        self._thread.start()
+        self.simulator = Simulator(**options)
+        self.path = asyncio.run_coroutine_threadsafe(self.simulator.start(), self._loop).result(timeout=10)
+
+    @property
+    def sent(self) -> list:
+        """The messages the modem has sent, parts joined."""
+        return list(self.simulator.sent)
+
+    def do(self, method: str, *args, **kwargs):
+        """Call a scripting method (`fail_next`, `set_registration`, `deliver_sms`, ...) on the simulator's loop."""
+
+        async def call():
+            return getattr(self.simulator, method)(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=10)
+
+    def close(self) -> None:
+        """Remove the terminal and stop the thread."""
+        asyncio.run_coroutine_threadsafe(self.simulator.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
 def console(simulator: Simulator, line: str) -> str:
     """Carry out one technician's line from standard input; returns what to print."""
     word, _, rest = line.strip().partition(" ")

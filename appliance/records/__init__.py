@@ -23,7 +23,9 @@ def open_database(path: str | Path, upgrade: bool = True) -> peewee.SqliteDataba
     """Open (and create or upgrade) the records database at `path`; every model is bound to it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10)
+    # Transactions take the write lock when they begin: one that reads and then writes would otherwise fail at
+    # once ("database is locked") when another process or thread wrote in between, whatever the busy timeout.
+    db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10, lock_type="IMMEDIATE")
     database.initialize(db)
     db.connect(reuse_if_open=True)
     if upgrade:
