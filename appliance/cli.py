@@ -174,6 +174,32 @@ def cmd_outbox(settings, args) -> int:
     return 0
 
 
+def cmd_modem_simulate(settings, args) -> int:
+    from appliance.modem.simulator import main as simulate_modem
+
+    options = ["--signal", str(args.signal)] + ["--no-sim"] * args.no_sim + ["--unregistered"] * args.unregistered
+    return simulate_modem(options)
+
+
+def cmd_modem_status(settings, args) -> int:
+    import asyncio
+
+    from appliance.modem.driver import open_serial
+
+    device = args.device or settings.modem.device
+    if not device:
+        raise ApplianceError("modem-not-configured", "no modem: set [modem] device or give --device")
+
+    async def ask() -> int:
+        async with open_serial(device, settings.modem.baudrate) as modem:
+            status = await modem.status()
+        print(f"{device}: SIM {status.sim}, network {status.registration}, signal "
+              f"{status.signal_dbm if status.signal_dbm is not None else 'unknown'} dBm")
+        return 0 if status.sim_ready and status.registered else 1
+
+    return asyncio.run(ask())
+
+
 def cmd_callbacks(settings, args) -> int:
     from appliance.records.models import Callback
 
@@ -239,6 +265,15 @@ def parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="the latest messages in the outbox and their state")
     outbox.add_argument("--limit", type=int, default=20)
     outbox.set_defaults(run=cmd_outbox)
+    modem = commands.add_parser("modem", help="the GSM modem").add_subparsers(dest="modem_command", required=True)
+    status = modem.add_parser("status", help="SIM, network registration and signal of the modem (exit 1 unless ready)")
+    status.add_argument("--device", help="serial device (default: [modem] device)")
+    status.set_defaults(run=cmd_modem_status)
+    simulated = modem.add_parser("simulate", help="a SIM7600 simulator on a pseudo-terminal (prints its path)")
+    simulated.add_argument("--no-sim", action="store_true", help="no SIM card in the slot")
+    simulated.add_argument("--unregistered", action="store_true", help="not registered on a network (searching)")
+    simulated.add_argument("--signal", type=int, default=20, help="+CSQ signal, 0-31 or 99 (default 20)")
+    simulated.set_defaults(run=cmd_modem_simulate)
     commands.add_parser("callbacks", help="callbacks promised to callers: scheduled, due, done or failed"
                         ).set_defaults(run=cmd_callbacks)
     relay = commands.add_parser("relay", help="run a loopback SMTP relay that keeps what the box sends, for testing")

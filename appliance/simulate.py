@@ -34,6 +34,7 @@ from appliance.dialogue.prompt import system_prompt
 from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller, caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
+from appliance.modem.simulator import SimulatorThread
 from appliance.outcome import collect, score_after
 from appliance.records import open_database
 from appliance.records.load import RecordsCrm, load_fixtures
@@ -166,17 +167,20 @@ class Simulator:
         self.responder = engines.responder(settings, self.store)
         self.synthesizer = engines.synthesizer(settings, self.store)
         self.relay = LoopbackRelay().start()  # the emails "the local SMTP relay accepted"
+        self.modem = SimulatorThread()  # the texts "the modem sent"
 
     def close(self) -> None:
-        """Stop the relay."""
+        """Stop the relay and the modem."""
         self.relay.stop()
+        self.modem.close()
 
     def _settings_for(self, data_dir: Path) -> Settings:
         """The settings with this scenario's data folder and the simulator's own relay."""
         base = self.settings
         return dataclasses.replace(base, paths=dataclasses.replace(base.paths, data_dir=data_dir),
                                    smtp=dataclasses.replace(base.smtp, host="127.0.0.1", port=self.relay.port,
-                                                            starttls=False, username="", password=""))
+                                                            starttls=False, username="", password=""),
+                                   modem=dataclasses.replace(base.modem, device=self.modem.path))
 
     def _emails(self, since: int) -> list[dict]:
         return [{"to": to, "subject": mail.subject, "body": mail.text(), "attachments": sorted(mail.attachments())}
@@ -190,7 +194,7 @@ class Simulator:
         db = open_database(data_dir / "appliance.db")
         load_fixtures(fixtures)
         queue = make_queue(settings)
-        mail_before = len(self.relay.received)
+        mail_before, texts_before = len(self.relay.received), len(self.modem.sent)
         index = engines.knowledge_index(settings, self.store)
         knowledge = folder / "knowledge"
         index.ingest(knowledge if knowledge.is_dir() else settings.paths.knowledge_dir)
@@ -211,6 +215,7 @@ class Simulator:
         records = asyncio.run(session.run())
         taker.end_call(records, line.hung_up_by or "line")
         queue.drain()
+        queue.close()
         turns, checks = [], []
         for number, (turn, step) in enumerate(zip(scenario["turns"], steps)):
             kind = "caller" if step.pcm is not None else None
@@ -227,7 +232,8 @@ class Simulator:
                           "interrupted": bool(record and record.interrupted), "call_ended": ended,
                           "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}})
             checks += score_turn(number, turn.get("expect", {}), record, ended, company)
-        outcome = collect(self._emails(mail_before), [])
+        texts = [{"to": sent.number, "text": sent.text} for sent in self.modem.sent[texts_before:]]
+        outcome = collect(self._emails(mail_before), texts)
         checks += score_after(scenario.get("after", {}), outcome, company["default_country_code"])
         index.close()
         db.close()
