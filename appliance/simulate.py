@@ -213,7 +213,6 @@ class Simulator:
         session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,
                               self.synthesizer, conversation)
         records = asyncio.run(session.run())
-        taker.end_call(records, line.hung_up_by or "line")
         queue.drain()
         queue.close()
         turns, checks = [], []
@@ -233,6 +232,8 @@ class Simulator:
                           "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}})
             checks += score_turn(number, turn.get("expect", {}), record, ended, company)
         texts = [{"to": sent.number, "text": sent.text} for sent in self.modem.sent[texts_before:]]
+        taker.end_call(records, line.hung_up_by or "line",
+                       [t["latency_ms"]["voice_to_voice"] for t in turns if "voice_to_voice" in t["latency_ms"]])
         outcome = collect(self._emails(mail_before), texts)
         checks += score_after(scenario.get("after", {}), outcome, company["default_country_code"])
         index.close()

@@ -199,9 +199,9 @@ class ActionTaker:
         Escalation.create(call=self.call, agent=agent["name"] if agent else "", reason=reason, package=package)
         return []
 
-    def end_call(self, records: list, ended_by: str) -> None:
+    def end_call(self, records: list, ended_by: str, voice_to_voice_ms: list[float] = ()) -> None:
         """Write the call's turns and analytics once it is over."""
-        intents, actions, v2v = [], [], []
+        intents, actions, v2v = [], [], sorted(voice_to_voice_ms)
         with database.atomic():
             for number, record in enumerate(records):
                 Turn.create(call=self.call, number=number, kind=record.kind, heard=record.heard or "",
@@ -216,4 +216,4 @@ class ActionTaker:
                              duration_s=round((datetime.now(timezone.utc) - started).total_seconds()),
                              used_knowledge=any(r.reply and r.reply["used_knowledge"] for r in records),
                              escalated=any(r.reply and r.reply["escalate_to_human"] for r in records),
-                             voice_to_voice_p50_ms=sorted(v2v)[len(v2v) // 2] if v2v else None)
+                             voice_to_voice_p50_ms=round(v2v[len(v2v) // 2]) if v2v else None)

@@ -162,3 +162,23 @@ def test_whatsapp_goes_through_an_online_gateway(call, settings):
     finally:
         server.shutdown()
     assert not WhatsappGateway(Whatsapp(gateway_url=f"http://127.0.0.1:{server.server_port}/send")).online()
+
+
+def test_a_finished_call_leaves_its_turns_and_analytics(call):
+    from appliance.call.session import TurnRecord
+    from appliance.records.models import Call, CallStats, Turn
+
+    conversation, _ = call()
+    greeting = TurnRecord(0, "greeting", 2000.0, reply=Reply("Hello", "greeting").to_dict(), spoken=["Hello"])
+    asked = TurnRecord(1, "caller", 6000.0, heard="Where is my order ORD98765?", spoken=["It is out for delivery."],
+                       reply=Reply("It is out for delivery.", "order_status", actions=("lookup_order",)).to_dict(),
+                       latency_ms={"endpoint": 712.0, "stt": 30.5})
+    conversation.actions.end_call([greeting, asked], "caller", [900.0, 1100.0, 1000.0])
+    stored = Call.get()
+    assert stored.caller_id == CALLER and stored.ended_by == "caller" and stored.ended_at
+    assert [(t.number, t.kind, t.heard) for t in Turn.select().order_by(Turn.number)] == [
+        (0, "greeting", ""), (1, "caller", "Where is my order ORD98765?")]
+    assert Turn.get(Turn.number == 1).latency_ms == {"endpoint": 712, "stt": 30}
+    stats = CallStats.get()
+    assert (stats.turns, stats.intents, stats.actions) == (2, ["greeting", "order_status"], ["lookup_order"])
+    assert stats.voice_to_voice_p50_ms == 1000 and not stats.escalated
