@@ -120,6 +120,55 @@ def check_tool(name: str, purpose: str) -> Check:
     return Check(f"tool {name}", "warn", f"not found ({purpose})", f"apt-get install {name}")
 
 
+def check_relay(smtp) -> Check:
+    """Whether the mail relay answers SMTP; emails wait in the outbox while it does not."""
+    import smtplib
+
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=5) as relay:
+            code, greeting = relay.ehlo()
+    except (OSError, smtplib.SMTPException) as exc:
+        return Check("smtp relay", "warn", f"{smtp.host}:{smtp.port} does not answer ({exc}); emails wait",
+                     "start the relay or set [smtp] host and port")
+    return Check("smtp relay", "ok", f"{smtp.host}:{smtp.port} answers {code} {greeting.decode(errors='replace')[:40]}")
+
+
+def check_modem(modem) -> Check:
+    """The modem's SIM, network and signal; texts wait in the outbox while it cannot send."""
+    if not modem.device:
+        return Check("modem", "warn", "none configured; texts wait in the outbox", "set [modem] device, e.g. /dev/ttyUSB2")
+    import asyncio
+
+    from appliance.modem.driver import ModemError, open_serial
+
+    async def ask():
+        async with open_serial(modem.device, modem.baudrate, timeout_s=5) as opened:
+            return await opened.status()
+
+    try:
+        status = asyncio.run(ask())
+    except ModemError as exc:
+        return Check("modem", "warn", f"{modem.device}: {exc.message}; texts wait", "check the cable and the port")
+    state = "ok" if status.sim_ready and status.registered else "warn"
+    return Check("modem", state, f"{modem.device}: SIM {status.sim}, network {status.registration}, "
+                 f"signal {status.signal_dbm} dBm", "check the SIM and the antenna")
+
+
+def check_outbox(data_dir) -> Check:
+    """How many messages wait or have failed."""
+    from appliance.records import open_database
+    from appliance.records.models import Outbox
+
+    try:
+        open_database(data_dir / "appliance.db")
+        waiting = Outbox.select().where(Outbox.state.in_(("queued", "sending"))).count()
+        failed = Outbox.select().where(Outbox.state == "failed").count()
+    except Exception as exc:  # the database itself is what is being checked
+        return Check("outbox", "fail", f"cannot read {data_dir / 'appliance.db'}: {exc}", "restore it from a backup")
+    state = "warn" if failed else "ok"
+    return Check("outbox", state, f"{waiting} waiting, {failed} failed", "see `appliance outbox`")
+
+
 def run_checks(settings, out: Callable[[str], None] = print) -> int:
     """Run every check, print one line each; exit status 1 if any failed."""
     checks = [check_python()]
@@ -129,6 +178,7 @@ def run_checks(settings, out: Callable[[str], None] = print) -> int:
     checks.append(check_disk(settings.paths.data_dir))
     checks.append(check_memory())
     checks.append(check_tool("espeak-ng", "synthesized callers for simulate and tests"))
+    checks += [check_relay(settings.smtp), check_modem(settings.modem), check_outbox(settings.paths.data_dir)]
     for check in checks:
         out(check.line())
     failed = sum(check.state == "fail" for check in checks)
