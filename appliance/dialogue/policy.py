@@ -20,6 +20,7 @@ YES = re.compile(r"\b(yes|yeah|yep|sure|please|okay|ok|go ahead|do it|connect me
 CLOSING = re.compile(r"\b(that'?s all|that is all|bye|goodbye|no,? thank(s| you)|that'?s fine|nothing else)\b", re.I)
 HUMAN = re.compile(r"\b(human|person|agent|representative|somebody real|transfer me|connect me)\b", re.I)
 WHATSAPP = re.compile(r"\bwhats\s?app\b", re.I)
+WHATSAPP_MISHEARD = re.compile(r"\b(what'?s|watts?) ?(app|at|up)\b", re.I)  # how Whisper hears it on a bad line
 EMAIL = re.compile(r"\b(e-?mail|mail it|by mail|on mail)\b", re.I)
 SMS = re.compile(r"\b(sms|text me|text message|send a text)\b", re.I)
 SEND = re.compile(r"\b(send|share|forward|mail|email)\b", re.I)
@@ -162,7 +163,7 @@ class Policy:
             return "goodbye"
         if HUMAN.search(heard):
             return "speak_to_human"
-        if WHATSAPP.search(heard):
+        if WHATSAPP.search(heard) or (SEND.search(heard) and WHATSAPP_MISHEARD.search(heard)):
             return "send_details_whatsapp"
         if (EMAIL.search(heard) or entities.find_email(heard)) and (SEND.search(heard) or YES.search(heard)):
             return "send_details_email"

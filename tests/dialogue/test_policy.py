@@ -157,3 +157,13 @@ def test_spoken_times():
     assert spoken_time(datetime(2025, 10, 6, 14, 0, tzinfo=NOW.tzinfo), NOW) == "tomorrow at 2 PM"
     assert spoken_time(datetime(2025, 10, 5, 10, 30, tzinfo=NOW.tzinfo), NOW) == "today at 10:30 AM"
     assert spoken_eta("today 18:00") == "today by 6 PM"
+
+
+@pytest.mark.parametrize("heard", ["Send me your product, catalog, and what's at.", "Send the catalog on whats app",
+                                   "Can you send it on Watts app?"])
+def test_whatsapp_as_whisper_mishears_it_on_a_phone_line(policy, heard):
+    assert policy.intent(heard, known_caller()) == "send_details_whatsapp"
+
+
+def test_whats_up_without_a_request_is_not_whatsapp(policy):
+    assert policy.intent("Hi, what's up?", known_caller()) != "send_details_whatsapp"
