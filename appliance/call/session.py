@@ -35,38 +35,6 @@ class Interrupted(Exception):
     """The caller barged in: generation for the old turn stops."""
 
 
-class HeldText:
-    """The text of a reply begun in a pause: held until the turn is sure to be over, then passed on in order.
-
-    Called with each piece of text on the reply model's thread. `attach` sends what was held, then
-    everything after it, to the turn's own sink; `drop` stops the generation at its next piece.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._held: list[str] = []
-        self._target = None
-        self._dropped = threading.Event()
-
-    def __call__(self, delta: str) -> None:
-        if self._dropped.is_set():
-            raise Interrupted
-        with self._lock:
-            if self._target is None:
-                self._held.append(delta)
-                return
-        self._target(delta)
-
-    def attach(self, target) -> None:
-        with self._lock:
-            for delta in self._held:
-                target(delta)
-            self._held, self._target = [], target
-
-    def drop(self) -> None:
-        self._dropped.set()
-
-
 @dataclass
 class TurnRecord:
     """One turn of the call as it happened: what was heard, the reply, what was spoken, and the times."""
@@ -120,7 +88,6 @@ class CallSession:
         self._cancel = threading.Event()
         self._ending = False
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
-        self._ahead: tuple | None = None  # (text, HeldText, task): a reply begun in the pause
         self._acks: list[tuple[str, np.ndarray]] = []
 
     @property
@@ -151,8 +118,7 @@ class CallSession:
                     audio = np.concatenate(held + collecting)
                     held, collecting = [], None
                     early, self._early = self._early, None
-                    ahead, self._ahead = self._ahead, None
-                    self._start(self._answer(audio, decision, self.turns.position_ms, early, ahead=ahead))
+                    self._start(self._answer(audio, decision, self.turns.position_ms, early))
                 elif isinstance(decision, KeysStarted):
                     await self._interrupt(barge_in=True)  # keying over a reply stops it, like speaking over it
                 elif isinstance(decision, KeysEntered):
@@ -175,26 +141,16 @@ class CallSession:
         return self.records
 
     def _speculate(self, collecting: list | None, held: list) -> None:
-        """In a pause, recognise the turn and then begin its answer; drop both if the caller goes on speaking."""
+        """Start recognising the turn in a pause; drop that if the caller goes on speaking."""
         segmenter = self.detector.segmenter
         if collecting is None or segmenter.pause_ms == 0.0:
-            if collecting is not None and (self._early is not None or self._ahead is not None):
+            if self._early is not None and collecting is not None:
                 self._early = None  # the caller went on: the early transcript misses words
-                if self._ahead is not None:
-                    self._ahead[1].drop()
-                    self._ahead = None
             return
         if self._early is None and segmenter.pause_ms >= EARLY_STT_MS:
             audio = np.concatenate(held + collecting)
             self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ))
             self._early.add_done_callback(_quietly)
-        elif self._early is not None and self._ahead is None and self._early.done() and not self.thinking:
-            if self._early.cancelled() or self._early.exception() or not self._early.result().text.strip():
-                return
-            text, sink = self._early.result().text, HeldText()
-            task = asyncio.create_task(asyncio.to_thread(self.conversation.speculate, text, sink))
-            task.add_done_callback(_quietly)
-            self._ahead = (text, sink, task)
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()
@@ -241,15 +197,8 @@ class CallSession:
         record.call_ended = ends
         await self._speak(text, record)
 
-    async def _adopt(self, text: str, speculation: asyncio.Task, on_text):
-        """The turn's answer from the reply begun in the pause, or, for a task, answered now."""
-        found = await speculation
-        if found is None:
-            return await asyncio.to_thread(self.conversation.reply, text, on_text)
-        return self.conversation.adopt(text, *found)
-
     async def _answer(self, audio: np.ndarray | None, turn: TurnEnded | KeysEntered, decided_ms: float,
-                      early: asyncio.Task | None = None, keyed: str | None = None, ahead: tuple | None = None) -> None:
+                      early: asyncio.Task | None = None, keyed: str | None = None) -> None:
         """Answer a caller's turn: speech to be recognised, or digits keyed on the keypad."""
         record = self._new_record("caller", decided_ms)
         record.audio = [audio] if audio is not None else []
@@ -292,14 +241,7 @@ class CallSession:
                     sentences.put_nowait("Sorry, I didn't catch that. Could you say it again?")
                 else:
                     step = time.perf_counter()
-                    if ahead is not None and ahead[0] == text:
-                        ahead[1].attach(on_text)
-                        replying = asyncio.ensure_future(self._adopt(text, ahead[2], on_text))
-                        record.latency_ms["speculated"] = True
-                    else:
-                        if ahead is not None:
-                            ahead[1].drop()
-                        replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text))
+                    replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text))
                     done, _ = await asyncio.wait({replying}, timeout=ACK_AFTER_S)
                     if not done and not first_sentence and self._acks:  # the model will take a while
                         text, pcm = self._acks[record.index % len(self._acks)]

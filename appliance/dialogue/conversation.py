@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 from dataclasses import dataclass, field
@@ -106,25 +105,6 @@ class Conversation:
             self._remember(heard, reply)
             return TurnReply(reply, [], {}, ends_call=intent == "goodbye")
         result = self._knowledge(heard, found, self.state, on_text)
-        self._remember(heard, result.reply)
-        return result
-
-    def speculate(self, heard: str, on_text: Callable[[str], None]) -> tuple[TurnReply, CallState] | None:
-        """A question's answer, begun in a pause before the turn is sure to be over, on a copy of the call's state.
-
-        Nothing is remembered or carried out: `adopt` makes it the turn's answer once the turn has ended,
-        and a caller who goes on speaking leaves the call as it was. A task (not a question) returns None:
-        those are answered in code at once, with their actions, when the turn ends.
-        """
-        state = copy.deepcopy(self.state)
-        found, intent = self._understand(heard, state, self.now())
-        if intent:
-            return None
-        return self._knowledge(heard, found, state, on_text), state
-
-    def adopt(self, heard: str, result: TurnReply, state: CallState) -> TurnReply:
-        """Make a speculated answer the turn's own."""
-        self.state = state
         self._remember(heard, result.reply)
         return result
 
