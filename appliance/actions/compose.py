@@ -7,6 +7,7 @@ on the phone becomes a message's content except their own details, read back to 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -61,10 +62,19 @@ def callback_text(company: str, spoken_when: str, moment: datetime) -> str:
             f"{moment.strftime('%Z') or moment.strftime('%z')}). {STOP}")
 
 
+def _plain(text: str) -> str:
+    """A passage on one line, its list items joined with semicolons."""
+    items = [item.strip() for item in re.split(r"(?:^|\s+)[-*•]\s+", " ".join(text.split())) if item.strip()]
+    return "".join(item + (" " if item[-1] in ".!?" else "; ") for item in items).rstrip("; ")
+
+
 def details_text(company: str, topic: str, passages: list[Passage]) -> str:
-    """A document as a text message: long ones are sent as several joined parts."""
-    body = " ".join(" ".join(passage.text.split()) for passage in passages)
-    return f"{company} {topic}: {body}"
+    """A document as a text message, section by section: long ones are sent as several joined parts."""
+    sections = []
+    for passage in passages:
+        heading = passage.heading.split(" > ")[-1] if " > " in passage.heading else ""
+        sections.append(f"{heading}: {_plain(passage.text)}" if heading else _plain(passage.text))
+    return f"{company} {topic}. " + " ".join(section if section.endswith(".") else section + "." for section in sections)
 
 
 def summary(caller: str, lead: dict | None, slots: dict, history: list[dict]) -> str:

@@ -13,10 +13,6 @@ from appliance.dialogue.prompt import messages
 from appliance.llm.reply import Reply
 
 HISTORY_TURNS = 3
-TOPICS = ((re.compile(r"\bcatalog(ue)?\b", re.I), "product catalog"),
-          (re.compile(r"\brefund", re.I), "refund policy"),
-          (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
-          (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these)\b", re.I)
 # "What are your pricing plans?": a question for the list of a document's sections, answered from their headings.
 OVERVIEW = re.compile(r"\b(what|which)\b(?: (?:are|is|kinds? of|types? of|options|do you have for))?(?: your| the)?"
@@ -82,10 +78,6 @@ class Conversation:
     def _understand(self, heard: str, state: CallState, now: datetime) -> tuple[dict, str | None]:
         """Details and the task in the caller's words, into `state`; the intent is None for a question."""
         found = self.policy.read(heard, state, now)
-        for pattern, topic in TOPICS:
-            if pattern.search(heard):
-                state.topic = topic
-                break
         intent = self.policy.intent(heard, state)
         if intent != "speak_to_human":
             state.offered_specialist = False  # an offer stands for the next turn only
@@ -96,6 +88,8 @@ class Conversation:
         now = self.now()
         found, intent = self._understand(heard, self.state, now)
         if intent:
+            if intent.startswith("send_details") and not self.state.topic:
+                self._find_topic(heard)
             reply = self.policy.reply(intent, self.state, now)
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
@@ -107,6 +101,12 @@ class Conversation:
         result = self._knowledge(heard, found, self.state, on_text)
         self._remember(heard, result.reply)
         return result
+
+    def _find_topic(self, heard: str) -> None:
+        """What a caller wants sent when no known topic was named ("the brochure"): the document that fits best."""
+        found = self.index.search(heard, k=1, min_score=self.min_score) if self.index else []
+        if found:
+            self.state.topic = topic_of(found[0].heading, self.company)
 
     def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
         """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""

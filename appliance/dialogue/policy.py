@@ -41,6 +41,10 @@ HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|te
 REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
            "I can send you our public documents or details of your own account.")
 
+TOPICS = ((re.compile(r"\bcatalog(ue)?\b", re.I), "product catalog"),
+          (re.compile(r"\brefund", re.I), "refund policy"),
+          (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
+          (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
 
@@ -144,6 +148,10 @@ class Policy:
             moment = state.when.resolve(now)
             if moment:
                 found["callback_time"] = moment.isoformat()
+        for pattern, topic in TOPICS:
+            if pattern.search(heard):
+                state.topic = topic
+                break
         plan = PLAN.search(heard)
         if plan:
             found["interested_plan"] = plan.group(1).capitalize()
@@ -175,7 +183,8 @@ class Policy:
             return "complaint"
         if state.offered_specialist and YES.search(heard):
             return "speak_to_human"
-        if state.waiting_intent and state.slots.get(state.waiting_for):
+        if state.waiting_intent and (state.slots.get(state.waiting_for)
+                                     or (state.waiting_for == "details_type" and state.topic)):
             return state.waiting_intent
         if ORDER.search(heard) or entities.find_order_id(heard) or (
                 state.slots.get("order_id") and ORDER_FOLLOW_UP.search(heard)):
@@ -237,6 +246,8 @@ class Policy:
         slot = SLOT_FOR.get(intent)
         if slot is None:
             return None
+        if intent.startswith("send_details") and not state.topic:
+            return "details_type"  # what to send comes first: "send me the details" after nothing at all
         if slot == "email":
             given, on_file = state.slots.get("email"), (state.caller or {}).get("email")
             if given and given != on_file and given not in state.confirmed:
@@ -255,6 +266,8 @@ class Policy:
         if missing == "order_id":
             sorry = "I'm really sorry about that. " if intent == "complaint" else ""
             return f"{sorry}Could you tell me your order number, please?"
+        if missing == "details_type":
+            return "Sure. What would you like me to send you?"
         if missing == "whatsapp_number":
             return "Sure. What's your WhatsApp number?"
         if missing == "email":

@@ -98,7 +98,7 @@ def test_email_goes_to_the_callers_own_address(policy):
 
 
 def test_an_unknown_caller_is_asked_for_an_email(policy):
-    state = CallState(caller_id="+919811111111")
+    state = CallState(caller_id="+919811111111", topic="refund policy")  # the details of what was just discussed
     intent, reply = turn(policy, state, "Please email me the details")
     assert reply.needs_clarification and reply.entities["missing_info"] == ["email"]
     intent, reply = turn(policy, state, "it's j a n e at example dot com")
@@ -167,3 +167,13 @@ def test_whatsapp_as_whisper_mishears_it_on_a_phone_line(policy, heard):
 
 def test_whats_up_without_a_request_is_not_whatsapp(policy):
     assert policy.intent("Hi, what's up?", known_caller()) != "send_details_whatsapp"
+
+
+def test_what_to_send_is_asked_when_no_document_was_named(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Can you send me the details on SMS?")
+    assert reply.needs_clarification and reply.entities["missing_info"] == ["details_type"] and not reply.actions
+    state.topic = "refund policy"  # what the conversation makes of "the refund policy"
+    intent, reply = turn(policy, state, "The refund policy")
+    assert intent == "send_details_sms" and reply.actions == ("send_sms",)
+    assert reply.entities["details_type"] == "refund policy"
