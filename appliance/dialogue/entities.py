@@ -10,6 +10,14 @@ DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "to": "
                "four": "4", "for": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
 REPEATS = {"double": 2, "triple": 3}
 AMBIGUOUS = {"to", "too", "for", "oh", "o"}
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december")
+AMOUNT_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10, "fifteen": 15,
+                "twenty": 20, "thirty": 30, "forty five": 45}
+IN_A_WHILE = re.compile(r"\bin (half an|an?|one|two|three|four|five|ten|fifteen|twenty|thirty|forty five|\d{1,3}) "
+                        r"(minutes?|hours?)\b")
+DAY_OF_MONTH = re.compile(r"\b(?:(" + "|".join(MONTHS) + r") (\d{1,2})(?:st|nd|rd|th)?|(?:the )?(\d{1,2})(?:st|nd|rd|th)"
+                          r"(?: of (" + "|".join(MONTHS) + r"))?)\b")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PARTS_OF_DAY = {"morning": time(10), "noon": time(12), "afternoon": time(14), "evening": time(18)}
 HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -128,11 +136,37 @@ class When:
         return moment
 
 
+def _day_of_month(words: str, today: date) -> date | None:
+    """ "the 12th", "October 12", "12th of October": the next such date from today (this one if it is today)."""
+    found = DAY_OF_MONTH.search(words)
+    if not found:
+        return None
+    number = int(found.group(2) or found.group(3))
+    month_name = found.group(1) or found.group(4)
+    months = [MONTHS.index(month_name) + 1] if month_name else [today.month, today.month % 12 + 1]
+    for year in (today.year, today.year + 1):
+        for month in months:
+            try:
+                candidate = date(year, month, number)
+            except ValueError:
+                continue
+            if candidate >= today:
+                return candidate
+    return None
+
+
 def parse_when(text: str, now: datetime) -> When:
     """The date and time of day in "tomorrow at 10 AM", "next Monday afternoon", "around 2 PM"."""
     words = text.lower()
-    day = None
-    if "day after tomorrow" in words:
+    later = IN_A_WHILE.search(words)
+    if later:  # "in two hours": a moment, to the minute
+        amount = 0.5 if later.group(1) == "half an" else float(AMOUNT_WORDS.get(later.group(1)) or later.group(1))
+        moment = now + timedelta(**{"hours" if later.group(2).startswith("hour") else "minutes": amount})
+        return When(moment.date(), moment.time().replace(second=0, microsecond=0))
+    day = _day_of_month(words, now.date())
+    if day is not None:
+        pass
+    elif "day after tomorrow" in words:
         day = now.date() + timedelta(days=2)
     elif "tomorrow" in words:
         day = now.date() + timedelta(days=1)

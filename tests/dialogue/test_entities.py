@@ -70,6 +70,13 @@ def test_order_ids(text, expected):
     ("day after tomorrow at 11 a.m.", datetime(2025, 10, 7, 11, 0, tzinfo=KOLKATA)),
     ("at 8 am", datetime(2025, 10, 6, 8, 0, tzinfo=KOLKATA)),  # 8 AM today has passed: tomorrow
     ("around 2", datetime(2025, 10, 5, 14, 0, tzinfo=KOLKATA)),  # "at 2" on a business line
+    ("in two hours", datetime(2025, 10, 5, 11, 0, tzinfo=KOLKATA)),
+    ("in half an hour", datetime(2025, 10, 5, 9, 30, tzinfo=KOLKATA)),
+    ("call me in 45 minutes", datetime(2025, 10, 5, 9, 45, tzinfo=KOLKATA)),
+    ("on the 12th at noon", datetime(2025, 10, 12, 12, 0, tzinfo=KOLKATA)),
+    ("the 3rd at 4 pm", datetime(2025, 11, 3, 16, 0, tzinfo=KOLKATA)),  # the 3rd has passed this month
+    ("October 20 in the morning", datetime(2025, 10, 20, 10, 0, tzinfo=KOLKATA)),
+    ("5th of January at 11 am", datetime(2026, 1, 5, 11, 0, tzinfo=KOLKATA)),
 ])
 def test_when(text, expected):
     assert parse_when(text, NOW).resolve(NOW) == expected
