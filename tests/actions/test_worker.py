@@ -58,3 +58,34 @@ def test_sigkill_mid_send_loses_and_doubles_nothing(settings, records, relay):
     subjects = sorted(mail.subject for mail in relay.received)
     assert subjects == sorted(f"no. {n}" for n in range(10))  # every message once, none twice
     assert {mail.message_id for mail in relay.received} == {row.reference for row in Outbox.select()}
+
+
+def test_sigkill_while_the_modem_is_sending_loses_and_doubles_no_text(settings, records):
+    from appliance.modem.simulator import SimulatorThread
+
+    modem = SimulatorThread()
+    queue = make_queue(settings)
+    for n in range(5):
+        row, _ = outbox.put(Message(f"text-{n}", "sms", "+919876543210", f"text no. {n}"))
+        queue.wake(row.id)
+    modem.do("ignore_next", "+CMGS")  # the first send hangs in the modem, as a modem losing its network can
+    worker = subprocess.Popen([sys.executable, "-m", "appliance", "worker"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE,
+                              env={**os.environ, "APPLIANCE_PATHS_DATA_DIR": str(settings.paths.data_dir),
+                                   "APPLIANCE_MODEM_DEVICE": modem.path, "APPLIANCE_MODEM_TIMEOUT_S": "60"})
+    try:
+        assert _wait(lambda: Outbox.select().where(Outbox.state == "sending").count() == 1, 30)
+        time.sleep(0.3)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        assert modem.sent == []
+        worker = subprocess.Popen([sys.executable, "-m", "appliance", "worker"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE,
+                                  env={**os.environ, "APPLIANCE_PATHS_DATA_DIR": str(settings.paths.data_dir),
+                                       "APPLIANCE_MODEM_DEVICE": modem.path, "APPLIANCE_ACTIONS_RETRY_FIRST_S": "0.2"})
+        assert _wait(lambda: Outbox.select().where(Outbox.state == "sent").count() == 5, 60)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=30)
+        modem.close()
+    assert sorted(sent.text for sent in modem.sent) == [f"text no. {n}" for n in range(5)]
