@@ -77,7 +77,7 @@ class Stt:
     threads: int = 2
     """CPU threads for the speech model."""
     vocabulary: str = ("Callers ask about the refund policy, pricing plans, orders like ORD12345, and callbacks; "
-                       "we send details by email, SMS or WhatsApp.")
+                       "we send the product catalog and other details by email, SMS or WhatsApp.")
     """What callers talk about here, in a sentence, given to Whisper as a hint (after the company's name)."""
 
 

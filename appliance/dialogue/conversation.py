@@ -13,6 +13,10 @@ from appliance.dialogue.prompt import messages
 from appliance.llm.reply import Reply
 
 HISTORY_TURNS = 3
+# Choosing the document for "send me your ..." when no topic word was heard: the best must be this close and
+# this far ahead of the next document (cosine), or the caller is asked what to send.
+TOPIC_MIN_SCORE = 0.2
+TOPIC_MARGIN = 0.05
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these)\b", re.I)
 # "What are your pricing plans?": a question for the list of a document's sections, answered from their headings.
 OVERVIEW = re.compile(r"\b(what|which)\b(?: (?:are|is|kinds? of|types? of|options|do you have for))?(?: your| the)?"
@@ -103,10 +107,17 @@ class Conversation:
         return result
 
     def _find_topic(self, heard: str) -> None:
-        """What a caller wants sent when no known topic was named ("the brochure"): the document that fits best."""
-        found = self.index.search(heard, k=1, min_score=self.min_score) if self.index else []
-        if found:
-            self.state.topic = topic_of(found[0].heading, self.company)
+        """What a caller wants sent when no known topic word was heard ("your product, Cadillac"): the document
+        that fits the request clearly better than any other, or none (the caller is then asked)."""
+        if not self.index:
+            return
+        best: dict[str, float] = {}
+        for passage in self.index.search(heard, k=6):
+            best.setdefault(passage.source, passage.score)
+        ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
+        if ranked and ranked[0][1] >= TOPIC_MIN_SCORE and (len(ranked) == 1 or ranked[0][1] - ranked[1][1] >= TOPIC_MARGIN):
+            heading = self.index.document(ranked[0][0])[0].heading
+            self.state.topic = topic_of(heading, self.company)
 
     def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
         """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""

@@ -41,7 +41,7 @@ HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|te
 REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
            "I can send you our public documents or details of your own account.")
 
-TOPICS = ((re.compile(r"\bcatalog(ue)?\b", re.I), "product catalog"),
+TOPICS = ((re.compile(r"\bcatalog(ue)?\b|\byour products?\b", re.I), "product catalog"),
           (re.compile(r"\brefund", re.I), "refund policy"),
           (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
           (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))

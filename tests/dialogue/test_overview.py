@@ -30,3 +30,14 @@ def test_the_plans_are_listed_with_their_prices(index):
 
 def test_rupees_are_said_as_words():
     assert spoken_money("Basic: ₹999, Pro: ₹ 2,999.50") == "Basic: 999 rupees, Pro: 2,999.50 rupees"
+
+
+@pytest.mark.parametrize("heard, topic", [
+    ("Send me your product, Cadillac, on whatsapp.", "product catalog"),  # how Whisper heard "catalog"
+    ("Please email me the refund policy", "refund policy"),
+    ("Can you send me the details on SMS?", None),  # nothing fits clearly better: the caller is asked
+])
+def test_what_to_send_is_the_clearly_best_document_or_nothing(index, heard, topic):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    conversation._find_topic(heard)
+    assert conversation.state.topic == topic
