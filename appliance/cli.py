@@ -200,6 +200,19 @@ def cmd_modem_status(settings, args) -> int:
     return asyncio.run(ask())
 
 
+def cmd_calls(settings, args) -> int:
+    from appliance.records.models import Call, CallStats
+
+    _records(settings)
+    for call in Call.select().order_by(Call.id.desc()).limit(args.limit):
+        stats = CallStats.get_or_none(CallStats.call == call)
+        summary = (f"{stats.turns} turns, {stats.duration_s} s, v2v p50 {stats.voice_to_voice_p50_ms} ms, "
+                   f"intents {','.join(dict.fromkeys(stats.intents))}, actions {','.join(stats.actions) or '-'}"
+                   f"{', escalated' if stats.escalated else ''}") if stats else "in progress"
+        print(f"{call.id:5} {call.started_at}  {call.caller_id or 'withheld':14} {summary}")
+    return 0
+
+
 def cmd_callbacks(settings, args) -> int:
     from appliance.records.models import Callback
 
@@ -274,6 +287,9 @@ def parser() -> argparse.ArgumentParser:
     simulated.add_argument("--unregistered", action="store_true", help="not registered on a network (searching)")
     simulated.add_argument("--signal", type=int, default=20, help="+CSQ signal, 0-31 or 99 (default 20)")
     simulated.set_defaults(run=cmd_modem_simulate)
+    calls = commands.add_parser("calls", help="the latest calls with their analytics")
+    calls.add_argument("--limit", type=int, default=20)
+    calls.set_defaults(run=cmd_calls)
     commands.add_parser("callbacks", help="callbacks promised to callers: scheduled, due, done or failed"
                         ).set_defaults(run=cmd_callbacks)
     relay = commands.add_parser("relay", help="run a loopback SMTP relay that keeps what the box sends, for testing")

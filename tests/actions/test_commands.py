@@ -19,7 +19,24 @@ def test_load_import_and_list(tmp_path, monkeypatch, capsys):
     orders.write_text("status\nShipped\n")
     assert main(["records", "import-orders", str(orders)]) == 2
     assert "records-csv-invalid" in capsys.readouterr().err
-    assert main(["outbox"]) == 0 and main(["callbacks"]) == 0
+    assert main(["outbox"]) == 0 and main(["callbacks"]) == 0 and main(["calls"]) == 0
+
+
+def test_calls_lists_each_call_with_its_analytics(tmp_path, monkeypatch, capsys):
+    from appliance.records import open_database
+    from appliance.records.models import Call, CallStats
+
+    monkeypatch.setenv("APPLIANCE_PATHS_DATA_DIR", str(tmp_path))
+    open_database(tmp_path / "appliance.db")
+    call = Call.create(caller_id="+919876543210")
+    CallStats.create(call=call, turns=4, duration_s=41, intents=["greeting", "policy_query", "policy_query"],
+                     actions=["send_email"], voice_to_voice_p50_ms=930)
+    Call.create(caller_id=None)
+    assert main(["calls"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "withheld" in printed[0] and "in progress" in printed[0]
+    assert "+919876543210" in printed[1] and "4 turns, 41 s, v2v p50 930 ms" in printed[1]
+    assert "intents greeting,policy_query, actions send_email" in printed[1]
 
 
 def test_a_broken_fixtures_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
