@@ -19,7 +19,7 @@ from appliance.audio import LINE_RATE_HZ
 from appliance.audio.wav import write_wav
 from appliance.call.session import CallSession
 from appliance.dialogue.conversation import Conversation
-from appliance.dialogue.prompt import system_prompt
+from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller
 from appliance.line.scripted import caller_voiced_end_ms
@@ -51,7 +51,8 @@ def ask(settings: Settings, wav: str | None, out: str | None, text: str | None =
     print(f"knowledge: {index.ingest(settings.paths.knowledge_dir)}")
     company = settings.company
     responder = engines.responder(settings, store)
-    responder.warm(system_prompt(company.name))
+    knowledge = whole_knowledge(index, settings.knowledge.prompt_chars)
+    responder.warm(system_prompt(company.name, knowledge))
     transcriber, synthesizer = engines.transcriber(settings, store), engines.synthesizer(settings, store)
     if text is not None:
         line = WavLine(PiperCaller(store.checked_path(settings.tts.model))(text))
@@ -63,7 +64,7 @@ def ask(settings: Settings, wav: str | None, out: str | None, text: str | None =
     load_s = time.perf_counter() - start
     conversation = Conversation(company.name, index, responder, lambda: datetime.now(ZoneInfo(company.timezone)),
                                 country_code=company.country_code, top_k=settings.knowledge.top_k,
-                                min_score=settings.knowledge.min_score)
+                                min_score=settings.knowledge.min_score, knowledge=knowledge)
     session = CallSession(line, engines.voice_detector(settings, store), transcriber, synthesizer, conversation)
     records = asyncio.run(session.run())
     turn = next((r for r in records if r.kind == "caller"), None)

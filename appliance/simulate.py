@@ -30,7 +30,7 @@ from appliance.audio.wav import read_wav
 from appliance.call.session import CallSession
 from appliance.dialogue.conversation import Conversation
 from appliance.dialogue.entities import to_e164
-from appliance.dialogue.prompt import system_prompt
+from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller, caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
@@ -198,7 +198,8 @@ class Simulator:
         index = engines.knowledge_index(settings, self.store)
         knowledge = folder / "knowledge"
         index.ingest(knowledge if knowledge.is_dir() else settings.paths.knowledge_dir)
-        self.responder.warm(system_prompt(company["name"]))
+        knowledge = whole_knowledge(index, settings.knowledge.prompt_chars)
+        self.responder.warm(system_prompt(company["name"], knowledge))
         now = datetime.fromisoformat(scenario["now"])
         crm = RecordsCrm()
         whatsapp_online = WhatsappGateway(settings.whatsapp).online
@@ -207,7 +208,7 @@ class Simulator:
         conversation = Conversation(company["name"], index, self.responder, lambda: now,
                                     country_code=company["default_country_code"], top_k=settings.knowledge.top_k,
                                     min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"), crm=crm,
-                                    actions=taker, whatsapp_online=whatsapp_online)
+                                    actions=taker, whatsapp_online=whatsapp_online, knowledge=knowledge)
         steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,

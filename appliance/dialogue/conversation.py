@@ -51,7 +51,7 @@ class Conversation:
 
     def __init__(self, company: str, index, responder, now: Callable[[], datetime], country_code: str = "+91",
                  top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None,
-                 actions=None, whatsapp_online=lambda: False):
+                 actions=None, whatsapp_online=lambda: False, knowledge: list = ()):
         self.company = company
         self.index = index
         self.responder = responder
@@ -61,6 +61,7 @@ class Conversation:
         crm = crm or Crm()
         self.policy = Policy(company, crm, country_code, whatsapp_online)
         self.actions = actions  # an ActionTaker, or None where nothing is to be carried out (tests, `ask`)
+        self.knowledge = list(knowledge)  # the whole knowledge base when it is in the warm prompt (prompt.py)
         self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))
         self.history: list[dict] = []  # the last few turns, for the prompt
         self.transcript: list[dict] = []  # the whole call, for summaries and handoffs
@@ -142,7 +143,8 @@ class Conversation:
             reply = Reply(overview, "product_query", {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
             return TurnReply(reply, passages, stages)
-        result = self.responder.respond(messages(self.company, heard, passages, self.history), on_text=on_text)
+        result = self.responder.respond(messages(self.company, heard, passages, self.history, self.knowledge),
+                                        on_text=on_text)
         stages["llm_first_token"] = result.first_token_ms
         stages["llm_total"] = result.total_ms
         about_policy = asks_policy or POLICY_WORDS.search(passages[0].heading) is not None

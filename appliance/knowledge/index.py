@@ -176,6 +176,13 @@ class KnowledgeIndex:
         with self._lock:
             return self.db.execute("select count(*) from chunks").fetchone()[0]
 
+    def passages(self) -> list[Passage]:
+        """Every passage, document by document, in order."""
+        with self._lock:
+            rows = self.db.execute("select d.path, c.heading, c.text from chunks c join documents d on d.id = c.document_id"
+                                   " order by d.path, c.id").fetchall()
+        return [Passage(source, heading, text, 1.0) for source, heading, text in rows]
+
     def document(self, source: str) -> list[Passage]:
         """Every passage of one document, in order: what an email sends when a caller asks for the document."""
         with self._lock:

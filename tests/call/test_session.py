@@ -31,7 +31,7 @@ def parts(tmp_path_factory, whisper, piper):
 
 def call(parts, steps):
     settings, store, index, responder, whisper, piper = parts
-    line = ScriptedLine(steps, caller_id="+919876543210")
+    line = ScriptedLine(steps, caller_id="+919876543210", reply_gap_ms=2500)  # waits out a slow answer
     conversation = Conversation("TechCorp", index, responder, lambda: NOW)
     session = CallSession(line, engines.voice_detector(settings, store), whisper, piper, conversation)
     records = asyncio.run(asyncio.wait_for(session.run(), 120))

@@ -6,15 +6,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.dialogue.conversation import Conversation, spoken_money
-from appliance.knowledge.index import KnowledgeIndex
-from appliance.settings import ROOT
-
-
-@pytest.fixture(scope="module")
-def index(embedder, tmp_path_factory):
-    built = KnowledgeIndex(tmp_path_factory.mktemp("index") / "knowledge.db", embedder)
-    built.ingest(ROOT / "knowledge")
-    return built
 
 
 def test_the_plans_are_listed_with_their_prices(index):
