@@ -30,25 +30,38 @@ def collect(emails: list, sms: list) -> dict:
     }
 
 
-def _digits(text: str) -> str:
+PHONE_KEYS = ("phone", "whatsapp_number", "to")
+TIME_KEYS = ("callback_time", "at")
+
+
+def digits(text) -> str:
+    """Text as FORMAT.md compares it: lower case, digits as digits ("2,999" is "2999")."""
     return re.sub(r"(?<=\d),(?=\d{3})", "", str(text).lower())
 
 
-def _matches(key: str, want, item: dict, country_code: str) -> bool:
-    if key == "mentions":
-        text = _digits(" ".join(str(item.get(field, "")) for field in ("subject", "body", "text")))
-        return all(_digits(word) in text for word in want)
-    got = item.get(key)
+def same(key: str, want, got, country_code: str) -> bool:
+    """Whether a value is the one a check wants, after normalising: numbers to E.164, times as moments."""
+    if want is None:
+        return got is not None
     if got is None:
         return False
-    if key in ("to", "phone") and "@" not in str(want):
+    if key in PHONE_KEYS and "@" not in str(want):
         return to_e164(str(got), country_code) == to_e164(str(want), country_code)
-    if key == "at":
+    if key in TIME_KEYS:
         try:
             return datetime.fromisoformat(str(got)) == datetime.fromisoformat(str(want))
         except ValueError:
             return False
+    if isinstance(want, list):
+        return isinstance(got, list) and all(item in got for item in want)
     return str(got).lower() == str(want).lower()
+
+
+def _matches(key: str, want, item: dict, country_code: str) -> bool:
+    if key == "mentions":
+        text = digits(" ".join(str(item.get(field, "")) for field in ("subject", "body", "text")))
+        return all(digits(word) in text for word in want)
+    return same(key, want, item.get(key), country_code)
 
 
 def score_after(after: dict, outcome: dict, country_code: str) -> list[dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -29,13 +28,12 @@ from appliance.audio.g711 import telephone
 from appliance.audio.wav import read_wav
 from appliance.call.session import CallSession
 from appliance.dialogue.conversation import Conversation
-from appliance.dialogue.entities import to_e164
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller, caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 from appliance.modem.simulator import SimulatorThread
-from appliance.outcome import collect, score_after
+from appliance.outcome import collect, digits, same, score_after
 from appliance.records import open_database
 from appliance.records.load import RecordsCrm, load_fixtures
 from appliance.settings import Settings
@@ -78,25 +76,6 @@ def steps_for(scenario: dict, folder: Path, speak=caller_speech) -> list[Step]:
     return steps
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"(?<=\d),(?=\d{3})", "", text.lower())
-
-
-def _same(key: str, want, got, company) -> bool:
-    if want is None:
-        return got is not None
-    if key in ("phone", "whatsapp_number") and isinstance(got, str):
-        return to_e164(str(got), company["default_country_code"]) == to_e164(str(want), company["default_country_code"])
-    if key == "callback_time" and isinstance(got, str):
-        try:
-            return datetime.fromisoformat(got) == datetime.fromisoformat(want)
-        except ValueError:
-            return False
-    if isinstance(want, list):
-        return isinstance(got, list) and all(item in got for item in want)
-    return str(got).lower() == str(want).lower()
-
-
 def score_turn(number: int, expect: dict, record, ended: bool, company: dict) -> list[dict]:
     """The checks of one turn's `expect` against what the appliance did."""
     reply = (record.reply if record else None) or {}
@@ -116,7 +95,8 @@ def score_turn(number: int, expect: dict, record, ended: bool, company: dict) ->
         elif key == "entities":
             got = reply.get("entities") or {}
             for name, value in want.items():
-                check(f"entity {name}", _same(name, value, got.get(name), company), f"got {got.get(name)!r}")
+                check(f"entity {name}", same(name, value, got.get(name), company["default_country_code"]),
+                      f"got {got.get(name)!r}")
         elif key == "needs_clarification":
             check(key, reply.get("needs_clarification") == want, f"got {reply.get('needs_clarification')!r}")
         elif key == "actions":
@@ -131,10 +111,10 @@ def score_turn(number: int, expect: dict, record, ended: bool, company: dict) ->
             check(key, reply.get("escalate_to_human") == want, f"got {reply.get('escalate_to_human')!r}")
         elif key == "reply_mentions":
             for text in want:
-                check(f"mentions {text!r}", _digits(text) in _digits(spoken), f"spoken: {spoken!r}")
+                check(f"mentions {text!r}", digits(text) in digits(spoken), f"spoken: {spoken!r}")
         elif key == "reply_avoids":
             for text in want:
-                check(f"avoids {text!r}", _digits(text) not in _digits(spoken), f"spoken: {spoken!r}")
+                check(f"avoids {text!r}", digits(text) not in digits(spoken), f"spoken: {spoken!r}")
         elif key == "call_ends":
             check(key, ended == want, f"call ended: {ended}")
     return checks
