@@ -14,6 +14,17 @@ from appliance.dialogue.entities import to_e164
 from appliance.records.models import Callback, Escalation, Lead, Outbox, Ticket
 
 
+def relay_emails(received) -> list[dict]:
+    """The emails a relay accepted, one item per recipient, as the report lists them."""
+    return [{"to": to, "subject": mail.subject, "body": mail.text(), "attachments": sorted(mail.attachments())}
+            for mail in received for to in mail.recipients]
+
+
+def modem_texts(sent) -> list[dict]:
+    """The texts a modem sent, as the report lists them."""
+    return [{"to": text.number, "text": text.text} for text in sent]
+
+
 def collect(emails: list, sms: list) -> dict:
     """The outcome object of the report: emails and SMS as given (from the relay and the modem), the rest from rows."""
     return {

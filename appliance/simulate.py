@@ -33,7 +33,7 @@ from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller, caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 from appliance.modem.simulator import SimulatorThread
-from appliance.outcome import collect, digits, same, score_after
+from appliance.outcome import collect, digits, modem_texts, relay_emails, same, score_after
 from appliance.records import open_database
 from appliance.records.load import RecordsCrm, load_fixtures
 from appliance.settings import Settings
@@ -162,10 +162,6 @@ class Simulator:
                                                             starttls=False, username="", password=""),
                                    modem=dataclasses.replace(base.modem, device=self.modem.path))
 
-    def _emails(self, since: int) -> list[dict]:
-        return [{"to": to, "subject": mail.subject, "body": mail.text(), "attachments": sorted(mail.attachments())}
-                for mail in self.relay.received[since:] for to in mail.recipients]
-
     def run_scenario(self, scenario: dict, folder: Path, fixtures: dict, data_dir: Path) -> dict:
         """One scenario's report entry: turns, outcome, checks, passed."""
         company = {"name": self.settings.company.name, "timezone": self.settings.company.timezone,
@@ -212,10 +208,9 @@ class Simulator:
                           "interrupted": bool(record and record.interrupted), "call_ended": ended,
                           "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}})
             checks += score_turn(number, turn.get("expect", {}), record, ended, company)
-        texts = [{"to": sent.number, "text": sent.text} for sent in self.modem.sent[texts_before:]]
         taker.end_call(records, line.hung_up_by or "line",
                        [t["latency_ms"]["voice_to_voice"] for t in turns if "voice_to_voice" in t["latency_ms"]])
-        outcome = collect(self._emails(mail_before), texts)
+        outcome = collect(relay_emails(self.relay.received[mail_before:]), modem_texts(self.modem.sent[texts_before:]))
         checks += score_after(scenario.get("after", {}), outcome, company["default_country_code"])
         index.close()
         db.close()

@@ -20,7 +20,7 @@ from appliance.dialogue.conversation import Conversation
 from appliance.dialogue.prompt import system_prompt
 from appliance.knowledge.index import KnowledgeIndex
 from appliance.modem.simulator import SimulatorThread
-from appliance.outcome import collect, score_after
+from appliance.outcome import collect, modem_texts, relay_emails, score_after
 from appliance.records.load import RecordsCrm, load_fixtures
 from appliance.settings import ROOT
 from appliance.simulate import load_set
@@ -70,7 +70,6 @@ def test_the_seed_calls_leave_exactly_what_they_promised(path, scenario, setting
             conversation.reply(said)
     queue.drain()
     queue.close()
-    emails = [{"to": to, "subject": mail.subject, "body": mail.text()} for mail in relay.received for to in mail.recipients]
-    texts = [{"to": sent.number, "text": sent.text} for sent in modem.sent[texts_before:]]
-    checks = score_after(scenario["after"], collect(emails, texts), FIXTURES["company"]["default_country_code"])
+    outcome = collect(relay_emails(relay.received), modem_texts(modem.sent[texts_before:]))
+    checks = score_after(scenario["after"], outcome, FIXTURES["company"]["default_country_code"])
     assert checks and [check for check in checks if not check["ok"]] == [], json.dumps(checks, indent=1)
