@@ -67,9 +67,14 @@ class Crm:
 
     def agent_for(self, topic: str) -> dict | None:
         """An available agent, preferring one whose expertise matches the topic."""
-        available = [a for a in self.agents if a.get("status") == "available"]
-        matching = [a for a in available if topic in (a.get("expertise") or [])]
-        return (matching or available or [None])[0]
+        return choose_agent(self.agents, topic)
+
+
+def choose_agent(agents: list[dict], topic: str) -> dict | None:
+    """The first available agent whose expertise covers the topic, else the first available one, else None."""
+    available = [a for a in agents if a.get("status") == "available"]
+    matching = [a for a in available if topic in (a.get("expertise") or [])]
+    return (matching or available or [None])[0]
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from appliance.dialogue.policy import choose_agent
 from appliance.errors import ApplianceError
 from appliance.records.models import Agent, Lead, Order, Staff, database, utc_now
 
@@ -71,6 +72,4 @@ class RecordsCrm:
 
     def agent_for(self, topic: str) -> dict | None:
         """An available agent, preferring one whose expertise matches the topic."""
-        available = [_row(agent) for agent in Agent.select().where(Agent.status == "available").order_by(Agent.id)]
-        matching = [agent for agent in available if topic in agent["expertise"]]
-        return (matching or available or [None])[0]
+        return choose_agent([_row(agent) for agent in Agent.select().order_by(Agent.id)], topic)
