@@ -91,17 +91,11 @@ def summary(caller: str, lead: dict | None, slots: dict, history: list[dict]) ->
     return "\n".join(lines)
 
 
-def sales_email(company: str, caller: str, text: str, invite: dict | None) -> Email:
-    """The hot-lead notice to the sales team, with the callback's invite when one is booked."""
-    title = f"{company} hot lead: {caller}"
+def staff_email(company: str, about: str, caller: str, text: str, invite: dict | None) -> Email:
+    """A notice to staff ("hot lead", "callback booked") with the call summary, and the callback's invite if any."""
+    title = f"{company} {about}: {caller}"
     return Email(title, text + "\n", _page(title, [("", text)], "Sent by the phone-support appliance."),
                  (invite,) if invite else ())
-
-
-def callback_email(company: str, caller: str, text: str, invite: dict) -> Email:
-    """The notice to staff that a callback is booked, with its calendar invite."""
-    title = f"{company} callback booked: {caller}"
-    return Email(title, text + "\n", _page(title, [("", text)], "Sent by the phone-support appliance."), (invite,))
 
 
 def _ics_text(value: str) -> str:

@@ -129,7 +129,8 @@ class ActionTaker:
         if staff is None or not staff.email:
             return []
         text = compose.summary(phone, state.caller, state.slots, history)
-        letter = compose.callback_email(self.company, phone, text, self._invite(phone, moment, text))
+        letter = compose.staff_email(self.company, "callback booked", phone, text,
+                                     self._invite(phone, moment, text))
         return self._queue("schedule_callback", "email", check("email", staff.email, contacts, staff=True),
                            letter.text, subject=letter.subject, html=letter.html, attachments=letter.attachments)
 
@@ -180,7 +181,7 @@ class ActionTaker:
             invite = self._invite(caller, datetime.fromisoformat(state.slots["callback_time"]), text)
         rows = []
         if staff.email:
-            letter = compose.sales_email(self.company, caller, text, invite)
+            letter = compose.staff_email(self.company, "hot lead", caller, text, invite)
             rows += self._queue("notify_sales_team", "email", check("email", staff.email, contacts, staff=True),
                                 letter.text, subject=letter.subject, html=letter.html, attachments=letter.attachments)
         if staff.phone:
