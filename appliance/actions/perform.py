@@ -84,8 +84,9 @@ class ActionTaker:
     def send_email(self, reply, state, history, now, contacts) -> list[int]:
         email = check("email", reply.entities.get("email") or (state.caller or {}).get("email"), contacts)
         topic = self._topic(reply, state)
-        if topic.startswith("order ") and self.crm and self.crm.order(state.slots.get("order_id")):
-            text = compose.order_text(self.company, self.crm.order(state.slots["order_id"]))
+        order = self.crm.order(state.slots.get("order_id")) if self.crm and topic.startswith("order ") else None
+        if order:
+            text = compose.order_text(self.company, order)
             letter = compose.Email(f"{self.company}: your order", text + "\n", f"<p>{text}</p>")
         else:
             passages = self._documents(topic)
