@@ -112,13 +112,13 @@ class Conversation:
         that fits the request clearly better than any other, or none (the caller is then asked)."""
         if not self.index:
             return
-        best: dict[str, float] = {}
+        best: dict[str, object] = {}  # each document's first passage in the search's order
         for passage in self.index.search(heard, k=6):
-            best.setdefault(passage.source, passage.score)
-        ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)
-        if ranked and ranked[0][1] >= TOPIC_MIN_SCORE and (len(ranked) == 1 or ranked[0][1] - ranked[1][1] >= TOPIC_MARGIN):
-            heading = self.index.document(ranked[0][0])[0].heading
-            self.state.topic = topic_of(heading, self.company)
+            best.setdefault(passage.source, passage)
+        ranked = sorted(best.values(), key=lambda passage: passage.score, reverse=True)
+        if ranked and ranked[0].score >= TOPIC_MIN_SCORE and (len(ranked) == 1
+                                                             or ranked[0].score - ranked[1].score >= TOPIC_MARGIN):
+            self.state.topic = topic_of(ranked[0].heading, self.company)
 
     def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
         """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""
