@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 
 def record_report(report: DeliveryReport) -> None:
     """A delivery report: the text it belongs to is delivered once every part is, failed if any part failed."""
+    # References wrap at 256, so the newest text that used this one is the one reported on.
     for row in Outbox.select().where((Outbox.channel == "sms") & (Outbox.state == "sent")
-                                     & Outbox.reference.startswith("sms:")).order_by(Outbox.id.desc()):
+                                     & Outbox.reference.startswith("sms:")
+                                     & Outbox.reference.contains(str(report.reference))).order_by(Outbox.id.desc()):
         parts = row.reference.removeprefix("sms:").split(",")
         if str(report.reference) not in parts:
             continue
