@@ -184,20 +184,15 @@ def cmd_modem_simulate(settings, args) -> int:
 def cmd_modem_status(settings, args) -> int:
     import asyncio
 
-    from appliance.modem.driver import open_serial
+    from appliance.modem.driver import probe
 
     device = args.device or settings.modem.device
     if not device:
         raise ApplianceError("modem-not-configured", "no modem: set [modem] device or give --device")
-
-    async def ask() -> int:
-        async with open_serial(device, settings.modem.baudrate) as modem:
-            status = await modem.status()
-        print(f"{device}: SIM {status.sim}, network {status.registration}, signal "
-              f"{status.signal_dbm if status.signal_dbm is not None else 'unknown'} dBm")
-        return 0 if status.sim_ready and status.registered else 1
-
-    return asyncio.run(ask())
+    status = asyncio.run(probe(device, settings.modem.baudrate))
+    print(f"{device}: SIM {status.sim}, network {status.registration}, signal "
+          f"{status.signal_dbm if status.signal_dbm is not None else 'unknown'} dBm")
+    return 0 if status.sim_ready and status.registered else 1
 
 
 def cmd_calls(settings, args) -> int:

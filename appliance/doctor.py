@@ -139,14 +139,10 @@ def check_modem(modem) -> Check:
         return Check("modem", "warn", "none configured; texts wait in the outbox", "set [modem] device, e.g. /dev/ttyUSB2")
     import asyncio
 
-    from appliance.modem.driver import ModemError, open_serial
-
-    async def ask():
-        async with open_serial(modem.device, modem.baudrate, timeout_s=5) as opened:
-            return await opened.status()
+    from appliance.modem.driver import ModemError, probe
 
     try:
-        status = asyncio.run(ask())
+        status = asyncio.run(probe(modem.device, modem.baudrate, timeout_s=5))
     except ModemError as exc:
         return Check("modem", "warn", f"{modem.device}: {exc.message}; texts wait", "check the cable and the port")
     state = "ok" if status.sim_ready and status.registered else "warn"

@@ -183,6 +183,12 @@ def open_serial(device: str, baudrate: int = 115200, **options) -> Modem:
     return Modem(SerialPort(device, baudrate), **options)
 
 
+async def probe(device: str, baudrate: int = 115200, **options) -> Status:
+    """Open the modem on `device`, read its SIM, network and signal, and let it go."""
+    async with open_serial(device, baudrate, **options) as modem:
+        return await modem.status()
+
+
 class _Exchange:
     """One command in flight: its information lines, its prompt (if it asks for a body) and its final result."""
 
