@@ -80,7 +80,7 @@ class Queue:
     """The Huey instance and its tasks, bound to one data folder, and the channels its tasks send through."""
 
     huey: SqliteHuey
-    wake: object  # wake(row_id): queue a delivery of that row now
+    wake: object  # wake(row_id, at=None): queue a delivery of that row, now or at a moment
     channels: dict
 
     def close(self) -> None:
@@ -122,19 +122,23 @@ def make_queue(settings: Settings, channels: dict | None = None) -> Queue:
                                                  & (Outbox.next_attempt_at <= _now().isoformat(timespec="seconds"))):
             deliver_task(row.id)
 
-    @huey.on_startup()
-    def start_worker() -> None:
-        open_database(data_dir / "appliance.db")
-        for row_id in outbox.recover():
-            deliver_task.schedule((row_id,), eta=outbox.due_at(row_id).astimezone(timezone.utc).replace(tzinfo=None))
+    def wake(row_id: int, at: datetime | None = None) -> None:
+        if at is None:
+            deliver_task(row_id)
+        else:
+            deliver_task.schedule((row_id,), eta=at.astimezone(timezone.utc).replace(tzinfo=None))
 
-    return Queue(huey, lambda row_id: deliver_task(row_id), senders)
+    return Queue(huey, wake, senders)
 
 
 def run_worker(settings: Settings, workers: int = 1) -> None:
     """The consumer service: drains the queue until SIGINT or SIGTERM."""
     open_database(settings.paths.data_dir / "appliance.db")
     queue = make_queue(settings)
+    # Once, before any worker thread runs: messages caught mid-send by a power cut go back to the queue,
+    # and every unfinished one gets a task at its time (a task lost with the old process loses nothing).
+    for row_id in outbox.recover():
+        queue.wake(row_id, at=outbox.due_at(row_id))
     queue.channels["sms"].listen()  # hear texts and delivery reports from the start, not only after a send
     consumer = queue.huey.create_consumer(workers=workers, periodic=True, check_worker_health=True)
     log.info("worker draining %s", settings.paths.data_dir / "queue.db")
