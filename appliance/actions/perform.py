@@ -75,8 +75,11 @@ class ActionTaker:
         return [row.id] if created else []
 
     def _documents(self, topic: str) -> list:
+        """Every passage of the document about `topic`; Refused when the knowledge base has none."""
         found = self.index.search(topic, k=1) if self.index else []
-        return self.index.document(found[0].source) if found else []
+        if not found:
+            raise Refused(f"no document about {topic!r}", f"I'm sorry, I don't have a document about {topic} to send.")
+        return self.index.document(found[0].source)
 
     def _topic(self, reply: Reply, state: CallState) -> str:
         return reply.entities.get("details_type") or state.topic or "details"
@@ -89,10 +92,7 @@ class ActionTaker:
             text = compose.order_text(self.company, order)
             letter = compose.Email(f"{self.company}: your order", text + "\n", f"<p>{text}</p>")
         else:
-            passages = self._documents(topic)
-            if not passages:
-                raise Refused(f"no document about {topic!r}", f"I'm sorry, I don't have a document about {topic} to send.")
-            letter = compose.document_email(self.company, topic, passages)
+            letter = compose.document_email(self.company, topic, self._documents(topic))
         return self._queue("send_email", "email", email, letter.text, subject=letter.subject, html=letter.html,
                            attachments=letter.attachments)
 
@@ -104,10 +104,7 @@ class ActionTaker:
         if reply.intent in ("order_status", "complaint") and order:
             return compose.order_text(self.company, order)
         topic = self._topic(reply, state)
-        passages = self._documents(topic)
-        if not passages:
-            raise Refused(f"no document about {topic!r}", f"I'm sorry, I don't have anything about {topic} to send.")
-        return compose.details_text(self.company, topic, passages)
+        return compose.details_text(self.company, topic, self._documents(topic))
 
     def send_sms(self, reply, state, history, now, contacts) -> list[int]:
         number = reply.entities.get("whatsapp_number") if reply.intent == "send_details_whatsapp" else None
