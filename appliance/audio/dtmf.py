@@ -8,6 +8,7 @@ and one column tone, both well above everything else in the frame, held for at l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,12 +32,16 @@ def tones(digits: str, rate_hz: int = 8000, tone_ms: int = 100, gap_ms: int = 10
     return np.concatenate(out).astype(np.int16) if out else np.zeros(0, np.int16)
 
 
-def _goertzel_power(samples: np.ndarray, freq_hz: float, rate_hz: int) -> float:
-    coeff = 2 * np.cos(2 * np.pi * freq_hz / rate_hz)
-    s1 = s2 = 0.0
-    for sample in samples:
-        s1, s2 = sample + coeff * s1 - s2, s1
-    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+@lru_cache(maxsize=8)
+def _probes(length: int, rate_hz: int) -> np.ndarray:
+    """One row per tone (rows then columns): the complex exponential a frame is projected on."""
+    n = np.arange(length)
+    return np.exp(-2j * np.pi * np.outer(ROWS_HZ + COLS_HZ, n) / rate_hz)
+
+
+def _tone_powers(samples: np.ndarray, rate_hz: int) -> np.ndarray:
+    """The power at each of the eight tones: what a Goertzel filter per tone gives, as one matrix product."""
+    return np.abs(_probes(len(samples), rate_hz) @ samples) ** 2
 
 
 def frame_digit(frame: np.ndarray, rate_hz: int = 8000) -> str | None:
@@ -45,8 +50,8 @@ def frame_digit(frame: np.ndarray, rate_hz: int = 8000) -> str | None:
     energy = float(np.dot(samples, samples))
     if energy < len(samples) * 100.0**2:  # quieter than about -50 dBFS: nothing
         return None
-    rows = [_goertzel_power(samples, f, rate_hz) for f in ROWS_HZ]
-    cols = [_goertzel_power(samples, f, rate_hz) for f in COLS_HZ]
+    powers = _tone_powers(samples, rate_hz)
+    rows, cols = list(powers[:len(ROWS_HZ)]), list(powers[len(ROWS_HZ):])
     row, col = int(np.argmax(rows)), int(np.argmax(cols))
     # A pure tone of power P in N samples shows as N*P/2 in the Goertzel output, its energy as N*P/2: compare shares.
     share = 2 * (rows[row] + cols[col]) / (len(samples) * energy)
