@@ -100,7 +100,7 @@ def cmd_simulate(settings, args) -> int:
 def cmd_bench(settings, args) -> int:
     from appliance import bench
 
-    results = bench.run(settings, Path(args.target))
+    results = bench.run(settings, [Path(target) for target in args.target])
     if args.out:
         bench.write(results, Path(args.out))
         print(f"results: {args.out}")
@@ -240,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     ask = commands.add_parser("ask", help="answer a caller's question from a WAV file through STT, retrieval, LLM and TTS")
-    ask.add_argument("wav", nargs="?", help="the question (default: the built-in 'What is your refund policy?')")
+    ask.add_argument("wav", nargs="?", help="the question (default: the built-in caller's recorded question)")
     ask.add_argument("--out", default=None, help="where to write the reply audio (default: DATA_DIR/reply.wav)")
     ask.add_argument("--text", help="skip speech recognition and ask this text")
     ask.set_defaults(run=cmd_ask)
@@ -253,8 +253,11 @@ def parser() -> argparse.ArgumentParser:
     simulate.set_defaults(run=cmd_simulate)
 
     bench = commands.add_parser("bench", help="voice-to-voice latency by stage, memory, and recognition accuracy")
-    bench.add_argument("target", nargs="?", default=str(settings_module.ROOT.parent / "shared" / "scenarios" / "seed"),
-                       help="scenario set (default: ../shared/scenarios/seed)")
+    sets = settings_module.ROOT / "tests" / "scenarios"
+    bench.add_argument("target", nargs="*", default=[str(settings_module.ROOT.parent / "shared" / "scenarios" / "seed"),
+                                                     str(sets / "seed-paraphrased"), str(sets / "greenleaf")],
+                       help="scenario sets (default: ../shared/scenarios/seed, tests/scenarios/seed-paraphrased and "
+                            "tests/scenarios/greenleaf)")
     bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
     bench.set_defaults(run=cmd_bench)
 

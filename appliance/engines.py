@@ -30,7 +30,7 @@ def transcriber(settings: Settings, store: ModelStore):
         return VoskTranscriber(path)
     from appliance.stt.whisper import WhisperTranscriber
 
-    hint = f"{settings.company.name} phone support. {settings.stt.vocabulary}".strip()
+    hint = speech_hint(settings.company.name, "", settings.stt.vocabulary)
     return WhisperTranscriber(path, language=settings.stt.language, beam_size=settings.stt.beam_size,
                               threads=settings.stt.threads, initial_prompt=hint)
 
@@ -67,3 +67,16 @@ def knowledge_index(settings: Settings, store: ModelStore):
     embedder = MiniLmEmbedder(model, model.parent / "tokenizer.json")
     settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
     return KnowledgeIndex(settings.paths.data_dir / "knowledge.db", embedder)
+
+
+def speech_hint(company: str, names: str, vocabulary: str = "") -> str:
+    """What Whisper is told to expect: the company, the names of its documents and offers, and any other words."""
+    return " ".join(part for part in (f"{company} phone support.", f"{names}." if names else "", vocabulary) if part)
+
+
+def conversation_options(settings: Settings) -> dict:
+    """The settings a Conversation takes, as keyword arguments."""
+    return {"top_k": settings.knowledge.top_k, "min_score": settings.knowledge.min_score,
+            "currency_words": settings.company.currency_words, "issue_types": settings.tickets.issue_types,
+            "unanswered_expertise": settings.handoff.unanswered_expertise,
+            "sales_expertise": settings.handoff.sales_expertise}

@@ -37,7 +37,7 @@ def collect(emails: list, sms: list) -> dict:
                     for t in Ticket.select()],
         "escalations": [{"agent": e.agent, "reason": e.reason} for e in Escalation.select()],
         "leads": [{"phone": lead.phone, "status": lead.status, "quality": lead.quality,
-                   "interested_plan": lead.interested_plan} for lead in Lead.select().where(Lead.quality != "")],
+                   "interested_plan": lead.interest} for lead in Lead.select().where(Lead.quality != "")],
     }
 
 

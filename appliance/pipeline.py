@@ -35,11 +35,12 @@ STAGE_NAMES = {
     "llm_total": "LLM whole reply",
     "tts_first_audio": "TTS first audio (from its sentence)",
     "voice_to_voice": "voice to voice (end of speech to reply audio)",
+    "voice_to_answer": "voice to answer (the answer itself, not 'One moment')",
 }
 
 
 def default_question() -> Path:
-    """The built-in caller: "What is your refund policy?" on an 8 kHz μ-law line."""
+    """The built-in caller: a recorded question about the demo knowledge, on an 8 kHz μ-law line."""
     return Path(str(resources.files("appliance") / "data" / "refund-question.wav"))
 
 
@@ -63,13 +64,19 @@ def ask(settings: Settings, wav: str | None, out: str | None, text: str | None =
         print(f"question : {source}")
     load_s = time.perf_counter() - start
     conversation = Conversation(company.name, index, responder, lambda: datetime.now(ZoneInfo(company.timezone)),
-                                country_code=company.country_code, top_k=settings.knowledge.top_k,
-                                min_score=settings.knowledge.min_score, knowledge=knowledge)
+                                country_code=company.country_code, knowledge=knowledge,
+                                **engines.conversation_options(settings))
+    if hasattr(transcriber, "initial_prompt"):
+        transcriber.initial_prompt = engines.speech_hint(company.name, conversation.catalog.hint(),
+                                                         settings.stt.vocabulary)
     session = CallSession(line, engines.voice_detector(settings, store), transcriber, synthesizer, conversation)
     records = asyncio.run(session.run())
     turn = next((r for r in records if r.kind == "caller"), None)
-    if turn is None or not turn.reply:
+    if turn is None:
         raise ApplianceError("vad-no-speech", "no question was heard in the audio")
+    if not turn.reply:
+        raise ApplianceError("call-no-answer", f"heard {turn.heard!r}, but the call ended before the answer was "
+                             f"ready (the caller waits {line.hold_timeout_ms / 1000:.0f} s once told more is coming)")
     reply = turn.reply
     print(f"heard    : {turn.heard}")
     print(f"answered : {' '.join(turn.spoken)}")
@@ -84,6 +91,9 @@ def ask(settings: Settings, wav: str | None, out: str | None, text: str | None =
     v2v = session.voice_to_voice(turn, caller_voiced_end_ms(line.caller_step))
     if v2v is not None:
         stages["voice_to_voice"] = v2v
+    answer = session.voice_to_answer(turn, caller_voiced_end_ms(line.caller_step))
+    if answer is not None:
+        stages["voice_to_answer"] = answer
     for key, name in STAGE_NAMES.items():
         if isinstance(stages.get(key), (int, float)) and not isinstance(stages.get(key), bool):
             print(f"{name:48} {stages[key]:7.0f} ms")

@@ -6,6 +6,7 @@ import ast
 import configparser
 import dataclasses
 import inspect
+import json
 import os
 import typing
 from dataclasses import dataclass, field
@@ -26,12 +27,37 @@ def _cache_dir() -> Path:
 class Company:
     """The company whose line this box answers."""
 
-    name: str = "TechCorp"
-    """Said in the greeting and used in the prompt."""
-    timezone: str = "Asia/Kolkata"
+    name: str = "our company"
+    """Said in the greeting and used in the prompt. Unset, each of these comes from the knowledge folder's
+    company.json ({"name", "timezone", "default_country_code", "currency_words"}), where there is one."""
+    timezone: str = "UTC"
     """IANA zone for the company's dates and times ("tomorrow at 10 AM")."""
-    country_code: str = "+91"
+    country_code: str = "+1"
     """Prefix that turns a caller's local number into E.164."""
+    currency_words: str = ""
+    """How amounts are said ("Australian dollars"); empty: from the symbol written before them (₹, $, £, €)."""
+
+
+@dataclass(frozen=True)
+class Tickets:
+    """The tickets a complaint opens."""
+
+    issue_types: str = ("delivery_delay/high: an order or delivery that is late or has not arrived; "
+                        "damaged/high: something arrived broken, damaged or faulty; "
+                        "wrong_item/normal: the wrong item or quantity was sent; "
+                        "billing/normal: a wrong charge, invoice or refund; "
+                        "service/normal: unhappy with the service or a visit")
+    """name/priority: description; ... A complaint gets the type whose description is closest in meaning."""
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Who a caller is handed to."""
+
+    unanswered_expertise: str = "technical"
+    """The agent expertise for a question the knowledge base could not answer."""
+    sales_expertise: str = "sales"
+    """The agent expertise for everyone else (a caller who asks for a person)."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +102,9 @@ class Stt:
     """Whisper beam width; 1 is greedy and fastest."""
     threads: int = 2
     """CPU threads for the speech model."""
-    vocabulary: str = ("Callers ask about the refund policy, pricing plans, orders like ORD12345, and callbacks; "
-                       "we send the product catalog and other details by email, SMS or WhatsApp.")
-    """What callers talk about here, in a sentence, given to Whisper as a hint (after the company's name)."""
+    vocabulary: str = ""
+    """Words callers use here that the knowledge base does not name, given to Whisper with the company's name and
+    the names of its documents and offers (the knowledge base's own headings)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +171,7 @@ class Smtp:
     """Login name, when the relay wants one; empty for none."""
     password: str = ""
     """Password for `username`."""
-    sender: str = "support@techcorp.example"
+    sender: str = "appliance@localhost"
     """The From address of every email."""
     timeout_s: float = 20.0
     """How long to wait for the relay before trying again later."""
@@ -202,6 +228,8 @@ class Settings:
     modem: Modem = field(default_factory=Modem)
     whatsapp: Whatsapp = field(default_factory=Whatsapp)
     actions: Actions = field(default_factory=Actions)
+    tickets: Tickets = field(default_factory=Tickets)
+    handoff: Handoff = field(default_factory=Handoff)
 
 
 RANGES = {
@@ -285,7 +313,31 @@ def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str
         if section not in sections:
             raise ApplianceError("settings-unknown-section",
                                  f"[{section}] in {source} is not a section; known: {', '.join(sections)}")
+    given = {key for key in COMPANY_FILE_KEYS if parser.has_option("company", key)
+             or f"APPLIANCE_COMPANY_{key}".upper() in environ}
+    sections["company"] = company_from_file(sections["company"], sections["paths"].knowledge_dir, given)
     return Settings(**sections)
+
+
+# company.json's keys (the fixtures' company block, FORMAT.md) for each [company] setting.
+COMPANY_FILE_KEYS = {"name": "name", "timezone": "timezone", "country_code": "default_country_code",
+                     "currency_words": "currency_words"}
+
+
+def company_from_file(company: Company, knowledge_dir: Path, given: set[str] = frozenset()) -> Company:
+    """The company settings with what the knowledge folder's company.json says, except the keys `given` elsewhere."""
+    path = Path(knowledge_dir) / "company.json"
+    if not path.is_file():
+        return company
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ApplianceError("settings-company-invalid", f"{path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApplianceError("settings-company-invalid", f"{path}: not a JSON object")
+    values = {key: str(data[name]) for key, name in COMPANY_FILE_KEYS.items()
+              if key not in given and data.get(name) not in (None, "")}
+    return dataclasses.replace(company, **values)
 
 
 def describe() -> list[tuple[str, str, object, str]]:

@@ -182,9 +182,12 @@ class Simulator:
         taker = ActionTaker(company["name"], scenario.get("caller"), index, crm, wake=queue.wake,
                             whatsapp_online=whatsapp_online)
         conversation = Conversation(company["name"], index, self.responder, lambda: now,
-                                    country_code=company["default_country_code"], top_k=settings.knowledge.top_k,
-                                    min_score=settings.knowledge.min_score, caller_id=scenario.get("caller"), crm=crm,
-                                    actions=taker, whatsapp_online=whatsapp_online, knowledge=knowledge)
+                                    country_code=company["default_country_code"], caller_id=scenario.get("caller"),
+                                    crm=crm, actions=taker, whatsapp_online=whatsapp_online, knowledge=knowledge,
+                                    **engines.conversation_options(settings))
+        if hasattr(self.transcriber, "initial_prompt"):
+            self.transcriber.initial_prompt = engines.speech_hint(company["name"], conversation.catalog.hint(),
+                                                                  settings.stt.vocabulary)
         steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,
@@ -202,6 +205,9 @@ class Simulator:
                 v2v = session.voice_to_voice(record, caller_voiced_end_ms(step))
                 if v2v is not None:
                     latency["voice_to_voice"] = v2v
+                answer = session.voice_to_answer(record, caller_voiced_end_ms(step))
+                if answer is not None:
+                    latency["voice_to_answer"] = answer
             turns.append({"index": number, "heard": record.heard if record else None,
                           "reply": record.reply if record else None,
                           "spoken": " ".join(record.spoken) if record else None,
@@ -232,11 +238,15 @@ class Simulator:
                     say(f"     - {check['what']}: {check['detail']}")
         v2v = [t["latency_ms"]["voice_to_voice"] for r in results for t in r["turns"]
                if "voice_to_voice" in t["latency_ms"]]
+        answer = [t["latency_ms"]["voice_to_answer"] for r in results for t in r["turns"]
+                  if "voice_to_answer" in t["latency_ms"]]
         checks = [c for r in results for c in r["checks"]]
         summary = {"scenarios": len(results), "passed": sum(r["passed"] for r in results), "checks": len(checks),
                    "checks_passed": sum(c["ok"] for c in checks),
-                   "voice_to_voice_ms": {"p50": round(percentile(v2v, 50)), "p95": round(percentile(v2v, 95))}}
+                   "voice_to_voice_ms": {"p50": round(percentile(v2v, 50)), "p95": round(percentile(v2v, 95))},
+                   "voice_to_answer_ms": {"p50": round(percentile(answer, 50)), "p95": round(percentile(answer, 95))}}
         say(f"{summary['passed']}/{summary['scenarios']} scenarios, {summary['checks_passed']}/{summary['checks']} "
             f"checks; voice to voice p50 {summary['voice_to_voice_ms']['p50']} ms, "
-            f"p95 {summary['voice_to_voice_ms']['p95']} ms")
+            f"p95 {summary['voice_to_voice_ms']['p95']} ms; to the answer itself p50 "
+            f"{summary['voice_to_answer_ms']['p50']} ms, p95 {summary['voice_to_answer_ms']['p95']} ms")
         return {"scenarios": results, "summary": summary}

@@ -161,7 +161,7 @@ class ActionTaker:
             raise Refused("a lead needs a phone number", "Could you tell me your phone number first?")
         lead, _ = Lead.get_or_create(phone=phone)
         lead.quality, lead.status = "hot", "qualified"
-        lead.interested_plan = state.slots.get("interested_plan", lead.interested_plan)
+        lead.interest = state.slots.get("interested_plan", lead.interest)
         lead.preferred_channel = lead.preferred_channel or "phone"
         lead.updated_at = utc_now()
         lead.save()
@@ -183,14 +183,13 @@ class ActionTaker:
             rows += self._queue("notify_sales_team", "email", check("email", staff.email, contacts, staff=True),
                                 letter.text, subject=letter.subject, html=letter.html, attachments=letter.attachments)
         if staff.phone:
-            plan = state.slots.get("interested_plan")
-            short = f"{self.company} hot lead: {caller}" + (f", {plan} plan" if plan else "") + ". Details by email."
+            offer = state.slots.get("interested_plan")
+            short = f"{self.company} hot lead: {caller}" + (f", {offer}" if offer else "") + ". Details by email."
             rows += self._queue("notify_sales_team", "sms", check("sms", staff.phone, contacts, staff=True), short)
         return rows
 
     def escalate_to_human(self, reply, state, history, now, contacts) -> list[int]:
-        topic = "technical" if reply.intent in ("product_query", "speak_to_human") else "sales"
-        agent = self.crm.agent_for(topic) if self.crm else None
+        agent = state.agent  # chosen by the dialogue, by the caller's words and the call's reason
         reason = next((t["content"].removeprefix("Caller: ") for t in reversed(history) if t["role"] == "user"
                        and "?" in t["content"]), "caller asked for a person")
         package = {"caller": state.caller_id, "lead": state.caller, "history": history, "reason": reason,
@@ -205,7 +204,8 @@ class ActionTaker:
             for number, record in enumerate(records):
                 Turn.create(call=self.call, number=number, kind=record.kind, heard=record.heard or "",
                             reply=record.reply, spoken=" ".join(record.spoken), interrupted=record.interrupted,
-                            latency_ms={k: round(v) for k, v in record.latency_ms.items()})
+                            latency_ms={k: round(v) if isinstance(v, float) else v
+                                        for k, v in record.latency_ms.items()})
                 if record.reply:
                     intents.append(record.reply["intent"])
                     actions += record.reply["actions"]

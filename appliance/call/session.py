@@ -28,7 +28,9 @@ PRE_ROLL_MS = 300
 EARLY_STT_MS = 240  # a pause this long starts speech recognition before the turn is sure to be over
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
 ACK_AFTER_S = 0.25  # a reply with nothing to say by then gets a short acknowledgement first
+HOLD_AGAIN_S = 3.5  # and while the answer is still not ready, another holding phrase this long after the last one
 ACKNOWLEDGEMENTS = ("One moment.", "Let me check.", "Sure, let me see.")
+STILL_HOLDING = ("Thanks for waiting, I'm still looking that up.", "Almost there, one more moment.")
 
 
 class Interrupted(Exception):
@@ -62,9 +64,11 @@ _ACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def acknowledgements(synthesizer) -> list[tuple[str, np.ndarray]]:
-    """The short acknowledgements in this voice, synthesized once per synthesizer and kept for every later call."""
+    """The holding phrases in this voice (the acknowledgements, then the "still looking" ones), synthesized once
+    per synthesizer and kept for every later call."""
     if synthesizer not in _ACKS:
-        _ACKS[synthesizer] = [(text, np.concatenate(list(synthesizer.synthesize(text)))) for text in ACKNOWLEDGEMENTS]
+        _ACKS[synthesizer] = [(text, np.concatenate(list(synthesizer.synthesize(text))))
+                              for text in ACKNOWLEDGEMENTS + STILL_HOLDING]
     return _ACKS[synthesizer]
 
 
@@ -89,6 +93,7 @@ class CallSession:
         self._ending = False
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
         self._acks: list[tuple[str, np.ndarray]] = []
+        self._ready: dict[str, np.ndarray] = {}
 
     @property
     def thinking(self) -> bool:
@@ -98,6 +103,9 @@ class CallSession:
     async def run(self) -> list[TurnRecord]:
         """Answer the call until it ends; return the turns."""
         self._acks = await asyncio.to_thread(acknowledgements, self.synthesizer)
+        # What the appliance says unprompted is synthesized before the call is answered: the greeting starts on time.
+        self._ready = dict(await asyncio.to_thread(
+            lambda: [(text, self._synthesized(text)) for text in (self.conversation.greeting(), self.conversation.goodbye())]))
         ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
         collecting: list | None = None
         held: list = []  # audio of a turn whose reply was dropped because the caller went on
@@ -179,22 +187,31 @@ class CallSession:
         self._record = record
         return record
 
-    async def _speak(self, sentence: str, record: TurnRecord) -> float:
-        """Synthesize one sentence and queue it on the line; return when its audio was queued."""
-        sentence = speakable(sentence) or ""
+    async def _speak(self, sentence: str, record: TurnRecord, more: bool = False) -> float:
+        """Synthesize one sentence and queue it on the line (`more`: the reply goes on); return when it was queued."""
+        spoken = getattr(self.conversation, "spoken", None)
+        sentence = speakable(spoken(sentence) if spoken else sentence) or ""
         chunks = await asyncio.to_thread(lambda: list(self.synthesizer.synthesize(sentence))) if sentence else []
         if self._cancel.is_set():
             raise asyncio.CancelledError
         if chunks:
-            self.line.play(np.concatenate(chunks))
+            self.line.play(np.concatenate(chunks), more=more)
         if sentence:
             record.spoken.append(sentence)
         return time.perf_counter()
+
+    def _synthesized(self, text: str) -> np.ndarray:
+        spoken = speakable(text) or ""
+        return np.concatenate(list(self.synthesizer.synthesize(spoken))) if spoken else np.zeros(0, np.int16)
 
     async def _say(self, text: str, kind: str, at_ms: float, ends: bool = False) -> None:
         record = self._new_record(kind, at_ms)
         record.reply = _spoken_reply(text, "greeting" if kind == "greeting" else ("goodbye" if ends else "other"))
         record.call_ended = ends
+        if text in self._ready:
+            self.line.play(self._ready[text])
+            record.spoken.append(text)
+            return
         await self._speak(text, record)
 
     async def _answer(self, audio: np.ndarray | None, turn: TurnEnded | KeysEntered, decided_ms: float,
@@ -231,7 +248,7 @@ class CallSession:
             async def speak_all() -> list[float]:
                 queued = []
                 while (sentence := await sentences.get()) is not None:
-                    queued.append(await self._speak(sentence, record))
+                    queued.append(await self._speak(sentence, record, more=True))
                 return queued
 
             speaker = asyncio.create_task(speak_all())
@@ -242,12 +259,7 @@ class CallSession:
                 else:
                     step = time.perf_counter()
                     replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text))
-                    done, _ = await asyncio.wait({replying}, timeout=ACK_AFTER_S)
-                    if not done and not first_sentence and self._acks:  # the model will take a while
-                        text, pcm = self._acks[record.index % len(self._acks)]
-                        self.line.play(pcm)
-                        record.spoken.append(text)
-                        record.latency_ms["acknowledged"] = True
+                    await self._hold(replying, first_sentence, record)
                     result = await replying
                     for sentence in splitter.flush():
                         first_sentence.append(time.perf_counter())
@@ -258,6 +270,7 @@ class CallSession:
             finally:
                 sentences.put_nowait(None)
                 queued = await speaker
+                self.line.play(np.zeros(0, np.int16))  # the reply is complete
             if first_sentence and queued:
                 record.latency_ms["tts_first_audio"] = (queued[0] - first_sentence[0]) * 1000
             if result is not None:
@@ -276,6 +289,25 @@ class CallSession:
             record.reply = _spoken_reply(APOLOGY, "other")
             await self._speak(APOLOGY, record)
 
+    async def _hold(self, replying: asyncio.Future, first_sentence: list, record: TurnRecord) -> None:
+        """Keep the caller informed while the answer is being prepared: never dead air on a slow box."""
+        if not self._acks:
+            return
+        acks, still = self._acks[:len(ACKNOWLEDGEMENTS)], self._acks[len(ACKNOWLEDGEMENTS):]
+        wait_s, said = ACK_AFTER_S, 0
+        while True:
+            done, _ = await asyncio.wait({replying}, timeout=wait_s)
+            if done or first_sentence:
+                return
+            phrases = acks if said == 0 else still
+            text, pcm = phrases[(record.index + said) % len(phrases)]
+            self.line.play(pcm, filler=True, more=True)
+            record.spoken.append(text)
+            record.latency_ms["acknowledged"] = True
+            said += 1
+            record.latency_ms["held"] = said
+            wait_s = len(pcm) / LINE_RATE_HZ + HOLD_AGAIN_S
+
     def voice_to_voice(self, record: TurnRecord, speech_end_ms: float | None = None) -> float | None:
         """From the caller's last voiced frame to the first voiced frame of the reply, on the line."""
         end = speech_end_ms if speech_end_ms is not None else record.speech_end_ms
@@ -283,4 +315,14 @@ class CallSession:
             return None
         sent = getattr(self.line, "playback", None)
         after = [at for at in (sent.sent_voiced_at if sent else []) if at >= end]
+        return after[0] - end if after else None
+
+    def voice_to_answer(self, record: TurnRecord, speech_end_ms: float | None = None) -> float | None:
+        """From the caller's last voiced frame to the first voiced frame of the answer itself, holding phrases
+        ("One moment.") left out: how long the caller waited for what they asked."""
+        end = speech_end_ms if speech_end_ms is not None else record.speech_end_ms
+        sent = getattr(self.line, "playback", None)
+        if end is None or sent is None:
+            return None
+        after = [at for at in sent.sent_answer_at if at >= end]
         return after[0] - end if after else None

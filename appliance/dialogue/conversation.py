@@ -8,20 +8,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from appliance.dialogue.policy import POLICY_WORDS, CallState, Crm, Policy
+from appliance.dialogue.catalog import Catalog, title_of
+from appliance.dialogue.intents import QUESTIONS, IntentClassifier
+from appliance.dialogue.policy import CallState, Crm, Policy
 from appliance.dialogue.prompt import messages
 from appliance.llm.reply import Reply
+from appliance.settings import Tickets
 
-HISTORY_TURNS = 3
-# Choosing the document for "send me your ..." when no topic word was heard: the best must be this close and
+# Choosing the document for "send me your ..." when no document's name was heard: the best must be this close and
 # this far ahead of the next document (cosine), or the caller is asked what to send.
 TOPIC_MIN_SCORE = 0.2
 TOPIC_MARGIN = 0.05
-REFERRING = re.compile(r"\b(one|it|that|this|those|them|these)\b", re.I)
-# "What are your pricing plans?": a question for the list of a document's sections, answered from their headings.
+REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.I)
+# "What are your plans?": a question for the list of a document's sections, answered from their headings.
 OVERVIEW = re.compile(r"\b(what|which)\b(?: (?:are|is|kinds? of|types? of|options|do you have for))?(?: your| the)?"
-                      r" [\w ]{0,20}\b(plans|products|options|packages|services|models|tiers)\b", re.I)
+                      r" [\w ]{0,20}\b(plans|products|options|packages|services|models|tiers|memberships|ranges?)\b",
+                      re.I)
 NO_ANSWER = "I'm sorry, I don't have information about that. Would you like me to connect you with a specialist?"
+# How amounts are said when the settings name no currency words: by the symbol written before the amount.
+CURRENCY_WORDS = {"₹": "rupees", "Rs.": "rupees", "Rs": "rupees", "$": "dollars", "£": "pounds", "€": "euros",
+                  "¥": "yen", "R$": "reais", "₦": "naira", "₱": "pesos", "₩": "won", "₺": "lira", "zł": "zloty"}
+_AMOUNT = re.compile(r"(R\$|Rs\.?|[₹$£€¥₦₱₩₺])\s?(\d{1,3}(?:,\d{2,3})+|\d+)(?:\.(\d{1,2}))?")
 
 
 @dataclass
@@ -34,36 +41,42 @@ class TurnReply:
     ends_call: bool = False
 
 
-def spoken_money(text: str) -> str:
-    """Rupee amounts as said aloud: "₹2,999 per month" → "2,999 rupees per month"."""
-    return re.sub(r"₹\s?(\d{1,3}(?:,\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)", r"\1 rupees", text)
+def spoken_money(text: str, words: str = "") -> str:
+    """Amounts as said aloud: "₹2,999 per month" → "2999 rupees per month", "£39.99" → "39 pounds 99";
+    `words` ("Australian dollars") overrides what the symbol says."""
+    def say(found: re.Match) -> str:
+        unit = words or CURRENCY_WORDS.get(found.group(1), "")
+        amount = found.group(2).replace(",", "")
+        cents = found.group(3)
+        return f"{amount} {unit} {cents}" if cents and cents != "00" else f"{amount} {unit}"
 
-
-def topic_of(heading: str, company: str) -> str:
-    """What a passage is about, from its top heading: "TechCorp refund policy" → "refund policy"."""
-    top = heading.split(" > ")[0]
-    top = re.sub(rf"\b{re.escape(company)}\b", "", top, flags=re.I)
-    return re.sub(r"\(.*?\)", "", top).strip().lower() or heading.lower()
+    return _AMOUNT.sub(say, text)
 
 
 class Conversation:
     """Holds one call's state; tasks go to the policy, questions to retrieval and the reply model."""
 
-    def __init__(self, company: str, index, responder, now: Callable[[], datetime], country_code: str = "+91",
+    def __init__(self, company: str, index, responder, now: Callable[[], datetime], country_code: str = "+1",
                  top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None,
-                 actions=None, whatsapp_online=lambda: False, knowledge: list = ()):
+                 actions=None, whatsapp_online=lambda: False, knowledge: list = (), currency_words: str = "",
+                 issue_types: str = Tickets.issue_types, unanswered_expertise: str = "technical", sales_expertise: str = "sales",
+                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None):
         self.company = company
         self.index = index
         self.responder = responder
         self.now = now
         self.top_k = top_k
         self.min_score = min_score
+        self.currency_words = currency_words
         crm = crm or Crm()
-        self.policy = Policy(company, crm, country_code, whatsapp_online)
+        self.catalog = catalog or Catalog.from_passages(index.passages(), company)
+        self.classifier = classifier or IntentClassifier(index.embedder)
+        self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
+                             issue_types, unanswered_expertise, sales_expertise)
         self.actions = actions  # an ActionTaker, or None where nothing is to be carried out (tests, `ask`)
         self.knowledge = list(knowledge)  # the whole knowledge base when it is in the warm prompt (prompt.py)
         self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))
-        self.history: list[dict] = []  # the last few turns, for the prompt
+        self.history: list[dict] = []  # the last question and answer, for a question that refers back
         self.transcript: list[dict] = []  # the whole call, for summaries and handoffs
 
     def greeting(self) -> str:
@@ -79,6 +92,10 @@ class Conversation:
     def goodbye(self) -> str:
         """The polite goodbye before the appliance hangs up."""
         return f"Thank you for calling {self.company}. Have a great day. Goodbye!"
+
+    def spoken(self, sentence: str) -> str:
+        """A sentence as it is said on the line: amounts in words of this company's currency."""
+        return spoken_money(sentence, self.currency_words)
 
     def _understand(self, heard: str, state: CallState, now: datetime) -> tuple[dict, str | None]:
         """Details and the task in the caller's words, into `state`; the intent is None for a question."""
@@ -101,15 +118,15 @@ class Conversation:
                 reply = self.actions.take(reply, self.state, said, now)
             if on_text:
                 on_text(reply.immediate_response + " ")
-            self._remember(heard, reply)
+            self._remember(heard, reply, knowledge=False)
             return TurnReply(reply, [], {}, ends_call=intent == "goodbye")
         result = self._knowledge(heard, found, self.state, on_text)
-        self._remember(heard, result.reply)
+        self._remember(heard, result.reply, knowledge=True)
         return result
 
     def _find_topic(self, heard: str) -> None:
-        """What a caller wants sent when no known topic word was heard ("your product, Cadillac"): the document
-        that fits the request clearly better than any other, or none (the caller is then asked)."""
+        """What a caller wants sent when no document's name was heard: the document that fits the request
+        clearly better than any other, or none (the caller is then asked)."""
         if not self.index:
             return
         best: dict[str, object] = {}  # each document's first passage in the search's order
@@ -118,38 +135,52 @@ class Conversation:
         ranked = sorted(best.values(), key=lambda passage: passage.score, reverse=True)
         if ranked and ranked[0].score >= TOPIC_MIN_SCORE and (len(ranked) == 1
                                                              or ranked[0].score - ranked[1].score >= TOPIC_MARGIN):
-            self.state.topic = topic_of(ranked[0].heading, self.company)
+            self.state.topic = title_of(ranked[0].heading, self.company)
+
+    def _question_intent(self, state: CallState) -> str:
+        """policy_query or product_query, as the classifier read the question."""
+        reading = state.reading
+        scores = {label: score for _, label, score in (reading.clauses if reading else []) if label in QUESTIONS}
+        if not scores and reading:
+            found = reading.best(QUESTIONS, -1.0)
+            scores = dict([found]) if found else {}
+        return max(scores, key=scores.get) if scores else "product_query"
 
     def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
         """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""
         say = on_text or (lambda text: None)
+        state.question = heard
         stages: dict[str, float] = {}
         start = time.perf_counter()
         query = heard
-        if state.topic and REFERRING.search(heard):  # "the professional one" after the pricing plans
+        refers = state.topic is not None and REFERRING.search(heard) is not None
+        if refers:  # "the cheaper one" after a list of offers
             query = f"{heard} ({state.topic})"
         passages = self.index.search(query, k=self.top_k, min_score=self.min_score)
         stages["retrieval"] = (time.perf_counter() - start) * 1000
-        asks_policy = POLICY_WORDS.search(heard) is not None
+        intent = self._question_intent(state)
         if not passages:
             state.offered_specialist = True
-            reply = Reply(NO_ANSWER, "policy_query" if asks_policy else "product_query", found,
-                          escalate_to_human=True)
+            reply = Reply(NO_ANSWER, intent, found, escalate_to_human=True)
             say(reply.immediate_response + " ")
             return TurnReply(reply, [], stages)
-        state.topic = topic_of(passages[0].heading, self.company)
+        state.topic = title_of(passages[0].heading, self.company)
         overview = self._overview(heard, passages[0].source)
         if overview:
-            reply = Reply(overview, "product_query", {**state.slots}, used_knowledge=True)
+            reply = Reply(overview, intent, {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
             return TurnReply(reply, passages, stages)
-        result = self.responder.respond(messages(self.company, heard, passages, self.history, self.knowledge),
+        history = self.history if refers else []  # only a question that refers back needs the one before it
+        result = self.responder.respond(messages(self.company, heard, passages, history, self.knowledge),
                                         on_text=on_text)
         stages["llm_first_token"] = result.first_token_ms
         stages["llm_total"] = result.total_ms
-        about_policy = asks_policy or POLICY_WORDS.search(passages[0].heading) is not None
-        reply = Reply(result.reply.immediate_response, "policy_query" if about_policy else "product_query",
-                      {**state.slots}, used_knowledge=True)
+        stages["llm_prompt_tokens"] = float(result.evaluated_tokens)
+        answer = result.reply
+        if answer.escalate_to_human:
+            state.offered_specialist = True
+        reply = Reply(answer.immediate_response, intent, {**state.slots}, used_knowledge=answer.used_knowledge,
+                      escalate_to_human=answer.escalate_to_human)
         return TurnReply(reply, passages, stages)
 
     def _overview(self, heard: str, source: str) -> str | None:
@@ -162,11 +193,11 @@ class Conversation:
             return None
         intro = next((p.text for p in passages if " > " not in p.heading), "")
         first = re.split(r"(?<=[.!?])\s", intro, maxsplit=1)[0] if intro else f"There are {len(sections)}."
-        listed = " ".join(f"{spoken_money(section)}." for section in sections)
+        listed = " ".join(f"{self.spoken(section)}." for section in sections)
         return f"{first} {listed} Would you like the details of one of them?"
 
-    def _remember(self, heard: str, reply: Reply) -> None:
+    def _remember(self, heard: str, reply: Reply, knowledge: bool) -> None:
         said = [{"role": "user", "content": f"Caller: {heard}"}, {"role": "assistant", "content": reply.immediate_response}]
-        self.history += said
         self.transcript += said
-        self.history = self.history[-2 * HISTORY_TURNS:]
+        if knowledge:
+            self.history = said  # the last question the model answered, for one that refers back to it

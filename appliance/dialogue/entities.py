@@ -56,7 +56,7 @@ def spoken_digits(text: str) -> str:
     return re.sub(r"\s+([^\w\s'])", r"\1", " ".join(out))
 
 
-def to_e164(text: str, country_code: str = "+91") -> str | None:
+def to_e164(text: str, country_code: str = "+1") -> str | None:
     """The phone number in `text` as E.164, local numbers taking `country_code`; None if there is none."""
     spoken = re.sub(r"(\bplus\s+|\+\s+)", "+", spoken_digits(text), flags=re.I)
     # Whisper can write a spoken number as a quantity: "9 billion 876 543,210"
@@ -107,11 +107,70 @@ def find_email(text: str) -> str | None:
     return found.group(0).strip(".") if found else None
 
 
-def find_order_id(text: str) -> str | None:
-    """An order ID such as ORD98765, typed, spoken ("order 98765") or spelled ("O R D 9 8 7 6 5")."""
-    spoken = join_spelled(spoken_digits(text).upper())
-    found = re.search(r"\bORD[\s-]*(\d{4,})\b", spoken) or re.search(r"\bORDER\s+(?:NUMBER\s+|ID\s+)?(\d{4,})\b", spoken)
-    return f"ORD{found.group(1)}" if found else None
+def _squeezed(order_id: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", order_id.upper())
+
+
+def _one_apart(a: str, b: str) -> bool:
+    """Whether two digit strings differ by one digit changed, added or dropped."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+@dataclass(frozen=True)
+class OrderMention:
+    """An order reference heard in a turn: the ID as heard, the known order it is (or may be), and how sure."""
+
+    heard: str
+    order_id: str | None = None  # a known order's ID
+    exact: bool = False  # the heard ID is that order's ID; otherwise it is one digit away and must be confirmed
+
+
+def find_order_id(text: str, known_ids=(), bare_digits: bool = False) -> OrderMention | None:
+    """An order reference in `text`, typed, spoken ("G L two oh four three one") or spelled, checked against the
+    known orders' IDs (their own formats: any letters, dashes and digits).
+
+    Letters count as part of an ID only when they are a known ID's prefix or are written onto the digits
+    ("AB1234"). `bare_digits` takes a lone run of digits as an order number (when one was asked for).
+    """
+    known = {_squeezed(k): k for k in known_ids if k}
+    prefixes = {re.match(r"[A-Z]*", key).group(0) for key in known} - {""}
+    spoken = re.sub(r"\s+(DASH|HYPHEN)\s+", "-", join_spelled(spoken_digits(text).upper()))
+    spoken = re.sub(r"\b(ORDER|NUMBER|ID|NO)\b\.?", " ", spoken) if bare_digits or known else spoken
+    found, taken = [], []
+    for match in re.finditer(r"\b([A-Z]{1,5})?([\s-]*)(\d[\d\s-]{2,}\d)\b", spoken):
+        prefix, gap, number = match.group(1) or "", match.group(2), re.sub(r"\D", "", match.group(3))
+        if prefix and gap and not gap.strip() and prefix not in prefixes:
+            prefix = ""  # "IS 12345": a word before the digits, not part of the ID
+        if len(number) < 4 or (not prefix and not bare_digits and not known):
+            continue
+        found.append(prefix + number)
+        if prefix or bare_digits:
+            taken.append(prefix + number)  # an ID in its own right, even if no known order has it
+    if not found:
+        return None
+    for heard in found:  # an exact match first, then one with the prefix left unsaid
+        if heard in known:
+            return OrderMention(heard, known[heard], True)
+        same_digits = [k for k in known if re.sub(r"\D", "", k) == re.sub(r"\D", "", heard)]
+        if len(same_digits) == 1:
+            return OrderMention(heard, known[same_digits[0]], True)
+    for heard in found:
+        digits = re.sub(r"\D", "", heard)
+        near = [k for k in known if _one_apart(re.sub(r"\D", "", k), digits)]
+        if len(near) == 1:
+            return OrderMention(heard, known[near[0]], False)
+    return OrderMention(taken[0]) if taken else None
+
+
+def spoken_id(order_id: str) -> str:
+    """An ID read back one character at a time: "GL-2043" → "G L, 2 0 4 3"."""
+    parts = re.findall(r"[A-Za-z]+|\d+", order_id)
+    return ", ".join(" ".join(part.upper()) for part in parts)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""The dialogue policy in code: which task the caller wants, what is still missing, and what to do.
+"""The dialogue policy: what the caller's reading means at this point of the call, what is still missing,
+and what to do.
 
-A small model names intents and fills slots unreliably; these rules do it the same way every time. The
-model is left what it is good at: answering a question in words from the retrieved passages.
+The intent classifier (intents.py) reads each clause of a turn by meaning; code reads the details (numbers,
+emails, times, order IDs checked against the orders table, names from the knowledge base's own headings).
+The policy puts them together with the call's state: a bare "yes" accepts what was just offered, "no
+thanks, but when does it come?" is a question, not a goodbye. Hard rules are kept only for safety.
 """
 
 from __future__ import annotations
@@ -12,46 +15,42 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from appliance.dialogue import entities
+from appliance.dialogue.catalog import Catalog
+from appliance.dialogue.intents import TASKS, IntentClassifier, Reading
 from appliance.llm.reply import Reply
 
 log = logging.getLogger(__name__)
 
-YES = re.compile(r"\b(yes|yeah|yep|sure|please|okay|ok|go ahead|do it|connect me)\b", re.I)
-CLOSING = re.compile(r"\b(that'?s all|that is all|bye|goodbye|no,? thank(s| you)|that'?s fine|nothing else)\b", re.I)
-HUMAN = re.compile(r"\b(human|person|agent|representative|somebody real|transfer me|connect me)\b", re.I)
-WHATSAPP = re.compile(r"\bwhats\s?app\b", re.I)
-WHATSAPP_MISHEARD = re.compile(r"\b(what'?s|watts?) ?(app|at|up)\b", re.I)  # how Whisper hears it on a bad line
-EMAIL = re.compile(r"\b(e-?mail|mail it|by mail|on mail)\b", re.I)
-SMS = re.compile(r"\b(sms|text me|text message|send a text)\b", re.I)
-SEND = re.compile(r"\b(send|share|forward|mail|email)\b", re.I)
-CALLBACK = re.compile(r"\b(call ?back|call me|give me a call|someone call|somebody call|schedule a call)\b", re.I)
-COMPLAINT = re.compile(r"\b(unacceptable|complain|complaint|terrible|worst|angry|not happy|(haven'?t|not|never) "
-                       r"(received|arrived|got)|still waiting)\b", re.I)
-ORDER = re.compile(r"\b(order|delivery|deliver|shipment|package|parcel|tracking)\b", re.I)
-ORDER_FOLLOW_UP = re.compile(r"\b(get it|arrive|delivered|deliver|today|when|notification|tracking)\b", re.I)
-BUYING = re.compile(r"\b(go ahead|sign up|buy|purchase|subscribe|get started|want the|take the)\b", re.I)
-POLICY_WORDS = re.compile(r"\b(policy|refund|return|warranty|privacy|terms|guarantee|cancel)\b", re.I)
-PLAN = re.compile(r"\b(basic|professional|enterprise)\b", re.I)
-NO = re.compile(r"\b(no|nope|wrong|not right|incorrect)\b", re.I)
+# Channels named outright win over the classifier's guess between them ("what's app" is not a channel).
+CHANNELS = ((re.compile(r"\bwhats\s?app\b", re.I), "send_details_whatsapp"),
+            (re.compile(r"\b(e-?mail|inbox)\b", re.I), "send_details_email"),
+            (re.compile(r"\b(sms|text(ed)?( message)?|texting)\b", re.I), "send_details_sms"))
 # Asking for other people's data: refused whatever the wording, before any task is considered.
 OTHERS_DATA = re.compile(r"\b(all|every|other|another|list of|export|dump)\b[\w\s']{0,24}\b(customers?|clients?|callers?|"
                          r"users?|leads?|contacts|phone numbers|numbers|emails|addresses|records|database|data)\b"
                          r"|\b(customer|client) (database|list|records|data)\b", re.I)
+SEND = re.compile(r"\b(send|forward|share|mail|email|text)\b", re.I)
 HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|tell|list|export|dump|copy)\b", re.I)
 REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
            "I can send you our public documents or details of your own account.")
-
-TOPICS = ((re.compile(r"\bcatalog(ue)?\b|\byour products?\b", re.I), "product catalog"),
-          (re.compile(r"\brefund", re.I), "refund policy"),
-          (re.compile(r"\b(pricing|price|plans?)\b", re.I), "pricing plans"),
-          (re.compile(r"\b(mobile )?app\b", re.I), "mobile app"))
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
+DEFAULT_ISSUE_TYPES = "other/normal: anything else"
+
+
+def parse_issue_types(text: str) -> list[tuple[str, str, str]]:
+    """(name, priority, description) from "delivery_delay/high: an order that is late; billing/normal: ..."."""
+    types = []
+    for item in filter(None, (part.strip() for part in (text or DEFAULT_ISSUE_TYPES).split(";"))):
+        name, _, description = item.partition(":")
+        name, _, priority = name.strip().partition("/")
+        types.append((name.strip(), priority.strip() or "normal", description.strip() or name.strip()))
+    return types
 
 
 @dataclass
 class Crm:
-    """What the box knows of callers and orders (fixtures now, the database once actions land)."""
+    """What the box knows of callers, orders and agents (fixtures in tests; RecordsCrm reads the database)."""
 
     leads: list[dict] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
@@ -65,16 +64,27 @@ class Crm:
         """The order with this ID."""
         return next((o for o in self.orders if order_id and o.get("order_id", "").upper() == order_id.upper()), None)
 
-    def agent_for(self, topic: str) -> dict | None:
-        """An available agent, preferring one whose expertise matches the topic."""
-        return choose_agent(self.agents, topic)
+    def order_ids(self, phone: str | None = None) -> list[str]:
+        """The IDs of the known orders (all of them: a caller may ring from another phone)."""
+        return [o["order_id"] for o in self.orders if o.get("order_id")]
+
+    def agent_for(self, expertise: str, words: str = "") -> dict | None:
+        """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""
+        return choose_agent(self.agents, expertise, words)
 
 
-def choose_agent(agents: list[dict], topic: str) -> dict | None:
-    """The first available agent whose expertise covers the topic, else the first available one, else None."""
+def choose_agent(agents: list[dict], expertise: str, words: str = "") -> dict | None:
+    """The first available agent whose expertise the caller's words name ("someone for the installation"), else
+    one with `expertise`, else the first available one, else None."""
     available = [a for a in agents if a.get("status") == "available"]
-    matching = [a for a in available if topic in (a.get("expertise") or [])]
-    return (matching or available or [None])[0]
+    named = [a for a in available if words and any(names(label, words) for label in a.get("expertise") or [])]
+    matching = [a for a in available if expertise in (a.get("expertise") or [])]
+    return (named or matching or available or [None])[0]
+
+
+def names(label: str, words: str) -> bool:
+    """Whether the caller's words name `label` (an expertise, a department), spelling aside."""
+    return Catalog._match(Catalog.from_names([label]).topics, words) is not None
 
 
 @dataclass
@@ -91,6 +101,12 @@ class CallState:
     topic: str | None = None  # what the caller last asked about, for "send it on email"
     buying: bool = False
     confirmed: set = field(default_factory=set)  # numbers and emails the caller gave when asked, or confirmed
+    order_to_confirm: str | None = None  # a known order one digit away from what was heard: "did you mean ...?"
+    reading: Reading | None = None  # this turn, as the classifier read it
+    heard: str = ""  # this turn's words
+    question: str = ""  # the last question for the knowledge base
+    complaint: str = ""  # what the caller complained of, for the ticket
+    agent: dict | None = None  # the agent the caller is handed to
 
 
 def spoken_time(moment: datetime, now: datetime) -> str:
@@ -114,22 +130,46 @@ def spoken_phone(phone: str) -> str:
 class Policy:
     """Turns a caller's words and the call's state into a reply for the tasks code handles; None otherwise."""
 
-    def __init__(self, company: str, crm: Crm, country_code: str = "+91", whatsapp_online=lambda: False):
+    def __init__(self, company: str, crm: Crm, classifier: IntentClassifier, country_code: str = "+1",
+                 whatsapp_online=lambda: False, catalog: Catalog | None = None, issue_types: str = "",
+                 unanswered_expertise: str = "technical", sales_expertise: str = "sales", issue_classifier=None):
         self.company = company
         self.crm = crm
+        self.classifier = classifier
         self.country_code = country_code
         self.whatsapp_online = whatsapp_online
+        self.catalog = catalog or Catalog()
+        self.issue_types = parse_issue_types(issue_types)
+        self.unanswered_expertise = unanswered_expertise
+        self.sales_expertise = sales_expertise
+        self._issue_vectors = None
 
     def read(self, heard: str, state: CallState, now: datetime) -> dict:
         """Details in the caller's words, into the call's slots; a bare number answers what was asked."""
         found = {}
+        state.heard = heard
+        state.reading = reading = self.classifier.read(heard, self.catalog.mask)
+        yes, no = reading.act("affirm"), reading.act("deny")
         if state.waiting_for == "email_confirmation":
-            if YES.search(heard) and not NO.search(heard):
+            if yes and not no:
                 state.confirmed.add(state.slots["email"])
-            elif NO.search(heard):
+            elif no:
                 state.slots.pop("email", None)
+        if state.waiting_for == "order_confirmation":
+            if yes and not no:
+                found["order_id"] = state.order_to_confirm
+            state.order_to_confirm = None
+        mention = entities.find_order_id(heard, self.crm.order_ids(state.caller_id),
+                                         bare_digits=state.waiting_for in ("order_id", "order_confirmation"))
+        if mention and mention.order_id and mention.exact:
+            found["order_id"] = mention.order_id
+        elif mention and mention.order_id:
+            state.order_to_confirm = mention.order_id  # one digit away from a known order: ask before using it
+        elif mention:
+            found["order_id"] = mention.heard  # no such order: said so, and asked again
+        ids = {found.get("order_id"), mention.heard if mention else None}
         phone = entities.to_e164(heard, self.country_code)
-        if phone:
+        if phone and not any(i and re.sub(r"\D", "", i) in phone for i in ids):
             found["whatsapp_number" if state.waiting_for == "whatsapp_number" else "phone"] = phone
             if state.waiting_for in ("whatsapp_number", "phone"):
                 state.confirmed.add(phone)  # given in answer to "what's your number?"
@@ -138,12 +178,6 @@ class Policy:
             found["email"] = email
             if state.waiting_for == "email":
                 state.confirmed.add(email)
-        order_id = entities.find_order_id(heard)
-        if not order_id and state.waiting_for == "order_id":
-            digits = re.search(r"\d[\d,\s]{3,}\d", entities.spoken_digits(heard))
-            order_id = f"ORD{re.sub(r'[^0-9]', '', digits.group(0))}" if digits else None
-        if order_id:
-            found["order_id"] = order_id
         when = entities.parse_when(heard, now)
         bare_hour = re.search(r"\b(1[0-2]|[1-9])\b", heard)
         if state.waiting_for == "callback_time" and not when.at and bare_hour:
@@ -153,14 +187,13 @@ class Policy:
             moment = state.when.resolve(now)
             if moment:
                 found["callback_time"] = moment.isoformat()
-        for pattern, topic in TOPICS:
-            if pattern.search(heard):
-                state.topic = topic
-                break
-        plan = PLAN.search(heard)
-        if plan:
-            found["interested_plan"] = plan.group(1).capitalize()
-        if BUYING.search(heard):
+        topic = self.catalog.topic(heard)
+        if topic:
+            state.topic = topic.text
+        offer = self.catalog.offer(heard)
+        if offer:
+            found["interested_plan"] = offer.text
+        if reading.buying:
             state.buying = True
         state.slots.update(found)
         return found
@@ -169,36 +202,46 @@ class Policy:
         """The task the caller wants, or None for a question for the knowledge base."""
         if OTHERS_DATA.search(heard) and HANDING_OVER.search(heard):
             return "other"
-        if state.waiting_for == "email_confirmation" and (YES.search(heard) or NO.search(heard)):
+        reading = state.reading or self.classifier.read(heard, self.catalog.mask)
+        yes, no = reading.act("affirm"), reading.act("deny")
+        task = reading.task
+        if task == "buying":
+            task = "callback_request"  # "I'll take it": sales calls back to set it up
+        if task and task.startswith("send_details"):
+            task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
+        elif task is None and SEND.search(heard):
+            task = next((name for pattern, name in CHANNELS if pattern.search(heard)), None)
+            if task is None and entities.find_email(heard):
+                task = "send_details_email"  # "send it to jane at example dot com"
+        if state.waiting_for in ("email_confirmation", "order_confirmation") and (yes or no) and not task:
             return state.waiting_intent
-        rest = CLOSING.sub("", heard)
-        if CLOSING.search(heard) and not (SEND.search(rest) or CALLBACK.search(rest) or "?" in rest):
+        if state.waiting_intent and state.slots.get(state.waiting_for) and task in (None, state.waiting_intent):
+            return state.waiting_intent  # the detail that was asked for
+        if state.waiting_for == "details_type" and state.topic and task in (None, state.waiting_intent):
+            return state.waiting_intent
+        if task == "speak_to_human" and no and not yes:
+            task = None  # "no, I don't need a person"
+        if task:
+            return task
+        if state.offered_specialist and yes and not no and not reading.question:
+            return "speak_to_human"
+        if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
+                ("order_status",), 0.4) and reading.question:
+            return "order_status"  # a follow-up about the order just looked up
+        if reading.only_acts and (reading.act("goodbye") or no):
             return "goodbye"
-        if HUMAN.search(heard):
-            return "speak_to_human"
-        if WHATSAPP.search(heard) or (SEND.search(heard) and WHATSAPP_MISHEARD.search(heard)):
-            return "send_details_whatsapp"
-        if (EMAIL.search(heard) or entities.find_email(heard)) and (SEND.search(heard) or YES.search(heard)):
-            return "send_details_email"
-        if SMS.search(heard):
-            return "send_details_sms"
-        if CALLBACK.search(heard):
-            return "callback_request"
-        if COMPLAINT.search(heard):
-            return "complaint"
-        if state.offered_specialist and YES.search(heard):
-            return "speak_to_human"
-        if state.waiting_intent and (state.slots.get(state.waiting_for)
-                                     or (state.waiting_for == "details_type" and state.topic)):
-            return state.waiting_intent
-        if ORDER.search(heard) or entities.find_order_id(heard) or (
-                state.slots.get("order_id") and ORDER_FOLLOW_UP.search(heard)):
-            return "order_status"
+        if state.offered_specialist and no and not reading.question:
+            return "goodbye"
         return None
 
     def reply(self, intent: str, state: CallState, now: datetime) -> Reply:
         """The reply for a task intent: ask for what is missing, or say what will be done."""
         slots = state.slots
+        if intent == "complaint" and not state.complaint:
+            state.complaint = state.heard
+        if intent == "other":
+            log.warning("refused a request for other people's data")
+            return Reply(REFUSAL, "other", {})
         missing = self._missing(intent, state)
         if missing:
             state.waiting_for, state.waiting_intent = missing, intent
@@ -209,13 +252,11 @@ class Policy:
         entities_out = dict(slots)
         if intent in ("send_details_email", "send_details_sms", "send_details_whatsapp"):
             entities_out["details_type"] = about
-        if intent == "other":
-            log.warning("refused a request for other people's data")
-            return Reply(REFUSAL, "other", {})
         if intent == "goodbye":
             return Reply(f"Thank you for calling {self.company}. Have a great day. Goodbye!", "goodbye", entities_out)
         if intent == "speak_to_human":
-            agent = self.crm.agent_for("technical" if state.offered_specialist else "sales")
+            expertise = self.unanswered_expertise if state.offered_specialist else self.sales_expertise
+            agent = state.agent = self.crm.agent_for(expertise, " ".join(filter(None, (state.question, state.heard))))
             state.offered_specialist = False
             who = f"{agent['name']}, one of our specialists" if agent else "one of our specialists"
             return Reply(f"Sure. I'm connecting you with {who} now. Please stay on the line.", intent,
@@ -261,18 +302,26 @@ class Policy:
         if slot in ("whatsapp_number", "phone") and (state.slots.get(slot) or state.slots.get("phone")
                                                     or state.caller_id):
             return None
+        if slot == "order_id" and not state.slots.get(slot) and state.order_to_confirm:
+            return "order_confirmation"
         return None if state.slots.get(slot) else slot
 
     def _ask(self, intent: str, missing: str, state: CallState) -> str:
         if missing == "callback_time":
+            if state.buying and intent == "callback_request" and not state.when.day:
+                return "Great. I'll have our team call you to set that up. When would be a good time?"
             if state.when.day:
                 return "Sure. What time would suit you?"
             return "Sure. When would be a good time for us to call you?"
         if missing == "order_id":
             sorry = "I'm really sorry about that. " if intent == "complaint" else ""
-            return f"{sorry}Could you tell me your order number, please?"
+            return f"{sorry}Could you tell me your order number, please? You can also key it in on your keypad."
+        if missing == "order_confirmation":
+            return f"Just to check, is your order number {entities.spoken_id(state.order_to_confirm)}?"
         if missing == "details_type":
-            return "Sure. What would you like me to send you?"
+            names = [name.text for name in self.catalog.topics][:4]
+            listed = f" I can send our {', '.join(names[:-1])} or {names[-1]}." if len(names) > 1 else ""
+            return f"Sure. What would you like me to send you?{listed}"
         if missing == "whatsapp_number":
             return "Sure. What's your WhatsApp number?"
         if missing == "email":
@@ -281,13 +330,26 @@ class Policy:
             return f"Just to confirm, should I send it to {spoken_email(state.slots['email'])}?"
         return "Sure. What number should I use?"
 
+    def issue_type(self, text: str) -> tuple[str, str]:
+        """(issue type, priority) of a complaint: the configured type whose description is closest in meaning."""
+        if len(self.issue_types) == 1:
+            return self.issue_types[0][:2]
+        embed = self.classifier.embedder.embed
+        if self._issue_vectors is None:
+            self._issue_vectors = embed([description for _, _, description in self.issue_types])
+        best = int((self._issue_vectors @ embed([text])[0]).argmax())
+        return self.issue_types[best][:2]
+
     def _order(self, intent: str, state: CallState, entities_out: dict) -> Reply:
-        order = self.crm.order(state.slots.get("order_id"))
+        heard = state.slots.get("order_id")
+        order = self.crm.order(heard)
         if order is None:
             state.slots.pop("order_id", None)
+            entities_out.pop("order_id", None)
             state.waiting_for, state.waiting_intent = "order_id", intent
-            return Reply("I couldn't find that order number. Could you say it again, please?", intent,
-                         {**entities_out, "missing_info": ["order_id"]}, needs_clarification=True)
+            return Reply(f"I couldn't find order {entities.spoken_id(heard)}. Could you say it again, or key it in "
+                         f"on your keypad?", intent, {**entities_out, "missing_info": ["order_id"]},
+                         needs_clarification=True)
         status = order.get("status", "being processed")
         eta = spoken_eta(order.get("estimated_delivery"))
         said_before = state.topic == f"order {order['order_id']}"
@@ -298,9 +360,13 @@ class Policy:
         product = order.get("product") or "order"
         text = f"Thank you. Your {product} order {order['order_id']} is {status.lower()}"
         text += f" and should reach you {eta}." if eta else "."
-        text += " I'll text you the tracking link now."
-        actions = ["lookup_order", "send_sms"] + (["create_ticket"] if intent == "complaint" else [])
-        extra = {"issue_type": "delivery_delay", "urgency": "high"} if intent == "complaint" else {}
+        text += " I'll text you the tracking link now." if order.get("tracking_id") else ""
+        actions = ["lookup_order"] + (["send_sms"] if order.get("tracking_id") else [])
+        extra = {}
+        if intent == "complaint":
+            actions.append("create_ticket")
+            issue, priority = self.issue_type(state.complaint or status)
+            extra = {"issue_type": issue, "urgency": priority}
         return Reply(text, intent, {**entities_out, **extra}, actions=tuple(actions))
 
 

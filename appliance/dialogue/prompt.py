@@ -9,28 +9,19 @@ from __future__ import annotations
 
 from typing import Iterable, Protocol
 
-ACTIONS = ("send_email, send_sms, send_whatsapp, schedule_callback, lookup_order, create_ticket, update_ticket, "
-           "escalate_to_human, create_hot_lead, notify_sales_team")
-
-SYSTEM = """You are the phone assistant of {company}. You talk to callers on a phone line.
+SYSTEM = """You are the phone assistant of {company}. You answer callers' questions from the company's passages.
 Answer with one JSON object and nothing else:
-- immediate_response: what you say to the caller: one or two short spoken sentences, no lists, no markdown.
-- intent: policy_query (refunds, returns, warranty, privacy), product_query (products, plans, prices, the app),
-  order_status, send_details_email, send_details_sms, send_details_whatsapp, callback_request, complaint,
-  speak_to_human, greeting, goodbye, or other.
-- entities: details the caller gave (email, phone, order_id, callback_time, ...); {{}} when none.
-- needs_clarification: true only when you must ask the caller for something before you can act.
-- actions: only what the caller asked you to do ({actions}); [] when they only ask a question.
+- immediate_response: what you say to the caller: one or two short spoken sentences with the facts asked for,
+  no lists, no markdown.
 - used_knowledge: true when your answer comes from the passages.
-- escalate_to_human: true when the caller asks for a person or the passages do not answer the question.
+- escalate_to_human: true when the passages do not answer the question.
 Answer only from the passages. If they do not hold the answer, say you will connect the caller with a
 specialist; never make up facts, prices or order details.
 
-Example. Passages: [1] Basic laptop: ₹40,000, 8 GB RAM. [2] Pro laptop: ₹70,000, 16 GB RAM. [3] Every laptop has a two-year warranty.
-Caller: Which laptops do you sell?
-{{"immediate_response": "We sell two laptops: the Basic at ₹40,000 with 8 GB RAM, and the Pro at ₹70,000 with 16 GB RAM.", \
-"intent": "product_query", "entities": {{}}, \
-"needs_clarification": false, "actions": [], "used_knowledge": true, "escalate_to_human": false}}"""
+Example. Passages: [1] Opening hours: Monday to Friday 9 AM to 6 PM, Saturday 10 AM to 2 PM. [2] Parking: free, behind the building.
+Caller: Are you open on Saturdays?
+{{"immediate_response": "Yes, on Saturdays we are open from 10 AM to 2 PM.", "used_knowledge": true, \
+"escalate_to_human": false}}"""
 
 
 class Passage(Protocol):
@@ -51,7 +42,7 @@ def whole_knowledge(index, budget_chars: int) -> list:
 
 def system_prompt(company: str, knowledge: Iterable[Passage] = ()) -> str:
     """The static part of every prompt; it changes only with the settings and the knowledge base."""
-    text = SYSTEM.format(company=company, actions=ACTIONS)
+    text = SYSTEM.format(company=company)
     lines = [_line(number, passage) for number, passage in enumerate(knowledge, 1)]
     return text + "\n\nThe company's passages:\n" + "\n".join(lines) if lines else text
 

@@ -29,7 +29,7 @@ class Line(Protocol):
 
     def audio(self) -> AsyncIterator[np.ndarray]: ...
 
-    def play(self, pcm: np.ndarray) -> None: ...
+    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None: ...
 
     def stop_playback(self) -> int: ...
 
@@ -43,22 +43,29 @@ class Playback:
     """The outgoing side of a line: queued reply audio, taken one frame per tick, with what was sent when."""
 
     def __init__(self, keep: bool = False):
-        self._queue: list[np.ndarray] = []
+        self._queue: list[tuple[np.ndarray, bool]] = []
         self._pending = np.zeros(0, dtype=np.int16)
+        self._pending_filler = np.zeros(0, dtype=bool)  # which pending samples are a holding phrase
         self.sent_voiced_at: list[float] = []  # audio positions (ms) of the voiced frames sent
+        self.sent_answer_at: list[float] = []  # ...of those, the frames that were not a holding phrase
         self.keep = keep
         self.sent: list[np.ndarray] = []  # every frame sent, when `keep` (a recording of the appliance's side)
+        self.more_coming = False  # the appliance said more is coming ("One moment.", or half an answer)
 
-    def play(self, pcm: np.ndarray) -> None:
-        """Queue audio to be sent after what is already queued."""
+    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
+        """Queue audio to be sent after what is already queued. `filler` marks a holding phrase ("One moment."),
+        `more` says the appliance is not done: the answer is still coming. A call with no audio just says so."""
         if len(pcm):
-            self._queue.append(np.asarray(pcm, dtype=np.int16))
+            self._queue.append((np.asarray(pcm, dtype=np.int16), filler))
+        self.more_coming = more
 
     def stop(self) -> int:
         """Drop everything not yet sent (barge-in); return how many samples were dropped."""
-        dropped = len(self._pending) + sum(len(chunk) for chunk in self._queue)
+        dropped = len(self._pending) + sum(len(chunk) for chunk, _ in self._queue)
         self._queue.clear()
         self._pending = np.zeros(0, dtype=np.int16)
+        self._pending_filler = np.zeros(0, dtype=bool)
+        self.more_coming = False
         return dropped
 
     @property
@@ -69,10 +76,15 @@ class Playback:
     def next_frame(self, position_ms: float) -> np.ndarray:
         """The frame to send at `position_ms`: queued audio, padded with silence."""
         while len(self._pending) < FRAME_SAMPLES and self._queue:
-            self._pending = np.concatenate([self._pending, self._queue.pop(0)])
+            chunk, filler = self._queue.pop(0)
+            self._pending = np.concatenate([self._pending, chunk])
+            self._pending_filler = np.concatenate([self._pending_filler, np.full(len(chunk), filler)])
         frame, self._pending = self._pending[:FRAME_SAMPLES], self._pending[FRAME_SAMPLES:]
+        filler, self._pending_filler = self._pending_filler[:FRAME_SAMPLES], self._pending_filler[FRAME_SAMPLES:]
         if voiced(frame):
             self.sent_voiced_at.append(position_ms)
+            if not filler.all():
+                self.sent_answer_at.append(position_ms)
         if len(frame) < FRAME_SAMPLES:
             frame = np.concatenate([frame, np.zeros(FRAME_SAMPLES - len(frame), dtype=np.int16)])
         if self.keep:

@@ -40,13 +40,14 @@ class ScriptedLine:
     realtime: bool = True
     reply_gap_ms: float = 1500  # the reply is over once the appliance has been quiet this long
     reply_timeout_ms: float = 25000  # a caller gives up waiting for an answer after this long
+    hold_timeout_ms: float = 30000  # ...and this long, once told more is coming ("One moment.", half an answer)
     position_ms: float = 0.0
     hung_up_by: str | None = None
     playback: Playback = field(default_factory=Playback)
 
-    def play(self, pcm: np.ndarray) -> None:
-        """Queue reply audio."""
-        self.playback.play(pcm)
+    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
+        """Queue reply audio (see Playback.play)."""
+        self.playback.play(pcm, filler, more)
 
     def stop_playback(self) -> int:
         """Drop the queued reply (barge-in)."""
@@ -102,11 +103,14 @@ class ScriptedLine:
             if following is not None and following.barge_in_after_ms is not None:
                 step.ended_ms = self.position_ms  # the next step cuts into this step's reply
                 continue
-            # Wait for the answer: some reply audio after the caller stopped, then a quiet gap.
+            # Wait for the answer: some reply audio after the caller stopped, then a quiet gap. Like a person,
+            # a caller who was asked to hold, or has heard half an answer, keeps waiting for the rest.
             heard_since = step.speech_end_ms if step.pcm is not None else step.started_ms
             while not self.hung_up_by:
                 answered = self._first_voiced_since(heard_since) is not None
-                if answered and not self.playing and self._quiet_for_ms() >= self.reply_gap_ms:
+                quiet_ms = self._quiet_for_ms()
+                if answered and not self.playing and quiet_ms >= self.reply_gap_ms and (
+                        not self.playback.more_coming or quiet_ms >= self.hold_timeout_ms):
                     break
                 if not answered and not self.playing and self.position_ms - step.speech_end_ms >= (
                         self.reply_timeout_ms if step.pcm is not None else 0):

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from appliance.errors import ApplianceError
-from appliance.llm.reply import Reply, SpokenTextStream
+from appliance.llm.reply import Answer, SpokenTextStream
 
 
 @dataclass(frozen=True)
 class ReplyResult:
-    """A reply with how it was made: the raw JSON, times from the request, and token counts."""
+    """An answer with how it was made: the raw JSON, times from the request, and token counts."""
 
-    reply: Reply
+    reply: Answer
     raw: str
     first_token_ms: float
     first_text_ms: float
@@ -65,13 +65,13 @@ class ReplyCollector:
             raise ApplianceError("llm-reply-invalid", f"the reply reached max_tokens={max_tokens} before "
                                  f"its JSON was complete: {raw[:160]!r}")
         total_ms = self._since_start_ms()
-        return ReplyResult(Reply.from_json(raw), raw, self.first_token_ms or total_ms,
+        return ReplyResult(Answer.from_json(raw), raw, self.first_token_ms or total_ms,
                            self.first_text_ms or total_ms, total_ms,
                            len(self.pieces) if tokens is None else tokens, prompt_tokens, reused_tokens)
 
 
 class Responder(Protocol):
-    """Answers chat messages with a Reply, calling `on_text` with each piece of the spoken text."""
+    """Answers chat messages with an Answer, calling `on_text` with each piece of the spoken text."""
 
     def warm(self, system_prompt: str) -> None:
         """Evaluate the static system prompt ahead of the first turn, where the backend can."""

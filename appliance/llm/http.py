@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 
 from appliance.errors import ApplianceError
 from appliance.llm import ReplyCollector, ReplyResult
-from appliance.llm.reply import REPLY_SCHEMA
+from appliance.llm.reply import ANSWER_SCHEMA
 
 
 RESPONSE_FORMATS = (
-    {"type": "json_schema", "json_schema": {"name": "reply", "strict": True, "schema": REPLY_SCHEMA}},
-    {"type": "json_object", "schema": REPLY_SCHEMA},
+    {"type": "json_schema", "json_schema": {"name": "reply", "strict": True, "schema": ANSWER_SCHEMA}},
+    {"type": "json_object", "schema": ANSWER_SCHEMA},
 )
 
 

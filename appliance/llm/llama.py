@@ -10,9 +10,15 @@ from typing import Callable
 
 from appliance.errors import ApplianceError
 from appliance.llm import ReplyCollector, ReplyResult
-from appliance.llm.reply import REPLY_SCHEMA
+from appliance.llm.reply import ANSWER_SCHEMA
 
 GGUF_MAGIC = b"GGUF"
+
+# A fixed text for measuring speed: the kind of words a support call puts in front of the model.
+SPEED_TEXT = ("You are the phone support assistant of a small company. The caller asked about the returns policy, the "
+              "status of order 4471, the opening hours of the branch office and whether a technician can call "
+              "back tomorrow between nine and eleven. We offer a 30-day money-back guarantee on every purchase; "
+              "refunds are processed within 5-7 business days. ")
 
 
 def merge_system(messages: list[dict]) -> list[dict]:
@@ -63,7 +69,7 @@ class LlamaResponder:
             raise ApplianceError("llm-model-invalid", f"{model_path} has no chat template")
         self._format = Jinja2ChatFormatter(template, eos_token=self._token_text(self._llama.token_eos()),
                                            bos_token=self._token_text(self._llama.token_bos()))
-        self._grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(REPLY_SCHEMA), verbose=False)
+        self._grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(ANSWER_SCHEMA), verbose=False)
         self._lock = threading.Lock()  # one llama context: one generation at a time
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -99,6 +105,8 @@ class LlamaResponder:
         # The static prefix is what the template renders the same whatever the caller says.
         with self._lock:
             self.static_tokens = common_prefix(one, other)
+            if self.cached_prefix(one) >= self.static_tokens:
+                return  # the same static prompt is in the KV cache already (the next call of the same company)
             self._llama.reset()
             self._llama.eval(one[:self.static_tokens])
 
@@ -138,3 +146,31 @@ class LlamaResponder:
             raise ApplianceError("llm-generation-failed", f"{self.model_path.name}: {exc}") from exc
         generated = len(sampled) - (1 if finish == "stop" else 0)  # the end-of-generation token is no text
         return collector.result(finish, self.max_tokens, generated, len(tokens), reused)
+
+    def measure_speed(self, prompt_tokens: int = 200, generate_tokens: int = 32,
+                      deadline_s: float | None = None) -> tuple[float, float]:
+        """Tokens per second evaluating a fixed prompt of `prompt_tokens` and generating `generate_tokens`.
+
+        The KV cache is emptied first, so every prompt token is evaluated; a short warm-up run before it keeps
+        one-time costs (buffers, first touch of the weights) out of the numbers. The cache is left empty.
+        Generation stops early, after at least one token, once the measurement has taken `deadline_s`.
+        """
+        text = self._llama.tokenize(SPEED_TEXT.encode("utf-8"), add_bos=False, special=False)
+        tokens = (text * (prompt_tokens // len(text) + 1))[:prompt_tokens]
+        with self._lock:
+            self._llama.reset()  # n_tokens = 0: the next eval removes every cached position first
+            self._llama.eval(tokens[:8])
+            self._llama.eval([self._llama.sample(temp=0.0)])
+            self._llama.reset()
+            start = time.perf_counter()
+            self._llama.eval(tokens)
+            evaluated = time.perf_counter()
+            count = 0
+            while count < generate_tokens:
+                self._llama.eval([self._llama.sample(temp=0.0)])
+                count += 1
+                if deadline_s is not None and time.perf_counter() - start > deadline_s:
+                    break
+            generated = time.perf_counter()
+            self._llama.reset()
+        return len(tokens) / (evaluated - start), count / (generated - evaluated)

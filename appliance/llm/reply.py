@@ -1,4 +1,5 @@
-"""The reply the model must produce: its JSON schema, the parsed Reply, and the spoken text as it streams."""
+"""The reply of a turn (its JSON schema and Reply), the part of it the model writes (Answer), and the spoken text
+as it streams."""
 
 from __future__ import annotations
 
@@ -45,35 +46,54 @@ REPLY_SCHEMA = {
                  "escalate_to_human"],
     "additionalProperties": False,
 }
-FLAGS = ("needs_clarification", "used_knowledge", "escalate_to_human")
+# What the reply model writes: the spoken answer to a question and whether the passages held it. The intent,
+# entities and actions are decided in code (appliance/dialogue), so the model is not asked for them: every
+# field it generates is used, and the few tokens after the spoken text cost no time before it is heard.
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {name: REPLY_SCHEMA["properties"][name]
+                   for name in ("immediate_response", "used_knowledge", "escalate_to_human")},
+    "required": ["immediate_response", "used_knowledge", "escalate_to_human"],
+    "additionalProperties": False,
+}
 
 
 def _invalid(message: str) -> ApplianceError:
     return ApplianceError("llm-reply-invalid", message)
 
 
-def _entities(raw) -> dict:
-    if not isinstance(raw, dict):
-        raise _invalid(f"entities is not an object: {raw!r}")
-    unknown = sorted(set(raw) - set(ENTITY_KEYS) - {"missing_info"})
-    if unknown:
-        raise _invalid(f"unknown entities {unknown}; known: {', '.join(ENTITY_KEYS)}, missing_info")
-    entities = {}
-    for key, value in raw.items():
-        if key == "missing_info":
-            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise _invalid(f"entities.missing_info is not a list of strings: {value!r}")
-            value = [item for item in value if item.strip()]
-        elif value is not None and not isinstance(value, str):
-            raise _invalid(f"entities.{key} is not a string: {value!r}")
-        if value not in ("", None, []):  # small models fill keys they have no value for with ""
-            entities[key] = value
-    return entities
+@dataclass(frozen=True)
+class Answer:
+    """The reply model's answer to a question, parsed and checked against ANSWER_SCHEMA."""
+
+    immediate_response: str
+    used_knowledge: bool = False
+    escalate_to_human: bool = False
+
+    @classmethod
+    def from_json(cls, text: str) -> "Answer":
+        """Parse and check the model's JSON; anything off the schema is a `llm-reply-invalid` error."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise _invalid(f"not JSON ({exc}): {text[:160]!r}") from None
+        if not isinstance(data, dict):
+            raise _invalid(f"not a JSON object: {text[:160]!r}")
+        unknown = sorted(set(data) - set(ANSWER_SCHEMA["properties"]))
+        if unknown:
+            raise _invalid(f"unknown keys {unknown}")
+        spoken = data.get("immediate_response")
+        if not isinstance(spoken, str) or not spoken.strip():
+            raise _invalid("immediate_response is missing or empty")
+        for flag in ("used_knowledge", "escalate_to_human"):
+            if not isinstance(data.get(flag, False), bool):
+                raise _invalid(f"{flag} is not true or false: {data[flag]!r}")
+        return cls(spoken.strip(), data.get("used_knowledge", False), data.get("escalate_to_human", False))
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One parsed, checked reply from the model."""
+    """One turn's reply, as the dialogue decided it and the report and the records show it."""
 
     immediate_response: str
     intent: str
@@ -82,37 +102,6 @@ class Reply:
     actions: tuple[str, ...] = ()
     used_knowledge: bool = False
     escalate_to_human: bool = False
-
-    @classmethod
-    def from_json(cls, text: str) -> "Reply":
-        """Parse and check the model's JSON; anything off the schema is a `llm-reply-invalid` error."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise _invalid(f"not JSON ({exc}): {text[:160]!r}") from None
-        if not isinstance(data, dict):
-            raise _invalid(f"not a JSON object: {text[:160]!r}")
-        unknown = sorted(set(data) - set(REPLY_SCHEMA["properties"]))
-        if unknown:
-            raise _invalid(f"unknown keys {unknown}")
-        spoken = data.get("immediate_response")
-        if not isinstance(spoken, str) or not spoken.strip():
-            raise _invalid("immediate_response is missing or empty")
-        intent = data.get("intent")
-        if intent not in INTENTS:
-            raise _invalid(f"intent {intent!r} is not one of {', '.join(INTENTS)}")
-        actions = data.get("actions", [])
-        if not isinstance(actions, list):
-            raise _invalid(f"actions is not a list: {actions!r}")
-        unknown = [action for action in actions if action not in ACTIONS]
-        if unknown:
-            raise _invalid(f"unknown actions {unknown}")
-        for flag in FLAGS:
-            if not isinstance(data.get(flag, False), bool):
-                raise _invalid(f"{flag} is not true or false: {data[flag]!r}")
-        return cls(spoken.strip(), intent, _entities(data.get("entities", {})),
-                   data.get("needs_clarification", False), tuple(dict.fromkeys(actions)),
-                   data.get("used_knowledge", False), data.get("escalate_to_human", False))
 
     def to_dict(self) -> dict:
         """The reply as the JSON object the report and the logs show."""

@@ -70,6 +70,10 @@ class RecordsCrm:
         found = Order.get_or_none(Order.order_id == order_id.upper()) if order_id else None
         return _row(found) if found else None
 
-    def agent_for(self, topic: str) -> dict | None:
-        """An available agent, preferring one whose expertise matches the topic."""
-        return choose_agent([_row(agent) for agent in Agent.select().order_by(Agent.id)], topic)
+    def order_ids(self, phone: str | None = None) -> list[str]:
+        """The IDs of the known orders."""
+        return [order.order_id for order in Order.select(Order.order_id)]
+
+    def agent_for(self, expertise: str, words: str = "") -> dict | None:
+        """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""
+        return choose_agent([_row(agent) for agent in Agent.select().order_by(Agent.id)], expertise, words)

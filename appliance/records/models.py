@@ -30,7 +30,7 @@ class Lead(Record):
     company = CharField(default="")
     status = CharField(default="new")  # new, contacted, qualified, customer, lost
     quality = CharField(default="")  # cold, warm, hot
-    interested_plan = CharField(default="")
+    interest = CharField(default="")  # the offer the caller wants: a plan, a product, a service
     preferred_channel = CharField(default="")  # sms, email, whatsapp, phone
     notes = TextField(default="")
     sms_opt_out = BooleanField(default=False)

@@ -18,6 +18,9 @@ REQUIRED = ("model.bin", "config.json", "tokenizer.json")
 NO_SPEECH_MAX = 0.8
 # Greedy first; on a garbled decode retry warmer, but only twice, so one bad turn cannot cost seconds.
 TEMPERATURES = (0.0, 0.2, 0.4)
+# Whisper garbles a first word that starts right at the start of the audio ("Sorry, ..." as "R.I.W.E."); half
+# a second of silence in front costs nothing, since the encoder always takes a 30-second window.
+LEAD_S = 0.5
 
 # faster-whisper resolves model names on the Hugging Face hub; the appliance only ever passes a folder,
 # and this makes any attempt to go online fail at once instead of hanging on a closed network.
@@ -48,7 +51,8 @@ class WhisperTranscriber:
 
     def transcribe(self, pcm: np.ndarray, rate_hz: int) -> Transcript:
         """The words in `pcm`; empty text for silence."""
-        audio = to_float(resample(pcm, rate_hz, WHISPER_RATE_HZ))
+        audio = np.concatenate([np.zeros(int(LEAD_S * WHISPER_RATE_HZ), np.float32),
+                                to_float(resample(pcm, rate_hz, WHISPER_RATE_HZ))])
         try:
             segments, info = self._model.transcribe(
                 audio, language=self.language, beam_size=self.beam_size, temperature=TEMPERATURES,

@@ -8,7 +8,7 @@ Boundaries are taken in order along the text; the first one that qualifies is th
   character of the next word (LLM tokens bring the space and that character together, so this costs
   next to nothing). After a title or Latin abbreviation (`Dr.`, `Mr.`, `e.g.`, `vs.`), a single letter
   (an initial: "J. R. Smith") or a bare list number ("1. Bring the receipt") it never ends one.
-  A dot with no whitespace after it (2.5, 10.30, user@example.com, www.techcorp.com/help) is no boundary.
+  A dot with no whitespace after it (2.5, 10.30, user@example.com, www.example.com/help) is no boundary.
 * A line break ends a sentence (list items, paragraphs).
 * `,` `;` `:` then whitespace end a clause, not a sentence: the first sentence of a reply is cut at the
   first of them `first_clause_chars` or more into it, to shorten the time to first audio; a later

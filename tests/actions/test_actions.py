@@ -72,7 +72,7 @@ def test_a_hot_lead_books_the_callback_texts_the_caller_and_tells_sales(call, re
     assert (callback.phone, callback.at, callback.state) == (CALLER, "2025-10-06T14:00:00+05:30", "scheduled")
     assert [(r.recipient, "2 PM" in r.body) for r in _rows("sms")] == [(CALLER, True), ("+919800000001", False)]
     lead = Lead.get(Lead.phone == CALLER)
-    assert (lead.quality, lead.interested_plan) == ("hot", "Professional")
+    assert (lead.quality, lead.interest) == ("hot", "Professional plan")
     queue.drain()
     [mail] = relay.received
     assert mail.recipients == ["sales@techcorp.example"] and "Professional" in mail.text()

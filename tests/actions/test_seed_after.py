@@ -63,7 +63,7 @@ def test_the_seed_calls_leave_exactly_what_they_promised(path, scenario, setting
     crm = RecordsCrm()
     taker = ActionTaker("TechCorp", scenario["caller"], index, crm, wake=queue.wake)
     conversation = Conversation("TechCorp", index, responder, lambda: now, caller_id=scenario["caller"], crm=crm,
-                                actions=taker)
+                                actions=taker, country_code=FIXTURES["company"]["default_country_code"])
     for turn in scenario["turns"]:
         said = turn.get("say") or turn.get("dtmf", "").rstrip("#")
         if said:

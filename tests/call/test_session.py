@@ -69,7 +69,7 @@ def test_barge_in_stops_the_reply_within_200_ms(parts):
 
 
 def test_acknowledgements_are_synthesized_once_per_voice(piper):
-    from appliance.call.session import ACKNOWLEDGEMENTS, acknowledgements
+    from appliance.call.session import ACKNOWLEDGEMENTS, STILL_HOLDING, acknowledgements
 
     class CountingVoice:
         def __init__(self):
@@ -81,5 +81,5 @@ def test_acknowledgements_are_synthesized_once_per_voice(piper):
 
     voice = CountingVoice()
     first = acknowledgements(voice)
-    assert acknowledgements(voice) is first and voice.texts == list(ACKNOWLEDGEMENTS)
+    assert acknowledgements(voice) is first and voice.texts == list(ACKNOWLEDGEMENTS + STILL_HOLDING)
     assert all(len(pcm) > 1600 for _, pcm in first)  # each is real audio, over 0.2 s at 8 kHz

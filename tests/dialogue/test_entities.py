@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.dialogue.entities import When, find_email, find_order_id, parse_when, spoken_digits, to_e164
+from appliance.dialogue.entities import When, find_email, find_order_id, parse_when, spoken_digits, spoken_id, to_e164
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 NOW = datetime(2025, 10, 5, 9, 0, tzinfo=KOLKATA)  # a Sunday morning
@@ -50,15 +50,31 @@ def test_emails(text, expected):
     assert find_email(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("It's ORD98765", "ORD98765"),
-    ("it's O R D nine eight seven six five", "ORD98765"),
-    ("order number 98765", "ORD98765"),
-    ("ord-12345", "ORD12345"),
-    ("I ordered a laptop 5 days ago", None),
+KNOWN = ["ORD98765", "GL-20431", "GL-20433", "7731-55"]
+
+
+@pytest.mark.parametrize("text, bare, expected", [
+    ("It's ORD98765", False, ("ORD98765", "ORD98765", True)),
+    ("it's O R D nine eight seven six five", False, ("ORD98765", "ORD98765", True)),
+    ("order number 98765", False, ("98765", "ORD98765", True)),  # the letters left unsaid
+    ("ord-98765", False, ("ORD98765", "ORD98765", True)),
+    ("It's G L 20431", False, ("GL20431", "GL-20431", True)),  # another company's format, with a dash
+    ("g l dash two oh four three one", False, ("GL20431", "GL-20431", True)),
+    ("seven seven three one five five", True, ("773155", "7731-55", True)),  # digits only, asked for
+    ("GL 20432", False, ("GL20432", None, False)),  # one digit from two known orders: not guessed
+    ("GL 20471", False, ("GL20471", "GL-20431", False)),
+    ("ORD98766", False, ("ORD98766", "ORD98765", False)),  # one digit from one known order: to be confirmed
+    ("ZX-55555", False, ("ZX55555", None, False)),  # no such order: as heard, to be asked again
+    ("I ordered it 5 days ago", False, None),
+    ("My number is 98765 43210", False, None),  # a phone number is no order
 ])
-def test_order_ids(text, expected):
-    assert find_order_id(text) == expected
+def test_order_ids_are_read_against_the_known_orders(text, bare, expected):
+    found = find_order_id(text, KNOWN, bare_digits=bare)
+    assert (found and (found.heard, found.order_id, found.exact)) == expected
+
+
+def test_an_order_id_is_read_back_a_character_at_a_time():
+    assert spoken_id("GL-20431") == "G L, 2 0 4 3 1"
 
 
 @pytest.mark.parametrize("text, expected", [

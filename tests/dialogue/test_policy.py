@@ -3,7 +3,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.dialogue.policy import CallState, Crm, Policy, spoken_eta, spoken_time
+from appliance.dialogue.catalog import Catalog
+from appliance.dialogue.intents import IntentClassifier
+from appliance.dialogue.policy import CallState, Crm, Policy, parse_issue_types, spoken_eta, spoken_time
+from appliance.settings import Tickets
 
 NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
 CRM = Crm(
@@ -21,9 +24,15 @@ def turn(policy, state, heard):
     return intent, (policy.reply(intent, state, NOW) if intent else None)
 
 
+@pytest.fixture(scope="module")
+def classifier(embedder):
+    return IntentClassifier(embedder)
+
+
 @pytest.fixture
-def policy():
-    return Policy("TechCorp", CRM)
+def policy(classifier, index):
+    return Policy("TechCorp", CRM, classifier, "+91", catalog=Catalog.from_passages(index.passages(), "TechCorp"),
+                  issue_types=Tickets().issue_types)
 
 
 def known_caller():
@@ -64,8 +73,9 @@ def test_whatsapp_without_caller_id_asks_for_the_number(policy):
     assert "+919876543210" in state.confirmed  # given when asked for
 
 
-def test_whatsapp_goes_by_whatsapp_when_the_gateway_is_online():
-    policy = Policy("TechCorp", CRM, whatsapp_online=lambda: True)
+def test_whatsapp_goes_by_whatsapp_when_the_gateway_is_online(classifier, index):
+    policy = Policy("TechCorp", CRM, classifier, "+91", whatsapp_online=lambda: True,
+                    catalog=Catalog.from_passages(index.passages(), "TechCorp"))
     intent, reply = turn(policy, known_caller(), "Send me your product catalog on WhatsApp")
     assert reply.actions == ("send_whatsapp",) and "WhatsApp" in reply.immediate_response
 
@@ -110,7 +120,7 @@ def test_complaint_then_order_from_the_orders_table(policy):
     intent, reply = turn(policy, state,
                          "I ordered a laptop 5 days ago and haven't received it yet! This is unacceptable!")
     assert intent == "complaint" and reply.entities["missing_info"] == ["order_id"]
-    intent, reply = turn(policy, state, "It's Ward 98,765.")  # how Whisper can hear "ORD98765"
+    intent, reply = turn(policy, state, "It's 98765.")  # the digits alone, when the number was asked for
     assert reply.entities["order_id"] == "ORD98765"
     assert "out for delivery" in reply.immediate_response.lower() and "6 PM" in reply.immediate_response
     assert {"send_sms", "create_ticket"} <= set(reply.actions)
@@ -159,12 +169,6 @@ def test_spoken_times():
     assert spoken_eta("today 18:00") == "today by 6 PM"
 
 
-@pytest.mark.parametrize("heard", ["Send me your product, catalog, and what's at.", "Send the catalog on whats app",
-                                   "Can you send it on Watts app?"])
-def test_whatsapp_as_whisper_mishears_it_on_a_phone_line(policy, heard):
-    assert policy.intent(heard, known_caller()) == "send_details_whatsapp"
-
-
 def test_whats_up_without_a_request_is_not_whatsapp(policy):
     assert policy.intent("Hi, what's up?", known_caller()) != "send_details_whatsapp"
 
@@ -177,3 +181,75 @@ def test_what_to_send_is_asked_when_no_document_was_named(policy):
     intent, reply = turn(policy, state, "The refund policy")
     assert intent == "send_details_sms" and reply.actions == ("send_sms",)
     assert reply.entities["details_type"] == "refund policy"
+
+
+# The wordings of the issue that the seed's own rules got wrong, and others like them.
+@pytest.mark.parametrize("heard", ["No thanks, I just want to know when the technician is coming",
+                                   "No, that's all, but when will it be delivered?",
+                                   "Nope. How much is the professional plan?"])
+def test_a_no_with_a_question_is_not_a_goodbye(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] != "goodbye"
+
+
+def test_declining_the_specialist_to_ask_the_price_does_not_transfer(policy):
+    state = known_caller()
+    state.offered_specialist = True
+    assert turn(policy, state, "No, please just tell me the price")[0] is None
+
+
+@pytest.mark.parametrize("heard", ["What's up with my delivery?", "Has my parcel left yet?",
+                                   "Where's my stuff? I ordered it last week."])
+def test_order_questions_in_plain_words(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "order_status"
+
+
+def test_a_question_about_a_service_person_is_a_question(policy):
+    assert turn(policy, known_caller(), "Do you have a service person who can install it?")[0] is None
+
+
+def test_wanting_to_buy_is_a_sales_callback_not_an_order_lookup(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "I'd like to order the Basic plan")
+    assert intent == "callback_request" and state.buying and reply.entities["missing_info"] == ["callback_time"]
+    assert reply.entities["interested_plan"] == "Basic plan"
+
+
+def test_an_order_one_digit_off_is_read_back_and_confirmed(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Where is my order ORD98766?")
+    assert reply.needs_clarification and "O R D, 9 8 7 6 5" in reply.immediate_response
+    intent, reply = turn(policy, state, "Yes, that's the one")
+    assert intent == "order_status" and reply.entities["order_id"] == "ORD98765"
+    assert "out for delivery" in reply.immediate_response.lower()
+
+
+def test_the_keypad_is_offered_for_an_order_number(policy):
+    intent, reply = turn(policy, known_caller(), "I want to check on my order")
+    assert reply.entities["missing_info"] == ["order_id"] and "keypad" in reply.immediate_response
+    state = known_caller()
+    turn(policy, state, "I want to check on my order")
+    intent, reply = turn(policy, state, "98765")  # keyed in: the digits arrive as the turn's text
+    assert reply.entities["order_id"] == "ORD98765"
+
+
+@pytest.mark.parametrize("heard, issue, priority", [
+    ("My order never turned up and it's been two weeks", "delivery_delay", "high"),
+    ("The box arrived and the screen is cracked", "damaged", "high"),
+    ("You charged my card twice for the same order", "billing", "normal"),
+])
+def test_a_complaint_gets_the_configured_issue_type_closest_in_meaning(policy, heard, issue, priority):
+    assert policy.issue_type(heard) == (issue, priority)
+
+
+def test_issue_types_come_from_the_settings():
+    assert parse_issue_types("late/high: a late order; other: anything") == [("late", "high", "a late order"),
+                                                                           ("other", "normal", "anything")]
+
+
+def test_the_agent_whose_expertise_the_caller_names_is_chosen():
+    from appliance.dialogue.policy import choose_agent
+
+    agents = [{"name": "Ann", "expertise": ["sales"], "status": "available"},
+              {"name": "Raj", "expertise": ["installation"], "status": "available"}]
+    assert choose_agent(agents, "sales", "is there someone for the installation?")["name"] == "Raj"
+    assert choose_agent(agents, "sales", "I want to talk to a person")["name"] == "Ann"

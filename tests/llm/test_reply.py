@@ -3,11 +3,9 @@ import json
 import pytest
 
 from appliance.errors import ApplianceError
-from appliance.llm.reply import ACTIONS, INTENTS, REPLY_SCHEMA, Reply, SpokenTextStream
+from appliance.llm.reply import ANSWER_SCHEMA, REPLY_SCHEMA, Answer, SpokenTextStream
 
-GOOD = {"immediate_response": "We offer a 30-day guarantee.", "intent": "policy_query",
-        "entities": {"email": "user@example.com", "order_id": ""}, "needs_clarification": False,
-        "actions": ["send_email"], "used_knowledge": True, "escalate_to_human": False}
+GOOD = {"immediate_response": "We offer a 30-day guarantee.", "used_knowledge": True, "escalate_to_human": False}
 
 
 def walk(schema):
@@ -18,49 +16,39 @@ def walk(schema):
         yield from walk(schema["items"])
 
 
-def test_every_string_and_array_is_bounded_and_spoken_text_comes_first():
-    for node in walk(REPLY_SCHEMA):
+@pytest.mark.parametrize("schema", [REPLY_SCHEMA, ANSWER_SCHEMA])
+def test_every_string_and_array_is_bounded_and_spoken_text_comes_first(schema):
+    for node in walk(schema):
         if node.get("type") == "string" and "enum" not in node:
             assert "maxLength" in node
         if node.get("type") == "array":
             assert "maxItems" in node
         if node.get("type") == "object":
             assert node.get("additionalProperties") is False
-    assert list(REPLY_SCHEMA["properties"])[0] == "immediate_response"
-    assert REPLY_SCHEMA["properties"]["intent"]["enum"] == list(INTENTS)
-    assert REPLY_SCHEMA["properties"]["actions"]["items"]["enum"] == list(ACTIONS)
+    assert list(schema["properties"])[0] == "immediate_response"
 
 
-def test_a_good_reply_parses_and_drops_empty_entities():
-    reply = Reply.from_json(json.dumps(GOOD))
-    assert reply.intent == "policy_query" and reply.actions == ("send_email",)
-    assert reply.entities == {"email": "user@example.com"}
-    assert reply.to_dict()["actions"] == ["send_email"]
+def test_the_model_is_asked_only_for_what_is_used():
+    assert set(ANSWER_SCHEMA["properties"]) == {"immediate_response", "used_knowledge", "escalate_to_human"}
+    assert set(ANSWER_SCHEMA["properties"]) <= set(REPLY_SCHEMA["properties"])
 
 
-def test_missing_optional_keys_take_their_defaults():
-    reply = Reply.from_json('{"immediate_response": " Hi there. ", "intent": "greeting", "entities": {}}')
-    assert reply == Reply("Hi there.", "greeting")
+def test_a_good_answer_parses():
+    answer = Answer.from_json(json.dumps({**GOOD, "immediate_response": " We offer a 30-day guarantee. "}))
+    assert answer == Answer("We offer a 30-day guarantee.", True, False)
 
 
 @pytest.mark.parametrize("text, words", [
-    ('{"immediate_response": "Hi", "intent": "greeting"', "not JSON"),
+    ('{"immediate_response": "Hi", "used_knowledge": true', "not JSON"),
     ("[1, 2]", "not a JSON object"),
-    (json.dumps({**GOOD, "intent": "sell_kidney"}), "sell_kidney"),
-    (json.dumps({k: v for k, v in GOOD.items() if k != "intent"}), "intent None"),
-    (json.dumps({**GOOD, "actions": ["wire_money"]}), "wire_money"),
-    (json.dumps({**GOOD, "actions": "send_email"}), "actions is not a list"),
+    (json.dumps({**GOOD, "intent": "greeting"}), "intent"),
     (json.dumps({**GOOD, "immediate_response": " "}), "immediate_response"),
     (json.dumps({**GOOD, "used_knowledge": "yes"}), "used_knowledge"),
-    (json.dumps({**GOOD, "mood": "happy"}), "mood"),
-    (json.dumps({**GOOD, "entities": {"name": "Ann"}}), "name"),
-    (json.dumps({**GOOD, "entities": {"order_id": 12345}}), "order_id"),
-    (json.dumps({**GOOD, "entities": {"missing_info": "email"}}), "missing_info"),
-    (json.dumps({**GOOD, "entities": []}), "entities is not an object"),
+    (json.dumps({**GOOD, "escalate_to_human": 1}), "escalate_to_human"),
 ])
-def test_bad_replies_are_clear_errors(text, words):
+def test_bad_answers_are_clear_errors(text, words):
     with pytest.raises(ApplianceError) as error:
-        Reply.from_json(text)
+        Answer.from_json(text)
     assert error.value.code == "llm-reply-invalid" and words in str(error.value)
 
 

@@ -7,7 +7,10 @@ import pytest
 from appliance.audio.g711 import telephone
 from appliance.audio.resample import resample, to_float
 from appliance.errors import ApplianceError
-from appliance.settings import Stt
+from appliance.dialogue.catalog import Catalog
+from appliance.engines import speech_hint
+from appliance.knowledge.documents import read_document
+from appliance.settings import ROOT
 from appliance.tts.piper import PiperSynthesizer
 from appliance.tts.sentences import SentenceSplitter
 
@@ -15,9 +18,10 @@ from speech import word_errors
 
 # Whisper writes numbers as digits; the hint is the one the appliance gives its transcriber, because without
 # it whisper-base hears this voice's "REfund" as "reef and" now and then (Piper's noise differs every run).
+KNOWLEDGE = [chunk for path in sorted((ROOT / "knowledge").glob("*.md")) for chunk in read_document(path)]
 ROUND_TRIPS = [
     ("Our refund policy allows returns within thirty days.", "Our refund policy allows returns within 30 days.",
-     f"TechCorp phone support. {Stt().vocabulary}"),
+     speech_hint("TechCorp", Catalog.from_passages(KNOWLEDGE, "TechCorp").hint())),
     ("Thank you for calling. How can I help you today?", "Thank you for calling. How can I help you today?", None),
 ]
 NETWORK_EVENTS = ("socket.", "urllib.", "http.")

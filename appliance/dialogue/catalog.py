@@ -1,0 +1,133 @@
+"""The names this company's knowledge base uses, read from its headings: topics (document titles) and offers
+(section names such as "Gold membership" or "Oak bench"), matched loosely against what the caller said.
+
+A caller says "the catalogue", "your refunds thing" or "the pro one"; speech recognition may spell a name
+a little differently. A name matches when one of its distinctive words (a word no other name of its kind
+has) is in the caller's words, allowing small spelling differences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+# Words that never make a name distinctive.
+COMMON = {"the", "a", "an", "and", "or", "of", "for", "to", "in", "on", "our", "your", "my", "with", "per", "by",
+          "at", "is", "are", "&", "summary", "overview", "guide", "information", "info", "details", "full"}
+SIMILAR = 0.84  # difflib ratio at which a heard word counts as a name's word ("catalogue" and "catalog")
+
+
+def _words(text: str) -> list[str]:
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+            for w in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def _similar(heard: str, word: str) -> bool:
+    if heard == word:
+        return True
+    return len(word) >= 4 and len(heard) >= 4 and SequenceMatcher(None, heard, word).ratio() >= SIMILAR
+
+
+@dataclass(frozen=True)
+class Name:
+    """One name the box knows: what it is called, where it comes from, and the words that single it out."""
+
+    text: str
+    source: str
+    words: tuple[str, ...]
+
+
+def title_of(heading: str, company: str) -> str:
+    """What a passage's document is about, from its top heading: "Acme returns policy (summary)" → "returns policy"."""
+    top = heading.split(" > ")[0]
+    top = re.sub(rf"\b{re.escape(company)}('s)?\b", "", top, flags=re.I) if company else top
+    return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower() or heading.lower()
+
+
+def offer_of(heading: str) -> str | None:
+    """The offer a section is about: "Pricing > Gold plan: £12 a month" → "Gold plan"."""
+    if " > " not in heading:
+        return None
+    section = heading.split(" > ")[1]
+    name = re.split(r"[:(–—-]\s", section, maxsplit=1)[0].strip()
+    return name or None
+
+
+def _distinctive(names: list[tuple[str, str]]) -> list[Name]:
+    counts: dict[str, int] = {}
+    for text, _ in names:
+        for word in set(_words(text)) - COMMON:
+            counts[word] = counts.get(word, 0) + 1
+    out = []
+    for text, source in names:
+        words = [w for w in dict.fromkeys(_words(text)) if w not in COMMON]
+        own = tuple(w for w in words if counts[w] == 1 and not w.isdigit()) or tuple(words)
+        out.append(Name(text, source, own))
+    return out
+
+
+@dataclass
+class Catalog:
+    """Topics and offers of one knowledge base."""
+
+    topics: list[Name] = field(default_factory=list)
+    offers: list[Name] = field(default_factory=list)
+
+    @classmethod
+    def from_passages(cls, passages, company: str) -> "Catalog":
+        """The names in a knowledge base's passages (KnowledgeIndex.passages())."""
+        topics, offers = {}, {}
+        for passage in passages:
+            topics.setdefault(title_of(passage.heading, company), passage.source)
+            offer = offer_of(passage.heading)
+            if offer:
+                offers.setdefault(offer, passage.source)
+        return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())))
+
+    @classmethod
+    def from_names(cls, topics: list[str]) -> "Catalog":
+        """A catalog of plain names (an agent's expertise, say)."""
+        return cls(_distinctive([(name, "") for name in topics]), [])
+
+    @staticmethod
+    def _match(names: list[Name], heard: str) -> Name | None:
+        said = _words(heard)
+        best, best_hits = None, 0
+        for name in names:
+            hits = sum(any(_similar(word, own) for word in said) for own in name.words)
+            if hits > best_hits:
+                best, best_hits = name, hits
+        return best
+
+    def topic(self, heard: str) -> Name | None:
+        """The document the caller names, if any."""
+        return self._match(self.topics, heard)
+
+    def offer(self, heard: str) -> Name | None:
+        """The offer the caller names, if any."""
+        return self._match(self.offers, heard)
+
+    def mask(self, heard: str) -> str:
+        """The caller's words with the offers' names said as "it" ("I'd like to order the Gold plan" → "I'd like to
+        order it"): what the caller wants to do, whatever it is about. Document titles are left alone: their
+        words ("orders", "returns") are often the very words that say what the caller wants."""
+        own = {word for name in self.offers for word in _words(name.text)} - COMMON
+        out: list[str] = []
+        for token in re.findall(r"\S+", heard):
+            word = _words(token)
+            if word and any(_similar(word[0], name) for name in own):
+                if out and out[-1] in ("it", "the", "your", "our", "a", "an", "this", "that"):
+                    out[-1] = "it"
+                else:
+                    out.append("it")
+                if token[-1] in ".?!,":
+                    out[-1] += token[-1]
+            else:
+                out.append(token)
+        return " ".join(out)
+
+    def hint(self) -> str:
+        """The names, as a sentence for speech recognition to expect."""
+        names = [n.text for n in self.topics] + [n.text for n in self.offers]
+        return ", ".join(dict.fromkeys(names))

@@ -1,0 +1,56 @@
+"""The names a knowledge base uses come from its own headings, and are matched loosely against what is heard."""
+
+import pytest
+
+from appliance.dialogue.catalog import Catalog, offer_of, title_of
+from appliance.knowledge.index import Passage
+
+
+def passage(source, heading):
+    return Passage(source, heading, "text", 1.0)
+
+
+GARDEN = Catalog.from_passages([
+    passage("returns.md", "Greenleaf returns and refunds"),
+    passage("range.md", "Greenleaf garden furniture range > Oak Bench: £349"),
+    passage("range.md", "Greenleaf garden furniture range > Rattan Sofa Set: £1,249"),
+    passage("care.md", "Greenleaf Care Plan > Gold membership: £12 a month"),
+    passage("care.md", "Greenleaf Care Plan > Silver membership: £6 a month"),
+    passage("delivery.md", "Delivery and installation (summary)"),
+], "Greenleaf")
+
+
+def test_titles_and_offers_come_from_the_headings():
+    assert title_of("Greenleaf returns and refunds > Faulty items", "Greenleaf") == "returns and refunds"
+    assert title_of("Delivery and installation (summary)", "Greenleaf") == "delivery and installation"
+    assert offer_of("Care > Gold membership: £12 a month") == "Gold membership"
+    assert offer_of("Care") is None
+    assert [n.text for n in GARDEN.topics] == ["returns and refunds", "garden furniture range", "care plan",
+                                               "delivery and installation"]
+
+
+@pytest.mark.parametrize("heard, topic", [
+    ("can you send me the refund rules", "returns and refunds"),
+    ("email me your furniture catalogue", "garden furniture range"),
+    ("text me the bit about installation", "delivery and installation"),
+    ("what time is it", None),
+])
+def test_a_topic_is_found_by_its_distinctive_words(heard, topic):
+    found = GARDEN.topic(heard)
+    assert (found.text if found else None) == topic
+
+
+@pytest.mark.parametrize("heard, offer", [
+    ("what do I get with the gold one", "Gold membership"),
+    ("I'd like the rattan sofa", "Rattan Sofa Set"),
+    ("tell me about the silvr membership", "Silver membership"),  # a small misspelling still matches
+    ("how much is a membership", None),  # a word every membership shares names none of them
+])
+def test_an_offer_is_found_by_its_own_words(heard, offer):
+    found = GARDEN.offer(heard)
+    assert (found.text if found else None) == offer
+
+
+def test_the_speech_hint_names_what_the_knowledge_base_names():
+    hint = GARDEN.hint()
+    assert "Oak Bench" in hint and "care plan" in hint
