@@ -48,7 +48,9 @@ EXAMPLES = {
         "I'm really unhappy with the service", "the item arrived damaged", "it still hasn't come and I'm fed up",
         "you sent me the wrong item", "it's broken", "I've been waiting for ages and nobody has helped",
         "this is the worst service I've had", "I was charged twice", "the delivery never turned up",
-        "nothing works and I'm very frustrated", "I ordered it weeks ago and still don't have it"),
+        "nothing works and I'm very frustrated", "I ordered it weeks ago and still don't have it",
+        "I'm not happy about this", "part of it is cracked", "it came with pieces missing",
+        "I'm disappointed with what arrived", "the fitter never showed up"),
     "send_details_email": (
         "can you email me that", "send it to my email", "please email me the details", "mail me the brochure",
         "could you send that over by email", "I'd like it in my inbox", "email me the full document",
@@ -69,7 +71,8 @@ EXAMPLES = {
         "can I speak to a real person", "put me through to someone", "I want to talk to a human",
         "transfer me to an agent", "connect me to a representative", "let me speak to a person please",
         "get me a human being", "I need to talk to somebody in person", "can I talk to your manager",
-        "yes please connect me"),
+        "yes please connect me", "could I speak to someone in your team", "can I talk to someone about it",
+        "put me through please", "I'd like to talk to the specialist"),
     "affirm": (
         "yes", "yes please", "yeah", "sure", "okay", "that's right", "correct", "go ahead", "please do",
         "sounds good", "absolutely", "yep that's it", "that would be great", "alright"),
@@ -80,7 +83,8 @@ EXAMPLES = {
         "that's all thank you", "bye", "goodbye", "that's everything", "nothing else thanks",
         "no that's all", "thanks for your help bye", "that's fine thank you", "all good thanks",
         "that covers it", "I'm done thanks", "have a nice day", "cheers bye", "thank you that's it",
-        "thank you", "thanks", "thanks a lot", "thank you for your help", "that's great thanks"),
+        "thank you", "thanks", "thanks a lot", "thank you for your help", "that's great thanks",
+        "I'm all set", "that's okay", "nothing more", "I appreciate it", "okay goodbye then", "see you"),
     "buying": (
         "I want to buy it", "I'd like to go ahead", "I want to sign up", "let's do it", "I'll take it",
         "I want to order the premium one", "I'm ready to purchase", "I'd like to subscribe",
@@ -90,6 +94,7 @@ EXAMPLES = {
 # Scores below these are no reading at all: a clause that is none of the labels is a question for the knowledge.
 TASK_MIN = 0.55
 ACT_MIN = 0.45
+QUESTION_MIN = 0.5
 BUYING_MIN = 0.6
 
 _CLAUSE = re.compile(r"(?<=[.!?;])\s+|,\s+(?=(?:but|and|so|just|i|i'd|i'm|can|could|please|what|when|where|how|"
@@ -104,10 +109,10 @@ def clauses(text: str) -> list[str]:
     out = []
     for part in _CLAUSE.split(text.strip()):
         part = part.strip(" ,")
-        lead = _LEADING_ACT.match(part)
-        if lead and lead.end() < len(part):
-            out += [part[:lead.end()].strip(" ,.!"), part[lead.end():].strip(" ,")]
-        elif part:
+        while (lead := _LEADING_ACT.match(part)) and lead.end() < len(part):  # "Okay, yes, I'd like..."
+            out.append(part[:lead.end()].strip(" ,.!"))
+            part = part[lead.end():].strip(" ,")
+        if part:
             out.append(part)
     return [c for c in out if re.search(r"\w", c)]
 
@@ -131,9 +136,10 @@ class Reading:
 
     @property
     def question(self) -> bool:
-        """Whether some clause asks something that is not a task or a yes, no or goodbye."""
-        return any(label in QUESTIONS or (label not in ACTS and score < TASK_MIN)
-                   or (label not in ACTS and "?" in clause) for clause, label, score in self.clauses)
+        """Whether some clause asks something: it reads as a question, or it is no yes, no or goodbye and ends
+        with a question mark."""
+        return any((label in QUESTIONS and score >= QUESTION_MIN) or (label not in ACTS and "?" in clause)
+                   for clause, label, score in self.clauses)
 
     def act(self, name: str) -> bool:
         return self.best((name,), ACT_MIN) is not None

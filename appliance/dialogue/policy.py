@@ -228,10 +228,8 @@ class Policy:
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
                 ("order_status",), 0.4) and reading.question:
             return "order_status"  # a follow-up about the order just looked up
-        if reading.only_acts and (reading.act("goodbye") or no):
-            return "goodbye"
-        if state.offered_specialist and no and not reading.question:
-            return "goodbye"
+        if not reading.question and (reading.act("goodbye") or no):
+            return "goodbye"  # "No, that's okay. Thanks for looking into it."
         return None
 
     def reply(self, intent: str, state: CallState, now: datetime) -> Reply:
