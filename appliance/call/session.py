@@ -224,12 +224,13 @@ class CallSession:
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:
+            confidence = None  # keyed digits are certain
             if keyed is not None:
                 text = keyed
-            elif early is not None:
-                text = (await early).text
             else:
-                text = (await asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ)).text
+                heard = await early if early is not None else await asyncio.to_thread(
+                    self.transcriber.transcribe, audio, LINE_RATE_HZ)
+                text, confidence = heard.text, heard.confidence
             record.heard = text
             if keyed is None:
                 record.latency_ms["stt"] = (time.perf_counter() - start) * 1000
@@ -258,7 +259,7 @@ class CallSession:
                     sentences.put_nowait("Sorry, I didn't catch that. Could you say it again?")
                 else:
                     step = time.perf_counter()
-                    replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text))
+                    replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text, confidence))
                     await self._hold(replying, first_sentence, record)
                     result = await replying
                     for sentence in splitter.flush():

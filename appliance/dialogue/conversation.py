@@ -105,9 +105,12 @@ class Conversation:
             state.offered_specialist = False  # an offer stands for the next turn only
         return found, intent
 
-    def reply(self, heard: str, on_text: Callable[[str], None] | None = None) -> TurnReply:
-        """Answer one caller turn; the spoken text streams to `on_text` as it is generated."""
+    def reply(self, heard: str, on_text: Callable[[str], None] | None = None,
+              confidence: float | None = None) -> TurnReply:
+        """Answer one caller turn; the spoken text streams to `on_text` as it is generated. `confidence` is the
+        speech recognizer's (None for keyed or typed words): a number heard with little of it is read back."""
         now = self.now()
+        self.state.confidence = confidence
         found, intent = self._understand(heard, self.state, now)
         if intent:
             if intent.startswith("send_details") and not self.state.topic:

@@ -29,10 +29,11 @@ CHANNELS = ((re.compile(r"\bwhats\s?app\b", re.I), "send_details_whatsapp"),
 OTHERS_DATA = re.compile(r"\b(all|every|other|another|list of|export|dump)\b[\w\s']{0,24}\b(customers?|clients?|callers?|"
                          r"users?|leads?|contacts|phone numbers|numbers|emails|addresses|records|database|data)\b"
                          r"|\b(customer|client) (database|list|records|data)\b", re.I)
-SEND = re.compile(r"\b(send|forward|share|mail|email|text)\b", re.I)
+SEND = re.compile(r"\b(send|forward|share|mail|e-?mail(ing)?|text(ing)?|whats\s?app)\b", re.I)
 HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|tell|list|export|dump|copy)\b", re.I)
 REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
            "I can send you our public documents or details of your own account.")
+CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
 DEFAULT_ISSUE_TYPES = "other/normal: anything else"
@@ -107,6 +108,9 @@ class CallState:
     question: str = ""  # the last question for the knowledge base
     complaint: str = ""  # what the caller complained of, for the ticket
     agent: dict | None = None  # the agent the caller is handed to
+    confidence: float | None = None  # how sure speech recognition was of this turn's words
+    number_to_confirm: str | None = None  # a number heard with low confidence, read back before it is used
+    number_slot: str = "phone"
 
 
 def spoken_time(moment: datetime, now: datetime) -> str:
@@ -168,11 +172,20 @@ class Policy:
         elif mention:
             found["order_id"] = mention.heard  # no such order: said so, and asked again
         ids = {found.get("order_id"), mention.heard if mention else None}
+        if state.waiting_for == "number_confirmation":
+            number, state.number_to_confirm = state.number_to_confirm, None
+            if yes and not no:
+                found[state.number_slot] = number
+                state.confirmed.add(number)
         phone = entities.to_e164(heard, self.country_code)
         if phone and not any(i and re.sub(r"\D", "", i) in phone for i in ids):
-            found["whatsapp_number" if state.waiting_for == "whatsapp_number" else "phone"] = phone
-            if state.waiting_for in ("whatsapp_number", "phone"):
-                state.confirmed.add(phone)  # given in answer to "what's your number?"
+            slot = "whatsapp_number" if state.waiting_for == "whatsapp_number" else "phone"
+            if state.waiting_for in ("whatsapp_number", "phone") and (state.confidence or 1.0) < CONFIRM_BELOW:
+                state.number_to_confirm, state.number_slot = phone, slot  # not sure of it: read it back first
+            else:
+                found[slot] = phone
+                if state.waiting_for in ("whatsapp_number", "phone"):
+                    state.confirmed.add(phone)  # given in answer to "what's your number?"
         email = entities.find_email(heard)
         if email:
             found["email"] = email
@@ -213,9 +226,12 @@ class Policy:
             task = next((name for pattern, name in CHANNELS if pattern.search(heard)), None)
             if task is None and entities.find_email(heard):
                 task = "send_details_email"  # "send it to jane at example dot com"
-        if state.waiting_for in ("email_confirmation", "order_confirmation") and (yes or no) and not task:
+        if state.waiting_for in ("email_confirmation", "order_confirmation", "number_confirmation") and (
+                yes or no) and not task:
             return state.waiting_intent
-        if state.waiting_intent and state.slots.get(state.waiting_for) and task in (None, state.waiting_intent):
+        answered = state.slots.get(state.waiting_for) or (state.number_to_confirm and state.waiting_for in (
+            "whatsapp_number", "phone"))
+        if state.waiting_intent and answered and task in (None, state.waiting_intent):
             return state.waiting_intent  # the detail that was asked for
         if state.waiting_for == "details_type" and state.topic and task in (None, state.waiting_intent):
             return state.waiting_intent
@@ -297,6 +313,8 @@ class Policy:
             if given and given != on_file and given not in state.confirmed:
                 return "email_confirmation"  # volunteered, not asked for: read it back first
             return None if given or on_file else slot
+        if slot in ("whatsapp_number", "phone") and state.number_to_confirm and not state.slots.get(slot):
+            return "number_confirmation"
         if slot in ("whatsapp_number", "phone") and (state.slots.get(slot) or state.slots.get("phone")
                                                     or state.caller_id):
             return None
@@ -320,6 +338,9 @@ class Policy:
             names = [name.text for name in self.catalog.topics][:4]
             listed = f" I can send our {', '.join(names[:-1])} or {names[-1]}." if len(names) > 1 else ""
             return f"Sure. What would you like me to send you?{listed}"
+        if missing == "number_confirmation":
+            digits = " ".join(state.number_to_confirm.lstrip("+").removeprefix(self.country_code.lstrip("+")))
+            return f"Just to check, that's {digits}? If it's not, you can key it in on your keypad."
         if missing == "whatsapp_number":
             return "Sure. What's your WhatsApp number?"
         if missing == "email":

@@ -253,3 +253,29 @@ def test_the_agent_whose_expertise_the_caller_names_is_chosen():
               {"name": "Raj", "expertise": ["installation"], "status": "available"}]
     assert choose_agent(agents, "sales", "is there someone for the installation?")["name"] == "Raj"
     assert choose_agent(agents, "sales", "I want to talk to a person")["name"] == "Ann"
+
+
+def test_a_number_heard_with_little_confidence_is_read_back_first(policy):
+    state = CallState()
+    turn(policy, state, "Send me your product catalog on WhatsApp")
+    state.confidence = 0.3
+    intent, reply = turn(policy, state, "It's 98765 43210")
+    assert reply.needs_clarification and not reply.actions and "9 8 7 6 5 4 3 2 1 0" in reply.immediate_response
+    state.confidence = 0.9
+    intent, reply = turn(policy, state, "Yes, that's right")
+    assert intent == "send_details_whatsapp" and reply.entities["whatsapp_number"] == "+919876543210"
+    assert "+919876543210" in state.confirmed and reply.actions == ("send_sms",)
+
+
+def test_a_number_heard_clearly_is_taken_as_given(policy):
+    state = CallState()
+    turn(policy, state, "Send me your product catalog on WhatsApp")
+    state.confidence = 0.9
+    intent, reply = turn(policy, state, "It's 98765 43210")
+    assert not reply.needs_clarification and reply.actions == ("send_sms",)
+
+
+def test_a_channel_named_outright_is_the_request(policy):
+    state = known_caller()
+    state.topic = "refund policy"
+    assert turn(policy, state, "would you mind texting me that")[0] == "send_details_sms"
