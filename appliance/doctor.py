@@ -16,6 +16,17 @@ MIN_FREE_DISK_GB = 2.0
 MIN_FREE_MEMORY_GB = 2.0
 SETUP_HINT = "run scripts/setup"
 
+# The reply-model speed check: a fixed prompt and a short generation, then what a caller would wait for the
+# first spoken sentence of an answer: the turn's tokens evaluated and the sentence's tokens generated.
+SPEED_PROMPT_TOKENS = 200
+SPEED_GENERATE_TOKENS = 32
+SPEED_DEADLINE_S = 6.0  # generation stops early on a very slow box, so doctor stays quick
+TURN_TOKENS = 60
+SENTENCE_TOKENS = 20
+MAX_FIRST_SENTENCE_S = 1.5
+SPEED_FIX = ("a faster CPU (with AVX2), fewer busy services on the box, or a smaller GGUF under the llm role "
+             "(llm-tiny is for tests only); see README, Models")
+
 # Native pieces the call path loads: (import name, distribution for the version, what it does).
 LIBRARIES = (
     ("numpy", "numpy", "audio arrays"),
@@ -113,6 +124,79 @@ def check_memory() -> Check:
                  f"the default models need about {MIN_FREE_MEMORY_GB} GB; stop other services")
 
 
+def cpu_summary(cpuinfo: str) -> str:
+    """The CPU's model name and its vector extensions, from the text of /proc/cpuinfo."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or fields.get("Model") or "unknown CPU"
+    flags = set(fields.get("flags", "").split())
+    avx2 = "AVX2" if "avx2" in flags else "no AVX2"
+    avx512 = "AVX-512" if "avx512f" in flags else "no AVX-512"
+    return f"{name}, {avx2}, {avx512}"
+
+
+def read_cpu() -> str:
+    """The CPU summary of this box, with how many CPUs and, if others keep them busy, the load."""
+    try:
+        with open("/proc/cpuinfo") as stream:
+            summary = cpu_summary(stream.read())
+    except OSError:
+        summary = "unknown CPU"
+    cpus = os.cpu_count() or 1
+    summary += f", {cpus} CPU(s)"
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return summary
+    return summary + (f", busy: load {load:.1f}, so the numbers may be low" if load >= cpus else "")
+
+
+def first_sentence_s(prompt_tps: float, generation_tps: float) -> float:
+    """Seconds until an answer's first sentence can be spoken: a turn evaluated, then the sentence generated."""
+    return TURN_TOKENS / prompt_tps + SENTENCE_TOKENS / generation_tps
+
+
+def speed_state(seconds: float) -> str:
+    """`ok` while the first sentence comes within MAX_FIRST_SENTENCE_S, `warn` after it."""
+    return "ok" if seconds <= MAX_FIRST_SENTENCE_S else "warn"
+
+
+def speed_check(prompt_tps: float, generation_tps: float, model: str, cpu: str) -> Check:
+    """The `llm speed` result for measured numbers."""
+    seconds = first_sentence_s(prompt_tps, generation_tps)
+    return Check("llm speed", speed_state(seconds),
+                 f"prompt {prompt_tps:.0f} tok/s, generation {generation_tps:.0f} tok/s: first sentence in "
+                 f"~{seconds:.1f} s ({model}; {cpu})", SPEED_FIX)
+
+
+def measure_llm_speed(settings, store: ModelStore) -> tuple[float, float]:
+    """Prompt and generation tokens per second of the configured GGUF, loaded as calls load it."""
+    from appliance.engines import responder
+
+    model = responder(settings, store)
+    try:
+        return model.measure_speed(SPEED_PROMPT_TOKENS, SPEED_GENERATE_TOKENS, deadline_s=SPEED_DEADLINE_S)
+    finally:
+        del model  # free the model and its context now, not when doctor exits
+
+
+def check_llm_speed(settings, store: ModelStore) -> Check:
+    """Whether the configured reply model is fast enough on this CPU to answer a caller without a pause."""
+    llm = settings.llm
+    if llm.backend != "llama":
+        return Check("llm speed", "ok", f"{llm.backend} backend at {llm.url}: measured by the server")
+    cpu = read_cpu()  # before the model runs, so the load is what others put on the box
+    try:
+        about = store.model(llm.model).about.split(":")[0].strip()
+        prompt_tps, generation_tps = measure_llm_speed(settings, store)
+    except Exception as exc:  # a missing, corrupt or unloadable GGUF: ApplianceError, ValueError, OSError
+        return Check("llm speed", "fail", f"{llm.model}: cannot load: {exc}",
+                     f"appliance models verify {llm.model}; appliance models install")
+    return speed_check(prompt_tps, generation_tps, f"{llm.model}: {about or llm.model}, {llm.threads} threads", cpu)
+
+
 def check_tool(name: str, purpose: str) -> Check:
     path = shutil.which(name)
     if path:
@@ -165,12 +249,15 @@ def check_outbox(data_dir) -> Check:
     return Check("outbox", state, f"{waiting} waiting, {failed} failed", "see `appliance outbox`")
 
 
-def run_checks(settings, out: Callable[[str], None] = print) -> int:
-    """Run every check, print one line each; exit status 1 if any failed."""
+def run_checks(settings, out: Callable[[str], None] = print, speed: bool = True) -> int:
+    """Run every check, print one line each; exit status 1 if any failed. `speed` measures the reply model."""
+    store = ModelStore(settings.paths.models_dir)  # one store: each file is hashed once, the speed check too
     checks = [check_python()]
     checks += [check_library(*entry) for entry in LIBRARIES]
     checks.append(check_sqlite_vec())
-    checks += check_models(ModelStore(settings.paths.models_dir))
+    checks += check_models(store)
+    if speed:
+        checks.append(check_llm_speed(settings, store))
     checks.append(check_disk(settings.paths.data_dir))
     checks.append(check_memory())
     checks.append(check_tool("espeak-ng", "synthesized callers for simulate and tests"))

@@ -101,9 +101,9 @@ class ActionTaker:
             moment = datetime.fromisoformat(state.slots["callback_time"])
             return compose.callback_text(self.company, spoken_time(moment, now), moment)
         order = self.crm.order(state.slots.get("order_id")) if self.crm else None
-        if reply.intent in ("order_status", "complaint") and order:
-            return compose.order_text(self.company, order)
         topic = self._topic(reply, state)
+        if order and (reply.intent in ("order_status", "complaint") or topic.startswith("order ")):
+            return compose.order_text(self.company, order)  # "text me the tracking number" after the order
         return compose.details_text(self.company, topic, self._documents(topic))
 
     def send_sms(self, reply, state, history, now, contacts) -> list[int]:

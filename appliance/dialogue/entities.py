@@ -142,9 +142,10 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False) -> OrderMe
     spoken = re.sub(r"\s+(DASH|HYPHEN)\s+", "-", join_spelled(spoken_digits(text).upper()))
     spoken = re.sub(r"\b(ORDER|NUMBER|ID|NO)\b\.?", " ", spoken) if bare_digits or known else spoken
     found, taken = [], []
-    for match in re.finditer(r"\b([A-Z]{1,5})?([\s-]*)(\d[\d\s-]{2,}\d)\b", spoken):
+    # Digits may come in spoken groups ("B W, eight eight three, two zero one").
+    for match in re.finditer(r"\b([A-Z]{1,5})?([\s,.-]*)(\d(?:[\d\s-]|,\s?(?=\d))*\d)\b", spoken):
         prefix, gap, number = match.group(1) or "", match.group(2), re.sub(r"\D", "", match.group(3))
-        if prefix and gap and not gap.strip() and prefix not in prefixes:
+        if prefix and gap and gap.strip() != "-" and prefix not in prefixes:
             prefix = ""  # "IS 12345": a word before the digits, not part of the ID
         if len(number) < 4 or (not prefix and not bare_digits and not known):
             continue
@@ -214,6 +215,25 @@ def _day_of_month(words: str, today: date) -> date | None:
     return None
 
 
+MINUTE_WORDS = {"oh five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty five": 45,
+                "fifty": 50}
+_HOUR = r"(\d{1,2}|" + "|".join(HOUR_WORDS) + r")"
+
+
+def _clock_words(words: str) -> str:
+    """Times said in words written as clock times: "four thirty" → "4:30", "half past two" → "2:30",
+    "quarter to five" → "4:45"."""
+    def hour(word: str) -> int:
+        return int(HOUR_WORDS.get(word, word))
+
+    words = re.sub(rf"\bhalf past {_HOUR}\b", lambda m: f"{hour(m.group(1))}:30", words)
+    words = re.sub(rf"\b(?:a )?quarter past {_HOUR}\b", lambda m: f"{hour(m.group(1))}:15", words)
+    words = re.sub(rf"\b(?:a )?quarter to {_HOUR}\b", lambda m: f"{(hour(m.group(1)) - 2) % 12 + 1}:45", words)
+    minutes = "|".join(sorted(MINUTE_WORDS, key=len, reverse=True))
+    return re.sub(rf"\b{_HOUR} ({minutes})\b(?! (?:minutes?|hours?|days?))",
+                  lambda m: f"{hour(m.group(1))}:{MINUTE_WORDS[m.group(2)]:02d}", words)
+
+
 def parse_when(text: str, now: datetime) -> When:
     """The date and time of day in "tomorrow at 10 AM", "next Monday afternoon", "around 2 PM"."""
     words = text.lower()
@@ -238,6 +258,7 @@ def parse_when(text: str, now: datetime) -> When:
                 day = now.date() + timedelta(days=(index - now.weekday()) % 7 or 7)
                 break
     at = None
+    words = _clock_words(words)
     found = re.search(r"\b(\d{1,2}|" + "|".join(HOUR_WORDS) + r")(?:[:.](\d{2}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|o'?clock)?(?=\W|$)",
                       words)
     if found and (found.group(3) or found.group(2) or re.search(r"\b(at|around|by|about)\s+" + re.escape(found.group(1)), words)):

@@ -84,8 +84,12 @@ def choose_agent(agents: list[dict], expertise: str, words: str = "") -> dict | 
 
 
 def names(label: str, words: str) -> bool:
-    """Whether the caller's words name `label` (an expertise, a department), spelling aside."""
-    return Catalog._match(Catalog.from_names([label]).topics, words) is not None
+    """Whether the caller asks for `label` as a team: "your installation team", "somebody in billing". A
+    word of the label said in passing ("integration with sales...") names nobody."""
+    label = re.escape(label.lower()).replace(r"\ ", r"\s+")
+    team = r"(team|department|specialists?|experts?|people|staff|desk|side|person|guys?)"
+    return re.search(rf"\b{label}s?\s+{team}\b|\b(in|on|from|for|at)\s+(the\s+|your\s+)?{label}s?\b",
+                     words.lower()) is not None
 
 
 @dataclass
@@ -222,8 +226,8 @@ class Policy:
             task = "callback_request"  # "I'll take it": sales calls back to set it up
         if task and task.startswith("send_details"):
             task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
-        elif task is None and SEND.search(heard):
-            task = next((name for pattern, name in CHANNELS if pattern.search(heard)), None)
+        elif task in (None, "order_status") and SEND.search(heard):  # "text me the tracking number"
+            task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
             if task is None and entities.find_email(heard):
                 task = "send_details_email"  # "send it to jane at example dot com"
         if state.waiting_for in ("email_confirmation", "order_confirmation", "number_confirmation") and (

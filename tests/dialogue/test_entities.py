@@ -93,6 +93,10 @@ def test_an_order_id_is_read_back_a_character_at_a_time():
     ("the 3rd at 4 pm", datetime(2025, 11, 3, 16, 0, tzinfo=KOLKATA)),  # the 3rd has passed this month
     ("October 20 in the morning", datetime(2025, 10, 20, 10, 0, tzinfo=KOLKATA)),
     ("5th of January at 11 am", datetime(2026, 1, 5, 11, 0, tzinfo=KOLKATA)),
+    ("maybe around four thirty this afternoon", datetime(2025, 10, 5, 16, 30, tzinfo=KOLKATA)),
+    ("tomorrow at half past two", datetime(2025, 10, 6, 14, 30, tzinfo=KOLKATA)),
+    ("quarter to eleven tomorrow", datetime(2025, 10, 6, 10, 45, tzinfo=KOLKATA)),
+    ("at ten fifteen", datetime(2025, 10, 5, 10, 15, tzinfo=KOLKATA)),
 ])
 def test_when(text, expected):
     assert parse_when(text, NOW).resolve(NOW) == expected
@@ -109,3 +113,8 @@ def test_a_day_and_a_time_from_different_turns_make_one_moment():
 def test_numbers_that_are_not_times_are_not_times():
     assert parse_when("I ordered a laptop 5 days ago", NOW) == When()
     assert parse_when("I have 2 laptops", NOW) == When()
+
+
+def test_an_order_id_spoken_in_groups():
+    found = find_order_id("It's B W, eight eight three, two zero one.", ["BW-883201", "BW-883457"])
+    assert (found.order_id, found.exact) == ("BW-883201", True)
