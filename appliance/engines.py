@@ -69,9 +69,15 @@ def knowledge_index(settings: Settings, store: ModelStore):
     return KnowledgeIndex(settings.paths.data_dir / "knowledge.db", embedder)
 
 
-def speech_hint(company: str, names: str, vocabulary: str = "") -> str:
-    """What Whisper is told to expect: the company, the names of its documents and offers, and any other words."""
-    return " ".join(part for part in (f"{company} phone support.", f"{names}." if names else "", vocabulary) if part)
+def speech_hint(company: str, names: str, vocabulary: str = "", order_ids=()) -> str:
+    """What Whisper is told to expect: the company, what its order numbers look like (from the orders table),
+    the names of its documents and offers, and any other words."""
+    from appliance.dialogue.entities import id_shapes
+
+    shapes = id_shapes(order_ids)
+    orders = f"Order numbers look like {' or '.join(shapes)}." if shapes else ""
+    return " ".join(part for part in (f"{company} phone support.", orders, f"{names}." if names else "", vocabulary)
+                    if part)
 
 
 def conversation_options(settings: Settings) -> dict:

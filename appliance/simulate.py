@@ -187,7 +187,7 @@ class Simulator:
                                     **engines.conversation_options(settings))
         if hasattr(self.transcriber, "initial_prompt"):
             self.transcriber.initial_prompt = engines.speech_hint(company["name"], conversation.catalog.hint(),
-                                                                  settings.stt.vocabulary)
+                                                                  settings.stt.vocabulary, crm.order_ids())
         steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,

@@ -168,6 +168,15 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False) -> OrderMe
     return OrderMention(taken[0]) if taken else None
 
 
+def id_shapes(order_ids, most: int = 2) -> list[str]:
+    """What the known IDs look like, with made-up digits: ["GL-12345"] for GL-20431 and GL-20477."""
+    shapes: dict[str, None] = {}
+    for order_id in order_ids:
+        count = iter(range(1, 100))
+        shapes[re.sub(r"\d", lambda _: str(next(count) % 10), order_id.upper())] = None
+    return list(shapes)[:most]
+
+
 def spoken_id(order_id: str) -> str:
     """An ID read back one character at a time: "GL-2043" → "G L, 2 0 4 3"."""
     parts = re.findall(r"[A-Za-z]+|\d+", order_id)
@@ -258,7 +267,7 @@ def parse_when(text: str, now: datetime) -> When:
                 day = now.date() + timedelta(days=(index - now.weekday()) % 7 or 7)
                 break
     at = None
-    words = _clock_words(words)
+    words = re.sub(r"\b(\d{1,2})\s?([ap])\b\.?", r"\1 \2m", _clock_words(words))  # "2P", "10a" as heard
     found = re.search(r"\b(\d{1,2}|" + "|".join(HOUR_WORDS) + r")(?:[:.](\d{2}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|o'?clock)?(?=\W|$)",
                       words)
     if found and (found.group(3) or found.group(2) or re.search(r"\b(at|around|by|about)\s+" + re.escape(found.group(1)), words)):

@@ -97,6 +97,7 @@ def test_an_order_id_is_read_back_a_character_at_a_time():
     ("tomorrow at half past two", datetime(2025, 10, 6, 14, 30, tzinfo=KOLKATA)),
     ("quarter to eleven tomorrow", datetime(2025, 10, 6, 10, 45, tzinfo=KOLKATA)),
     ("at ten fifteen", datetime(2025, 10, 5, 10, 15, tzinfo=KOLKATA)),
+    ("Run 2P them.", datetime(2025, 10, 5, 14, 0, tzinfo=KOLKATA)),  # "Around 2 PM", as Whisper heard it once
 ])
 def test_when(text, expected):
     assert parse_when(text, NOW).resolve(NOW) == expected
@@ -118,3 +119,11 @@ def test_numbers_that_are_not_times_are_not_times():
 def test_an_order_id_spoken_in_groups():
     found = find_order_id("It's B W, eight eight three, two zero one.", ["BW-883201", "BW-883457"])
     assert (found.order_id, found.exact) == ("BW-883201", True)
+
+
+def test_what_the_known_ids_look_like_is_told_to_speech_recognition():
+    from appliance.dialogue.entities import id_shapes
+    from appliance.engines import speech_hint
+
+    assert id_shapes(["GL-20431", "GL-20477", "7731-55"]) == ["GL-12345", "1234-56"]
+    assert "Order numbers look like GL-12345." in speech_hint("Greenleaf", "care plan", "", ["GL-20431"])
