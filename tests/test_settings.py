@@ -64,3 +64,23 @@ def test_every_field_has_a_docstring():
     rows = settings.describe()
     assert len(rows) > 20
     assert [row for row in rows if not row[3]] == []
+
+
+def test_the_company_comes_from_the_knowledge_folder_unless_set(tmp_path):
+    (tmp_path / "company.json").write_text('{"name": "Greenleaf", "timezone": "Europe/London", '
+                                           '"default_country_code": "+44", "currency_words": "pounds"}')
+    folder = {"APPLIANCE_PATHS_KNOWLEDGE_DIR": str(tmp_path)}
+    loaded = settings.load(environ=folder)
+    assert (loaded.company.name, loaded.company.timezone, loaded.company.country_code) == (
+        "Greenleaf", "Europe/London", "+44")
+    assert settings.load(environ={**folder, "APPLIANCE_COMPANY_NAME": "Acme"}).company.name == "Acme"
+    empty = tmp_path / "none"
+    empty.mkdir()
+    assert settings.load(environ={"APPLIANCE_PATHS_KNOWLEDGE_DIR": str(empty)}).company.name == "our company"
+
+
+def test_a_broken_company_file_is_a_clear_error(tmp_path):
+    (tmp_path / "company.json").write_text("{name: oops")
+    with pytest.raises(ApplianceError) as error:
+        settings.load(environ={"APPLIANCE_PATHS_KNOWLEDGE_DIR": str(tmp_path)})
+    assert error.value.code == "settings-company-invalid" and "company.json" in str(error.value)
