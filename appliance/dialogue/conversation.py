@@ -156,8 +156,11 @@ class Conversation:
         stages: dict[str, float] = {}
         start = time.perf_counter()
         query = heard
+        named = self.catalog.offer(heard) or self.catalog.topic(heard)
         refers = state.topic is not None and REFERRING.search(heard) is not None
-        if refers:  # "the cheaper one" after a list of offers
+        if named:  # "what comes with the Gold option?": the passage of the name the caller said
+            query = f"{heard} ({named.text})"
+        elif refers:  # "the cheaper one" after a list of offers
             query = f"{heard} ({state.topic})"
         passages = self.index.search(query, k=self.top_k, min_score=self.min_score)
         stages["retrieval"] = (time.perf_counter() - start) * 1000

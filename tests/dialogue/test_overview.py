@@ -38,3 +38,18 @@ def test_what_to_send_is_the_clearly_best_document_or_nothing(index, heard, topi
     conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     conversation._find_topic(heard)
     assert conversation.state.topic == topic
+
+
+def test_an_offer_named_in_the_question_finds_its_passage(index):
+    from appliance.llm import ReplyResult
+    from appliance.llm.reply import Answer
+
+    class Recording:
+        def respond(self, messages, on_text=None):
+            self.messages = messages
+            return ReplyResult(Answer("It has 500 GB of storage.", True, False), "", 1.0, 1.0, 1.0, 10)
+
+    model = Recording()
+    conversation = Conversation("TechCorp", index, model, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    turn = conversation.reply("And what comes with the Professional option?")
+    assert turn.reply.used_knowledge and turn.passages[0].heading.endswith("Professional plan: ₹2,999 per month")
