@@ -20,10 +20,10 @@ from appliance.settings import Tickets
 TOPIC_MIN_SCORE = 0.2
 TOPIC_MARGIN = 0.05
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.I)
-# "What are your plans?": a question for the list of a document's sections, answered from their headings.
-OVERVIEW = re.compile(r"\b(what|which)\b(?: (?:are|is|kinds? of|types? of|options|do you have for))?(?: your| the)?"
-                      r" [\w ]{0,20}\b(plans|products|options|packages|services|models|tiers|memberships|ranges?)\b",
-                      re.I)
+# "What are your plans?", "How much do your plans cost?": a question about the whole list of a document's
+# sections, answered from their headings.
+OVERVIEW = re.compile(r"\b(your|the|all|which|what|any)\b[\w ]{0,20}\b(plans|products|options|packages|services|"
+                      r"models|tiers|memberships|ranges)\b", re.I)
 NO_ANSWER = "I'm sorry, I don't have information about that. Would you like me to connect you with a specialist?"
 # How amounts are said when the settings name no currency words: by the symbol written before the amount.
 CURRENCY_WORDS = {"₹": "rupees", "Rs.": "rupees", "Rs": "rupees", "$": "dollars", "£": "pounds", "€": "euros",

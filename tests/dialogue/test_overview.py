@@ -53,3 +53,11 @@ def test_an_offer_named_in_the_question_finds_its_passage(index):
     conversation = Conversation("TechCorp", index, model, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     turn = conversation.reply("And what comes with the Professional option?")
     assert turn.reply.used_knowledge and turn.passages[0].heading.endswith("Professional plan: ₹2,999 per month")
+
+
+@pytest.mark.parametrize("heard", ["How much do your plans cost?", "Can you tell me about your pricing options?",
+                                   "Which plans do you offer, and what do they cost?"])
+def test_the_list_is_said_however_it_is_asked_for(index, heard):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    text = conversation.reply(heard).reply.immediate_response
+    assert "999" in text and "2999" in text and "Enterprise plan" in text
