@@ -131,6 +131,7 @@ class Reading:
 
     @property
     def task(self) -> str | None:
+        """The task the surest clause asks for, if one is sure enough."""
         found = self.best(TASKS, TASK_MIN)
         return found[0] if found else None
 
@@ -142,12 +143,8 @@ class Reading:
                    for clause, label, score in self.clauses)
 
     def act(self, name: str) -> bool:
+        """Whether some clause is this yes, no or goodbye."""
         return self.best((name,), ACT_MIN) is not None
-
-    @property
-    def only_acts(self) -> bool:
-        """Whether every clause is a yes, a no or a goodbye."""
-        return bool(self.clauses) and all(label in ACTS and score >= ACT_MIN for _, label, score in self.clauses)
 
 
 _VECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -165,14 +162,6 @@ class IntentClassifier:
             self.vectors = embedder.embed([text for texts in examples.values() for text in texts])
             if examples is EXAMPLES:
                 _VECTORS[embedder] = self.vectors
-
-    def scores(self, text: str) -> dict[str, float]:
-        """Each label's best cosine similarity to `text`."""
-        similarity = self.vectors @ self.embedder.embed([text])[0]
-        best: dict[str, float] = {}
-        for label, score in zip(self.labels, similarity):
-            best[label] = max(best.get(label, -1.0), float(score))
-        return best
 
     def read(self, text: str, mask=None) -> Reading:
         """Each clause's best label (buying is also a signal of its own). With `mask` (Catalog.mask), each label

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from appliance.dialogue import entities
 from appliance.dialogue.catalog import Catalog
-from appliance.dialogue.intents import TASKS, IntentClassifier, Reading
+from appliance.dialogue.intents import IntentClassifier, Reading
 from appliance.llm.reply import Reply
 
 log = logging.getLogger(__name__)
