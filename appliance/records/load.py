@@ -13,7 +13,9 @@ ORDER_COLUMNS = ("order_id", "phone", "product", "status", "estimated_delivery",
 
 
 def _upsert(model, key: str, row: dict) -> None:
-    fields = {name: value for name, value in row.items() if name in model._meta.fields and name != "id"}
+    # A field left out or set to null is unknown (FORMAT.md): the column keeps its default.
+    fields = {name: value for name, value in row.items()
+              if name in model._meta.fields and name != "id" and value is not None}
     model.insert(**fields).on_conflict(conflict_target=[getattr(model, key)], update=fields).execute()
 
 

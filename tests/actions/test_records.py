@@ -65,3 +65,11 @@ def test_a_bad_orders_file_is_refused_whole(records, tmp_path, text, problem):
     with pytest.raises(ApplianceError, match=problem):
         import_orders(csv_file)
     assert Order.select().count() == 0
+
+
+def test_a_null_fixture_field_is_unknown_not_an_error(records):
+    from appliance.records.load import load_fixtures
+    from appliance.records.models import Order
+
+    load_fixtures({"orders": [{"order_id": "BW-1", "status": "Scheduled", "tracking_id": None}]})
+    assert Order.get(Order.order_id == "BW-1").tracking_id == ""
