@@ -155,14 +155,20 @@ class Conversation:
         state.question = heard
         stages: dict[str, float] = {}
         start = time.perf_counter()
-        query = heard
         named = self.catalog.offer(heard) or self.catalog.topic(heard)
         refers = state.topic is not None and REFERRING.search(heard) is not None
-        if named:  # "what comes with the Gold option?": the passage of the name the caller said
-            query = f"{heard} ({named.text})"
+        queries = [heard]
+        if named:  # "what comes with the Gold option?": also the passage of the name the caller said
+            queries.append(f"{heard} ({named.text})")
         elif refers:  # "the cheaper one" after a list of offers
-            query = f"{heard} ({state.topic})"
-        passages = self.index.search(query, k=self.top_k, min_score=self.min_score)
+            queries.append(f"{heard} ({state.topic})")
+        found: dict = {}
+        for query in queries:  # each passage at its best score over the queries
+            for passage in self.index.search(query, k=self.top_k, min_score=self.min_score):
+                key = (passage.source, passage.heading, passage.text)
+                if key not in found or passage.score > found[key].score:
+                    found[key] = passage
+        passages = sorted(found.values(), key=lambda passage: passage.score, reverse=True)[:self.top_k]
         stages["retrieval"] = (time.perf_counter() - start) * 1000
         intent = self._question_intent(state)
         if not passages:

@@ -61,3 +61,16 @@ def test_the_list_is_said_however_it_is_asked_for(index, heard):
     conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     text = conversation.reply(heard).reply.immediate_response
     assert "999" in text and "2999" in text and "Enterprise plan" in text
+
+
+def test_a_document_named_in_the_question_is_still_found_by_the_question_alone(index):
+    from appliance.llm import ReplyResult
+    from appliance.llm.reply import Answer
+
+    class Model:
+        def respond(self, messages, on_text=None):
+            return ReplyResult(Answer("Yes, on Android and iOS.", True, False), "", 1.0, 1.0, 1.0, 10)
+
+    conversation = Conversation("TechCorp", index, Model(), lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    turn = conversation.reply("Also, do you have a mobile app?")
+    assert turn.passages and turn.passages[0].source == "mobile-app.md"
