@@ -151,7 +151,7 @@ class Knowledge:
     """Passages given to the reply model."""
     min_score: float = 0.35
     """Cosine similarity (0..1) below which a passage is not used."""
-    prompt_chars: int = 6000
+    prompt_chars: int = 10000
     """A knowledge base this small (characters of all passages) goes whole into the warm prompt; 0: never."""
 
 
