@@ -63,12 +63,17 @@ def _quietly(task: asyncio.Task) -> None:
 _ACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def synthesized(synthesizer, text: str) -> np.ndarray:
+    """All the audio of one text in this voice; nothing for a text with no words to say."""
+    spoken = speakable(text) or ""
+    return np.concatenate(list(synthesizer.synthesize(spoken))) if spoken else np.zeros(0, np.int16)
+
+
 def acknowledgements(synthesizer) -> list[tuple[str, np.ndarray]]:
     """The holding phrases in this voice (the acknowledgements, then the "still looking" ones), synthesized once
     per synthesizer and kept for every later call."""
     if synthesizer not in _ACKS:
-        _ACKS[synthesizer] = [(text, np.concatenate(list(synthesizer.synthesize(text))))
-                              for text in ACKNOWLEDGEMENTS + STILL_HOLDING]
+        _ACKS[synthesizer] = [(text, synthesized(synthesizer, text)) for text in ACKNOWLEDGEMENTS + STILL_HOLDING]
     return _ACKS[synthesizer]
 
 
@@ -104,8 +109,8 @@ class CallSession:
         """Answer the call until it ends; return the turns."""
         self._acks = await asyncio.to_thread(acknowledgements, self.synthesizer)
         # What the appliance says unprompted is synthesized before the call is answered: the greeting starts on time.
-        self._ready = dict(await asyncio.to_thread(
-            lambda: [(text, self._synthesized(text)) for text in (self.conversation.greeting(), self.conversation.goodbye())]))
+        self._ready = dict(await asyncio.to_thread(lambda: [(text, synthesized(self.synthesizer, text)) for text in (
+            self.conversation.greeting(), self.conversation.goodbye())]))
         ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
         collecting: list | None = None
         held: list = []  # audio of a turn whose reply was dropped because the caller went on
@@ -199,10 +204,6 @@ class CallSession:
         if sentence:
             record.spoken.append(sentence)
         return time.perf_counter()
-
-    def _synthesized(self, text: str) -> np.ndarray:
-        spoken = speakable(text) or ""
-        return np.concatenate(list(self.synthesizer.synthesize(spoken))) if spoken else np.zeros(0, np.int16)
 
     async def _say(self, text: str, kind: str, at_ms: float, ends: bool = False) -> None:
         record = self._new_record(kind, at_ms)

@@ -85,11 +85,6 @@ class Catalog:
                 offers.setdefault(offer, passage.source)
         return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())))
 
-    @classmethod
-    def from_names(cls, topics: list[str]) -> "Catalog":
-        """A catalog of plain names (an agent's expertise, say)."""
-        return cls(_distinctive([(name, "") for name in topics]), [])
-
     @staticmethod
     def _match(names: list[Name], heard: str) -> Name | None:
         said = _words(heard)

@@ -142,12 +142,8 @@ class Conversation:
 
     def _question_intent(self, state: CallState) -> str:
         """policy_query or product_query, as the classifier read the question."""
-        reading = state.reading
-        scores = {label: score for _, label, score in (reading.clauses if reading else []) if label in QUESTIONS}
-        if not scores and reading:
-            found = reading.best(QUESTIONS, -1.0)
-            scores = dict([found]) if found else {}
-        return max(scores, key=scores.get) if scores else "product_query"
+        found = state.reading.best(QUESTIONS, -1.0) if state.reading else None
+        return found[0] if found else "product_query"
 
     def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
         """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""

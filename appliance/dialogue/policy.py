@@ -65,7 +65,7 @@ class Crm:
         """The order with this ID."""
         return next((o for o in self.orders if order_id and o.get("order_id", "").upper() == order_id.upper()), None)
 
-    def order_ids(self, phone: str | None = None) -> list[str]:
+    def order_ids(self) -> list[str]:
         """The IDs of the known orders (all of them: a caller may ring from another phone)."""
         return [o["order_id"] for o in self.orders if o.get("order_id")]
 
@@ -140,7 +140,7 @@ class Policy:
 
     def __init__(self, company: str, crm: Crm, classifier: IntentClassifier, country_code: str = "+1",
                  whatsapp_online=lambda: False, catalog: Catalog | None = None, issue_types: str = "",
-                 unanswered_expertise: str = "technical", sales_expertise: str = "sales", issue_classifier=None):
+                 unanswered_expertise: str = "technical", sales_expertise: str = "sales"):
         self.company = company
         self.crm = crm
         self.classifier = classifier
@@ -167,7 +167,7 @@ class Policy:
             if yes and not no:
                 found["order_id"] = state.order_to_confirm
             state.order_to_confirm = None
-        mention = entities.find_order_id(heard, self.crm.order_ids(state.caller_id),
+        mention = entities.find_order_id(heard, self.crm.order_ids(),
                                          bare_digits=state.waiting_for in ("order_id", "order_confirmation"))
         if mention and mention.order_id and mention.exact:
             found["order_id"] = mention.order_id

@@ -72,7 +72,7 @@ class RecordsCrm:
         found = Order.get_or_none(Order.order_id == order_id.upper()) if order_id else None
         return _row(found) if found else None
 
-    def order_ids(self, phone: str | None = None) -> list[str]:
+    def order_ids(self) -> list[str]:
         """The IDs of the known orders."""
         return [order.order_id for order in Order.select(Order.order_id)]
 
