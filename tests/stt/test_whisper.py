@@ -77,3 +77,23 @@ def test_corrupt_model_is_a_clear_error(tmp_path, store):
     with pytest.raises(ApplianceError) as error:
         WhisperTranscriber(tmp_path)
     assert error.value.code == "stt-model-invalid" and str(tmp_path) in str(error.value)
+
+
+def test_the_encoder_sees_the_turn_and_six_seconds_of_silence_not_thirty(whisper):
+    # faster-whisper pads every window to 3000 mel frames with zero columns; the encoder cost grows with them.
+    features = np.zeros((80, 3000), np.float32)
+    features[:, :400] = np.random.default_rng(0).normal(size=(80, 400))  # 4 s of audio
+    model = whisper._model
+    model.trailing_frames = 600
+    short = model.encode(features)
+    model.trailing_frames = None
+    full = model.encode(features)
+    assert short.shape[1] == 500 and full.shape[1] == 1500  # the encoder halves the frame rate
+
+
+def test_a_long_turn_is_heard_whole_through_the_short_window(whisper, speak):
+    line = ("I ordered a garden bench two weeks ago and it still has not come. "
+            "Can you tell me where it is and when it will arrive?")
+    heard = whisper.transcribe(speak(line), 8000).text
+    assert word_errors(line, heard) <= 3, heard
+    assert len(words(heard)) <= len(words(line)) + 3, heard  # no repeated sentences
