@@ -1,0 +1,106 @@
+"""A live line's clock: one caller frame in and one reply frame out every 20 ms, on the monotonic clock.
+
+A network line (SIP's RTP, Asterisk's AudioSocket) receives the caller's audio when the network delivers
+it, in bursts and gaps. The call session wants what a wav:// line gives: one frame per tick. `ClockedLine`
+is that seam. A transport fills `receive` from its socket; the clock takes one frame per tick (silence
+when none came) and sends one frame of queued reply audio in the same tick, so both directions share
+the call's audio timeline, as on every other line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+import numpy as np
+
+from appliance.audio import FRAME_MS
+from appliance.line import FRAME_SAMPLES, Playback
+
+CATCH_UP_MS = 200  # a clock this far behind (a busy event loop) skips ahead instead of sending a burst
+MAX_QUEUED_FRAMES = 50  # a transport that runs ahead of the clock loses its oldest audio past 1 s
+
+
+class ClockedLine:
+    """The clock and the playback of a live line; a transport implements `send_frame` and `close`."""
+
+    def __init__(self, caller_id: str | None = None, keep: bool = False):
+        self.caller_id = caller_id
+        self.playback = Playback(keep)
+        self.position_ms = 0.0
+        self.hung_up_by: str | None = None  # "caller" or "appliance" once the call is over
+        self.received: deque[np.ndarray] = deque(maxlen=MAX_QUEUED_FRAMES)
+        self._keys: list[str] = []
+
+    # What a transport calls.
+
+    def receive(self, frame: np.ndarray) -> None:
+        """A frame of caller audio came in (any length; it is cut into 20 ms frames)."""
+        frame = np.asarray(frame, dtype=np.int16)
+        for offset in range(0, len(frame), FRAME_SAMPLES):
+            self.received.append(frame[offset:offset + FRAME_SAMPLES])
+
+    def next_caller_frame(self) -> np.ndarray | None:
+        """The caller's frame for this tick, or None for none. A jitter buffer overrides this."""
+        return self.received.popleft() if self.received else None
+
+    def key(self, digit: str) -> None:
+        """The caller pressed a key, signalled out of band (RFC 4733, an AudioSocket DTMF frame)."""
+        self._keys.append(digit)
+
+    def remote_hangup(self) -> None:
+        """The caller's side ended the call."""
+        self.hung_up_by = self.hung_up_by or "caller"
+
+    def send_frame(self, frame: np.ndarray) -> None:
+        """Send one 20 ms frame of reply audio to the caller."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """End the call on the transport (BYE, an AudioSocket hangup frame)."""
+
+    # What the call session uses (the Line protocol).
+
+    def take_keys(self) -> list[str]:
+        """Keys pressed out of band since the last call."""
+        keys, self._keys = self._keys, []
+        return keys
+
+    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
+        """Queue reply audio (see Playback.play)."""
+        self.playback.play(pcm, filler, more)
+
+    def stop_playback(self) -> int:
+        """Drop the queued reply (barge-in)."""
+        return self.playback.stop()
+
+    @property
+    def playing(self) -> bool:
+        """Whether reply audio is still queued."""
+        return self.playback.playing
+
+    async def hangup(self) -> None:
+        """The appliance ends the call."""
+        if self.hung_up_by is None:
+            self.hung_up_by = "appliance"
+            await self.close()
+
+    async def audio(self):
+        """Caller frames, one per 20 ms tick, until either side hangs up."""
+        start = time.monotonic()
+        while self.hung_up_by is None:
+            frame = self.next_caller_frame()
+            if frame is None or len(frame) < FRAME_SAMPLES:
+                padded = np.zeros(FRAME_SAMPLES, np.int16)
+                if frame is not None:
+                    padded[:len(frame)] = frame
+                frame = padded
+            self.send_frame(self.playback.next_frame(self.position_ms))
+            self.position_ms += FRAME_MS
+            yield frame
+            late_s = time.monotonic() - (start + self.position_ms / 1000)
+            if late_s * 1000 > CATCH_UP_MS:
+                start += late_s  # the far end's jitter buffer copes with a gap better than with a burst
+                late_s = 0.0
+            await asyncio.sleep(max(-late_s, 0))
