@@ -7,6 +7,7 @@ import os
 import threading
 from pathlib import Path
 
+import ctranslate2
 import numpy as np
 
 from appliance.audio.resample import resample, to_float
@@ -61,6 +62,7 @@ class WhisperTranscriber:
                                 to_float(resample(pcm, rate_hz, WHISPER_RATE_HZ))])
         try:
             with self._lock:
+                ctranslate2.set_random_seed(0)  # the warmer retries sample: the same audio, the same words
                 self._model.trailing_frames = TRAILING_FRAMES
                 segments, info = self._decode(audio)
                 if any(s.compression_ratio > REPETITIVE or (s.temperature or 0) > 0 for s in segments):
