@@ -214,6 +214,38 @@ class Actions:
 
 
 @dataclass(frozen=True)
+class Line:
+    """The phone lines `appliance serve` answers."""
+
+    listen: str = "sip://0.0.0.0:5060"
+    """Line URIs, comma-separated: `sip://HOST:PORT` (SIP over UDP), `audiosocket://HOST:PORT` (Asterisk)."""
+    max_calls: int = 2
+    """Calls answered at once; one more hears a short busy message. On 2 cores, 2 keep answers quick."""
+    sip_allow: str = "127.0.0.1, ::1"
+    """Addresses or networks (CIDR) whose INVITEs are answered; others get 403. The trunk, the PBX, the gateway."""
+    sip_user: str = "support"
+    """The user part of the appliance's own SIP address (its Contact, and who callbacks come from)."""
+    sip_public_host: str = ""
+    """The address put in SDP and Contact when it is not the listening one (empty: the listening address,
+    or the one the box would use to reach the caller when listening on 0.0.0.0)."""
+    sip_trunk: str = ""
+    """Where calls the appliance places go (callbacks, warm transfers): `HOST:PORT` of the PBX or trunk. Empty:
+    the number is dialled as a SIP URI to the address of the last trunk that called in."""
+    registrar: str = ""
+    """`HOST:PORT` of a PBX to REGISTER with (registration mode); empty: trunk mode, no registration."""
+    sip_username: str = ""
+    """Username for REGISTER and for digest challenges from the PBX or trunk."""
+    sip_password: str = ""
+    """Password for digest authentication."""
+    register_expires_s: int = 300
+    """Registration lifetime asked for; it is refreshed before it runs out."""
+    rtp_ports: str = "10000-10999"
+    """UDP ports for the calls' audio (RTP), `FIRST-LAST`; open these on the box's firewall."""
+    ring_timeout_s: float = 30.0
+    """How long a call the appliance places may ring before it counts as not answered."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section, loaded once."""
 
@@ -230,6 +262,7 @@ class Settings:
     actions: Actions = field(default_factory=Actions)
     tickets: Tickets = field(default_factory=Tickets)
     handoff: Handoff = field(default_factory=Handoff)
+    line: Line = field(default_factory=Line)
 
 
 RANGES = {

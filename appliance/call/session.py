@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.audio import FRAME_MS, LINE_RATE_HZ
+from appliance.audio.dtmf import KeyPressed
 from appliance.call.turns import (BargeIn, Greet, KeysEntered, KeysStarted, Reprompt, SilenceHangup, TurnEnded,
                                   TurnStarted, TurnTaker)
 from appliance.errors import ApplianceError
@@ -69,6 +70,17 @@ def synthesized(synthesizer, text: str) -> np.ndarray:
     return np.concatenate(list(synthesizer.synthesize(spoken))) if spoken else np.zeros(0, np.int16)
 
 
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prepared(synthesizer, text: str) -> np.ndarray:
+    """A phrase said on every call (the greeting, the goodbye), synthesized once per voice and kept."""
+    phrases = _PREPARED.setdefault(synthesizer, {})
+    if text not in phrases:
+        phrases[text] = synthesized(synthesizer, text)
+    return phrases[text]
+
+
 def acknowledgements(synthesizer) -> list[tuple[str, np.ndarray]]:
     """The holding phrases in this voice (the acknowledgements, then the "still looking" ones), synthesized once
     per synthesizer and kept for every later call."""
@@ -84,8 +96,11 @@ def _spoken_reply(text: str, intent: str) -> dict:
 class CallSession:
     """Runs one call on a line until either side hangs up."""
 
-    def __init__(self, line, detector, transcriber, synthesizer, conversation, turns: TurnTaker | None = None):
+    def __init__(self, line, detector, transcriber, synthesizer, conversation, turns: TurnTaker | None = None,
+                 events=None, opening: str | None = None):
         self.line = line
+        self.opening = opening  # said at once when the line connects, instead of the greeting (a call placed)
+        self.events = events or (lambda kind, **data: None)  # events(kind, **data): what the call service publishes
         self.detector = detector
         self.transcriber = transcriber
         self.synthesizer = synthesizer
@@ -109,13 +124,21 @@ class CallSession:
         """Answer the call until it ends; return the turns."""
         self._acks = await asyncio.to_thread(acknowledgements, self.synthesizer)
         # What the appliance says unprompted is synthesized before the call is answered: the greeting starts on time.
-        self._ready = dict(await asyncio.to_thread(lambda: [(text, synthesized(self.synthesizer, text)) for text in (
-            self.conversation.greeting(), self.conversation.goodbye())]))
+        # A call the appliance placed opens with who calls and why, at once: the called party has already said hello.
+        first = self.opening or self.conversation.greeting()
+        self._ready = dict(await asyncio.to_thread(lambda: [(text, prepared(self.synthesizer, text)) for text in (
+            first, self.conversation.goodbye())]))
+        if self.opening:
+            self.turns.greeted = True
+            self._start(self._say(self.opening, "greeting", 0.0))
         ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
         collecting: list | None = None
         held: list = []  # audio of a turn whose reply was dropped because the caller went on
+        take_keys = getattr(self.line, "take_keys", None)  # keys signalled out of band (RFC 4733, AudioSocket)
         async for frame in self.line.audio():
             events = self.detector.process(frame)
+            if take_keys is not None:
+                events += [KeyPressed(key, self.turns.position_ms + FRAME_MS) for key in take_keys()]
             if collecting is not None:
                 collecting.append(frame)
             else:
@@ -168,6 +191,14 @@ class CallSession:
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()
         self._task = asyncio.create_task(coroutine)
+        self._task.add_done_callback(self._failed)
+
+    def _failed(self, task: asyncio.Task) -> None:
+        """A reply task that died of something unexpected is logged with its code, never lost in silence."""
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("call-stage-failed: %s", exc, exc_info=exc)
+            self.events("stage-failed", code="call-stage-failed", error=str(exc))
 
     async def _interrupt(self, barge_in: bool) -> list:
         """Stop the reply in progress; a reply the caller never heard gives its audio back to the next turn."""
@@ -235,6 +266,7 @@ class CallSession:
             record.heard = text
             if keyed is None:
                 record.latency_ms["stt"] = (time.perf_counter() - start) * 1000
+            self.events("caller-heard", text=text, keyed=keyed is not None, confidence=confidence)
             sentences: asyncio.Queue = asyncio.Queue()
             splitter = SentenceSplitter()
             cancel = self._cancel
@@ -277,6 +309,11 @@ class CallSession:
                 record.latency_ms["tts_first_audio"] = (queued[0] - first_sentence[0]) * 1000
             if result is not None:
                 record.reply = result.reply.to_dict()
+                self.events("reply-started", intent=record.reply["intent"], text=" ".join(record.spoken),
+                            latency_ms={k: round(v) for k, v in record.latency_ms.items()
+                                        if isinstance(v, float)})
+                for action in record.reply["actions"]:
+                    self.events("action-queued", action=action)
                 if result.ends_call:
                     record.call_ended = True
                     self._ending = True
@@ -285,9 +322,11 @@ class CallSession:
         except (Interrupted, asyncio.CancelledError):
             record.interrupted = True
             raise asyncio.CancelledError from None
-        except ApplianceError as exc:
-            log.error("turn %d failed: %s", record.index, exc)
-            record.latency_ms["error"] = exc.code
+        except Exception as exc:  # a stage that fails: the caller hears the apology, the log has the code
+            code = exc.code if isinstance(exc, ApplianceError) else "call-stage-failed"
+            log.error("turn %d failed: %s", record.index, exc, exc_info=not isinstance(exc, ApplianceError))
+            self.events("stage-failed", code=code, error=str(exc))
+            record.latency_ms["error"] = code
             record.reply = _spoken_reply(APOLOGY, "other")
             await self._speak(APOLOGY, record)
 

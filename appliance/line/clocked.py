@@ -32,6 +32,9 @@ class ClockedLine:
         self.hung_up_by: str | None = None  # "caller" or "appliance" once the call is over
         self.received: deque[np.ndarray] = deque(maxlen=MAX_QUEUED_FRAMES)
         self._keys: list[str] = []
+        # Called when the session starts listening: SIP sends its 200 OK then, not while the call is being
+        # prepared, so the caller's first words are not lost to a full buffer.
+        self.on_answer = None
 
     # What a transport calls.
 
@@ -88,6 +91,9 @@ class ClockedLine:
 
     async def audio(self):
         """Caller frames, one per 20 ms tick, until either side hangs up."""
+        if self.on_answer is not None:
+            answer, self.on_answer = self.on_answer, None
+            answer()
         start = time.monotonic()
         while self.hung_up_by is None:
             frame = self.next_caller_frame()
