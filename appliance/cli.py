@@ -233,6 +233,24 @@ def cmd_relay(settings, args) -> int:
     return 0
 
 
+def cmd_serve(settings, args) -> int:
+    import asyncio
+
+    from appliance.serve import serve
+
+    logging.getLogger("appliance").setLevel(logging.INFO)
+    uris = args.line or [uri.strip() for uri in settings.line.listen.split(",") if uri.strip()]
+    return asyncio.run(serve(settings, uris))
+
+
+def cmd_call(settings, args) -> int:
+    import asyncio
+
+    from appliance.softphone import call
+
+    return asyncio.run(call(settings, args.uri, text=args.say, wav=args.wav, listen_s=args.listen))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="appliance", description="Offline voice AI phone-support appliance.")
     top.add_argument("--config", help="INI settings file (default: $APPLIANCE_CONFIG, /etc/appliance/appliance.ini)")
@@ -244,6 +262,19 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--out", default=None, help="where to write the reply audio (default: DATA_DIR/reply.wav)")
     ask.add_argument("--text", help="skip speech recognition and ask this text")
     ask.set_defaults(run=cmd_ask)
+
+    serve = commands.add_parser("serve", help="answer phone calls on the [line] listen lines (SIP, AudioSocket)")
+    serve.add_argument("--line", action="append", help="a line URI such as sip://0.0.0.0:5060 or "
+                       "audiosocket://0.0.0.0:9092 (repeatable; replaces [line] listen)")
+    serve.set_defaults(run=cmd_serve)
+
+    phone = commands.add_parser("call", help="a softphone: dial a SIP URI, say one line, print what comes back")
+    phone.add_argument("uri", help="e.g. sip:support@127.0.0.1:5060")
+    spoken = phone.add_mutually_exclusive_group()
+    spoken.add_argument("--say", help="what to say (synthesized with the box's voice)")
+    spoken.add_argument("--wav", help="a recording to play instead")
+    phone.add_argument("--listen", type=float, default=30.0, help="longest wait for the answer, in seconds")
+    phone.set_defaults(run=cmd_call)
 
     simulate = commands.add_parser("simulate", help="answer scripted calls from a scenario set, from audio, and score them")
     simulate.add_argument("target", help="a scenario set folder or one scenario file")

@@ -1,0 +1,250 @@
+"""SIP over UDP: the user agent core on an asyncio socket, each call's audio on its own RTP line.
+
+`SipServer` answers INVITEs from the allowed addresses with PCMU or PCMA and hands each call's
+`RtpLine` to the call service; it places calls too (callbacks, warm transfers, the technicians'
+softphone). Malformed or hostile datagrams are counted and logged by the core and never reach a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+
+from appliance.errors import ApplianceError
+from appliance.line.rtp import RtpLine
+from appliance.sip import sdp
+from appliance.sip.agent import (CallConnected, CallEnded, IncomingCall, KeyReceived, Notified, RequestDone, Ringing,
+                                 Send, UserAgent)
+from appliance.sip.digest import DigestClient
+
+log = logging.getLogger("appliance.line.sip")
+
+TICK_S = 0.05
+
+
+def parse_ports(text: str) -> range:
+    """`10000-10999` → range(10000, 11000)."""
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise ApplianceError("line-rtp-ports-invalid", f"[line] rtp_ports {text!r} is not FIRST-LAST") from None
+    if not 0 < low <= high < 65536:
+        raise ApplianceError("line-rtp-ports-invalid", f"[line] rtp_ports {text!r} is not within 1-65535")
+    return range(low, high + 1)
+
+
+def parse_hostport(text: str, default_port: int = 5060) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`, or a bare host) → (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest.lstrip(":") or default_port)
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    return host, int(port or default_port)
+
+
+def address_towards(peer: str) -> str:
+    """The address of this box that `peer` reaches it on (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in peer else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((peer, 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+
+
+class SipServer(asyncio.DatagramProtocol):
+    """One SIP socket; `on_call(line)` runs each answered call to its end."""
+
+    def __init__(self, host: str, port: int, on_call=None, user: str = "support", allow: str = "127.0.0.1, ::1",
+                 public_host: str = "", rtp_ports: str = "10000-10999", username: str = "", password: str = "",
+                 registrar: str = "", register_expires_s: int = 300):
+        self.bind_host, self.bind_port = host, port
+        self.on_call = on_call
+        self.public_host = public_host
+        self.rtp_ports = parse_ports(rtp_ports)
+        credentials = DigestClient(username, password) if username else None
+        self.registrar = parse_hostport(registrar) if registrar else None
+        # What goes in Via and Contact: the listening address, unless that is every address of the box.
+        wildcard = host in ("0.0.0.0", "::", "")
+        contact_host = public_host or (address_towards(self.registrar[0] if self.registrar else "192.0.2.1")
+                                       if wildcard else host)
+        self.agent = UserAgent(contact_host, port, user, allow, credentials)
+        self.register_expires_s = register_expires_s
+        self.transport: asyncio.DatagramTransport | None = None
+        self.lines: dict[str, RtpLine] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.notified: list[Notified] = []
+        self.done: list[RequestDone] = []
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._ticker: asyncio.Task | None = None
+        self.last_trunk: tuple[str, int] | None = None  # where the last call came from
+
+    async def start(self) -> "SipServer":
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, local_addr=(self.bind_host, self.bind_port))
+        self.agent.port = self.port
+        self._ticker = asyncio.create_task(self._tick())
+        if self.registrar:
+            self._send(self.agent.register(self.registrar, time.monotonic(), self.register_expires_s))
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.transport.get_extra_info("sockname")[1]
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self._handle(self.agent.receive(data, addr[:2], time.monotonic()))
+
+    def error_received(self, exc: Exception) -> None:
+        log.info("line-sip-socket: %s", exc)  # an ICMP unreachable from a peer that went away
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._handle(self.agent.tick(time.monotonic()))
+
+    def _send(self, outputs: list) -> None:
+        self._handle(outputs)
+
+    def _handle(self, outputs: list) -> None:
+        for output in outputs:
+            if isinstance(output, Send):
+                if self.transport is not None and not self.transport.is_closing():
+                    self.transport.sendto(output.data, output.addr)
+            elif isinstance(output, IncomingCall):
+                self._spawn(self._incoming(output))
+            elif isinstance(output, CallEnded):
+                line = self.lines.get(output.call_id)
+                if line is not None and output.by != "appliance":
+                    log.info("call %s ended by %s: %s", output.call_id, output.by, output.reason)
+                    line.remote_hangup()
+                self._settle(output.call_id, output)
+            elif isinstance(output, CallConnected):
+                self._settle(output.call_id, output)
+            elif isinstance(output, KeyReceived) and output.call_id in self.lines:
+                self.lines[output.call_id].key(output.key)
+            elif isinstance(output, Notified):
+                self.notified.append(output)
+            elif isinstance(output, RequestDone):
+                self.done.append(output)
+            elif isinstance(output, Ringing):
+                log.info("call %s is ringing", output.call_id)
+
+    def _settle(self, call_id: str, event) -> None:
+        waiting = self._waiting.pop(call_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(event)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _media_host(self, peer: str) -> str:
+        if self.public_host:
+            return self.public_host
+        if self.bind_host not in ("0.0.0.0", "::", ""):
+            return self.bind_host
+        return address_towards(peer)
+
+    async def _hangup(self, call_id: str) -> None:
+        self._send(self.agent.hangup(call_id, time.monotonic()))
+
+    async def _incoming(self, call: IncomingCall) -> None:
+        now = time.monotonic()
+        self.last_trunk = call.addr
+        host = self._media_host(call.addr[0])
+        try:
+            line = await RtpLine.open(host if self.bind_host not in ("0.0.0.0", "::") else self.bind_host,
+                                      self.rtp_ports, caller_id=call.caller_id,
+                                      close_call=lambda: self._hangup(call.call_id))
+        except ApplianceError as exc:
+            log.error("%s: call %s refused", exc, call.call_id)
+            self._send(self.agent.reject(call.call_id, 503, now))
+            return
+        try:
+            agreed = sdp.answer(call.offer, host, line.local_port, session_id=random.randrange(1, 2**31))
+        except ApplianceError as exc:
+            log.warning("%s: call %s from %s refused with 488", exc, call.call_id, call.addr[0])
+            line.release()
+            self._send(self.agent.reject(call.call_id, 488, now))
+            return
+        line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
+        self.lines[call.call_id] = line
+        self._send(self.agent.ringing(call.call_id, now))
+        line.on_answer = lambda: self._send(self.agent.answer(call.call_id, agreed.sdp.encode(), time.monotonic()))
+        log.info("call %s from %s ringing (%s, RTP %s:%s)", call.call_id, call.caller_id, agreed.codec,
+                 *agreed.remote)
+        try:
+            if self.on_call is not None:
+                await self.on_call(line)
+        except Exception:
+            log.exception("call-failed: call %s", call.call_id)
+        finally:
+            await line.hangup()
+            line.release()
+            self.lines.pop(call.call_id, None)
+
+    async def place_call(self, target: str, via: tuple[str, int] | None = None, ring_timeout_s: float = 30.0,
+                         display_name: str | None = None, caller_id: str | None = None) -> RtpLine:
+        """Call `target` (a SIP URI) and return its line once answered; `ApplianceError` says why not."""
+        from appliance.sip.message import SipUri
+
+        uri = SipUri.parse(target)
+        via = via or (uri.host, uri.port or 5060)
+        host = self._media_host(via[0])
+        line = await RtpLine.open(self.bind_host if self.bind_host not in ("0.0.0.0", "::") else host,
+                                  self.rtp_ports, caller_id=caller_id)
+        offered = sdp.offer(host, line.local_port, session_id=random.randrange(1, 2**31), version=1)
+        call_id, outputs = self.agent.invite(target, offered.encode(), via, time.monotonic(), display_name)
+        line.close_call = lambda: self._hangup(call_id)
+        waiting = asyncio.get_running_loop().create_future()
+        self._waiting[call_id] = waiting
+        self._send(outputs)
+        try:
+            event = await asyncio.wait_for(waiting, ring_timeout_s)
+        except asyncio.TimeoutError:
+            self._waiting.pop(call_id, None)
+            await self._hangup(call_id)
+            line.release()
+            raise ApplianceError("line-no-answer", f"{target} did not answer within {ring_timeout_s:.0f} s") from None
+        if isinstance(event, CallEnded):
+            line.release()
+            code = "line-busy" if event.status in (486, 600) else "line-call-failed"
+            raise ApplianceError(code, f"{target}: {event.reason}")
+        try:
+            agreed = sdp.accept_answer(offered, event.answer)
+        except ApplianceError:
+            await self._hangup(call_id)
+            line.release()
+            raise
+        line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
+        line.call_id = call_id
+        self.lines[call_id] = line
+        return line
+
+    def transfer(self, line: RtpLine, target: str) -> None:
+        """Blind transfer of the call on `line` to `target` (REFER); the PBX or trunk carries it out."""
+        call_id = next(cid for cid, known in self.lines.items() if known is line)
+        self._send(self.agent.refer(call_id, target, time.monotonic()))
+
+    async def close(self) -> None:
+        """Hang up every call, then close the socket."""
+        for call_id in list(self.lines):
+            await self._hangup(call_id)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await asyncio.sleep(0.05)  # let the BYEs leave
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,109 @@
+"""`appliance serve`: the call service on the phone lines in `[line] listen`, until SIGTERM.
+
+On SIGTERM or SIGINT the lines stop taking calls (a new INVITE hears 503, a new AudioSocket connection
+is closed), the calls in progress finish, and then the process exits; systemd is told READY, STOPPING
+and fed its watchdog along the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from appliance.errors import ApplianceError
+from appliance.notify import keep_watchdog_fed, notify
+from appliance.service import CallService
+from appliance.settings import Settings
+
+log = logging.getLogger("appliance.serve")
+
+
+def parse_line_uri(uri: str) -> tuple[str, str, int]:
+    """`sip://0.0.0.0:5060` → ("sip", "0.0.0.0", 5060); the schemes `appliance serve` answers on."""
+    scheme, sep, rest = uri.strip().partition("://")
+    defaults = {"sip": 5060, "audiosocket": 9092}
+    if not sep or scheme not in defaults:
+        raise ApplianceError("line-uri-invalid", f"{uri!r}: a line is sip://HOST:PORT or audiosocket://HOST:PORT")
+    from appliance.line.sip import parse_hostport
+
+    try:
+        host, port = parse_hostport(rest, defaults[scheme])
+    except ValueError:
+        raise ApplianceError("line-uri-invalid", f"{uri!r}: the port is not a number") from None
+    return scheme, host or "0.0.0.0", port
+
+
+async def open_lines(service: CallService, uris: list[str], on_call) -> list:
+    """Start a SIP or AudioSocket server for each URI."""
+    settings = service.settings.line
+    servers = []
+    for uri in uris:
+        scheme, host, port = parse_line_uri(uri)
+        try:
+            if scheme == "sip":
+                from appliance.line.sip import SipServer
+
+                server = SipServer(host, port, on_call=on_call, user=settings.sip_user, allow=settings.sip_allow,
+                                   public_host=settings.sip_public_host, rtp_ports=settings.rtp_ports,
+                                   username=settings.sip_username, password=settings.sip_password,
+                                   registrar=settings.registrar, register_expires_s=settings.register_expires_s)
+            else:
+                from appliance.line.audiosocket import AudioSocketServer
+
+                server = AudioSocketServer(host, port, on_call)
+            await server.start()
+        except OSError as exc:
+            raise ApplianceError("line-listen-failed", f"{uri}: {exc.strerror or exc}") from None
+        servers.append(server)
+        log.warning("answering calls on %s://%s:%s", scheme, host, server.port)
+    return servers
+
+
+def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
+    """Dial due callbacks through the first SIP line, if one is open (appliance.callbacks)."""
+    from appliance.callbacks import CallbackDialer
+    from appliance.line.sip import SipServer
+
+    sip = next((server for server in servers if isinstance(server, SipServer)), None)
+    return asyncio.create_task(CallbackDialer(service, sip, service.settings).run()) if sip else None
+
+
+async def serve(settings: Settings, uris: list[str], say=print) -> int:
+    """Run until a signal; returns the exit status."""
+    service = await asyncio.to_thread(CallService, settings, None, None, say)
+    stopping = asyncio.Event()
+    calls: set[asyncio.Task] = set()
+
+    async def on_call(line) -> None:
+        if stopping.is_set():
+            await line.hangup()
+            return
+        task = asyncio.current_task()
+        calls.add(task)
+        try:
+            await service.answer(line)
+        finally:
+            calls.discard(task)
+
+    servers = await open_lines(service, uris, on_call)
+    dialling = start_callbacks(service, servers)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    watchdog = asyncio.create_task(keep_watchdog_fed())
+    notify("READY=1", f"STATUS=answering on {', '.join(uris)}")
+    say(f"ready: answering on {', '.join(uris)} (up to {settings.line.max_calls} calls at once)")
+    await stopping.wait()
+    notify("STOPPING=1", f"STATUS=finishing {len(calls)} call(s)")
+    say(f"stopping: finishing {len(calls)} call(s) in progress")
+    if dialling is not None:  # no new callbacks; a callback call in progress finishes like the others
+        dialling.cancel()
+        await asyncio.gather(dialling, return_exceptions=True)
+    if calls:
+        await asyncio.gather(*calls, return_exceptions=True)
+    for server in servers:
+        await server.close()
+    watchdog.cancel()
+    await asyncio.to_thread(service.close)
+    return 0

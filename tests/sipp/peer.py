@@ -1,0 +1,102 @@
+"""sipp and an RTP socket as the far end of a call."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from appliance.audio.g711 import ulaw_decode
+
+HERE = Path(__file__).parent
+
+
+def free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Recorder:
+    """The caller's side of the audio: an RTP socket that keeps what the appliance sends."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets: list[bytes] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.packets.append(self.sock.recv(2048))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def stop(self) -> np.ndarray:
+        """The audio received (PCMU), in sequence order."""
+        self._stop.set()
+        self.thread.join(2)
+        self.sock.close()
+        audio = sorted((int.from_bytes(p[2:4], "big"), p[12:]) for p in self.packets if len(p) > 12 and p[1] & 0x7F == 0)
+        return ulaw_decode(b"".join(payload for _, payload in audio)) if audio else np.zeros(0, np.int16)
+
+
+def run_sipp(sipp: str, port: int, scenario: str, timeout: float = 90, pause_ms: int = 1000,
+             **keys) -> subprocess.CompletedProcess:
+    """Run one sipp scenario against the appliance's SIP port; `keys` become `-key NAME VALUE`."""
+    command = [sipp, f"127.0.0.1:{port}", "-sf", str(HERE / scenario), "-m", "1", "-i", "127.0.0.1",
+               "-p", str(free_port()), "-mp", str(free_port()), "-timeout", f"{int(timeout)}s", "-nostdin", "-d", str(pause_ms),
+               "-trace_err", "-error_file", str(HERE / "sipp-errors.log")]
+    for name, value in keys.items():
+        command += ["-key", name, str(value)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
+
+
+class Callee:
+    """sipp as the called party (a UAS) on a loopback port, in the background; `keys` become `-key NAME VALUE`,
+    `sets` `-set NAME VALUE` (global variables)."""
+
+    def __init__(self, sipp: str, scenario: str, folder: Path, calls: int = 1, timeout: float = 60,
+                 sets: dict | None = None, **keys):
+        self.port = free_port()
+        self.log_path = folder / f"{Path(scenario).stem}-logs.txt"
+        self.out_path = folder / f"{Path(scenario).stem}-out.txt"
+        command = [sipp, "-sf", str(HERE / scenario), "-m", str(calls), "-i", "127.0.0.1", "-p", str(self.port),
+                   "-mp", str(free_port()), "-timeout", f"{int(timeout)}s", "-nostdin", "-d", str(pause_ms), "-trace_err",
+                   "-error_file", "/dev/stderr", "-trace_logs", "-log_file", str(self.log_path)]
+        for name, value in (sets or {}).items():
+            command += ["-set", name, str(value)]
+        for name, value in keys.items():
+            command += ["-key", name, str(value)]
+        self._out = open(self.out_path, "w")
+        self.process = subprocess.Popen(command, stdout=self._out, stderr=subprocess.STDOUT, text=True)
+        self.timeout = timeout
+
+    def wait(self, timeout: float | None = None) -> int:
+        """sipp's exit status once it is done (0: every call went as the scenario says)."""
+        try:
+            return self.process.wait(timeout or self.timeout + 30)
+        finally:
+            self._out.close()
+
+    def output(self) -> str:
+        """What sipp wrote: its screen, its errors and its <log> lines."""
+        logged = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return self.out_path.read_text(errors="replace")[-3000:] + logged
+
+    def stop(self) -> None:
+        """End sipp if it is still running."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self._out.close()
