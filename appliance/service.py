@@ -21,7 +21,7 @@ from appliance.actions.channels import WhatsappGateway
 from appliance.actions.perform import ActionTaker
 from appliance.actions.queue import make_queue
 from appliance.call.gate import CpuGate, GatedResponder, GatedSynthesizer, GatedTranscriber
-from appliance.call.session import CallSession, synthesized
+from appliance.call.session import CallSession, prepared, synthesized
 from appliance.dialogue.catalog import Catalog
 from appliance.dialogue.conversation import Conversation
 from appliance.dialogue.intents import IntentClassifier
@@ -32,6 +32,8 @@ from appliance.settings import Settings
 
 log = logging.getLogger("appliance.service")
 
+TRANSFER_FAILED = ("Sorry, I couldn't put you through right now. Someone from our team will call you back "
+                   "on this number as soon as they can.")
 BUSY_MESSAGE = "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
 
 
@@ -134,6 +136,31 @@ class CallService:
                 break
         return []
 
+    def transfer_target(self, agent: dict | None) -> str | None:
+        """Where a caller is handed to: the agent's SIP contact, or their number through the trunk."""
+        if not agent:
+            return None
+        contact = (agent.get("contact") or "").strip()
+        if contact.startswith(("sip:", "sips:", "tel:")):
+            return contact
+        phone = (agent.get("phone") or "").strip()
+        trunk = self.settings.line.sip_trunk
+        return f"sip:{phone}@{trunk}" if phone and trunk else None
+
+    async def _hand_over(self, line, target: str, call_id: int) -> None:
+        """Blind transfer once the caller has heard "I'm connecting you": REFER, then leave the call to the PBX."""
+        while line.playing and line.hung_up_by is None:
+            await asyncio.sleep(0.05)
+        if line.hung_up_by is not None:
+            return
+        status = await line.transfer(target)
+        if status is not None and 200 <= status < 300:
+            self.publish("call-transferred", call_id, target=target, status=status)
+            await line.hangup()
+            return
+        self.publish("stage-failed", call_id, code="line-transfer-failed", target=target, status=status)
+        line.play(await asyncio.to_thread(prepared, self.voice, TRANSFER_FAILED))
+
     def _conversation(self, caller_id: str | None) -> tuple[Conversation, ActionTaker, RecordsCrm]:
         crm = RecordsCrm()
         taker = ActionTaker(self.company.name, caller_id, self.index, crm, wake=self.queue.wake,
@@ -153,8 +180,15 @@ class CallService:
         transcriber.initial_prompt = engines.speech_hint(self.company.name, self.catalog.hint(),
                                                          self.settings.stt.vocabulary, crm.order_ids())
         detector = await asyncio.to_thread(engines.voice_detector, self.settings, self.store)
-        session = CallSession(line, detector, transcriber, self.voice,
-                              conversation, events=lambda kind, **data: self.publish(kind, call_id, **data),
+        def on_event(kind: str, **data) -> None:
+            self.publish(kind, call_id, **data)
+            if kind == "action-queued" and data.get("action") == "escalate_to_human" and hasattr(line, "transfer"):
+                target = self.transfer_target(conversation.state.agent)
+                if target:
+                    task = asyncio.get_running_loop().create_task(self._hand_over(line, target, call_id))
+                    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+        session = CallSession(line, detector, transcriber, self.voice, conversation, events=on_event,
                               opening=opening)
         records = []
         try:

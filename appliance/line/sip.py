@@ -81,6 +81,7 @@ class SipServer(asyncio.DatagramProtocol):
         self.notified: list[Notified] = []
         self.done: list[RequestDone] = []
         self._waiting: dict[str, asyncio.Future] = {}
+        self._refers: dict[str, asyncio.Future] = {}
         self._ticker: asyncio.Task | None = None
         self.last_trunk: tuple[str, int] | None = None  # where the last call came from
 
@@ -135,6 +136,9 @@ class SipServer(asyncio.DatagramProtocol):
                 self.notified.append(output)
             elif isinstance(output, RequestDone):
                 self.done.append(output)
+                refer = self._refers.get(output.call_id) if output.method == "REFER" else None
+                if refer is not None and not refer.done():
+                    refer.set_result(output.status)
             elif isinstance(output, Ringing):
                 log.info("call %s is ringing", output.call_id)
 
@@ -178,6 +182,7 @@ class SipServer(asyncio.DatagramProtocol):
             self._send(self.agent.reject(call.call_id, 488, now))
             return
         line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
+        line.transfer = lambda target: self.transfer(call.call_id, target)
         self.lines[call.call_id] = line
         self._send(self.agent.ringing(call.call_id, now))
         line.on_answer = lambda: self._send(self.agent.answer(call.call_id, agreed.sdp.encode(), time.monotonic()))
@@ -231,10 +236,17 @@ class SipServer(asyncio.DatagramProtocol):
         self.lines[call_id] = line
         return line
 
-    def transfer(self, line: RtpLine, target: str) -> None:
-        """Blind transfer of the call on `line` to `target` (REFER); the PBX or trunk carries it out."""
-        call_id = next(cid for cid, known in self.lines.items() if known is line)
+    async def transfer(self, call_id: str, target: str, timeout_s: float = 10.0) -> int | None:
+        """Blind transfer of a call to `target` (REFER, RFC 3515); the status of the REFER's answer (202), or None."""
+        waiting = asyncio.get_running_loop().create_future()
+        self._refers[call_id] = waiting
         self._send(self.agent.refer(call_id, target, time.monotonic()))
+        try:
+            return await asyncio.wait_for(waiting, timeout_s)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            self._refers.pop(call_id, None)
 
     async def close(self) -> None:
         """Hang up every call, then close the socket."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def run_sipp(sipp: str, port: int, scenario: str, timeout: float = 90, pause_ms:
     """Run one sipp scenario against the appliance's SIP port; `keys` become `-key NAME VALUE`."""
     command = [sipp, f"127.0.0.1:{port}", "-sf", str(HERE / scenario), "-m", "1", "-i", "127.0.0.1",
                "-p", str(free_port()), "-mp", str(free_port()), "-timeout", f"{int(timeout)}s", "-nostdin", "-d", str(pause_ms),
-               "-trace_err", "-error_file", str(HERE / "sipp-errors.log")]
+               "-trace_err", "-error_file", str(Path(tempfile.gettempdir()) / "sipp-errors.log")]
     for name, value in keys.items():
         command += ["-key", name, str(value)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30)
@@ -67,7 +68,7 @@ class Callee:
     `sets` `-set NAME VALUE` (global variables)."""
 
     def __init__(self, sipp: str, scenario: str, folder: Path, calls: int = 1, timeout: float = 60,
-                 sets: dict | None = None, **keys):
+                 sets: dict | None = None, pause_ms: int = 1000, **keys):
         self.port = free_port()
         self.log_path = folder / f"{Path(scenario).stem}-logs.txt"
         self.out_path = folder / f"{Path(scenario).stem}-out.txt"
