@@ -140,3 +140,62 @@ def run(settings, targets: list[Path], say=print) -> dict:
 def write(results: dict, path: Path) -> None:
     """Save the numbers and the scenario reports as JSON."""
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+
+# Several calls at once: each caller asks these, one call per question set, all calls started together.
+CONCURRENT_CALLERS = (
+    ("What is your refund policy?", "Can you tell me about your pricing plans?"),
+    ("Do you have a mobile app?", "What is your refund policy?"),
+    ("Can you tell me about your pricing plans?", "Do you have a mobile app?"),
+    ("I'd like to speak to a person, please.", "What is your refund policy?"),
+)
+
+
+def concurrent_calls(service, count: int, speak) -> dict:
+    """`count` scripted calls at once through `service`; voice to voice p50/p95 over their turns."""
+    import asyncio
+    import dataclasses
+
+    from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
+
+    service.settings = dataclasses.replace(service.settings, line=dataclasses.replace(service.settings.line,
+                                                                                      max_calls=count))
+    lines = []
+    for number in range(count):
+        questions = CONCURRENT_CALLERS[number % len(CONCURRENT_CALLERS)]
+        steps = [Step(pcm=speak(text)) for text in questions] + [Step(hangup=True)]
+        lines.append(ScriptedLine(steps, caller_id=f"+1555010{number:02d}", reply_gap_ms=2500))
+
+    async def run():
+        return await asyncio.gather(*(service.answer(line) for line in lines))
+
+    asyncio.run(run())
+    v2v = []
+    for line in lines:
+        for step in line.steps:
+            end = caller_voiced_end_ms(step)
+            after = [at for at in line.playback.sent_voiced_at if end is not None and at >= end]
+            if after:
+                v2v.append(after[0] - end)
+    return {"calls": count, "turns": len(v2v), "voice_to_voice_ms": {"p50": round(percentile(v2v, 50)),
+                                                                      "p95": round(percentile(v2v, 95))}}
+
+
+def run_concurrent(settings, counts: list[int], say=print) -> dict:
+    """`appliance bench --calls 1,2,4`: the same callers with 1, 2 and 4 calls at once on one service."""
+    from appliance.line.callers import PiperCaller
+    from appliance.service import CallService
+
+    service = CallService(settings)
+    speak = PiperCaller(service.store.checked_path(settings.tts.model))
+    results = []
+    try:
+        say(f"{'calls at once':14} {'turns':>6} {'v2v p50':>8} {'v2v p95':>8}")
+        for count in counts:
+            result = concurrent_calls(service, count, speak)
+            results.append(result)
+            say(f"{count:<14} {result['turns']:6} {result['voice_to_voice_ms']['p50']:8} "
+                f"{result['voice_to_voice_ms']['p95']:8}  ms")
+    finally:
+        service.close()
+    return {"concurrent": results}

@@ -100,7 +100,11 @@ def cmd_simulate(settings, args) -> int:
 def cmd_bench(settings, args) -> int:
     from appliance import bench
 
-    results = bench.run(settings, [Path(target) for target in args.target])
+    if args.calls:
+        counts = [int(count) for count in args.calls.split(",")]
+        results = bench.run_concurrent(settings, counts)
+    else:
+        results = bench.run(settings, [Path(target) for target in args.target])
     if args.out:
         bench.write(results, Path(args.out))
         print(f"results: {args.out}")
@@ -290,6 +294,7 @@ def parser() -> argparse.ArgumentParser:
                        help="scenario sets (default: ../shared/scenarios/seed, tests/scenarios/seed-paraphrased and "
                             "tests/scenarios/greenleaf)")
     bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
+    bench.add_argument("--calls", help="instead: voice to voice with this many calls at once, e.g. 1,2,4")
     bench.set_defaults(run=cmd_bench)
 
     knowledge = commands.add_parser("knowledge", help="the knowledge index").add_subparsers(

@@ -89,3 +89,26 @@ def test_a_stage_that_fails_is_published_and_the_caller_hears_the_apology(servic
     assert failed and failed[0].data["code"] == "call-stage-failed" and "went away" in failed[0].data["error"]
     turn = next(r for r in records if r.kind == "caller")
     assert turn.latency_ms["error"] == "call-stage-failed" and "sorry" in " ".join(turn.spoken).lower()
+
+
+def test_four_calls_at_once_all_get_their_right_answers(service):
+    questions = [("What is your refund policy?", "policy_query", "30"),
+                 ("Do you have a mobile app?", "product_query", "app"),
+                 ("Can I speak to a human please?", "speak_to_human", None),
+                 ("What is your refund policy?", "policy_query", "30")]
+    lines = [caller(text, f"+1555011{n}") for n, (text, _, _) in enumerate(questions)]
+    before = service.settings
+    service.settings = dataclasses.replace(before, line=dataclasses.replace(before.line, max_calls=4))
+    try:
+        async def run():
+            return await asyncio.gather(*(service.answer(line) for line in lines))
+
+        results = asyncio.run(asyncio.wait_for(run(), 300))
+    finally:
+        service.settings = before
+    for (text, intent, mention), records in zip(questions, results):
+        turn = next(r for r in records if r.kind == "caller")
+        assert turn.reply["intent"] == intent, (text, turn.heard, turn.reply)
+        if mention:
+            assert mention in " ".join(turn.spoken).lower(), (text, turn.spoken)
+    assert service.gate.turns > 0 and service.gate.waiting == 0
