@@ -21,9 +21,9 @@ from appliance.actions.channels import WhatsappGateway
 from appliance.actions.perform import ActionTaker
 from appliance.actions.queue import make_queue
 from appliance.call.gate import CpuGate, GatedResponder, GatedSynthesizer, GatedTranscriber
-from appliance.call.session import CallSession, prepared, synthesized
+from appliance.call.session import CallSession, acknowledgements, prepared, synthesized
 from appliance.dialogue.catalog import Catalog
-from appliance.dialogue.conversation import Conversation
+from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_for
 from appliance.dialogue.intents import IntentClassifier
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.records import open_database
@@ -104,6 +104,10 @@ class CallService:
         self.active: dict[int, object] = {}
         self._numbers = itertools.count(1)
         self._busy_pcm = synthesized(self.synthesizer, BUSY_MESSAGE)
+        # Said on every call: ready before the first one rings, so a call is answered at once.
+        acknowledgements(self.voice)
+        for text in (greeting_for(self.company.name), goodbye_for(self.company.name), TRANSFER_FAILED):
+            prepared(self.voice, text)
 
     def close(self) -> None:
         """Let go of the queue's channels, the index and the database."""

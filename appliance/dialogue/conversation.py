@@ -53,6 +53,16 @@ def spoken_money(text: str, words: str = "") -> str:
     return _AMOUNT.sub(say, text)
 
 
+def greeting_for(company: str) -> str:
+    """What every call hears first."""
+    return f"Hello, thank you for calling {company}. How can I help you today?"
+
+
+def goodbye_for(company: str) -> str:
+    """What every call hears last."""
+    return f"Thank you for calling {company}. Have a great day. Goodbye!"
+
+
 class Conversation:
     """Holds one call's state; tasks go to the policy, questions to retrieval and the reply model."""
 
@@ -81,7 +91,7 @@ class Conversation:
 
     def greeting(self) -> str:
         """The proactive greeting, with the company's name."""
-        return f"Hello, thank you for calling {self.company}. How can I help you today?"
+        return greeting_for(self.company)
 
     def reprompt(self, count: int) -> str:
         """What to say when the caller has gone quiet."""
@@ -91,7 +101,7 @@ class Conversation:
 
     def goodbye(self) -> str:
         """The polite goodbye before the appliance hangs up."""
-        return f"Thank you for calling {self.company}. Have a great day. Goodbye!"
+        return goodbye_for(self.company)
 
     def spoken(self, sentence: str) -> str:
         """A sentence as it is said on the line: amounts in words of this company's currency."""
