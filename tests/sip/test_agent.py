@@ -199,3 +199,20 @@ def test_a_blind_transfer_sends_refer_and_reads_the_notify():
     out = agent.receive(request("NOTIFY", to_tag=tag, cseq=3, body=b"SIP/2.0 200 OK\r\n",
                                 extra="Event: refer\r\nContent-Type: message/sipfrag\r\n"), PEER, 2.0)
     assert sent(out)[0].status == 200 and Notified("c1@peer", "refer", "SIP/2.0 200 OK") in out
+
+
+def test_register_answers_the_challenge_and_refreshes_before_it_runs_out():
+    agent = UserAgent("192.0.2.10", 5060, credentials=DigestClient("box", "secret"))
+    pbx = ("192.0.2.1", 5060)
+    first = sent(agent.register(pbx, 0.0, expires=300))[0]
+    assert first.method == "REGISTER" and first.get("Expires") == "300" and "Authorization" not in dict(first.headers)
+    challenge = _respond(first, 401, "Unauthorized", to_tag="", extra=[
+        ("WWW-Authenticate", 'Digest realm="pbx", nonce="n1", algorithm=MD5, qop="auth"')])
+    second = sent(agent.receive(challenge, pbx, 0.1))[0]
+    assert second.get("CSeq") == "2 REGISTER" and second.get("Authorization").startswith('Digest username="box"')
+    assert agent.receive(_respond(second, 200, "OK", to_tag=""), pbx, 0.2) == [
+        RequestDone(second.get("Call-ID"), "REGISTER", 200, "OK")]
+    assert agent.tick(100.0) == []
+    assert agent.tick(260.0) == []
+    refreshed = sent(agent.tick(271.0))  # 30 s before it runs out
+    assert refreshed and refreshed[0].method == "REGISTER" and refreshed[0].get("Call-ID") == first.get("Call-ID")
