@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import socket
 import time
 
@@ -47,6 +48,12 @@ def parse_hostport(text: str, default_port: int = 5060) -> tuple[str, int]:
     return host, int(port or default_port)
 
 
+def _settle_transfer(waiting: dict[str, asyncio.Future], call_id: str, status: int | None) -> None:
+    future = waiting.get(call_id)
+    if future is not None and not future.done():
+        future.set_result(status)
+
+
 def address_towards(peer: str) -> str:
     """The address of this box that `peer` reaches it on (no packet is sent)."""
     try:
@@ -82,6 +89,7 @@ class SipServer(asyncio.DatagramProtocol):
         self.done: list[RequestDone] = []
         self._waiting: dict[str, asyncio.Future] = {}
         self._refers: dict[str, asyncio.Future] = {}
+        self._transfers: dict[str, asyncio.Future] = {}  # call-id → the final status a REFER's NOTIFY reports
         self._ticker: asyncio.Task | None = None
         self.last_trunk: tuple[str, int] | None = None  # where the last call came from
 
@@ -123,6 +131,7 @@ class SipServer(asyncio.DatagramProtocol):
             elif isinstance(output, IncomingCall):
                 self._spawn(self._incoming(output))
             elif isinstance(output, CallEnded):
+                _settle_transfer(self._transfers, output.call_id, None)
                 line = self.lines.get(output.call_id)
                 if line is not None and output.by != "appliance":
                     log.info("call %s ended by %s: %s", output.call_id, output.by, output.reason)
@@ -134,6 +143,9 @@ class SipServer(asyncio.DatagramProtocol):
                 self.lines[output.call_id].key(output.key)
             elif isinstance(output, Notified):
                 self.notified.append(output)
+                found = re.match(r"SIP/2\.0\s+([1-6][0-9][0-9])\b", output.body)
+                if output.event.partition(";")[0].strip().lower() == "refer" and found and int(found.group(1)) >= 200:
+                    _settle_transfer(self._transfers, output.call_id, int(found.group(1)))
             elif isinstance(output, RequestDone):
                 self.done.append(output)
                 refer = self._refers.get(output.call_id) if output.method == "REFER" else None
@@ -173,6 +185,10 @@ class SipServer(asyncio.DatagramProtocol):
         except ApplianceError as exc:
             log.error("%s: call %s refused", exc, call.call_id)
             self._send(self.agent.reject(call.call_id, 503, now))
+            return
+        dialog = self.agent.dialogs.get(call.call_id)
+        if dialog is None or dialog.state == "ended":  # cancelled while the line was opening: no call to run
+            line.release()
             return
         try:
             agreed = sdp.answer(call.offer, host, line.local_port, session_id=random.randrange(1, 2**31))
@@ -236,17 +252,30 @@ class SipServer(asyncio.DatagramProtocol):
         self.lines[call_id] = line
         return line
 
-    async def transfer(self, call_id: str, target: str, timeout_s: float = 10.0) -> int | None:
-        """Blind transfer of a call to `target` (REFER, RFC 3515); the status of the REFER's answer (202), or None."""
-        waiting = asyncio.get_running_loop().create_future()
-        self._refers[call_id] = waiting
-        self._send(self.agent.refer(call_id, target, time.monotonic()))
+    async def transfer(self, call_id: str, target: str, timeout_s: float = 10.0, outcome_timeout_s: float = 30.0
+                       ) -> int | None:
+        """Blind transfer of a call to `target` (REFER, RFC 3515), returning how it went: the final status that the
+        far end's NOTIFY reports (200 once the target answered, 486 busy...), so that the call is left only then
+        (RFC 5589); the REFER's own answer when it was refused, when the far end hung up first, or when no final
+        NOTIFY came within `outcome_timeout_s`; None when the REFER got no answer."""
+        loop = asyncio.get_running_loop()
+        answered, outcome = loop.create_future(), loop.create_future()
+        self._refers[call_id], self._transfers[call_id] = answered, outcome
         try:
-            return await asyncio.wait_for(waiting, timeout_s)
-        except asyncio.TimeoutError:
-            return None
+            self._send(self.agent.refer(call_id, target, time.monotonic()))
+            try:
+                status = await asyncio.wait_for(answered, timeout_s)
+            except asyncio.TimeoutError:
+                return None
+            if 200 <= status < 300:
+                try:
+                    status = await asyncio.wait_for(outcome, outcome_timeout_s) or status
+                except asyncio.TimeoutError:
+                    pass
+            return status
         finally:
             self._refers.pop(call_id, None)
+            self._transfers.pop(call_id, None)
 
     async def close(self) -> None:
         """Hang up every call, then close the socket."""

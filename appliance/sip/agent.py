@@ -250,6 +250,8 @@ class UserAgent:
             return self._send_bye(dialog, now) + [self._end(dialog, "network", "no ACK for the answer")]
         if timer.what == "invite" and dialog and dialog.state != "ended":
             return [self._end(dialog, "network", "no answer from the far end", 408)]
+        if timer.what == "final" and dialog and dialog.state == "ended":  # a refusal never ACKed: forget the call
+            self.dialogs.pop(timer.call_id, None)
         if timer.what not in ("2xx", "final", "invite"):
             return [RequestDone(timer.call_id, timer.what, 408, "no response")]
         return []
@@ -324,10 +326,13 @@ class UserAgent:
                 IncomingCall(call_id, caller, display, request.body, addr, to.uri.user)]
 
     def _ack(self, request: Request) -> list:
+        self.timers.pop(("final", request.get("Call-ID")), None)  # a refusal's ACK, its dialog maybe gone already
         dialog = self.dialogs.get(request.get("Call-ID"))
         if dialog is None or dialog.outgoing:
             return []
-        self.timers.pop(("final", dialog.call_id), None)
+        if dialog.state == "ended":  # the ACK of a refusal (487 to a CANCEL, 486, 488...): the call is over
+            self.dialogs.pop(dialog.call_id, None)
+            return []
         if self.timers.pop(("2xx", dialog.call_id), None) is not None or dialog.state == "early":
             if dialog.final_sent is not None and dialog.final_sent.status < 300:
                 dialog.state = "confirmed"

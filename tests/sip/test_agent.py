@@ -216,3 +216,12 @@ def test_register_answers_the_challenge_and_refreshes_before_it_runs_out():
     assert agent.tick(260.0) == []
     refreshed = sent(agent.tick(271.0))  # 30 s before it runs out
     assert refreshed and refreshed[0].method == "REGISTER" and refreshed[0].get("Call-ID") == first.get("Call-ID")
+
+
+def test_an_unanswered_call_the_appliance_gives_up_on_stops_retransmitting_its_480_at_the_ack():
+    agent = UserAgent("127.0.0.1", 5070)
+    agent.receive(invite(), PEER, 0.0)
+    out = agent.hangup("c1@peer", 0.1)
+    assert sent(out)[0].status == 480 and any(isinstance(o, CallEnded) for o in out)
+    agent.receive(request("ACK", branch="z9hG4bKaaa", cseq=1), PEER, 0.2)
+    assert agent.tick(5.0) == [] and not agent.dialogs
