@@ -142,16 +142,14 @@ def write(results: dict, path: Path) -> None:
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 
-# Several calls at once: each caller asks these, one call per question set, all calls started together.
-CONCURRENT_CALLERS = (
-    ("What is your refund policy?", "Can you tell me about your pricing plans?"),
-    ("Do you have a mobile app?", "What is your refund policy?"),
-    ("Can you tell me about your pricing plans?", "Do you have a mobile app?"),
-    ("I'd like to speak to a person, please.", "What is your refund policy?"),
-)
+def callers_of(target: Path) -> list[tuple[str, ...]]:
+    """What each scenario's caller says first (up to two lines): the callers of `bench --calls`."""
+    _, scenarios, _ = load_set(target)
+    return [tuple([t["say"] for t in scenario["turns"] if "say" in t][:2]) for _, scenario in scenarios
+            if any("say" in t for t in scenario["turns"])]
 
 
-def concurrent_calls(service, count: int, speak) -> dict:
+def concurrent_calls(service, count: int, speak, callers: list[tuple[str, ...]]) -> dict:
     """`count` scripted calls at once through `service`; voice to voice p50/p95 over their turns."""
     import asyncio
     import dataclasses
@@ -162,7 +160,7 @@ def concurrent_calls(service, count: int, speak) -> dict:
                                                                                       max_calls=count))
     lines = []
     for number in range(count):
-        questions = CONCURRENT_CALLERS[number % len(CONCURRENT_CALLERS)]
+        questions = callers[number % len(callers)]
         steps = [Step(pcm=speak(text)) for text in questions] + [Step(hangup=True)]
         lines.append(ScriptedLine(steps, caller_id=f"+1555010{number:02d}", reply_gap_ms=2500))
 
@@ -181,8 +179,10 @@ def concurrent_calls(service, count: int, speak) -> dict:
                                                                       "p95": round(percentile(v2v, 95))}}
 
 
-def run_concurrent(settings, counts: list[int], say=print) -> dict:
-    """`appliance bench --calls 1,2,4`: the same callers with 1, 2 and 4 calls at once on one service."""
+def run_concurrent(settings, counts: list[int], target: Path, say=print) -> dict:
+    """`appliance bench --calls 1,2,4`: the same callers (from the set `target`) with 1, 2 and 4 calls at once on
+    one service, answering from the box's own knowledge."""
+    callers = callers_of(target)
     from appliance.line.callers import PiperCaller
     from appliance.service import CallService
 
@@ -192,7 +192,7 @@ def run_concurrent(settings, counts: list[int], say=print) -> dict:
     try:
         say(f"{'calls at once':14} {'turns':>6} {'v2v p50':>8} {'v2v p95':>8}")
         for count in counts:
-            result = concurrent_calls(service, count, speak)
+            result = concurrent_calls(service, count, speak, callers)
             results.append(result)
             say(f"{count:<14} {result['turns']:6} {result['voice_to_voice_ms']['p50']:8} "
                 f"{result['voice_to_voice_ms']['p95']:8}  ms")

@@ -102,7 +102,7 @@ def cmd_bench(settings, args) -> int:
 
     if args.calls:
         counts = [int(count) for count in args.calls.split(",")]
-        results = bench.run_concurrent(settings, counts)
+        results = bench.run_concurrent(settings, counts, Path(args.target[0]))
     else:
         results = bench.run(settings, [Path(target) for target in args.target])
     if args.out:
@@ -247,6 +247,30 @@ def cmd_serve(settings, args) -> int:
     return asyncio.run(serve(settings, uris))
 
 
+def cmd_panel(settings, args) -> int:
+    from appliance.panel.app import serve
+
+    logging.getLogger("appliance").setLevel(logging.INFO)
+    return serve(settings, args.listen or settings.panel.listen)
+
+
+def cmd_panel_add_admin(settings, args) -> int:
+    import getpass
+
+    from appliance.panel.auth import add_admin
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password and getpass.getpass("again: ") != password:
+            raise ApplianceError("panel-password-mismatch", "the two passwords differ; nothing was changed")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    _records(settings)
+    created = add_admin(args.name, password)
+    print(f"{'created' if created else 'set a new password for'} admin {args.name.strip()}")
+    return 0
+
+
 def cmd_call(settings, args) -> int:
     import asyncio
 
@@ -272,9 +296,18 @@ def parser() -> argparse.ArgumentParser:
                        "audiosocket://0.0.0.0:9092 (repeatable; replaces [line] listen)")
     serve.set_defaults(run=cmd_serve)
 
+    panel = commands.add_parser("panel", help="serve the admin panel on [panel] listen (0.0.0.0:8080)")
+    panel.add_argument("--listen", help="HOST:PORT to serve on (replaces [panel] listen)")
+    panel.set_defaults(run=cmd_panel)
+    admins = panel.add_subparsers(dest="panel_command")
+    add_admin = admins.add_parser("add-admin", help="create an admin, or set a new password (read from the terminal, "
+                                  "or the first line of standard input)")
+    add_admin.add_argument("name")
+    add_admin.set_defaults(run=cmd_panel_add_admin)
+
     phone = commands.add_parser("call", help="a softphone: dial a SIP URI, say one line, print what comes back")
     phone.add_argument("uri", help="e.g. sip:support@127.0.0.1:5060")
-    spoken = phone.add_mutually_exclusive_group()
+    spoken = phone.add_mutually_exclusive_group(required=True)
     spoken.add_argument("--say", help="what to say (synthesized with the box's voice)")
     spoken.add_argument("--wav", help="a recording to play instead")
     phone.add_argument("--listen", type=float, default=30.0, help="longest wait for the answer, in seconds")
@@ -294,7 +327,8 @@ def parser() -> argparse.ArgumentParser:
                        help="scenario sets (default: ../shared/scenarios/seed, tests/scenarios/seed-paraphrased and "
                             "tests/scenarios/greenleaf)")
     bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
-    bench.add_argument("--calls", help="instead: voice to voice with this many calls at once, e.g. 1,2,4")
+    bench.add_argument("--calls", help="instead: voice to voice with this many calls at once, e.g. 1,2,4, the callers "
+                       "taken from the first set's scenarios")
     bench.set_defaults(run=cmd_bench)
 
     knowledge = commands.add_parser("knowledge", help="the knowledge index").add_subparsers(

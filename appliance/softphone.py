@@ -69,8 +69,8 @@ async def call(settings: Settings, uri: str, text: str | None = None, wav: str |
     else:
         from appliance.line.callers import PiperCaller
 
-        speech = PiperCaller(store.checked_path(settings.tts.model))(text or "What is your refund policy?")
-        said = repr(text or "What is your refund policy?")
+        speech = PiperCaller(store.checked_path(settings.tts.model))(text)
+        said = repr(text)
     transcriber = engines.transcriber(settings, store)
     from appliance.sip.message import SipUri
 
