@@ -92,6 +92,25 @@ class Playback:
         return frame
 
 
+class PlaybackLine:
+    """What every line does with the reply audio: queue it on its `playback`, drop it, say if it still plays."""
+
+    playback: Playback
+
+    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
+        """Queue reply audio (see Playback.play)."""
+        self.playback.play(pcm, filler, more)
+
+    def stop_playback(self) -> int:
+        """Drop the queued reply (barge-in)."""
+        return self.playback.stop()
+
+    @property
+    def playing(self) -> bool:
+        """Whether reply audio is still queued."""
+        return self.playback.playing
+
+
 def open_line(uri: str, caller_id: str | None = None):
     """A line from its URI. `wav://PATH` plays a recorded caller into one call and keeps the reply."""
     scheme, _, rest = uri.partition("://")

@@ -16,13 +16,13 @@ from collections import deque
 import numpy as np
 
 from appliance.audio import FRAME_MS
-from appliance.line import FRAME_SAMPLES, Playback
+from appliance.line import FRAME_SAMPLES, Playback, PlaybackLine
 
 CATCH_UP_MS = 200  # a clock this far behind (a busy event loop) skips ahead instead of sending a burst
 MAX_QUEUED_FRAMES = 50  # a transport that runs ahead of the clock loses its oldest audio past 1 s
 
 
-class ClockedLine:
+class ClockedLine(PlaybackLine):
     """The clock and the playback of a live line; a transport implements `send_frame` and `close`."""
 
     def __init__(self, caller_id: str | None = None, keep: bool = False):
@@ -69,19 +69,6 @@ class ClockedLine:
         """Keys pressed out of band since the last call."""
         keys, self._keys = self._keys, []
         return keys
-
-    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
-        """Queue reply audio (see Playback.play)."""
-        self.playback.play(pcm, filler, more)
-
-    def stop_playback(self) -> int:
-        """Drop the queued reply (barge-in)."""
-        return self.playback.stop()
-
-    @property
-    def playing(self) -> bool:
-        """Whether reply audio is still queued."""
-        return self.playback.playing
 
     async def hangup(self) -> None:
         """The appliance ends the call."""

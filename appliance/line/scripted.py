@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.audio import FRAME_MS
-from appliance.line import FRAME_SAMPLES, Playback, voiced
+from appliance.line import FRAME_SAMPLES, Playback, PlaybackLine, voiced
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Step:
 
 
 @dataclass
-class ScriptedLine:
+class ScriptedLine(PlaybackLine):
     """Plays `steps` as the caller; each spoken step waits for the appliance to answer before the next."""
 
     steps: list[Step]
@@ -44,19 +44,6 @@ class ScriptedLine:
     position_ms: float = 0.0
     hung_up_by: str | None = None
     playback: Playback = field(default_factory=Playback)
-
-    def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
-        """Queue reply audio (see Playback.play)."""
-        self.playback.play(pcm, filler, more)
-
-    def stop_playback(self) -> int:
-        """Drop the queued reply (barge-in)."""
-        return self.playback.stop()
-
-    @property
-    def playing(self) -> bool:
-        """Whether reply audio is still queued."""
-        return self.playback.playing
 
     async def hangup(self) -> None:
         """The appliance hangs up."""

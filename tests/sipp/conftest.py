@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import socket
-import subprocess
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from appliance import settings as settings_module
-from appliance.audio.g711 import ulaw_decode
 from appliance.line.audiosocket import AudioSocketServer
 from appliance.line.sip import SipServer
 from appliance.service import CallService
@@ -22,12 +18,6 @@ from appliance.service import CallService
 from sipp.peer import Callee, Recorder
 
 HERE = Path(__file__).parent
-
-
-def free_port(kind=socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Running:
