@@ -13,6 +13,7 @@ import signal
 
 from appliance.errors import ApplianceError
 from appliance.notify import keep_watchdog_fed, notify
+from appliance.panel.events import publish_to_socket
 from appliance.service import CallService
 from appliance.settings import Settings
 
@@ -72,6 +73,8 @@ def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
 async def serve(settings: Settings, uris: list[str], say=print) -> int:
     """Run until a signal; returns the exit status."""
     service = await asyncio.to_thread(CallService, settings, None, None, say)
+    # The admin panel, a process of its own, follows the calls live through this socket.
+    relay = asyncio.create_task(publish_to_socket(service.bus, settings.paths.data_dir / "events.sock"))
     stopping = asyncio.Event()
     calls: set[asyncio.Task] = set()
 
@@ -105,5 +108,6 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
     for server in servers:
         await server.close()
     watchdog.cancel()
+    relay.cancel()
     await asyncio.to_thread(service.close)
     return 0

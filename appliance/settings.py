@@ -246,6 +246,24 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Panel:
+    """The admin panel (`appliance panel`): a web page on the office network."""
+
+    listen: str = "0.0.0.0:8080"
+    """`HOST:PORT` the panel serves on; the office network reaches it here."""
+    certificate: str = ""
+    """PEM certificate (chain) file; with `key` set too, the panel serves HTTPS. Empty: plain HTTP."""
+    key: str = ""
+    """PEM private key of `certificate`."""
+    session_hours: float = 12.0
+    """How long a login lasts before the admin signs in again."""
+    login_failures: int = 5
+    """Wrong passwords from one address within `login_window_s` before that address is refused (429)."""
+    login_window_s: float = 300.0
+    """The window over which wrong passwords are counted."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section, loaded once."""
 
@@ -263,6 +281,7 @@ class Settings:
     tickets: Tickets = field(default_factory=Tickets)
     handoff: Handoff = field(default_factory=Handoff)
     line: Line = field(default_factory=Line)
+    panel: Panel = field(default_factory=Panel)
 
 
 RANGES = {

@@ -166,4 +166,20 @@ class CallStats(Record):
     voice_to_voice_p50_ms = IntegerField(null=True)
 
 
-MODELS = [Lead, Call, Turn, Ticket, Callback, Order, Agent, Staff, Escalation, Outbox, CallStats]
+class Admin(Record):
+    """A person who may sign in to the admin panel; the password only as a scrypt hash."""
+
+    name = CharField(unique=True)
+    password_hash = CharField()  # scrypt$n$r$p$salt$hash (hex), see appliance/panel/auth.py
+    created_at = CharField(default=utc_now)
+
+
+class AuditLog(Record):
+    """One change made from the admin panel: who made it, what it was, when."""
+
+    who = CharField()
+    what = TextField()
+    at = CharField(default=utc_now, index=True)
+
+
+MODELS = [Lead, Call, Turn, Ticket, Callback, Order, Agent, Staff, Escalation, Outbox, CallStats, Admin, AuditLog]

@@ -1,0 +1,159 @@
+"""The live events relay: the call service writes one JSON line per call event to `data_dir/events.sock`,
+the panel listens there, keeps the calls in progress and hands every event to its live pages.
+
+The panel owns the socket; the call service connects to it when it can (`publish_to_socket`) and says
+nothing while no panel listens, so a call never waits on the panel. On (re)connecting, the service
+first replays the events of the calls still in progress, so a panel started mid-call knows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 64 * 1024
+STAGES = {"call-started": "greeting", "caller-heard": "thinking", "reply-started": "speaking",
+          "action-queued": "speaking", "stage-failed": "error", "call-transferred": "transferred"}
+RESPONSE_STAGES = ("endpoint", "stt", "llm_first_sentence", "tts_first_audio")
+
+
+class LiveCalls:
+    """The calls in progress, from their events (CallEvent.to_dict()); no I/O, no clock."""
+
+    def __init__(self):
+        self._calls: dict[int, dict] = {}
+
+    def apply(self, event: dict) -> None:
+        kind, number, data = event.get("kind"), event.get("call"), event.get("data") or {}
+        if not isinstance(number, int) or kind == "call-busy":
+            return
+        if kind == "call-ended":
+            self._calls.pop(number, None)
+            return
+        call = self._calls.setdefault(number, {"call": number, "caller": None, "started_at": event.get("at"),
+                                               "stage": "", "intent": "", "heard": "", "actions": [],
+                                               "response_ms": None, "error": ""})
+        call["stage"] = STAGES.get(kind, call["stage"])
+        if kind == "call-started":
+            call["caller"] = data.get("caller")
+            call["started_at"] = event.get("at")
+        elif kind == "caller-heard":
+            call["heard"] = str(data.get("text", ""))
+        elif kind == "reply-started":
+            call["intent"] = str(data.get("intent", ""))
+            stages = data.get("latency_ms") or {}
+            measured = [stages[key] for key in RESPONSE_STAGES if isinstance(stages.get(key), (int, float))]
+            call["response_ms"] = round(sum(measured)) if measured else None
+        elif kind == "action-queued":
+            call["actions"] = call["actions"] + [str(data.get("action", ""))]
+        elif kind == "stage-failed":
+            call["error"] = str(data.get("code", ""))
+
+    def calls(self) -> list[dict]:
+        """The calls in progress, oldest first."""
+        return [dict(call) for _, call in sorted(self._calls.items())]
+
+
+def in_progress(events: list[dict]) -> list[dict]:
+    """Of a run of events, those of the calls that have not ended."""
+    ended = {event["call"] for event in events if event.get("kind") == "call-ended"}
+    return [event for event in events if event.get("call") not in ended and event.get("kind") != "call-busy"]
+
+
+class EventRelay:
+    """The panel's end: listens on the socket, keeps `live`, and fans every event out to subscribers."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.live = LiveCalls()
+        self._subscribers: set[asyncio.Queue] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> "EventRelay":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # left by a panel that did not stop cleanly
+        self._server = await asyncio.start_unix_server(self._read, path=str(self.path), limit=MAX_LINE_BYTES)
+        os.chmod(self.path, 0o660)
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        for queue in list(self._subscribers):
+            self._offer(queue, None)  # tells each live page's stream to end
+
+    def subscribe(self, size: int = 500) -> asyncio.Queue:
+        """A queue of every event from now on (None: the relay closed); `unsubscribe` when done."""
+        queue: asyncio.Queue = asyncio.Queue(size)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        self._subscribers.discard(queue)
+
+    @staticmethod
+    def _offer(queue: asyncio.Queue, item) -> None:
+        if queue.full():  # a page that does not keep up loses its oldest events
+            queue.get_nowait()
+        queue.put_nowait(item)
+
+    def publish(self, event: dict) -> None:
+        """Take one event (as the service wrote it): update the live calls and pass it on."""
+        self.live.apply(event)
+        for queue in list(self._subscribers):
+            self._offer(queue, event)
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    log.warning("events relay: not JSON, skipped: %r", line[:80])
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("kind"), str):
+                    self.publish(event)
+        except (ValueError, ConnectionError) as exc:  # a line over the limit, a reset
+            log.warning("events relay: connection dropped: %s", exc)
+        finally:
+            writer.close()
+
+
+async def publish_to_socket(bus, path: str | os.PathLike, retry_s: float = 2.0) -> None:
+    """The call service's end: write every event on `bus` (service.EventBus) to the panel's socket at `path`,
+    one JSON line each, until cancelled. While no panel listens, events are dropped and it tries again."""
+    queue = bus.listen()
+    try:
+        while True:
+            try:
+                _, writer = await asyncio.open_unix_connection(str(path))
+            except OSError:
+                await asyncio.sleep(retry_s)
+                continue
+            while not queue.empty():  # what happened while nobody listened: the replay below covers it
+                queue.get_nowait()
+            try:
+                for event in in_progress([event.to_dict() for event in bus.recent]):
+                    writer.write(json.dumps(event, default=str).encode() + b"\n")
+                await writer.drain()
+                while True:
+                    event = await queue.get()
+                    writer.write(json.dumps(event.to_dict(), default=str).encode() + b"\n")
+                    await writer.drain()
+            except ConnectionError:
+                await asyncio.sleep(retry_s)
+            finally:
+                writer.close()
+    finally:
+        bus.forget(queue)

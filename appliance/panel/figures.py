@@ -1,0 +1,72 @@
+"""The numbers the panel shows, read from the records database; `now` is always given."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from peewee import fn
+
+from appliance.doctor import MIN_FREE_DISK_GB
+from appliance.records.models import Call, CallStats, Escalation, Outbox, database
+
+UNFINISHED = ("queued", "sending")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def last_hour(now: datetime) -> dict:
+    """Calls, average response time, knowledge use, autonomous resolution, escalations and messages sent."""
+    since = _stamp(now - timedelta(hours=1))
+    calls = Call.select().where(Call.started_at >= since)
+    stats = CallStats.select().join(Call).where(Call.started_at >= since)
+    finished = stats.count()
+    escalated = stats.where(CallStats.escalated == True).count()  # noqa: E712
+    average = (CallStats.select(fn.AVG(CallStats.voice_to_voice_p50_ms)).join(Call)
+               .where(Call.started_at >= since).scalar())
+    sent = dict(Outbox.select(Outbox.channel, fn.COUNT(Outbox.id)).where(
+        (Outbox.state == "sent") & (Outbox.sent_at >= since)).group_by(Outbox.channel).tuples())
+    return {"calls": calls.count(),
+            "response_ms": round(average) if average is not None else None,
+            "knowledge": stats.where(CallStats.used_knowledge == True).count(),  # noqa: E712
+            "resolved": finished - escalated,
+            "escalations": Escalation.select().where(Escalation.created_at >= since).count(),
+            "sms": sent.get("sms", 0), "emails": sent.get("email", 0), "whatsapp": sent.get("whatsapp", 0)}
+
+
+def calls_per_hour(now: datetime, zone: ZoneInfo) -> list[int]:
+    """Calls started in each hour of today (the company's day), 0 to 23."""
+    local = now.astimezone(zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = [0] * 24
+    for (started,) in Call.select(Call.started_at).where(Call.started_at >= _stamp(midnight)).tuples():
+        try:
+            hour = datetime.fromisoformat(started).astimezone(zone).hour
+        except ValueError:
+            continue
+        counts[hour] += 1
+    return counts
+
+
+def queue_depth() -> int:
+    """Messages in the outbox that have yet to leave."""
+    return Outbox.select().where(Outbox.state.in_(UNFINISHED)).count()
+
+
+def health(data_dir: Path) -> dict:
+    """What a monitoring system polls: the database, the outbox's depth, the free disk in the data folder."""
+    try:
+        database.execute_sql("select 1").fetchone()
+        depth, reachable = queue_depth(), True
+    except Exception:  # any failure to read means "not reachable" here; the details are in the log
+        depth, reachable = None, False
+    try:
+        free = shutil.disk_usage(data_dir).free
+    except OSError:
+        free = None
+    disk_ok = free is not None and free >= MIN_FREE_DISK_GB * 1e9
+    return {"ok": reachable and disk_ok, "database": reachable, "queue_depth": depth, "disk_free_bytes": free}

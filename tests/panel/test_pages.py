@@ -1,0 +1,125 @@
+"""The panel's pages over a real records file: figures, history, a call's transcript, and the changes an admin makes."""
+
+from __future__ import annotations
+
+import re
+
+from appliance.actions.queue import make_queue
+from appliance.records.models import Agent, AuditLog, Callback, Escalation, Lead, Outbox, Ticket
+
+
+def _audited(what: str) -> bool:
+    return AuditLog.select().where((AuditLog.who == "alice") & (AuditLog.what == what)).exists()
+
+
+async def test_the_live_page_shows_the_last_hours_figures(admin, panel):
+    panel.seed_call(p50_ms=700)
+    panel.seed_call(caller="+15551230002", p50_ms=900, knowledge=False, escalated=True, intents=("speak_to_human",))
+    Escalation.create(agent="John", reason="asked for a person")
+    panel.seed_message(state="sent", channel="sms", key="s1")
+    panel.seed_message(state="sent", channel="email", key="e1")
+    panel.seed_message(state="sent", channel="email", key="e2")
+    panel.seed_message(state="failed", channel="email", key="f1")
+    text = await (await admin.get("/")).text()
+    figures = dict(re.findall(r'data-figure="(\w+)">([^<]*)<', text))
+    assert figures == {"calls": "2", "response_ms": "800", "knowledge": "1", "resolved": "1", "escalations": "1",
+                       "sms": "1", "emails": "2", "whatsapp": "0"}
+    assert "No calls in progress." in text and '<img id="chart" src="/chart.svg"' in text
+    live = await (await admin.get("/api/live")).json()
+    assert live["figures"]["emails"] == 2 and live["calls"] == []
+
+
+async def test_the_chart_has_a_bar_per_hour_drawn_by_the_server(admin, panel):
+    panel.seed_call()
+    response = await admin.get("/chart.svg")
+    svg = await response.text()
+    assert response.content_type == "image/svg+xml" and svg.startswith("<svg")
+    assert svg.count("<rect") == 24 and svg.count(": 1</title>") == 1
+
+
+async def test_calls_are_found_by_number_and_by_intent(admin, panel):
+    panel.seed_call(caller="+15551230001", intents=("faq",))
+    panel.seed_call(caller="+15559990002", intents=("order_status", "faq"))
+    panel.seed_call(caller="+15557770003", intents=("complaint",))
+
+    async def found(query: str) -> set[str]:
+        text = await (await admin.get(f"/calls{query}")).text()
+        return set(re.findall(r"\+1555\d{7}", text))
+
+    assert await found("") == {"+15551230001", "+15559990002", "+15557770003"}
+    assert await found("?q=999") == {"+15559990002"}
+    assert await found("?intent=faq") == {"+15551230001", "+15559990002"}
+    assert await found("?q=777&intent=faq") == set()
+    options = await (await admin.get("/calls")).text()
+    assert '<option value="complaint">' in options and '<option value="order_status">' in options
+
+
+async def test_a_calls_page_has_its_transcript_reply_json_and_timings(admin, panel):
+    call = panel.seed_call(heard="Can I get a refund?")
+    text = await (await admin.get(f"/calls/{call.id}")).text()
+    assert "Can I get a refund?" in text and "We offer a 30-day money back guarantee." in text
+    assert "&quot;intent&quot;: &quot;faq&quot;" in text  # the reply JSON, escaped in its <pre>
+    assert "stt 212 ms" in text and "llm_first_sentence 302 ms" in text and "tts_first_audio 80 ms" in text
+    assert (await admin.get("/calls/999")).status == 404
+    assert (await admin.get("/calls/abc")).status == 404
+
+
+async def test_retry_moves_a_failed_message_back_to_queued_wakes_the_worker_and_is_audited(admin, panel, settings):
+    row = panel.seed_message(state="failed")
+    page = await (await admin.get("/outbox?state=failed")).text()
+    assert "550 5.1.1 no such user" in page and f'action="/outbox/{row.id}/retry"' in page
+    response = await admin.post(f"/outbox/{row.id}/retry", data={"csrf": panel.csrf_of(page)}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/outbox"
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "queued" and stored.attempts == 0
+    assert _audited(f"retried outbox message {row.id}")
+    assert make_queue(settings, channels={}).huey.pending_count() == 1  # the worker is told at once
+    again = await admin.post(f"/outbox/{row.id}/retry", data={"csrf": panel.csrf_of(page)})
+    assert again.status == 409  # a queued message is not "retried" twice
+
+
+async def test_cancel_stops_a_queued_message(admin, panel):
+    row = panel.seed_message(state="queued")
+    page = await (await admin.get("/outbox")).text()
+    await admin.post(f"/outbox/{row.id}/cancel", data={"csrf": panel.csrf_of(page)})
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "cancelled" and stored.last_error == "cancelled by alice"
+    assert _audited(f"cancelled outbox message {row.id}")
+    sent = panel.seed_message(state="sent", key="s1")
+    assert (await admin.post(f"/outbox/{sent.id}/cancel", data={"csrf": panel.csrf_of(page)})).status == 409
+    assert Outbox.get_by_id(sent.id).state == "sent"
+
+
+async def test_callbacks_tickets_and_agents_take_their_actions(admin, panel):
+    callback = Callback.create(phone="+15551230001", at="2030-01-01T10:00:00+00:00",
+                               at_utc="2030-01-01T10:00:00+00:00", reason="refund status")
+    ticket = Ticket.create(issue_type="damaged", priority="high", description="broken screen")
+    agent = Agent.create(name="John", expertise=["technical"], contact="sip:201@pbx.local")
+    page = await (await admin.get("/callbacks")).text()
+    assert "refund status" in page
+    token = panel.csrf_of(page)
+    await admin.post(f"/callbacks/{callback.id}/cancel", data={"csrf": token})
+    assert Callback.get_by_id(callback.id).state == "cancelled"
+    assert "broken screen" in await (await admin.get("/tickets")).text()
+    await admin.post(f"/tickets/{ticket.id}/close", data={"csrf": token})
+    assert Ticket.get_by_id(ticket.id).status == "closed"
+    agents = await (await admin.get("/agents")).text()
+    assert "Mark away" in agents and "sip:201@pbx.local" in agents
+    await admin.post(f"/agents/{agent.id}/status", data={"csrf": token, "status": "away"})
+    assert Agent.get_by_id(agent.id).status == "offline"  # away: not handed callers (policy picks "available")
+    await admin.post(f"/agents/{agent.id}/status", data={"csrf": token, "status": "available"})
+    assert Agent.get_by_id(agent.id).status == "available"
+    assert (await admin.post(f"/agents/{agent.id}/status", data={"csrf": token, "status": "boss"})).status == 400
+    for what in (f"cancelled callback {callback.id}", f"closed ticket {ticket.id}", f"marked agent {agent.id} away",
+                 f"marked agent {agent.id} available"):
+        assert _audited(what), what
+    log = await (await admin.get("/audit")).text()
+    assert f"closed ticket {ticket.id}" in log and "alice" in log
+
+
+async def test_hot_leads_come_first(admin):
+    Lead.create(phone="+15550000001", name="Cold Carl", quality="cold")
+    Lead.create(phone="+15550000002", name="Hot Hana", quality="hot")
+    Lead.create(phone="+15550000003", name="Warm Wim", quality="warm")
+    text = await (await admin.get("/leads")).text()
+    assert text.index("Hot Hana") < text.index("Warm Wim") < text.index("Cold Carl")
