@@ -122,7 +122,8 @@ def test_a_due_callback_is_dialled_and_the_called_party_hears_who_calls_and_why(
     voiced = np.abs(audio.astype(np.int32)) > 1000
     assert voiced.sum() > 8000, f"only {voiced.sum() / 8000:.1f} s of voiced audio reached the called party"
     heard = words(whisper.transcribe(audio, 8000).text)
-    assert "calling" in heard and "back" in heard and "refund" in heard, " ".join(heard)
+    # Whisper may hear "calling you" as "call and you" at 8 kHz: the words that say who calls and why count.
+    assert any(w.startswith("call") for w in heard) and "back" in heard and "refund" in heard, " ".join(heard)
     call = Call.select().where(Call.caller_id == PHONE).order_by(Call.id.desc()).get()
     first_turn = Turn.select().where(Turn.call == call.id).order_by(Turn.number).get()
     assert first_turn.kind == "greeting" and "calling you back about your refund" in first_turn.spoken
