@@ -21,7 +21,7 @@ from appliance.actions.channels import WhatsappGateway
 from appliance.actions.perform import ActionTaker
 from appliance.actions.queue import make_queue
 from appliance.call.gate import CpuGate, GatedResponder, GatedSynthesizer, GatedTranscriber
-from appliance.call.session import CallSession, acknowledgements, prepared, synthesized
+from appliance.call.session import CallSession, acknowledgements, prepared, quietly, synthesized
 from appliance.dialogue.catalog import Catalog
 from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_for
 from appliance.dialogue.intents import IntentClassifier
@@ -127,7 +127,7 @@ class CallService:
         number = next(self._numbers)
         self.active[number] = line
         try:
-            return await self._run(line, caller_id, number, opening)
+            return await self._run(line, caller_id, opening)
         finally:
             del self.active[number]
 
@@ -176,7 +176,7 @@ class CallService:
                                     **engines.conversation_options(self.settings))
         return conversation, taker, crm
 
-    async def _run(self, line, caller_id: str | None, number: int, opening: str | None = None) -> list:
+    async def _run(self, line, caller_id: str | None, opening: str | None = None) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
         call_id = taker.call.id
         self.publish("call-started", call_id, caller=caller_id, line=type(line).__name__, active=len(self.active))
@@ -184,13 +184,14 @@ class CallService:
         transcriber.initial_prompt = engines.speech_hint(self.company.name, self.catalog.hint(),
                                                          self.settings.stt.vocabulary, crm.order_ids())
         detector = await asyncio.to_thread(engines.voice_detector, self.settings, self.store)
+
         def on_event(kind: str, **data) -> None:
             self.publish(kind, call_id, **data)
             if kind == "action-queued" and data.get("action") == "escalate_to_human" and hasattr(line, "transfer"):
                 target = self.transfer_target(conversation.state.agent)
                 if target:
                     task = asyncio.get_running_loop().create_task(self._hand_over(line, target, call_id))
-                    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+                    task.add_done_callback(quietly)
 
         session = CallSession(line, detector, transcriber, self.voice, conversation, events=on_event,
                               opening=opening)

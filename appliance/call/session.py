@@ -55,7 +55,7 @@ class TurnRecord:
     audio: list = field(default_factory=list, repr=False)
 
 
-def _quietly(task: asyncio.Task) -> None:
+def quietly(task: asyncio.Task) -> None:
     """Collect the outcome of a task that may be dropped, so its error is not reported as never retrieved."""
     if not task.cancelled():
         task.exception()
@@ -186,7 +186,7 @@ class CallSession:
         if self._early is None and segmenter.pause_ms >= EARLY_STT_MS:
             audio = np.concatenate(held + collecting)
             self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ))
-            self._early.add_done_callback(_quietly)
+            self._early.add_done_callback(quietly)
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()

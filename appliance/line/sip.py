@@ -48,10 +48,11 @@ def parse_hostport(text: str, default_port: int = 5060) -> tuple[str, int]:
     return host, int(port or default_port)
 
 
-def _settle_transfer(waiting: dict[str, asyncio.Future], call_id: str, status: int | None) -> None:
+def _settle(waiting: dict[str, asyncio.Future], call_id: str, result) -> None:
+    """Give the future a call's coroutine awaits (answered, REFER answered, transfer outcome) its result."""
     future = waiting.get(call_id)
     if future is not None and not future.done():
-        future.set_result(status)
+        future.set_result(result)
 
 
 def address_towards(peer: str) -> str:
@@ -85,8 +86,6 @@ class SipServer(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.lines: dict[str, RtpLine] = {}
         self.tasks: set[asyncio.Task] = set()
-        self.notified: list[Notified] = []
-        self.done: list[RequestDone] = []
         self._waiting: dict[str, asyncio.Future] = {}
         self._refers: dict[str, asyncio.Future] = {}
         self._transfers: dict[str, asyncio.Future] = {}  # call-id → the final status a REFER's NOTIFY reports
@@ -99,7 +98,7 @@ class SipServer(asyncio.DatagramProtocol):
         self.agent.port = self.port
         self._ticker = asyncio.create_task(self._tick())
         if self.registrar:
-            self._send(self.agent.register(self.registrar, time.monotonic(), self.register_expires_s))
+            self._handle(self.agent.register(self.registrar, time.monotonic(), self.register_expires_s))
         return self
 
     @property
@@ -120,9 +119,6 @@ class SipServer(asyncio.DatagramProtocol):
             await asyncio.sleep(TICK_S)
             self._handle(self.agent.tick(time.monotonic()))
 
-    def _send(self, outputs: list) -> None:
-        self._handle(outputs)
-
     def _handle(self, outputs: list) -> None:
         for output in outputs:
             if isinstance(output, Send):
@@ -131,33 +127,25 @@ class SipServer(asyncio.DatagramProtocol):
             elif isinstance(output, IncomingCall):
                 self._spawn(self._incoming(output))
             elif isinstance(output, CallEnded):
-                _settle_transfer(self._transfers, output.call_id, None)
+                _settle(self._transfers, output.call_id, None)
                 line = self.lines.get(output.call_id)
                 if line is not None and output.by != "appliance":
                     log.info("call %s ended by %s: %s", output.call_id, output.by, output.reason)
                     line.remote_hangup()
-                self._settle(output.call_id, output)
+                _settle(self._waiting, output.call_id, output)
             elif isinstance(output, CallConnected):
-                self._settle(output.call_id, output)
+                _settle(self._waiting, output.call_id, output)
             elif isinstance(output, KeyReceived) and output.call_id in self.lines:
                 self.lines[output.call_id].key(output.key)
             elif isinstance(output, Notified):
-                self.notified.append(output)
                 found = re.match(r"SIP/2\.0\s+([1-6][0-9][0-9])\b", output.body)
                 if output.event.partition(";")[0].strip().lower() == "refer" and found and int(found.group(1)) >= 200:
-                    _settle_transfer(self._transfers, output.call_id, int(found.group(1)))
+                    _settle(self._transfers, output.call_id, int(found.group(1)))
             elif isinstance(output, RequestDone):
-                self.done.append(output)
-                refer = self._refers.get(output.call_id) if output.method == "REFER" else None
-                if refer is not None and not refer.done():
-                    refer.set_result(output.status)
+                if output.method == "REFER":
+                    _settle(self._refers, output.call_id, output.status)
             elif isinstance(output, Ringing):
                 log.info("call %s is ringing", output.call_id)
-
-    def _settle(self, call_id: str, event) -> None:
-        waiting = self._waiting.pop(call_id, None)
-        if waiting is not None and not waiting.done():
-            waiting.set_result(event)
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
@@ -172,19 +160,18 @@ class SipServer(asyncio.DatagramProtocol):
         return address_towards(peer)
 
     async def _hangup(self, call_id: str) -> None:
-        self._send(self.agent.hangup(call_id, time.monotonic()))
+        self._handle(self.agent.hangup(call_id, time.monotonic()))
 
     async def _incoming(self, call: IncomingCall) -> None:
         now = time.monotonic()
         self.last_trunk = call.addr
         host = self._media_host(call.addr[0])
         try:
-            line = await RtpLine.open(host if self.bind_host not in ("0.0.0.0", "::") else self.bind_host,
-                                      self.rtp_ports, caller_id=call.caller_id,
+            line = await RtpLine.open(self.bind_host, self.rtp_ports, caller_id=call.caller_id,
                                       close_call=lambda: self._hangup(call.call_id))
         except ApplianceError as exc:
             log.error("%s: call %s refused", exc, call.call_id)
-            self._send(self.agent.reject(call.call_id, 503, now))
+            self._handle(self.agent.reject(call.call_id, 503, now))
             return
         dialog = self.agent.dialogs.get(call.call_id)
         if dialog is None or dialog.state == "ended":  # cancelled while the line was opening: no call to run
@@ -195,13 +182,13 @@ class SipServer(asyncio.DatagramProtocol):
         except ApplianceError as exc:
             log.warning("%s: call %s from %s refused with 488", exc, call.call_id, call.addr[0])
             line.release()
-            self._send(self.agent.reject(call.call_id, 488, now))
+            self._handle(self.agent.reject(call.call_id, 488, now))
             return
         line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
         line.transfer = lambda target: self.transfer(call.call_id, target)
         self.lines[call.call_id] = line
-        self._send(self.agent.ringing(call.call_id, now))
-        line.on_answer = lambda: self._send(self.agent.answer(call.call_id, agreed.sdp.encode(), time.monotonic()))
+        self._handle(self.agent.ringing(call.call_id, now))
+        line.on_answer = lambda: self._handle(self.agent.answer(call.call_id, agreed.sdp.encode(), time.monotonic()))
         log.info("call %s from %s ringing (%s, RTP %s:%s)", call.call_id, call.caller_id, agreed.codec,
                  *agreed.remote)
         try:
@@ -222,21 +209,21 @@ class SipServer(asyncio.DatagramProtocol):
         uri = SipUri.parse(target)
         via = via or (uri.host, uri.port or 5060)
         host = self._media_host(via[0])
-        line = await RtpLine.open(self.bind_host if self.bind_host not in ("0.0.0.0", "::") else host,
-                                  self.rtp_ports, caller_id=caller_id)
+        line = await RtpLine.open(self.bind_host, self.rtp_ports, caller_id=caller_id)
         offered = sdp.offer(host, line.local_port, session_id=random.randrange(1, 2**31), version=1)
         call_id, outputs = self.agent.invite(target, offered.encode(), via, time.monotonic(), display_name)
         line.close_call = lambda: self._hangup(call_id)
         waiting = asyncio.get_running_loop().create_future()
         self._waiting[call_id] = waiting
-        self._send(outputs)
+        self._handle(outputs)
         try:
             event = await asyncio.wait_for(waiting, ring_timeout_s)
         except asyncio.TimeoutError:
-            self._waiting.pop(call_id, None)
             await self._hangup(call_id)
             line.release()
             raise ApplianceError("line-no-answer", f"{target} did not answer within {ring_timeout_s:.0f} s") from None
+        finally:
+            self._waiting.pop(call_id, None)
         if isinstance(event, CallEnded):
             line.release()
             code = "line-busy" if event.status in (486, 600) else "line-call-failed"
@@ -262,7 +249,7 @@ class SipServer(asyncio.DatagramProtocol):
         answered, outcome = loop.create_future(), loop.create_future()
         self._refers[call_id], self._transfers[call_id] = answered, outcome
         try:
-            self._send(self.agent.refer(call_id, target, time.monotonic()))
+            self._handle(self.agent.refer(call_id, target, time.monotonic()))
             try:
                 status = await asyncio.wait_for(answered, timeout_s)
             except asyncio.TimeoutError:

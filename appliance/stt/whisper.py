@@ -21,7 +21,7 @@ NO_SPEECH_MAX = 0.8
 # Greedy first; on a garbled decode retry warmer, but only twice, so one bad turn cannot cost seconds.
 TEMPERATURES = (0.0, 0.2, 0.4)
 # Whisper garbles a first word that starts right at the start of the audio ("Sorry, ..." as "R.I.W.E."); half
-# a second of silence in front costs nothing, since the encoder always takes a 30-second window.
+# a second of silence in front of it costs 50 encoder frames.
 LEAD_S = 0.5
 # The encoder's cost grows with its window: on a 2-core AVX2 box 30 s take 1.2 s, 10 s take 0.15 s. A turn is
 # encoded with this much silence after it instead of the full 30 s; with less than about 6 s of silence to
