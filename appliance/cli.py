@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from appliance import logs
 from appliance import settings as settings_module
 from appliance.errors import ApplianceError
 from appliance.models import ModelStore
@@ -405,8 +407,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an ApplianceError becomes one line on stderr and exit status 2."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Under systemd stderr goes to the journal, which adds its own time stamp (JOURNAL_STREAM is set then).
+    logs.configure(args.verbose, journal=bool(os.environ.get("JOURNAL_STREAM")))
     try:
         settings = settings_module.load(args.config)
         return args.run(settings, args)
