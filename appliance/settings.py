@@ -261,6 +261,8 @@ class Panel:
     """Wrong passwords from one address within `login_window_s` before that address is refused (429)."""
     login_window_s: float = 300.0
     """The window over which wrong passwords are counted."""
+    upload_max_mb: float = 10.0
+    """The largest document (or scenario file) an admin may upload, in megabytes; a larger one is refused."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import hashlib
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,55 +106,28 @@ class KnowledgeIndex:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def ingest(self, directory: Path) -> IngestReport:
-        """Bring the index in line with the documents under `directory`; each document changes atomically."""
+    def ingest(self, directory: Path, progress: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Bring the index in line with the documents under `directory`; each document changes atomically.
+        `progress(done, total)` is called before the first document and after each one (the panel shows it)."""
         started = time.perf_counter()
         directory = Path(directory)
         if not directory.is_dir():
             raise ApplianceError("knowledge-dir-missing", f"{directory} is not a folder")
         report = IngestReport()
         try:
-            self._ingest(directory, report)
+            self._ingest(directory, report, progress or (lambda done, total: None))
             report.passages = self.count()
         except Error as exc:
             raise ApplianceError("knowledge-index-failed", f"{self.db_path}: {exc}") from exc
         report.elapsed_s = time.perf_counter() - started
         return report
 
-    def _ingest(self, directory: Path, report: IngestReport) -> None:
+    def _ingest(self, directory: Path, report: IngestReport, progress: Callable[[int, int], None]) -> None:
         documents = _documents(directory)
-        for source, path in documents:
-            try:
-                data = path.read_bytes()  # hashed and parsed from the same bytes, even if the file changes meanwhile
-            except OSError as exc:
-                report.failed.append((source, f"cannot be read ({exc.strerror})"))
-                continue
-            digest = hashlib.sha256(data).hexdigest()
-            with self._lock:
-                row = self.db.execute("select id, sha256 from documents where path = ?", (source,)).fetchone()
-            if row and row[1] == digest:
-                report.unchanged.append(source)
-                continue
-            try:
-                chunks = parse_document(source, data)
-            except ApplianceError as exc:
-                report.failed.append((source, exc.message))  # a document once good keeps its last good passages
-                continue
-            vectors = self.embedder.embed([f"{c.heading}: {c.text}" for c in chunks])  # outside the write lock
-            with self._lock, transaction(self.db):
-                if row:
-                    self._delete_document(row[0])
-                document_id = self.db.execute(
-                    "insert into documents (path, sha256, ingested_at) values (?, ?, ?)",
-                    (source, digest, datetime.now(timezone.utc).isoformat(timespec="seconds"))).lastrowid
-                for chunk, vector in zip(chunks, vectors):
-                    chunk_id = self.db.execute("insert into chunks (document_id, heading, text) values (?, ?, ?)",
-                                               (document_id, chunk.heading, chunk.text)).lastrowid
-                    self.db.execute("insert into chunk_vectors (chunk_id, embedding) values (?, ?)",
-                                    (chunk_id, np.asarray(vector, dtype=np.float32).tobytes()))
-                    self.db.execute("insert into chunk_words (rowid, heading, text) values (?, ?, ?)",
-                                    (chunk_id, chunk.heading, chunk.text))
-            (report.updated if row else report.added).append(source)
+        progress(0, len(documents))
+        for done, (source, path) in enumerate(documents, start=1):
+            self._ingest_one(source, path, report)
+            progress(done, len(documents))
         present = {source for source, _ in documents}
         with self._lock:
             indexed = self.db.execute("select id, path from documents order by path").fetchall()
@@ -162,6 +136,40 @@ class KnowledgeIndex:
                 with self._lock, transaction(self.db):
                     self._delete_document(document_id)
                 report.removed.append(source)
+
+    def _ingest_one(self, source: str, path: Path, report: IngestReport) -> None:
+        """One document into the index, unless it is unchanged; a malformed one keeps its last good passages."""
+        try:
+            data = path.read_bytes()  # hashed and parsed from the same bytes, even if the file changes meanwhile
+        except OSError as exc:
+            report.failed.append((source, f"cannot be read ({exc.strerror})"))
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            row = self.db.execute("select id, sha256 from documents where path = ?", (source,)).fetchone()
+        if row and row[1] == digest:
+            report.unchanged.append(source)
+            return
+        try:
+            chunks = parse_document(source, data)
+        except ApplianceError as exc:
+            report.failed.append((source, exc.message))  # a document once good keeps its last good passages
+            return
+        vectors = self.embedder.embed([f"{c.heading}: {c.text}" for c in chunks])  # outside the write lock
+        with self._lock, transaction(self.db):
+            if row:
+                self._delete_document(row[0])
+            document_id = self.db.execute(
+                "insert into documents (path, sha256, ingested_at) values (?, ?, ?)",
+                (source, digest, datetime.now(timezone.utc).isoformat(timespec="seconds"))).lastrowid
+            for chunk, vector in zip(chunks, vectors):
+                chunk_id = self.db.execute("insert into chunks (document_id, heading, text) values (?, ?, ?)",
+                                           (document_id, chunk.heading, chunk.text)).lastrowid
+                self.db.execute("insert into chunk_vectors (chunk_id, embedding) values (?, ?)",
+                                (chunk_id, np.asarray(vector, dtype=np.float32).tobytes()))
+                self.db.execute("insert into chunk_words (rowid, heading, text) values (?, ?, ?)",
+                                (chunk_id, chunk.heading, chunk.text))
+        (report.updated if row else report.added).append(source)
 
     def _delete_document(self, document_id: int) -> None:
         """Remove a document and its passages from every table (inside the caller's transaction)."""
