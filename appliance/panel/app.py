@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from appliance.errors import ApplianceError
-from appliance.panel import pages
+from appliance.panel import knowledge, pages, testcalls
 from appliance.panel.auth import LoginLimiter, Sessions, panel_key
 from appliance.panel.context import NEW_SESSION, PANEL, SESSION, Panel, Records
 from appliance.panel.events import EventRelay
@@ -93,7 +93,8 @@ def _set_cookie(response, panel: Panel, session) -> None:
 
 def make_app(settings: Settings, clock=time.time, now=None, tls: bool = False) -> web.Application:
     """The panel for these settings; `clock` (epoch seconds) and `now` (an aware datetime) are for tests."""
-    app = web.Application(middlewares=[security_headers, sessions], client_max_size=256 * 1024)
+    upload_bytes = int(settings.panel.upload_max_mb * 1024 * 1024) + 64 * 1024  # the file and the form around it
+    app = web.Application(middlewares=[security_headers, sessions], client_max_size=max(256 * 1024, upload_bytes))
     data_dir = settings.paths.data_dir
     panel = app[PANEL] = Panel(settings, clock, now or (lambda: datetime.now(timezone.utc)), tls,
                                Sessions(panel_key(data_dir)),
@@ -113,6 +114,8 @@ def make_app(settings: Settings, clock=time.time, now=None, tls: bool = False) -
     app.cleanup_ctx.append(lifetime)
     app.on_shutdown.append(stop_streams)
     pages.add_routes(app)
+    knowledge.setup(app, settings)
+    testcalls.setup(app, settings)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
 

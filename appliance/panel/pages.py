@@ -18,7 +18,8 @@ from appliance.panel.html import Markup, html, join
 from appliance.records.models import Admin, Agent, AuditLog, Call, Callback, CallStats, Lead, Outbox, Ticket, Turn
 
 NAV = (("/", "Live"), ("/calls", "Calls"), ("/outbox", "Outbox"), ("/callbacks", "Callbacks"),
-       ("/tickets", "Tickets"), ("/leads", "Leads"), ("/agents", "Agents"), ("/audit", "Audit log"))
+       ("/tickets", "Tickets"), ("/leads", "Leads"), ("/agents", "Agents"), ("/knowledge", "Knowledge"),
+       ("/testcalls", "Test calls"), ("/audit", "Audit log"))
 LIST_LIMIT = 200
 KEEPALIVE_S = 15.0
 FIGURES = (("calls", "Calls"), ("response_ms", "Avg response (ms)"), ("knowledge", "Answered from knowledge"),
