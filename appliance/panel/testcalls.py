@@ -133,9 +133,8 @@ def run_text_call(settings: Settings, scenario: dict, fixtures: dict | None = No
             record.reply = result.reply.to_dict()
             record.spoken = [conversation.spoken(result.reply.immediate_response)]
             record.latency_ms = {k: round(v) for k, v in result.stages_ms.items() if isinstance(v, (int, float))}
-            if result.ends_call:  # the session says goodbye and hangs up
+            if result.ends_call:  # the reply was the goodbye: the session hangs up after it
                 record.call_ended, ended = True, True
-                record.spoken.append(conversation.goodbye())
         elif "silence_ms" in turn and not greeted:
             record = _Turn(len(records), "greeting", reply={"intent": "greeting", "actions": [],
                                                             "used_knowledge": False, "escalate_to_human": False},

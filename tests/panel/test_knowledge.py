@@ -98,7 +98,7 @@ async def test_replace_and_delete_keep_the_index_in_line(admin, panel, settings)
     assert response.status == 303 and name not in _stored(settings)
     progress = await _indexed(admin)
     assert "1 removed" in progress["report"], progress
-    assert AuditLog.select().where(AuditLog.what.contains(f"deleted knowledge document 'hours-2027.txt'")).exists()
+    assert AuditLog.select().where(AuditLog.what.contains("deleted knowledge document 'hours-2027.txt'")).exists()
     missing = await admin.post("/knowledge/delete", data={"csrf": panel.csrf_of(page), "name": "../appliance.db"})
     assert missing.status == 404 and (settings.paths.data_dir / "appliance.db").exists()
 
