@@ -18,7 +18,7 @@ from aiohttp import web
 
 from appliance.errors import ApplianceError
 from appliance.panel import knowledge, pages, testcalls
-from appliance.panel.auth import LoginLimiter, Sessions, panel_key
+from appliance.panel.auth import LoginLimiter, Sessions, panel_key, session_live
 from appliance.panel.context import NEW_SESSION, PANEL, SESSION, Panel, Records
 from appliance.panel.events import EventRelay
 from appliance.settings import Settings
@@ -58,8 +58,8 @@ async def sessions(request: web.Request, handler):
     panel = request.app[PANEL]
     now = panel.clock()
     session = panel.sessions.load(request.cookies.get(COOKIE), now)
-    if session and session.admin and not await panel.records.run(pages.admin_exists, session.admin):
-        session = None  # the admin was removed: the cookie no longer means anything
+    if session and session.admin and not await panel.records.run(session_live, session.admin, session.nonce):
+        session = None  # the admin was removed, or signed this session out: the cookie no longer means anything
     fresh = session is None
     if fresh:
         session = panel.sessions.new("", now, ANONYMOUS_S)

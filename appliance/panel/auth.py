@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import ApplianceError
-from appliance.records.models import Admin, AuditLog, database
+from appliance.records.models import Admin, AuditLog, RevokedSession, database
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_BYTES = 2 ** 14, 8, 1, 32
 _MAX_MEM = 64 * 1024 * 1024
@@ -80,6 +80,19 @@ def check_login(name: str, password: str) -> bool:
     admin = Admin.get_or_none(Admin.name == name)
     matched = verify_password(password, admin.password_hash if admin else _dummy_hash())
     return admin is not None and matched
+
+
+def revoke(session: "Session", now: float) -> None:
+    """Sign a session out on the server: its cookie, replayed, is refused. Expired revocations are dropped."""
+    with database.atomic():
+        RevokedSession.delete().where(RevokedSession.expires <= now).execute()
+        RevokedSession.insert(nonce=session.nonce, expires=session.expires).on_conflict_ignore().execute()
+
+
+def session_live(admin: str, nonce: str) -> bool:
+    """Whether a signed session still counts: its admin exists and it was not signed out."""
+    return (Admin.select().where(Admin.name == admin).exists()
+            and not RevokedSession.select().where(RevokedSession.nonce == nonce).exists())
 
 
 def panel_key(data_dir: Path) -> bytes:

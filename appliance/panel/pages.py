@@ -11,7 +11,7 @@ from aiohttp import web
 from peewee import SQL, Case
 
 from appliance.panel import changes, figures
-from appliance.panel.auth import audit, check_login
+from appliance.panel.auth import audit, check_login, revoke
 from appliance.panel.chart import bar_chart
 from appliance.panel.context import NEW_SESSION, PANEL, SESSION
 from appliance.panel.html import Markup, html, join
@@ -156,7 +156,10 @@ async def login(request):
 
 
 async def logout(request):
-    request[NEW_SESSION] = request.app[PANEL].sessions.new("", request.app[PANEL].clock(), 3600)
+    panel, session = request.app[PANEL], request[SESSION]
+    await _db(request, revoke, session, panel.clock())
+    await _db(request, audit, session.admin, "signed out")
+    request[NEW_SESSION] = panel.sessions.new("", panel.clock(), 3600)
     return redirect("/login")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import peewee
-from peewee import BooleanField, CharField, ForeignKeyField, IntegerField, JSONField, TextField
+from peewee import BooleanField, CharField, FloatField, ForeignKeyField, IntegerField, JSONField, TextField
 
 database = peewee.DatabaseProxy()
 
@@ -182,4 +182,12 @@ class AuditLog(Record):
     at = CharField(default=utc_now, index=True)
 
 
-MODELS = [Lead, Call, Turn, Ticket, Callback, Order, Agent, Staff, Escalation, Outbox, CallStats, Admin, AuditLog]
+class RevokedSession(Record):
+    """A panel session ended by signing out: its cookie is refused until `expires` (epoch seconds)."""
+
+    nonce = CharField(unique=True)
+    expires = FloatField()
+
+
+MODELS = [Lead, Call, Turn, Ticket, Callback, Order, Agent, Staff, Escalation, Outbox, CallStats, Admin, AuditLog,
+          RevokedSession]

@@ -93,6 +93,20 @@ async def test_signing_out_ends_the_session(admin, panel):
     assert (await admin.get("/outbox", allow_redirects=False)).status == 302
 
 
+async def test_a_cookie_replayed_after_signing_out_is_refused(admin, panel):
+    from appliance.records.models import AuditLog
+
+    cookie = admin.session.cookie_jar.filter_cookies(admin.make_url("/"))["panel_session"].value
+    page = await (await admin.get("/outbox")).text()
+    await admin.post("/logout", data={"csrf": panel.csrf_of(page)})
+    admin.session.cookie_jar.clear()
+    replayed = await admin.get("/outbox", allow_redirects=False, headers={"Cookie": f"panel_session={cookie}"})
+    assert replayed.status == 302 and "/login" in replayed.headers["Location"]
+    api = await admin.get("/api/live", headers={"Cookie": f"panel_session={cookie}"})
+    assert api.status == 401
+    assert AuditLog.select().where((AuditLog.who == "alice") & (AuditLog.what == "signed out")).exists()
+
+
 async def test_login_is_refused_after_five_wrong_passwords_from_one_address(client, clock, panel):
     for _ in range(5):
         await panel.log_in(client, password="guess", status=401)
