@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from appliance.records.models import Outbox, database
 
 log = logging.getLogger(__name__)
-FINAL = ("sent", "failed")
+FINAL = ("sent", "failed", "cancelled")  # an admin cancelled it in the panel: never sent, never woken again
 
 
 @dataclass(frozen=True)

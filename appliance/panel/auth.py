@@ -82,7 +82,7 @@ def check_login(name: str, password: str) -> bool:
     return admin is not None and matched
 
 
-def revoke(session: "Session", now: float) -> None:
+def revoke(session: Session, now: float) -> None:
     """Sign a session out on the server: its cookie, replayed, is refused. Expired revocations are dropped."""
     with database.atomic():
         RevokedSession.delete().where(RevokedSession.expires <= now).execute()

@@ -142,3 +142,19 @@ def test_starttls_and_login_when_the_relay_wants_them(settings, records, tmp_pat
         queue.wake(row.id)
         queue.drain()
         assert Outbox.get_by_id(row.id).state == "sent" and len(secure.received) == 1
+
+
+def test_a_cancelled_email_is_never_sent_nor_woken_again(settings, records, relay):
+    from datetime import datetime, timezone
+
+    from appliance.panel.changes import cancel_message
+
+    queue = make_queue(settings)
+    row, _ = outbox.put(_email("cancel-me"))
+    queue.wake(row.id)  # a task is already waiting when the admin cancels
+    assert cancel_message(row.id, "alice")
+    queue.drain()
+    assert relay.received == [] and outbox.claim(row.id, datetime.now(timezone.utc)) is None
+    assert row.id not in outbox.recover()  # a restarted worker does not wake it either
+    stored = Outbox.get_by_id(row.id)
+    assert stored.state == "cancelled" and stored.attempts == 0 and stored.last_error == "cancelled by alice"
