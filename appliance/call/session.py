@@ -1,7 +1,9 @@
 """One call: line audio → VAD → turn taking → STT → conversation → TTS → line, with every turn recorded.
 
-The session is the only place that decides what happens next: a barge-in stops the reply, a stage error
-plays an apology, a goodbye ends the call. Engines are synchronous and run on worker threads.
+What happens next is decided by the call's controller (`controller.py`, no I/O): a barge-in stops the
+reply, a goodbye ends the call. The session carries out its commands: it runs the engines (synchronous,
+on worker threads), streams the reply sentence by sentence, holds the caller while the answer is being
+prepared, records every turn, and turns a stage's error into the apology.
 """
 
 from __future__ import annotations
@@ -11,22 +13,27 @@ import logging
 import threading
 import time
 import weakref
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from appliance.audio import FRAME_MS, LINE_RATE_HZ
 from appliance.audio.dtmf import KeyPressed
-from appliance.call.turns import (BargeIn, Greet, KeysEntered, KeysStarted, Reprompt, SilenceHangup, TurnEnded,
-                                  TurnStarted, TurnTaker)
+from appliance.call.controller import (
+    Answer,
+    CallController,
+    ForgetEarly,
+    Hangup,
+    Recognise,
+    Say,
+    StopReply,
+)
+from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter, speakable
 
 log = logging.getLogger(__name__)
-PRE_ROLL_MS = 300
-EARLY_STT_MS = 240  # a pause this long starts speech recognition before the turn is sure to be over
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
 ACK_AFTER_S = 0.25  # a reply with nothing to say by then gets a short acknowledgement first
 HOLD_AGAIN_S = 3.5  # and while the answer is still not ready, another holding phrase this long after the last one
@@ -94,7 +101,7 @@ def _spoken_reply(text: str, intent: str) -> dict:
 
 
 class CallSession:
-    """Runs one call on a line until either side hangs up."""
+    """Runs one call on a line until either side hangs up: the runner of the call's controller."""
 
     def __init__(self, line, detector, transcriber, synthesizer, conversation, turns: TurnTaker | None = None,
                  events=None, opening: str | None = None):
@@ -105,20 +112,14 @@ class CallSession:
         self.transcriber = transcriber
         self.synthesizer = synthesizer
         self.conversation = conversation
-        self.turns = turns or TurnTaker()
+        self.controller = CallController(turns, opening=opening is not None)
         self.records: list[TurnRecord] = []
         self._task: asyncio.Task | None = None
         self._record: TurnRecord | None = None
         self._cancel = threading.Event()
-        self._ending = False
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
-
-    @property
-    def thinking(self) -> bool:
-        """Whether a reply is being prepared and not yet playing."""
-        return self._task is not None and not self._task.done() and not self.line.playing
 
     async def run(self) -> list[TurnRecord]:
         """Answer the call until it ends; return the turns."""
@@ -128,47 +129,18 @@ class CallSession:
         first = self.opening or self.conversation.greeting()
         self._ready = dict(await asyncio.to_thread(lambda: [(text, prepared(self.synthesizer, text)) for text in (
             first, self.conversation.goodbye())]))
-        if self.opening:
-            self.turns.greeted = True
-            self._start(self._say(self.opening, "greeting", 0.0))
-        ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
-        collecting: list | None = None
-        held: list = []  # audio of a turn whose reply was dropped because the caller went on
+        controller = self.controller
+        for command in controller.start():
+            await self._carry_out(command)
         take_keys = getattr(self.line, "take_keys", None)  # keys signalled out of band (RFC 4733, AudioSocket)
         async for frame in self.line.audio():
             events = self.detector.process(frame)
             if take_keys is not None:
-                events += [KeyPressed(key, self.turns.position_ms + FRAME_MS) for key in take_keys()]
-            if collecting is not None:
-                collecting.append(frame)
-            else:
-                ring.append(frame)
-            decisions = self.turns.advance(FRAME_MS, events, thinking=self.thinking, speaking=self.line.playing)
-            for decision in decisions:
-                if isinstance(decision, (TurnStarted, BargeIn)):
-                    if isinstance(decision, BargeIn) or self.thinking:
-                        held = await self._interrupt(isinstance(decision, BargeIn))
-                    collecting = list(ring)
-                    ring.clear()
-                elif isinstance(decision, TurnEnded) and collecting is not None:
-                    audio = np.concatenate(held + collecting)
-                    held, collecting = [], None
-                    early, self._early = self._early, None
-                    self._start(self._answer(audio, decision, self.turns.position_ms, early))
-                elif isinstance(decision, KeysStarted):
-                    await self._interrupt(barge_in=True)  # keying over a reply stops it, like speaking over it
-                elif isinstance(decision, KeysEntered):
-                    self._start(self._answer(None, decision, self.turns.position_ms, keyed=decision.keys))
-                elif isinstance(decision, Greet):
-                    self._start(self._say(self.conversation.greeting(), "greeting", decision.at_ms))
-                elif isinstance(decision, Reprompt):
-                    self._start(self._say(self.conversation.reprompt(decision.count), "reprompt", decision.at_ms))
-                elif isinstance(decision, SilenceHangup):
-                    self._ending = True
-                    self._start(self._say(self.conversation.goodbye(), "goodbye", decision.at_ms, ends=True))
-            self._speculate(collecting, held)
-            if self._ending and (self._task is None or self._task.done()) and not self.line.playing:
-                await self.line.hangup()
+                events += [KeyPressed(key, controller.turns.position_ms + FRAME_MS) for key in take_keys()]
+            for command in controller.frame(frame, events, speaking=self.line.playing,
+                                            pause_ms=self.detector.segmenter.pause_ms):
+                await self._carry_out(command)
+            if controller.ended:
                 break
         if self._task and not self._task.done():
             self._cancel.set()
@@ -176,46 +148,54 @@ class CallSession:
             await asyncio.gather(self._task, return_exceptions=True)
         return self.records
 
-    def _speculate(self, collecting: list | None, held: list) -> None:
-        """Start recognising the turn in a pause; drop that if the caller goes on speaking."""
-        segmenter = self.detector.segmenter
-        if collecting is None or segmenter.pause_ms == 0.0:
-            if self._early is not None and collecting is not None:
-                self._early = None  # the caller went on: the early transcript misses words
-            return
-        if self._early is None and segmenter.pause_ms >= EARLY_STT_MS:
-            audio = np.concatenate(held + collecting)
-            self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, audio, LINE_RATE_HZ))
+    async def _carry_out(self, command) -> None:
+        if isinstance(command, Say):
+            text = {"opening": lambda: self.opening, "greeting": self.conversation.greeting,
+                    "reprompt": lambda: self.conversation.reprompt(command.count),
+                    "goodbye": self.conversation.goodbye}[command.phrase]()
+            kind = "greeting" if command.phrase == "opening" else command.phrase
+            self._start(self._say(text, kind, command.at_ms, ends=command.ends))
+        elif isinstance(command, Answer):
+            early, self._early = (self._early if command.early else None), None
+            self._start(self._answer(command.audio, command.turn, command.decided_ms, early, keyed=command.keys))
+        elif isinstance(command, Recognise):
+            self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
+                                                                LINE_RATE_HZ))
             self._early.add_done_callback(quietly)
+        elif isinstance(command, ForgetEarly):
+            self._early = None
+        elif isinstance(command, StopReply):
+            await self._interrupt(command.forget_turn)
+        elif isinstance(command, Hangup):
+            await self.line.hangup()
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()
         self._task = asyncio.create_task(coroutine)
-        self._task.add_done_callback(self._failed)
+        self._task.add_done_callback(self._over)
 
-    def _failed(self, task: asyncio.Task) -> None:
-        """A reply task that died of something unexpected is logged with its code, never lost in silence."""
+    def _over(self, task: asyncio.Task) -> None:
+        """A reply is over. One that died of something unexpected is logged with its code, never lost in silence."""
+        if task is self._task:
+            self.controller.reply_over(ends_call=bool(not task.cancelled() and task.exception() is None
+                                                      and task.result()))
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.error("call-stage-failed: %s", exc, exc_info=exc)
             self.events("stage-failed", code="call-stage-failed", error=str(exc))
 
-    async def _interrupt(self, barge_in: bool) -> list:
-        """Stop the reply in progress; a reply the caller never heard gives its audio back to the next turn."""
-        held = []
-        replying = self._task is not None and not self._task.done()
-        if replying or self.line.playing:
-            if self._record is not None:
-                self._record.interrupted = True
-            self._cancel.set()
-            if self._task is not None:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            self.line.stop_playback()
-        if not barge_in and self._record is not None and self._record.kind == "caller" and not self._record.spoken:
-            held = self._record.audio
+    async def _interrupt(self, forget_turn: bool) -> None:
+        """Stop the reply in progress; a turn the caller went on from before hearing anything is forgotten (the
+        controller keeps its audio for the next turn)."""
+        if self._record is not None:
+            self._record.interrupted = True
+        self._cancel.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.line.stop_playback()
+        if forget_turn and self._record is not None and self._record.kind == "caller" and self._record in self.records:
             self.records.remove(self._record)
-        return held
 
     def _new_record(self, kind: str, at_ms: float) -> TurnRecord:
         record = TurnRecord(len(self.records), kind, at_ms)
@@ -232,23 +212,28 @@ class CallSession:
             raise asyncio.CancelledError
         if chunks:
             self.line.play(np.concatenate(chunks), more=more)
+            self.controller.said()
         if sentence:
             record.spoken.append(sentence)
         return time.perf_counter()
 
-    async def _say(self, text: str, kind: str, at_ms: float, ends: bool = False) -> None:
+    async def _say(self, text: str, kind: str, at_ms: float, ends: bool = False) -> bool:
+        """Say a phrase of the conversation's own; return whether the call ends after it."""
         record = self._new_record(kind, at_ms)
         record.reply = _spoken_reply(text, "greeting" if kind == "greeting" else ("goodbye" if ends else "other"))
         record.call_ended = ends
         if text in self._ready:
             self.line.play(self._ready[text])
+            self.controller.said()
             record.spoken.append(text)
-            return
-        await self._speak(text, record)
+        else:
+            await self._speak(text, record)
+        return ends
 
     async def _answer(self, audio: np.ndarray | None, turn: TurnEnded | KeysEntered, decided_ms: float,
-                      early: asyncio.Task | None = None, keyed: str | None = None) -> None:
-        """Answer a caller's turn: speech to be recognised, or digits keyed on the keypad."""
+                      early: asyncio.Task | None = None, keyed: str | None = None) -> bool:
+        """Answer a caller's turn: speech to be recognised, or digits keyed on the keypad. Return whether the
+        call ends after the answer."""
         record = self._new_record("caller", decided_ms)
         record.audio = [audio] if audio is not None else []
         record.speech_end_ms = turn.end_ms
@@ -316,9 +301,10 @@ class CallSession:
                     self.events("action-queued", action=action)
                 if result.ends_call:
                     record.call_ended = True
-                    self._ending = True
+                    return True
             else:
                 record.reply = _spoken_reply(" ".join(record.spoken), "other")
+            return False
         except (Interrupted, asyncio.CancelledError):
             record.interrupted = True
             raise asyncio.CancelledError from None
@@ -329,6 +315,7 @@ class CallSession:
             record.latency_ms["error"] = code
             record.reply = _spoken_reply(APOLOGY, "other")
             await self._speak(APOLOGY, record)
+            return False
 
     async def _hold(self, replying: asyncio.Future, first_sentence: list, record: TurnRecord) -> None:
         """Keep the caller informed while the answer is being prepared: never dead air on a slow box."""
@@ -343,6 +330,7 @@ class CallSession:
             phrases = acks if said == 0 else still
             text, pcm = phrases[(record.index + said) % len(phrases)]
             self.line.play(pcm, filler=True, more=True)
+            self.controller.said()
             record.spoken.append(text)
             record.latency_ms["acknowledged"] = True
             said += 1

@@ -1,0 +1,188 @@
+"""What a call does next, as a state machine with no I/O: what happened goes in, commands come out.
+
+The runner (`session.py`) feeds the controller each 20 ms frame of the caller's audio with the VAD's events
+and keys, and tells it when the appliance has said something and when a reply is over. The controller
+answers with commands: say a phrase, answer a turn, start recognising a turn early, forget that early
+start, stop the reply, hang up. It keeps the turn's audio and decides every interruption; the runner only
+carries out. Nothing here waits or reads a clock, so whole calls are tested by feeding it frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from appliance.audio import FRAME_MS
+from appliance.call.turns import (
+    BargeIn,
+    Greet,
+    KeysEntered,
+    KeysStarted,
+    Reprompt,
+    SilenceHangup,
+    TurnEnded,
+    TurnStarted,
+    TurnTaker,
+)
+
+PRE_ROLL_MS = 300  # audio kept from before the VAD is sure the caller speaks: the turn's first syllable
+EARLY_STT_MS = 240  # a pause this long starts speech recognition before the turn is sure to be over
+
+
+@dataclass(frozen=True)
+class Say:
+    """Say one of the conversation's phrases: `opening`, `greeting`, `reprompt` (the `count`th) or `goodbye`."""
+
+    phrase: str
+    at_ms: float
+    count: int = 0
+    ends: bool = False  # the call ends once it has been said
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Answer the caller's turn: its audio to recognise, or the digits keyed (`keys`, with no audio)."""
+
+    turn: TurnEnded | KeysEntered
+    decided_ms: float
+    audio: np.ndarray | None = None
+    keys: str | None = None
+    early: bool = False  # the recognition started early (by `Recognise`) is of this very audio: use it
+
+
+@dataclass(frozen=True)
+class Recognise:
+    """The caller paused: start recognising this audio now; an `Answer` with `early` will want the result."""
+
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class ForgetEarly:
+    """The caller went on after the pause: the early recognition misses words; drop it."""
+
+
+@dataclass(frozen=True)
+class StopReply:
+    """Stop the reply in progress and the audio playing. `forget_turn`: the caller went on speaking before
+    anything was said to their turn, so it is not a turn of its own; its audio joins the next one."""
+
+    barge_in: bool
+    forget_turn: bool = False
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """Everything has been said: hang up."""
+
+
+class CallController:
+    """The call's decisions. Feed `frame()` with each frame; report `said()` and `reply_over()`."""
+
+    def __init__(self, turns: TurnTaker | None = None, opening: bool = False):
+        self.turns = turns or TurnTaker()
+        self.opening = opening  # a call the appliance placed: it speaks first, at once
+        self.ended = False
+        self._ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
+        self._collecting: list | None = None  # the turn being spoken
+        self._held: list = []  # audio of a turn whose reply was dropped because the caller went on
+        self._early = False
+        self._ending = False
+        self._replying = False  # a Say or Answer is being carried out
+        self._reply_audio: list | None = None  # the audio of the turn being answered
+        self._reply_said = False
+
+    def start(self) -> list:
+        """The line is connected."""
+        if not self.opening:
+            return []
+        self.turns.greeted = True
+        return self._reply(Say("opening", 0.0))
+
+    def frame(self, frame: np.ndarray, events: list, *, speaking: bool, pause_ms: float) -> list:
+        """One frame of the caller's audio, the VAD's events and keys in it, whether the line is playing the
+        appliance's audio and how long the caller has paused mid-turn (0 while they speak)."""
+        if self.ended:
+            return []
+        if self._collecting is not None:
+            self._collecting.append(frame)
+        else:
+            self._ring.append(frame)
+        thinking = self._replying and not speaking
+        out: list = []
+        for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking):
+            out += self._decide(decision, thinking, speaking)
+        out += self._speculate(pause_ms)
+        if self._ending and not self._replying and not speaking:
+            self.ended = True
+            out.append(Hangup())
+        return out
+
+    def said(self) -> None:
+        """The reply in progress put something on the line."""
+        self._reply_said = True
+
+    def reply_over(self, ends_call: bool = False) -> None:
+        """The reply in progress finished (or failed, or was stopped); `ends_call`: it was the last word."""
+        self._replying = False
+        self._ending = self._ending or ends_call
+
+    def _decide(self, decision, thinking: bool, speaking: bool) -> list:
+        if isinstance(decision, (TurnStarted, BargeIn)):
+            out = []
+            if isinstance(decision, BargeIn) or thinking:
+                out = self._stop(barge_in=isinstance(decision, BargeIn), speaking=speaking)
+            self._collecting = list(self._ring)
+            self._ring.clear()
+            return out
+        if isinstance(decision, TurnEnded) and self._collecting is not None:
+            audio = self._held + self._collecting
+            self._held, self._collecting = [], None
+            early, self._early = self._early, False
+            self._reply_audio = audio
+            return self._reply(Answer(decision, self.turns.position_ms, np.concatenate(audio), early=early))
+        if isinstance(decision, KeysStarted):
+            return self._stop(barge_in=True, speaking=speaking)  # keying over a reply stops it, as speaking does
+        if isinstance(decision, KeysEntered):
+            return self._reply(Answer(decision, self.turns.position_ms, keys=decision.keys))
+        if isinstance(decision, Greet):
+            return self._reply(Say("greeting", decision.at_ms))
+        if isinstance(decision, Reprompt):
+            return self._reply(Say("reprompt", decision.at_ms, count=decision.count))
+        if isinstance(decision, SilenceHangup):
+            self._ending = True
+            return self._reply(Say("goodbye", decision.at_ms, ends=True))
+        return []
+
+    def _reply(self, command) -> list:
+        """Start a reply; one already in progress (a reprompt as a late answer lands) is stopped first."""
+        out = [StopReply(barge_in=False)] if self._replying else []
+        self._replying, self._reply_said = True, False
+        if not isinstance(command, Answer) or command.audio is None:
+            self._reply_audio = None
+        return out + [command]
+
+    def _stop(self, barge_in: bool, speaking: bool) -> list:
+        if not self._replying and not speaking:
+            return []
+        forget = not barge_in and self._replying and self._reply_audio is not None and not self._reply_said
+        if forget:
+            self._held = self._reply_audio
+        self._replying, self._reply_audio = False, None
+        return [StopReply(barge_in, forget_turn=forget)]
+
+    def _speculate(self, pause_ms: float) -> list:
+        """Start recognising the turn in a pause; drop that if the caller goes on speaking."""
+        if self._collecting is None:
+            return []
+        if pause_ms == 0.0:
+            if self._early:
+                self._early = False
+                return [ForgetEarly()]
+            return []
+        if not self._early and pause_ms >= EARLY_STT_MS:
+            self._early = True
+            return [Recognise(np.concatenate(self._held + self._collecting))]
+        return []

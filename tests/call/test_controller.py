@@ -1,0 +1,174 @@
+"""The call's controller alone: frames and what happened in, commands out, with no event loop and no models."""
+
+import numpy as np
+
+from appliance.audio import FRAME_MS
+from appliance.audio.dtmf import KeyPressed
+from appliance.call.controller import (EARLY_STT_MS, PRE_ROLL_MS, Answer, CallController, ForgetEarly, Hangup,
+                                       Recognise, Say, StopReply)
+from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
+from appliance.vad.segmenter import VoiceStarted, VoiceStopped
+
+SAMPLES = 160  # one 20 ms frame at 8 kHz
+
+
+class Caller:
+    """Feeds the controller frame by frame; each frame's samples carry its number, to follow audio through."""
+
+    def __init__(self, controller: CallController):
+        self.controller = controller
+        self.count = 0
+        self.commands: list = []
+
+    def frames(self, n: int, events_at: dict | None = None, speaking=False, pause_ms=0.0) -> list:
+        out = []
+        for i in range(n):
+            self.count += 1
+            events = (events_at or {}).get(i, [])
+            frame = np.full(SAMPLES, self.count, np.int16)
+            got = self.controller.frame(frame, events, speaking=speaking(self.count) if callable(speaking) else speaking,
+                                        pause_ms=pause_ms(i) if callable(pause_ms) else pause_ms)
+            out += got
+        self.commands += out
+        return out
+
+    @property
+    def at_ms(self) -> float:
+        return self.count * FRAME_MS
+
+
+def frames_in(audio: np.ndarray) -> list[int]:
+    return sorted(set(audio.tolist()))
+
+
+def test_silence_greets_then_reprompts_then_says_goodbye_and_hangs_up():
+    controller = CallController(TurnTaker(greet_after_ms=2000, reprompt_after_ms=3000, reprompts=1,
+                                          hangup_after_ms=3000))
+    caller = Caller(controller)
+    assert controller.start() == []
+    greet = caller.frames(100)
+    assert greet == [Say("greeting", 2000.0)]
+    controller.said()
+    controller.reply_over()
+    again = caller.frames(150)
+    assert again == [Say("reprompt", 5000.0, count=1)]
+    controller.reply_over()
+    bye = caller.frames(150)
+    assert bye == [Say("goodbye", 8000.0, ends=True)]
+    assert caller.frames(5, speaking=True) == []  # the goodbye is still playing: no hang-up yet
+    controller.reply_over()
+    assert caller.frames(1) == [Hangup()]
+    assert controller.ended and caller.frames(10) == []
+
+
+def test_a_turn_is_answered_with_its_audio_and_pre_roll():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(50)  # 1 s of silence before the caller speaks
+    started = caller.at_ms + 40
+    caller.frames(1, {0: [VoiceStarted(started)]})
+    caller.frames(60)
+    out = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 1200)]})
+    assert len(out) == 1 and isinstance(out[0], Answer)
+    answer = out[0]
+    assert answer.turn == TurnEnded(started, caller.at_ms - FRAME_MS) and answer.keys is None and not answer.early
+    got = frames_in(answer.audio)
+    pre_roll = PRE_ROLL_MS // FRAME_MS
+    assert got == list(range(51 - pre_roll + 1, caller.count + 1))  # the ring's frames, then every frame of the turn
+
+
+def test_a_pause_starts_recognition_early_and_the_answer_uses_it():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(40)
+    pause_frames = int(EARLY_STT_MS // FRAME_MS)
+    out = caller.frames(pause_frames + 2, pause_ms=lambda i: (i + 1) * FRAME_MS)
+    recognise = [c for c in out if isinstance(c, Recognise)]
+    assert len(recognise) == 1
+    answer = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 900)]}, pause_ms=700)
+    assert isinstance(answer[0], Answer) and answer[0].early
+
+
+def test_speaking_again_after_the_pause_forgets_the_early_recognition():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(20)
+    caller.frames(int(EARLY_STT_MS // FRAME_MS) + 1, pause_ms=lambda i: (i + 1) * FRAME_MS)
+    assert caller.frames(1, pause_ms=0.0) == [ForgetEarly()]
+    answer = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 900)]}, pause_ms=700)
+    assert isinstance(answer[0], Answer) and not answer[0].early
+
+
+def test_barge_in_stops_the_reply_that_is_playing():
+    controller = CallController(TurnTaker(greet_after_ms=1000))
+    caller = Caller(controller)
+    assert caller.frames(50) == [Say("greeting", 1000.0)]
+    controller.said()
+    out = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True)
+    assert out == [StopReply(barge_in=True, forget_turn=False)]
+
+
+def test_going_on_before_the_answer_is_heard_joins_both_parts_into_one_turn():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(30)
+    first = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 600)]})[0]
+    first_frames = frames_in(first.audio)
+    caller.frames(10)  # the reply is being prepared; nothing said yet
+    resumed = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
+    assert resumed == [StopReply(barge_in=False, forget_turn=True)]
+    caller.frames(20)
+    second = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 400)]})[0]
+    assert isinstance(second, Answer)
+    joined = frames_in(second.audio)
+    assert joined[:len(first_frames)] == first_frames and joined[-1] == caller.count
+
+
+def test_going_on_after_a_holding_phrase_keeps_the_first_turn():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(30)
+    caller.frames(1, {0: [VoiceStopped(caller.at_ms, 600)]})
+    controller.said()  # "One moment." went out, then the line went quiet again while the model works
+    resumed = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
+    assert resumed == [StopReply(barge_in=False, forget_turn=False)]
+    caller.frames(20)
+    second = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 400)]})[0]
+    assert frames_in(second.audio)[0] > 31 - PRE_ROLL_MS // FRAME_MS  # only the new words (and their pre-roll)
+
+
+def test_keys_stop_the_reply_and_become_a_turn():
+    controller = CallController(TurnTaker(greet_after_ms=1000, keys_end_ms=2500))
+    caller = Caller(controller)
+    caller.frames(50)
+    controller.said()
+    out = caller.frames(1, {0: [KeyPressed("4", caller.at_ms)]}, speaking=True)
+    assert out == [StopReply(barge_in=True)]
+    caller.frames(1, {0: [KeyPressed("2", caller.at_ms)]})
+    entered = caller.frames(1, {0: [KeyPressed("#", caller.at_ms)]})
+    assert len(entered) == 1 and entered[0].keys == "42" and isinstance(entered[0].turn, KeysEntered)
+    assert entered[0].audio is None
+
+
+def test_a_reply_that_ends_the_call_hangs_up_once_it_has_played():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(1, {0: [VoiceStopped(20, 20)]})
+    controller.said()
+    controller.reply_over(ends_call=True)
+    assert caller.frames(3, speaking=True) == []
+    assert caller.frames(1) == [Hangup()]
+
+
+def test_a_placed_call_opens_at_once():
+    controller = CallController(TurnTaker(greet_after_ms=2000), opening=True)
+    assert controller.start() == [Say("opening", 0.0)]
+    controller.said()
+    controller.reply_over()
+    caller = Caller(controller)
+    assert not any(isinstance(c, Say) for c in caller.frames(150))  # no greeting after the opening
