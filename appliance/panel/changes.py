@@ -45,6 +45,13 @@ def cancel_callback(callback_id: int, who: str) -> bool:
     return _audited(query, who, f"cancelled callback {callback_id}")
 
 
+def reschedule_callback(callback_id: int, at: datetime, who: str) -> bool:
+    """A scheduled or due callback is dialled at `at` instead (an aware time; kept as promised, in its zone)."""
+    query = Callback.update(at=at.isoformat(timespec="seconds"), at_utc=_stamp(at), state="scheduled").where(
+        (Callback.id == callback_id) & Callback.state.in_(("scheduled", "due")))
+    return _audited(query, who, f"rescheduled callback {callback_id} to {at.isoformat(timespec='minutes')}")
+
+
 def close_ticket(ticket_id: int, who: str) -> bool:
     query = Ticket.update(status="closed", updated_at=utc_now()).where(
         (Ticket.id == ticket_id) & (Ticket.status != "closed"))

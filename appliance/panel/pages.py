@@ -403,11 +403,31 @@ async def outbox_cancel(request):
 async def callbacks(request):
     rows = await _db(request, lambda: list(Callback.select().order_by(Callback.at_utc.desc()).limit(LIST_LIMIT)))
     lines = [cells(row.id, row.at, row.phone, row.reason, row.state, row.attempts, row.outcome,
-                   button(request, f"/callbacks/{row.id}/cancel", "Cancel")
+                   join([_reschedule_form(request, row), button(request, f"/callbacks/{row.id}/cancel", "Cancel")])
                    if row.state in ("scheduled", "due") else "") for row in rows]
     body = table(("#", "When (as promised)", "Phone", "Reason", "State", "Tries", "Outcome", ""), lines,
                  "No callbacks.")
     return page(request, "Callbacks", body)
+
+
+def _reschedule_form(request, row) -> Markup:
+    return html('<form method="post" action="/callbacks/{id}/reschedule" class="inline"><input type="hidden" '
+                'name="csrf" value="{csrf}"><input type="datetime-local" name="at" required aria-label="New time">'
+                '<button type="submit">Reschedule</button></form>', id=row.id, csrf=_csrf(request))
+
+
+async def callback_reschedule(request):
+    """A new time, in the company's timezone (what the browser's datetime-local field gives), in the future."""
+    callback_id, form = _id(request), await request.post()
+    try:
+        at = datetime.fromisoformat(str(form.get("at", ""))).replace(tzinfo=_zone(request))
+    except ValueError:
+        raise web.HTTPBadRequest(text="the new time is YYYY-MM-DDTHH:MM") from None
+    if at <= request.app[PANEL].now():
+        return page(request, "Nothing changed", html('<p class="error" role="alert">The new time has passed; choose '
+                                                     'one to come.</p><p><a href="/callbacks">Back</a></p>'), status=400)
+    done = await _db(request, changes.reschedule_callback, callback_id, at, _who(request))
+    return await _change(request, done, "/callbacks", f"Callback {callback_id}")
 
 
 async def callback_cancel(request):
@@ -496,6 +516,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/outbox/{id}/cancel", outbox_cancel)
     router.add_get("/callbacks", callbacks)
     router.add_post("/callbacks/{id}/cancel", callback_cancel)
+    router.add_post("/callbacks/{id}/reschedule", callback_reschedule)
     router.add_get("/tickets", tickets)
     router.add_post("/tickets/{id}/close", ticket_close)
     router.add_get("/leads", leads)

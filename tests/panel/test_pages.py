@@ -123,3 +123,23 @@ async def test_hot_leads_come_first(admin):
     Lead.create(phone="+15550000003", name="Warm Wim", quality="warm")
     text = await (await admin.get("/leads")).text()
     assert text.index("Hot Hana") < text.index("Warm Wim") < text.index("Cold Carl")
+
+
+async def test_a_callback_is_rescheduled_to_a_time_to_come_and_audited(admin, panel):
+    callback = Callback.create(phone="+15551230001", at="2030-01-01T10:00:00+00:00",
+                               at_utc="2030-01-01T10:00:00+00:00", reason="refund status", state="due")
+    page = await (await admin.get("/callbacks")).text()
+    assert f'action="/callbacks/{callback.id}/reschedule"' in page
+    token = panel.csrf_of(page)
+    moved = await admin.post(f"/callbacks/{callback.id}/reschedule", data={"csrf": token, "at": "2031-02-03T14:30"})
+    assert moved.status == 200  # after the 303 back to the list
+    stored = Callback.get_by_id(callback.id)
+    assert (stored.state, stored.at, stored.at_utc) == ("scheduled", "2031-02-03T14:30:00+00:00",
+                                                         "2031-02-03T14:30:00+00:00")
+    assert _audited(f"rescheduled callback {callback.id} to 2031-02-03T14:30+00:00")
+    past = await admin.post(f"/callbacks/{callback.id}/reschedule", data={"csrf": token, "at": "2001-01-01T09:00"})
+    assert past.status == 400 and Callback.get_by_id(callback.id).at_utc == "2031-02-03T14:30:00+00:00"
+    assert (await admin.post(f"/callbacks/{callback.id}/reschedule", data={"csrf": token, "at": "soon"})).status == 400
+    Callback.update(state="done").where(Callback.id == callback.id).execute()
+    done = await admin.post(f"/callbacks/{callback.id}/reschedule", data={"csrf": token, "at": "2032-01-01T09:00"})
+    assert done.status == 409 and Callback.get_by_id(callback.id).state == "done"
