@@ -11,14 +11,21 @@ def model_store(settings: Settings) -> ModelStore:
     return ModelStore(settings.paths.models_dir)
 
 
-def voice_detector(settings: Settings, store: ModelStore):
-    """Silero VAD and the end-of-turn segmenter, at the line rate."""
+def vad_model(settings: Settings, store: ModelStore):
+    """The Silero VAD model, checked and loaded: one for every call of a service."""
+    from appliance.vad.silero import load_model
+
+    return load_model(store.checked_path(settings.vad.model))
+
+
+def voice_detector(settings: Settings, store: ModelStore, model=None):
+    """Silero VAD and the end-of-turn segmenter, at the line rate; `model` from `vad_model()` is shared."""
     from appliance.audio import LINE_RATE_HZ
     from appliance.vad import VoiceDetector
 
-    return VoiceDetector(store.checked_path(settings.vad.model), rate_hz=LINE_RATE_HZ,
-                         threshold=settings.vad.threshold, start_ms=settings.vad.start_ms,
-                         end_silence_ms=settings.vad.end_silence_ms)
+    path = None if model is not None else store.checked_path(settings.vad.model)
+    return VoiceDetector(path, rate_hz=LINE_RATE_HZ, threshold=settings.vad.threshold,
+                         start_ms=settings.vad.start_ms, end_silence_ms=settings.vad.end_silence_ms, model=model)
 
 
 def transcriber(settings: Settings, store: ModelStore):

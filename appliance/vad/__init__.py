@@ -22,8 +22,8 @@ class VoiceDetector:
     """
 
     def __init__(self, model_path: Path, rate_hz: int = 8000, threshold: float = 0.5, start_ms: float = 60,
-                 end_silence_ms: float = 700):
-        self.vad = SileroVad(model_path, rate_hz)
+                 end_silence_ms: float = 700, model=None):
+        self.vad = SileroVad(model_path, rate_hz, model=model)
         self.segmenter = VadSegmenter(threshold, start_ms, end_silence_ms)
         self._pending = np.zeros(0, dtype=np.int16)
         self._window_ms = self.vad.window_samples * 1000 / rate_hz

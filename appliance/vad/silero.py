@@ -15,27 +15,35 @@ CONTEXT_SAMPLES = {8000: 32, 16000: 64}
 MODEL_INPUTS = {"input", "state", "sr"}
 
 
+def load_model(model_path: Path, threads: int = 1):
+    """The Silero VAD model as an onnxruntime session, checked to be one."""
+    import onnxruntime
+
+    if not Path(model_path).is_file():
+        raise ApplianceError("vad-model-missing", f"{model_path} does not exist")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise ApplianceError("vad-model-invalid", f"{model_path}: {exc}") from exc
+    inputs = {tensor.name for tensor in session.get_inputs()}
+    if inputs != MODEL_INPUTS:
+        raise ApplianceError("vad-model-invalid", f"{model_path} takes {sorted(inputs)}, not Silero VAD v5/v6's "
+                             f"{sorted(MODEL_INPUTS)}")
+    return session
+
+
 class SileroVad:
     """Speech probability per window at 8 or 16 kHz; keeps its recurrent state between windows."""
 
-    def __init__(self, model_path: Path, rate_hz: int = 8000, threads: int = 1):
-        import onnxruntime
-
+    def __init__(self, model_path: Path, rate_hz: int = 8000, threads: int = 1, model=None):
+        """`model`: a loaded `load_model()` to share (its weights are read-only; each SileroVad keeps its own
+        state), so a call service loads the model once for all its calls."""
         if rate_hz not in WINDOW_SAMPLES:
             raise ApplianceError("vad-rate-unsupported", f"Silero VAD runs at 8000 or 16000 Hz, not {rate_hz}")
-        if not Path(model_path).is_file():
-            raise ApplianceError("vad-model-missing", f"{model_path} does not exist")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise ApplianceError("vad-model-invalid", f"{model_path}: {exc}") from exc
-        inputs = {tensor.name for tensor in self._session.get_inputs()}
-        if inputs != MODEL_INPUTS:
-            raise ApplianceError("vad-model-invalid", f"{model_path} takes {sorted(inputs)}, not Silero VAD v5/v6's "
-                                 f"{sorted(MODEL_INPUTS)}")
+        self._session = model if model is not None else load_model(model_path, threads)
         self.rate_hz = rate_hz
         self.window_samples = WINDOW_SAMPLES[rate_hz]
         self._context_samples = CONTEXT_SAMPLES[rate_hz]

@@ -66,6 +66,21 @@ def test_reset_forgets_the_previous_audio(model, speak):
         vad.voice_confidence(speech[:255])
 
 
+def test_calls_sharing_one_loaded_model_keep_their_own_state(model, speak):
+    from appliance.vad.silero import load_model
+
+    shared = load_model(model)
+    speech, other = speak("Hello, I need some help please."), speak("Where is my order?")
+    by_itself = SileroVad(model, 8000)
+    alone = [by_itself.voice_confidence(w) for w in windows(speech, 256)]
+    first, second = SileroVad(None, 8000, model=shared), SileroVad(None, 8000, model=shared)
+    interleaved = []
+    for mine, theirs in zip(windows(speech, 256), windows(np.resize(other, len(speech)), 256)):
+        interleaved.append(first.voice_confidence(mine))
+        second.voice_confidence(theirs)
+    assert interleaved == pytest.approx(alone, abs=1e-5)
+
+
 def test_one_question_is_one_turn_at_the_right_place(model, speak):
     speech = np.concatenate([speak("What is your refund policy?"), silence(1000)])
     events = feed(VoiceDetector(model, end_silence_ms=700), speech)
