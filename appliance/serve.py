@@ -62,12 +62,15 @@ async def open_lines(service: CallService, uris: list[str], on_call) -> list:
 
 
 def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
-    """Dial due callbacks through the first SIP line, if one is open (appliance.callbacks)."""
+    """Dial due callbacks and warm transfers through the first SIP line, if one is open (appliance.callbacks)."""
     from appliance.callbacks import CallbackDialer
     from appliance.line.sip import SipServer
 
     sip = next((server for server in servers if isinstance(server, SipServer)), None)
-    return asyncio.create_task(CallbackDialer(service, sip, service.settings).run()) if sip else None
+    if sip is None:
+        return None
+    service.dialer = sip.place_call
+    return asyncio.create_task(CallbackDialer(service, sip, service.settings).run())
 
 
 async def serve(settings: Settings, uris: list[str], say=print) -> int:

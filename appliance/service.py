@@ -16,32 +16,44 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from appliance import engines
 from appliance.actions.channels import WhatsappGateway
 from appliance.actions.perform import ActionTaker
 from appliance.actions.queue import make_queue
+from appliance.audio import LINE_RATE_HZ
 from appliance.call.gate import CpuGate, GatedResponder, GatedSynthesizer, GatedTranscriber
-from appliance.call.session import CallSession, acknowledgements, prepared, quietly, synthesized
+from appliance.call.session import CallSession, acknowledgements, prepared, synthesized
 from appliance.dialogue.catalog import Catalog
 from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_for
 from appliance.dialogue.intents import IntentClassifier
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
+from appliance.errors import ApplianceError
 from appliance.records import open_database
 from appliance.records.load import RecordsCrm
 from appliance.settings import Settings
 
 log = logging.getLogger("appliance.service")
 
-TRANSFER_FAILED = ("Sorry, I couldn't put you through right now. Someone from our team will call you back "
-                   "on this number as soon as they can.")
 BUSY_MESSAGE = "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
+REACHED = "I've reached {name}. One moment while I tell them what you need."
+RELAY_BACKLOG_MS = 200  # a bridged call whose two clocks drift apart drops audio past this, never lags behind
+
+
+def ringback(seconds: float) -> np.ndarray:
+    """The ringing a caller hears while a transfer rings: 440 + 480 Hz, 2 s on and 4 s off (the North American
+    ringback tone, which callers everywhere know as ringing), at the line rate."""
+    t = np.arange(int(6 * LINE_RATE_HZ)) / LINE_RATE_HZ
+    cycle = np.where(t < 2, 2500 * (np.sin(2 * np.pi * 440 * t) + np.sin(2 * np.pi * 480 * t)), 0)
+    return np.resize(cycle.astype(np.int16), int(seconds * LINE_RATE_HZ))
 
 
 @dataclass
 class CallEvent:
     """Something that happened on a call, as the bus publishes it."""
 
-    kind: str  # call-started, caller-heard, reply-started, action-queued, stage-failed, call-ended, call-busy
+    kind: str  # call-started, caller-heard, reply-started, reply-finished, action-queued, stage-failed, call-ended, ...
     call: int  # the call's number in this service (the Call row's id once it exists)
     at: float = field(default_factory=time.time)
     data: dict = field(default_factory=dict)
@@ -98,15 +110,21 @@ class CallService:
         self.synthesizer = engines.synthesizer(settings, self.store)
         self.classifier = IntentClassifier(self.index.embedder)
         self.catalog = Catalog.from_passages(self.index.passages(), self.company.name)
+        self.vad = engines.vad_model(settings, self.store)  # one for every call; each call keeps its own state
         self.gate = CpuGate()
         self.voice = GatedSynthesizer(self.synthesizer, self.gate)  # one for every call: its phrases are kept
         self.whatsapp_online = WhatsappGateway(settings.whatsapp).online
         self.active: dict[int, object] = {}
+        # Places a call for a warm transfer: `await dialer(uri, ring_timeout_s=, display_name=, caller_id=)` → a
+        # line once answered (a SipServer's place_call; `serve` sets it when a SIP line is open), or None.
+        self.dialer = None
+        self._handing_over: dict[int, asyncio.Task] = {}  # call → its transfer in progress
+        self._bridges: dict[int, object] = {}  # call → the agent's line it is to be connected to
         self._numbers = itertools.count(1)
         self._busy_pcm = synthesized(self.synthesizer, BUSY_MESSAGE)
         # Said on every call: ready before the first one rings, so a call is answered at once.
         acknowledgements(self.voice)
-        for text in (greeting_for(self.company.name), goodbye_for(self.company.name), TRANSFER_FAILED):
+        for text in (greeting_for(self.company.name), goodbye_for(self.company.name)):
             prepared(self.voice, text)
 
     def close(self) -> None:
@@ -127,9 +145,9 @@ class CallService:
         number = next(self._numbers)
         self.active[number] = line
         try:
-            return await self._run(line, caller_id, opening)
+            return await self._run(line, caller_id, opening, number)
         finally:
-            del self.active[number]
+            self.active.pop(number, None)
 
     async def _busy(self, line, caller_id: str | None) -> list:
         self.publish("call-busy", 0, caller=caller_id, active=len(self.active))
@@ -151,7 +169,109 @@ class CallService:
         trunk = self.settings.line.sip_trunk
         return f"sip:{phone}@{trunk}" if phone and trunk else None
 
-    async def _hand_over(self, line, target: str, call_id: int) -> None:
+    def _hand_over_to(self, session, line, conversation, call_id: int) -> None:
+        """The caller asked for a person and heard who they are connected to: start the transfer."""
+        agent = conversation.state.agent or {}
+        target = self.transfer_target(agent)
+        if not target:
+            return
+        if self.settings.handoff.transfer == "warm" and self.dialer is not None:
+            coroutine = self._warm_transfer(session, line, conversation, target, call_id)
+        elif hasattr(line, "transfer"):
+            coroutine = self._hand_over(session, line, conversation, target, call_id)
+        else:
+            log.warning("call %s: no way to reach %s from this line (no SIP line to dial, no REFER)", call_id, target)
+            return
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._handing_over[call_id] = task
+
+        def done(task: asyncio.Task) -> None:
+            self._handing_over.pop(call_id, None)
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                log.error("line-transfer-failed: call %s: %s", call_id, exc, exc_info=exc)
+                self.publish("stage-failed", call_id, code="line-transfer-failed", target=target, error=str(exc))
+
+        task.add_done_callback(done)
+
+    async def _warm_transfer(self, session, line, conversation, target: str, call_id: int) -> None:
+        """Call the agent while the caller hears ringing, tell the agent who is waiting and why, then connect the
+        two through the box. Nobody answers (or the agent hangs up before being connected): the caller is told
+        and offered a callback."""
+        while line.playing and line.hung_up_by is None:  # "I'm connecting you with ..." is heard out
+            await asyncio.sleep(0.05)
+        if line.hung_up_by is not None:
+            return
+        agent = conversation.state.agent or {}
+        name = agent.get("name")
+        ring_s = self.settings.line.ring_timeout_s
+        await session.hold()
+        line.play(ringback(ring_s + 6), filler=True)
+        self.publish("transfer-ringing", call_id, target=target, mode="warm")
+        agent_line, connected = None, False
+        try:
+            agent_line = await self.dialer(target, ring_timeout_s=ring_s, display_name=self.company.name,
+                                           caller_id=conversation.state.caller_id)
+            line.stop_playback()
+            if line.hung_up_by is None:
+                line.play(await asyncio.to_thread(synthesized, self.voice, REACHED.format(name=name or "someone")))
+                summary = await asyncio.to_thread(synthesized, self.voice, conversation.handover_summary(name))
+                await self._say_to(agent_line, summary)
+            connected = line.hung_up_by is None and agent_line.hung_up_by is None
+        except ApplianceError as exc:
+            self.publish("stage-failed", call_id, code="line-transfer-failed", target=target, error=exc.message)
+        finally:
+            if agent_line is not None and not connected:  # refused, or cancelled: the caller hung up meanwhile
+                await self._let_go(agent_line)
+        if connected:
+            self.publish("call-transferred", call_id, target=target, mode="warm")
+            session.hand_over()  # the call's runner connects the two lines once the session lets go of the line
+            self._bridges[call_id] = agent_line
+        elif line.hung_up_by is None:
+            line.stop_playback()
+            await session.resume(conversation.offer_callback(name))
+
+    @staticmethod
+    async def _say_to(line, pcm: np.ndarray) -> None:
+        """Play `pcm` on a line nobody else is driving, until it has been sent or the far end hangs up."""
+        line.play(pcm)
+        async for _ in line.audio():
+            if not line.playing:
+                break
+
+    async def _bridge(self, caller, agent) -> str:
+        """Carry the audio both ways until either side hangs up; hang up the other; return who ended it."""
+        backlog = RELAY_BACKLOG_MS * LINE_RATE_HZ // 1000
+
+        async def relay(source, sink) -> None:
+            async for frame in source.audio():
+                if sink.hung_up_by is not None:
+                    return
+                if sink.playback.queued_samples > backlog:
+                    sink.stop_playback()
+                sink.play(frame)
+
+        tasks = [asyncio.create_task(relay(caller, agent)), asyncio.create_task(relay(agent, caller))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        ended_by = "agent" if agent.hung_up_by is not None and caller.hung_up_by is None else "caller"
+        await caller.hangup()
+        await self._let_go(agent)
+        return ended_by
+
+    @staticmethod
+    async def _let_go(line) -> None:
+        """Hang up a call the service placed and free its line."""
+        await line.hangup()
+        release = getattr(line, "release", None)
+        if release is not None:
+            release()
+
+    async def _hand_over(self, session, line, conversation, target: str, call_id: int) -> None:
         """Blind transfer once the caller has heard "I'm connecting you": REFER, then leave the call to the PBX."""
         while line.playing and line.hung_up_by is None:
             await asyncio.sleep(0.05)
@@ -163,7 +283,7 @@ class CallService:
             await line.hangup()
             return
         self.publish("stage-failed", call_id, code="line-transfer-failed", target=target, status=status)
-        line.play(await asyncio.to_thread(prepared, self.voice, TRANSFER_FAILED))
+        await session.resume(conversation.offer_callback((conversation.state.agent or {}).get("name")))
 
     def _conversation(self, caller_id: str | None) -> tuple[Conversation, ActionTaker, RecordsCrm]:
         crm = RecordsCrm()
@@ -176,31 +296,40 @@ class CallService:
                                     **engines.conversation_options(self.settings))
         return conversation, taker, crm
 
-    async def _run(self, line, caller_id: str | None, opening: str | None = None) -> list:
+    async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
         call_id = taker.call.id
         self.publish("call-started", call_id, caller=caller_id, line=type(line).__name__, active=len(self.active))
         transcriber = GatedTranscriber(self.transcriber, self.gate)
         transcriber.initial_prompt = engines.speech_hint(self.company.name, self.catalog.hint(),
                                                          self.settings.stt.vocabulary, crm.order_ids())
-        detector = await asyncio.to_thread(engines.voice_detector, self.settings, self.store)
+        detector = engines.voice_detector(self.settings, self.store, model=self.vad)
 
         def on_event(kind: str, **data) -> None:
             self.publish(kind, call_id, **data)
-            if kind == "action-queued" and data.get("action") == "escalate_to_human" and hasattr(line, "transfer"):
-                target = self.transfer_target(conversation.state.agent)
-                if target:
-                    task = asyncio.get_running_loop().create_task(self._hand_over(line, target, call_id))
-                    task.add_done_callback(quietly)
+            if kind == "action-queued" and data.get("action") == "escalate_to_human":
+                self._hand_over_to(session, line, conversation, call_id)
 
         session = CallSession(line, detector, transcriber, self.voice, conversation, events=on_event,
                               opening=opening)
-        records = []
+        records, agent_line = [], None
         try:
             records = await session.run()
+            handing_over = self._handing_over.get(call_id)
+            if handing_over is not None and not session.handed_over:
+                handing_over.cancel()  # the caller hung up while the transfer rang
+                await asyncio.gather(handing_over, return_exceptions=True)
+            agent_line = self._bridges.pop(call_id, None)
         finally:
-            ended_by = getattr(line, "hung_up_by", None) or "line"
+            ended_by = "transferred" if agent_line is not None else getattr(line, "hung_up_by", None) or "line"
             v2v = [v for v in (session.voice_to_voice(r) for r in records if r.kind == "caller") if v is not None]
             await asyncio.to_thread(taker.end_call, records, ended_by, v2v)
-            self.publish("call-ended", call_id, ended_by=ended_by, turns=len(records))
+            if agent_line is None:
+                self.publish("call-ended", call_id, ended_by=ended_by, turns=len(records))
+        if agent_line is not None:  # connected to a person: it takes no engine, so its slot is free for the next
+            self.active.pop(number, None)
+            try:
+                ended_by = await self._bridge(line, agent_line)
+            finally:
+                self.publish("call-ended", call_id, ended_by=ended_by, turns=len(records), transferred=True)
         return records

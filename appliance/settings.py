@@ -58,6 +58,10 @@ class Handoff:
     """The agent expertise for a question the knowledge base could not answer."""
     sales_expertise: str = "sales"
     """The agent expertise for everyone else (a caller who asks for a person)."""
+    transfer: Literal["warm", "blind"] = "warm"
+    """warm: the appliance calls the agent, tells them who is waiting and why, then connects the caller
+    through the box (nobody answers: the caller is offered a callback); blind: a SIP REFER to the agent,
+    for a PBX that takes one, and the box leaves the call."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ The runner (`session.py`) feeds the controller each 20 ms frame of the caller's 
 and keys, and tells it when the appliance has said something and when a reply is over. The controller
 answers with commands: say a phrase, answer a turn, start recognising a turn early, forget that early
 start, stop the reply, hang up. It keeps the turn's audio and decides every interruption; the runner only
-carries out. Nothing here waits or reads a clock, so whole calls are tested by feeding it frames.
+carries out. While a transfer rings the controller is on hold: the caller's words start no turn. A call
+handed over to a person ends here without a hang-up. Nothing here waits or reads a clock, so whole calls
+are tested by feeding it frames.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ EARLY_STT_MS = 240  # a pause this long starts speech recognition before the tur
 
 @dataclass(frozen=True)
 class Say:
-    """Say one of the conversation's phrases: `opening`, `greeting`, `reprompt` (the `count`th) or `goodbye`."""
+    """Say one of the conversation's phrases: `opening`, `greeting`, `reprompt` (the `count`th) or `goodbye`;
+    or, as `announcement`, the `text` given (what the call service has to tell the caller)."""
 
     phrase: str
     at_ms: float
     count: int = 0
     ends: bool = False  # the call ends once it has been said
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class CallController:
         self._replying = False  # a Say or Answer is being carried out
         self._reply_audio: list | None = None  # the audio of the turn being answered
         self._reply_said = False
+        self.on_hold = False
+        self.handed_over = False
 
     def start(self) -> list:
         """The line is connected."""
@@ -111,6 +117,10 @@ class CallController:
         else:
             self._ring.append(frame)
         thinking = self._replying and not speaking
+        if self.on_hold:  # the caller hears the ringing of a transfer: nothing they say is a turn, and no reprompt
+            self.turns.advance(FRAME_MS, events, thinking=True, speaking=speaking)
+            self._collecting, self._held, self._early = None, [], False
+            return []
         out: list = []
         for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking):
             out += self._decide(decision, thinking, speaking)
@@ -123,6 +133,21 @@ class CallController:
     def said(self) -> None:
         """The reply in progress put something on the line."""
         self._reply_said = True
+
+    def hold(self) -> list:
+        """A transfer is ringing: stop what is being said; the caller's words are not answered until `resume`."""
+        out = self._stop(barge_in=True, speaking=True) if self._replying else []
+        self.on_hold = True
+        return out
+
+    def resume(self, text: str) -> list:
+        """The transfer did not happen: tell the caller `text`, and listen to them again."""
+        self.on_hold = False
+        return self._reply(Say("announcement", self.turns.position_ms, text=text))
+
+    def hand_over(self) -> None:
+        """The caller is connected to a person: the call goes on without the appliance, which does not hang up."""
+        self.on_hold, self.handed_over, self.ended = False, True, True
 
     def reply_over(self, ends_call: bool = False) -> None:
         """The reply in progress finished (or failed, or was stopped); `ends_call`: it was the last word."""

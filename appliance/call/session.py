@@ -50,7 +50,7 @@ class TurnRecord:
     """One turn of the call as it happened: what was heard, the reply, what was spoken, and the times."""
 
     index: int
-    kind: str  # greeting, caller, reprompt, goodbye
+    kind: str  # greeting, caller, reprompt, goodbye, announcement
     at_ms: float
     heard: str | None = None
     reply: dict | None = None
@@ -148,12 +148,30 @@ class CallSession:
             await asyncio.gather(self._task, return_exceptions=True)
         return self.records
 
+    async def hold(self) -> None:
+        """A transfer rings: the caller's words are not answered meanwhile (the service plays the ringing)."""
+        for command in self.controller.hold():
+            await self._carry_out(command)
+
+    async def resume(self, text: str) -> None:
+        """The transfer did not happen: say `text` and go on with the call."""
+        for command in self.controller.resume(text):
+            await self._carry_out(command)
+
+    def hand_over(self) -> None:
+        """The caller now talks to a person: `run` returns at the next frame and leaves the line up."""
+        self.controller.hand_over()
+
+    @property
+    def handed_over(self) -> bool:
+        return self.controller.handed_over
+
     async def _carry_out(self, command) -> None:
         if isinstance(command, Say):
             text = {"opening": lambda: self.opening, "greeting": self.conversation.greeting,
                     "reprompt": lambda: self.conversation.reprompt(command.count),
-                    "goodbye": self.conversation.goodbye}[command.phrase]()
-            kind = "greeting" if command.phrase == "opening" else command.phrase
+                    "goodbye": self.conversation.goodbye, "announcement": lambda: command.text}[command.phrase]()
+            kind = {"opening": "greeting"}.get(command.phrase, command.phrase)
             self._start(self._say(text, kind, command.at_ms, ends=command.ends))
         elif isinstance(command, Answer):
             early, self._early = (self._early if command.early else None), None
@@ -268,6 +286,9 @@ class CallSession:
                 queued = []
                 while (sentence := await sentences.get()) is not None:
                     queued.append(await self._speak(sentence, record, more=True))
+                    if len(queued) == 1:  # the answer itself (not a holding phrase) starts to play
+                        self.events("reply-started", response_ms=round(record.latency_ms["endpoint"]
+                                                                       + (queued[0] - start) * 1000))
                 return queued
 
             speaker = asyncio.create_task(speak_all())
@@ -294,7 +315,7 @@ class CallSession:
                 record.latency_ms["tts_first_audio"] = (queued[0] - first_sentence[0]) * 1000
             if result is not None:
                 record.reply = result.reply.to_dict()
-                self.events("reply-started", intent=record.reply["intent"], text=" ".join(record.spoken),
+                self.events("reply-finished", intent=record.reply["intent"], text=" ".join(record.spoken),
                             latency_ms={k: round(v) for k, v in record.latency_ms.items()
                                         if isinstance(v, float)})
                 for action in record.reply["actions"]:

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Callable
 
 from appliance.dialogue.catalog import Catalog, title_of
+from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
-from appliance.dialogue.policy import CallState, Crm, Policy
+from appliance.dialogue.policy import CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
 from appliance.llm.reply import Reply
 from appliance.settings import Tickets
@@ -102,6 +103,34 @@ class Conversation:
     def goodbye(self) -> str:
         """The polite goodbye before the appliance hangs up."""
         return goodbye_for(self.company)
+
+    def handover_summary(self, agent_name: str | None = None) -> str:
+        """What a person taking the call over hears first (a warm transfer): who is waiting, and why."""
+        state = self.state
+        hello = f"Hello {agent_name.split()[0]}, this" if agent_name else "Hello, this"
+        caller = (state.caller or {}).get("name")
+        number = f", calling from {spoken_phone(state.caller_id)}" if state.caller_id else ""
+        who = f"I have {caller} on the line{number}." if caller else f"I have a caller on the line{number}."
+        said = [turn["content"].removeprefix("Caller: ") for turn in self.transcript if turn["role"] == "user"]
+        if state.complaint:
+            why = f"They have a complaint: {state.complaint.rstrip('.!?')}."
+        elif state.question:
+            why = f"They asked: {state.question.rstrip('.!?')}."
+        elif len(said) > 1:  # what they said before asking for a person
+            why = f"They said: {said[-2].rstrip('.!?')}."
+        else:
+            why = "They asked to speak to someone."
+        if state.slots.get("order_id"):
+            why += f" Their order number is {spoken_id(state.slots['order_id'])}."
+        return f"{hello} is the {self.company} phone assistant. {who} {why} I'm putting them through now."
+
+    def offer_callback(self, agent_name: str | None = None) -> str:
+        """A transfer nobody answered: say so and offer a callback; the caller's next words can book it."""
+        self.state.waiting_for, self.state.waiting_intent = "callback_time", "callback_request"
+        self.state.agent = None
+        who = agent_name or "our team"
+        return (f"I'm sorry, {who} couldn't take your call just now. I can have someone call you back. "
+                f"When would be a good time?")
 
     def spoken(self, sentence: str) -> str:
         """A sentence as it is said on the line: amounts in words of this company's currency."""

@@ -61,7 +61,7 @@ class Playback:
 
     def stop(self) -> int:
         """Drop everything not yet sent (barge-in); return how many samples were dropped."""
-        dropped = len(self._pending) + sum(len(chunk) for chunk, _ in self._queue)
+        dropped = self.queued_samples
         self._queue.clear()
         self._pending = np.zeros(0, dtype=np.int16)
         self._pending_filler = np.zeros(0, dtype=bool)
@@ -72,6 +72,11 @@ class Playback:
     def playing(self) -> bool:
         """Whether reply audio is still waiting to be sent."""
         return bool(len(self._pending) or self._queue)
+
+    @property
+    def queued_samples(self) -> int:
+        """How much audio is waiting to be sent."""
+        return len(self._pending) + sum(len(chunk) for chunk, _ in self._queue)
 
     def next_frame(self, position_ms: float) -> np.ndarray:
         """The frame to send at `position_ms`: queued audio, padded with silence."""

@@ -38,6 +38,7 @@ class RtpLine(ClockedLine, asyncio.DatagramProtocol):
         self.events = EventReceiver()
         self.transport: asyncio.DatagramTransport | None = None
         self.close_call = close_call
+        self.on_release = None  # the SIP line's own bookkeeping, when the call's socket closes
         self.dropped = 0  # datagrams that were not this call's RTP
         self._previous = np.zeros(FRAME_SAMPLES, np.int16)
         self._lost_in_row = 0
@@ -129,3 +130,6 @@ class RtpLine(ClockedLine, asyncio.DatagramProtocol):
         """Close the RTP socket."""
         if self.transport is not None:
             self.transport.close()
+        if self.on_release is not None:
+            release, self.on_release = self.on_release, None
+            release()

@@ -222,6 +222,10 @@ class SipServer(asyncio.DatagramProtocol):
             await self._hangup(call_id)
             line.release()
             raise ApplianceError("line-no-answer", f"{target} did not answer within {ring_timeout_s:.0f} s") from None
+        except asyncio.CancelledError:  # not wanted any more (the caller of a transfer hung up): stop the ringing
+            await self._hangup(call_id)
+            line.release()
+            raise
         finally:
             self._waiting.pop(call_id, None)
         if isinstance(event, CallEnded):
@@ -237,6 +241,7 @@ class SipServer(asyncio.DatagramProtocol):
         line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
         line.call_id = call_id
         self.lines[call_id] = line
+        line.on_release = lambda: self.lines.pop(call_id, None)  # whoever placed the call releases its line
         return line
 
     async def transfer(self, call_id: str, target: str, timeout_s: float = 10.0, outcome_timeout_s: float = 30.0

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 64 * 1024
 STAGES = {"call-started": "greeting", "caller-heard": "thinking", "reply-started": "speaking",
-          "action-queued": "speaking", "stage-failed": "error", "call-transferred": "transferred"}
+          "action-queued": "speaking", "stage-failed": "error", "transfer-ringing": "transferring",
+          "call-transferred": "transferred"}
 RESPONSE_STAGES = ("endpoint", "stt", "llm_first_sentence", "tts_first_audio")
 
 
@@ -45,11 +46,14 @@ class LiveCalls:
             call["started_at"] = event.get("at")
         elif kind == "caller-heard":
             call["heard"] = str(data.get("text", ""))
-        elif kind == "reply-started":
+        elif kind == "reply-started" and isinstance(data.get("response_ms"), (int, float)):
+            call["response_ms"] = round(data["response_ms"])
+        elif kind == "reply-finished":
             call["intent"] = str(data.get("intent", ""))
             stages = data.get("latency_ms") or {}
             measured = [stages[key] for key in RESPONSE_STAGES if isinstance(stages.get(key), (int, float))]
-            call["response_ms"] = round(sum(measured)) if measured else None
+            if measured:
+                call["response_ms"] = round(sum(measured))
         elif kind == "action-queued":
             call["actions"] = call["actions"] + [str(data.get("action", ""))]
         elif kind == "stage-failed":

@@ -172,3 +172,32 @@ def test_a_placed_call_opens_at_once():
     controller.reply_over()
     caller = Caller(controller)
     assert not any(isinstance(c, Say) for c in caller.frames(150))  # no greeting after the opening
+
+
+def test_on_hold_the_caller_starts_no_turn_and_hears_no_reprompt_then_resume_says_why():
+    controller = CallController(TurnTaker(greet_after_ms=60000, reprompt_after_ms=1000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(1, {0: [VoiceStopped(20, 20)]})
+    controller.said()
+    controller.reply_over()
+    assert controller.hold() == []  # nothing was being said
+    spoken = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True)
+    spoken += caller.frames(100, speaking=lambda n: n % 2 == 0)  # the ringing, and the caller saying "hello?"
+    spoken += caller.frames(1, {0: [VoiceStopped(caller.at_ms, 400)]})
+    assert spoken == []
+    resumed = controller.resume("Nobody could take your call.")
+    assert len(resumed) == 1 and resumed[0].phrase == "announcement" and resumed[0].text.startswith("Nobody")
+    controller.reply_over()
+    caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
+    assert isinstance(caller.frames(1, {0: [VoiceStopped(caller.at_ms, 20)]})[0], Answer)  # listening again
+
+
+def test_handed_over_the_call_ends_without_a_hang_up():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    controller.hold()
+    caller.frames(10)
+    controller.hand_over()
+    assert controller.ended and controller.handed_over
+    assert Hangup() not in caller.frames(10)

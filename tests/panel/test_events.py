@@ -10,7 +10,8 @@ from appliance.service import CallEvent, EventBus
 
 CALL = [{"kind": "call-started", "call": 7, "at": 100.0, "data": {"caller": "+15551230001", "line": "SipLine"}},
         {"kind": "caller-heard", "call": 7, "at": 103.0, "data": {"text": "What is your refund policy?"}},
-        {"kind": "reply-started", "call": 7, "at": 104.0,
+        {"kind": "reply-started", "call": 7, "at": 103.9, "data": {"response_ms": 1180}},
+        {"kind": "reply-finished", "call": 7, "at": 104.0,
          "data": {"intent": "faq", "text": "We offer...", "latency_ms": {"endpoint": 700, "stt": 210,
                                                                          "llm_first_sentence": 300}}},
         {"kind": "action-queued", "call": 7, "at": 104.1, "data": {"action": "send_sms"}}]

@@ -55,7 +55,12 @@ def test_two_calls_at_once_each_get_their_own_answer_and_a_third_hears_busy(serv
     kinds = [e.kind for e in events]
     assert kinds.count("call-started") == 2 and kinds.count("call-ended") == 2 and "call-busy" in kinds
     assert {e.data["text"] for e in events if e.kind == "caller-heard"} >= set()
-    assert sum(e.kind == "caller-heard" for e in events) >= 2 and "reply-started" in kinds
+    assert sum(e.kind == "caller-heard" for e in events) >= 2
+    for number in {e.call for e in events if e.kind == "call-started"}:  # each answer announced as it starts to play
+        own = [e.kind for e in events if e.call == number and e.kind in ("reply-started", "reply-finished")]
+        assert own[:2] == ["reply-started", "reply-finished"], own
+    started = [e.data["response_ms"] for e in events if e.kind == "reply-started"]
+    assert started and all(ms > 0 for ms in started)
     calls = {c.caller_id: c for c in Call.select().where(Call.caller_id.in_(list(questions)))}
     assert set(calls) == set(questions) and all(c.ended_at for c in calls.values())
     assert Turn.select().where(Turn.call == calls["+15550101"].id).count() >= 1

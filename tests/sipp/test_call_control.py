@@ -77,7 +77,7 @@ def test_digits_keyed_as_rfc_4733_events_are_a_keyed_entry_of_the_order_number(r
                        pause_ms=int((keys_at_s + 12) * 1000))
     recorder.stop()
     heard = [e.data for e in events_since(running, start, "caller-heard")]
-    replies = [e.data for e in events_since(running, start, "reply-started")]
+    replies = [e.data for e in events_since(running, start, "reply-finished")]
     assert result.returncode == 0, result.stderr
     assert any(not h["keyed"] and "order" in h["text"].lower() for h in heard), (heard, replies)
     keyed = [h for h in heard if h["keyed"]]
@@ -126,7 +126,7 @@ def test_a_caller_who_says_goodbye_gets_the_appliances_bye(running, sipp, caller
     assert result.returncode == 0, result.stderr
     assert wait_for(lambda: ended(running, start), 10)
     assert ended(running, start)[0].data["ended_by"] == "appliance"
-    intents = [e.data["intent"] for e in events_since(running, start, "reply-started")]
+    intents = [e.data["intent"] for e in events_since(running, start, "reply-finished")]
     assert "goodbye" in intents, intents
     assert len(audio) > 8000, f"only {len(audio) / 8000:.1f} s of the goodbye was heard before the BYE"
     assert wait_for(lambda: idle(running), 10)

@@ -19,5 +19,5 @@ def test_a_caller_asking_about_refunds_hears_the_refund_policy_back_over_rtp(run
     assert result.returncode == 0, result.stderr[-2000:]
     heard = words(whisper.transcribe(audio, 8000).text)
     assert len(audio) > 8000 * 3, f"only {len(audio) / 8000:.1f} s of audio came back"
-    said = [e.data for e in running.service.bus.recent if e.kind in ("caller-heard", "reply-started")]
+    said = [e.data for e in running.service.bus.recent if e.kind in ("caller-heard", "reply-finished")]
     assert "refund" in heard or "refunds" in heard, (" ".join(heard), said)
