@@ -88,7 +88,7 @@ def test_no_reprompt_while_the_appliance_is_thinking(vad_model, speak):
 
 def test_keys_make_a_turn_of_their_own_ended_by_hash_or_a_pause():
     from appliance.audio.dtmf import KeyPressed
-    from appliance.call.turns import KeysEntered, KeysStarted
+    from appliance.call.turns import KeysEntered
 
     taker = TurnTaker(greet_after_ms=2000, keys_end_ms=2500)
     decided = []

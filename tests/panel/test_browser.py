@@ -90,8 +90,9 @@ def test_sign_in_watch_a_call_live_and_retry_a_failed_email(settings, records, p
                     reason="refund status")
     Ticket.create(issue_type="damaged", priority="high", description="the screen arrived cracked")
     Agent.create(name="John", expertise=["technical"], contact="sip:201@pbx.local")
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    SHOTS.mkdir(parents=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("[0-9][0-9]-*.png"):  # this test's own, from an earlier run; other tests' stay
+        old.unlink()
     wait = WebDriverWait(browser, 15)
     shots = []
 
