@@ -235,33 +235,50 @@ def check_modem(modem) -> Check:
 
 
 def check_outbox(data_dir) -> Check:
-    """How many messages wait or have failed."""
+    """How many messages wait or have failed, from the records database in `data_dir`."""
     from appliance.records import open_database
-    from appliance.records.models import Outbox
 
     try:
         open_database(data_dir / "appliance.db")
+    except Exception as exc:  # the database itself is what is being checked
+        return Check("outbox", "fail", f"cannot read {data_dir / 'appliance.db'}: {exc}", "restore it from a backup")
+    return outbox_check(data_dir / "appliance.db")
+
+
+def outbox_check(path) -> Check:
+    """How many messages wait or have failed, from the database the records are bound to now (`path`, for the
+    message): the panel runs it on its own database thread rather than opening the database again."""
+    from appliance.records.models import Outbox
+
+    try:
         waiting = Outbox.select().where(Outbox.state.in_(("queued", "sending"))).count()
         failed = Outbox.select().where(Outbox.state == "failed").count()
     except Exception as exc:  # the database itself is what is being checked
-        return Check("outbox", "fail", f"cannot read {data_dir / 'appliance.db'}: {exc}", "restore it from a backup")
+        return Check("outbox", "fail", f"cannot read {path}: {exc}", "restore it from a backup")
     state = "warn" if failed else "ok"
     return Check("outbox", state, f"{waiting} waiting, {failed} failed", "see `appliance outbox`")
+
+
+def software_checks() -> list[Check]:
+    """Python, the native libraries and sqlite-vec."""
+    return [check_python(), *(check_library(*entry) for entry in LIBRARIES), check_sqlite_vec()]
+
+
+def box_checks(settings) -> list[Check]:
+    """Disk, memory, the tools, the mail relay and the modem: the checks that need neither models nor database."""
+    return [check_disk(settings.paths.data_dir), check_memory(),
+            check_tool("espeak-ng", "synthesized callers for simulate and tests"),
+            check_relay(settings.smtp), check_modem(settings.modem)]
 
 
 def run_checks(settings, out: Callable[[str], None] = print, speed: bool = True) -> int:
     """Run every check, print one line each; exit status 1 if any failed. `speed` measures the reply model."""
     store = ModelStore(settings.paths.models_dir)  # one store: each file is hashed once, the speed check too
-    checks = [check_python()]
-    checks += [check_library(*entry) for entry in LIBRARIES]
-    checks.append(check_sqlite_vec())
-    checks += check_models(store)
+    checks = software_checks() + check_models(store)
     if speed:
         checks.append(check_llm_speed(settings, store))
-    checks.append(check_disk(settings.paths.data_dir))
-    checks.append(check_memory())
-    checks.append(check_tool("espeak-ng", "synthesized callers for simulate and tests"))
-    checks += [check_relay(settings.smtp), check_modem(settings.modem), check_outbox(settings.paths.data_dir)]
+    checks += box_checks(settings)
+    checks.append(check_outbox(settings.paths.data_dir))
     for check in checks:
         out(check.line())
     failed = sum(check.state == "fail" for check in checks)
