@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from appliance.errors import ApplianceError
-from appliance.panel import knowledge, pages, testcalls
+from appliance.panel import health, knowledge, pages, testcalls
 from appliance.panel.auth import LoginLimiter, Sessions, panel_key, session_live
 from appliance.panel.context import NEW_SESSION, PANEL, SESSION, Panel, Records
 from appliance.panel.events import EventRelay
@@ -116,6 +116,7 @@ def make_app(settings: Settings, clock=time.time, now=None, tls: bool = False) -
     pages.add_routes(app)
     knowledge.setup(app, settings)
     testcalls.setup(app, settings)
+    health.setup(app, settings)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class EventRelay:
         self.live = LiveCalls()
         self._subscribers: set[asyncio.Queue] = set()
         self._server: asyncio.AbstractServer | None = None
+        self.connections = 0  # the call service's open connections: its liveness, for the Health page
+        self.heard_at: float | None = None  # time.monotonic() of its last connection or event
 
     async def start(self) -> "EventRelay":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,8 +122,11 @@ class EventRelay:
             self._offer(queue, event)
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.heard_at = time.monotonic()
         try:
             while line := await reader.readline():
+                self.heard_at = time.monotonic()
                 try:
                     event = json.loads(line)
                 except ValueError:
@@ -131,6 +137,7 @@ class EventRelay:
         except (ValueError, ConnectionError) as exc:  # a line over the limit, a reset
             log.warning("events relay: connection dropped: %s", exc)
         finally:
+            self.connections -= 1
             writer.close()
 
 
