@@ -56,7 +56,7 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
             time.sleep(0.05)
         assert started.exists(), "the writer did not start"
         result = subprocess.run([str(ROOT / "scripts/backup"), "--root", str(root), "--out", str(tmp_path)],
-                                capture_output=True, text=True, timeout=120)
+                                check=False, capture_output=True, text=True, timeout=120)
         assert writer.poll() is None, "the writer stopped during the backup"
         time.sleep(0.3)  # and it goes on writing after it
     finally:
@@ -77,7 +77,7 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
     (data / "knowledge/faq.md").write_text("changed\n")
     (root / "etc/appliance/appliance.ini").write_text("[smtp]\nhost = elsewhere\n")
     result = subprocess.run([str(ROOT / "scripts/restore"), "--root", str(root), str(archive)],
-                            capture_output=True, text=True, timeout=120)
+                            check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert rows(data / "appliance.db") == backed_up
     connection = sqlite3.connect(data / "appliance.db")
@@ -99,6 +99,6 @@ def test_restore_refuses_a_damaged_archive(tmp_path):
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(work, arcname=".")
     result = subprocess.run([str(ROOT / "scripts/restore"), "--root", str(tmp_path / "root"), str(archive)],
-                            capture_output=True, text=True)
+                            check=False, capture_output=True, text=True)
     assert result.returncode == 2 and "damaged" in result.stderr
     assert not (tmp_path / "root/var/lib/appliance/appliance.db").exists()
