@@ -48,7 +48,18 @@ class Recorder:
         self._stop.set()
         self.thread.join(2)
         self.sock.close()
-        audio = sorted((int.from_bytes(p[2:4], "big"), p[12:]) for p in self.packets if len(p) > 12 and p[1] & 0x7F == 0)
+        audio, highest = [], None
+        for packet in self.packets:  # in arrival order; the sequence starts at random and may wrap past 65535
+            if len(packet) <= 12 or packet[1] & 0x7F != 0:
+                continue
+            sequence = int.from_bytes(packet[2:4], "big")
+            if highest is None:
+                extended = sequence
+            else:  # the 16-bit number nearest the highest seen so far
+                extended = highest + ((sequence - highest + 0x8000) & 0xFFFF) - 0x8000
+            highest = extended if highest is None else max(highest, extended)
+            audio.append((extended, packet[12:]))
+        audio.sort(key=lambda item: item[0])
         return ulaw_decode(b"".join(payload for _, payload in audio)) if audio else np.zeros(0, np.int16)
 
 
