@@ -124,7 +124,7 @@ class CallService:
         self._busy_pcm = synthesized(self.synthesizer, BUSY_MESSAGE)
         # Said on every call: ready before the first one rings, so a call is answered at once.
         acknowledgements(self.voice)
-        for text in (greeting_for(self.company.name), goodbye_for(self.company.name)):
+        for text in (greeting_for(self.company.name, self.settings.company.greeting), goodbye_for(self.company.name)):
             prepared(self.voice, text)
 
     def close(self) -> None:

@@ -36,6 +36,9 @@ class Company:
     """Prefix that turns a caller's local number into E.164."""
     currency_words: str = ""
     """How amounts are said ("Australian dollars"); empty: from the symbol written before them (₹, $, £, €)."""
+    greeting: str = ""
+    """What every call hears first; `{company}` is replaced by the name. Empty: "Hello, thank you for calling
+    {company}. How can I help you today?"""
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,19 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Recording:
+    """Call recordings, played back in the panel."""
+
+    mode: Literal["off", "on", "notice"] = "off"
+    """off: no audio is kept; on: each call's audio is kept (caller and appliance, a stereo WAV); notice: kept,
+    and the caller hears `notice` before the greeting."""
+    notice: str = "This call is recorded so that we can check and improve our service."
+    """Said first on every call when `mode` is notice."""
+    retention_days: int = 30
+    """Recordings older than this many days are deleted; 0 keeps them until an admin deletes them."""
+
+
+@dataclass(frozen=True)
 class Panel:
     """The admin panel (`appliance panel`): a web page on the office network."""
 
@@ -287,6 +303,7 @@ class Settings:
     tickets: Tickets = field(default_factory=Tickets)
     handoff: Handoff = field(default_factory=Handoff)
     line: Line = field(default_factory=Line)
+    recording: Recording = field(default_factory=Recording)
     panel: Panel = field(default_factory=Panel)
 
 

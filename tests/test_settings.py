@@ -36,6 +36,7 @@ def test_config_path_from_environment(tmp_path, monkeypatch):
     ("APPLIANCE_VAD_THRESHOLD", "1.5", ["[vad] threshold", "between 0.0 and 1.0"]),
     ("APPLIANCE_LLM_BACKEND", "cloud", ["[llm] backend", "llama, http"]),
     ("APPLIANCE_STT_THREADS", "-1", ["[stt] threads", "negative"]),
+    ("APPLIANCE_RECORDING_MODE", "always", ["[recording] mode", "off, on, notice"]),
 ])
 def test_bad_value_names_key_and_what_is_allowed(variable, value, words):
     with pytest.raises(ApplianceError) as error:

@@ -54,8 +54,10 @@ def spoken_money(text: str, words: str = "") -> str:
     return _AMOUNT.sub(say, text)
 
 
-def greeting_for(company: str) -> str:
-    """What every call hears first."""
+def greeting_for(company: str, template: str = "") -> str:
+    """What every call hears first: the [company] greeting with `{company}` filled in, or the usual one."""
+    if template.strip():
+        return template.strip().replace("{company}", company)
     return f"Hello, thank you for calling {company}. How can I help you today?"
 
 
@@ -71,8 +73,9 @@ class Conversation:
                  top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None,
                  actions=None, whatsapp_online=lambda: False, knowledge: list = (), currency_words: str = "",
                  issue_types: str = Tickets.issue_types, unanswered_expertise: str = "technical", sales_expertise: str = "sales",
-                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None):
+                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None, greeting: str = ""):
         self.company = company
+        self.greeting_template = greeting
         self.index = index
         self.responder = responder
         self.now = now
@@ -92,7 +95,7 @@ class Conversation:
 
     def greeting(self) -> str:
         """The proactive greeting, with the company's name."""
-        return greeting_for(self.company)
+        return greeting_for(self.company, self.greeting_template)
 
     def reprompt(self, count: int) -> str:
         """What to say when the caller has gone quiet."""

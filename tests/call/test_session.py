@@ -9,7 +9,7 @@ import pytest
 from appliance import engines
 from appliance import settings as settings_module
 from appliance.call.session import CallSession
-from appliance.dialogue.conversation import Conversation
+from appliance.dialogue.conversation import Conversation, greeting_for
 from appliance.dialogue.prompt import system_prompt
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 
@@ -83,3 +83,9 @@ def test_acknowledgements_are_synthesized_once_per_voice(piper):
     first = acknowledgements(voice)
     assert acknowledgements(voice) is first and voice.texts == list(ACKNOWLEDGEMENTS + STILL_HOLDING)
     assert all(len(pcm) > 1600 for _, pcm in first)  # each is real audio, over 0.2 s at 8 kHz
+
+
+def test_the_greeting_setting_is_said_with_the_company_name():
+    assert greeting_for("Acme Water", "") == "Hello, thank you for calling Acme Water. How can I help you today?"
+    assert greeting_for("Acme Water", "  {company} support, good morning!  ") == "Acme Water support, good morning!"
+    assert greeting_for("Acme Water", "Welcome to our helpline.") == "Welcome to our helpline."
