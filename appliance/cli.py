@@ -253,7 +253,7 @@ def cmd_panel(settings, args) -> int:
     from appliance.panel.app import serve
 
     logging.getLogger("appliance").setLevel(logging.INFO)
-    return serve(settings, args.listen or settings.panel.listen)
+    return serve(settings, args.listen or settings.panel.listen, config=args.config)
 
 
 def cmd_panel_add_admin(settings, args) -> int:

@@ -6,8 +6,10 @@ import ast
 import configparser
 import dataclasses
 import inspect
+import ipaddress
 import json
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from appliance.errors import ApplianceError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATHS = (Path("/etc/appliance/appliance.ini"), ROOT / "appliance.ini")
+PANEL_FILE = "panel-settings.ini"  # in [paths] data_dir: what admins changed in the panel (see load())
 
 
 def _cache_dir() -> Path:
@@ -307,6 +310,7 @@ class Settings:
     panel: Panel = field(default_factory=Panel)
 
 
+KIND_WORDS = {int: "a whole number (int)", float: "a number (float)"}
 RANGES = {
     ("vad", "threshold"): (0.0, 1.0),
     ("knowledge", "min_score"): (-1.0, 1.0),
@@ -314,36 +318,133 @@ RANGES = {
 }
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"the port {text!r} is not a number from 1 to 65535")
+    return int(text)
+
+
+def _host_port(value: str) -> None:
+    """HOST:PORT, [v6]:PORT or a bare host; empty is allowed where the setting is optional."""
+    text = value.strip()
+    if not text:
+        return
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ("" if not rest else None)
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if not host or port is None or any(c.isspace() for c in text):
+        raise ValueError("must be HOST:PORT, e.g. 192.168.1.10:5060")
+    if port:
+        _port(port)
+
+
+def _zone(value: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(value)
+    except (ValueError, OSError, KeyError):
+        raise ValueError("must be an IANA time zone, e.g. Europe/London or America/New_York") from None
+
+
+def _country_code(value: str) -> None:
+    if not re.fullmatch(r"\+[1-9][0-9]{0,3}", value.strip()):
+        raise ValueError("must be + and 1 to 4 digits, e.g. +44")
+
+
+def _port_range(value: str) -> None:
+    first, _, last = value.strip().partition("-")
+    low, high = _port(first.strip()), _port((last or first).strip())
+    if low > high:
+        raise ValueError("must be FIRST-LAST with FIRST no more than LAST, e.g. 10000-10999")
+
+
+def _networks(value: str) -> None:
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an address or a network (CIDR, e.g. 192.168.1.0/24)") from None
+
+
+def _line_uris(value: str) -> None:
+    uris = [part.strip() for part in value.split(",") if part.strip()]
+    if not uris:
+        raise ValueError("must name at least one line, e.g. sip://0.0.0.0:5060")
+    for uri in uris:
+        scheme, sep, rest = uri.partition("://")
+        if not sep or scheme not in ("sip", "audiosocket"):
+            raise ValueError(f"{uri!r} is not sip://HOST:PORT or audiosocket://HOST:PORT")
+        _host_port(rest)
+
+
+def _email(value: str) -> None:
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", value.strip()):
+        raise ValueError("must be an email address, e.g. support@example.com")
+
+
+# Rules beyond the type, for the settings whose text has a shape: the same for the file, the environment and
+# the panel's form. Each raises ValueError saying what the value must be.
+SHAPES = {
+    ("company", "timezone"): _zone,
+    ("company", "country_code"): _country_code,
+    ("smtp", "port"): lambda value: _port(str(value)),
+    ("smtp", "sender"): _email,
+    ("line", "listen"): _line_uris,
+    ("line", "sip_allow"): _networks,
+    ("line", "sip_trunk"): _host_port,
+    ("line", "registrar"): _host_port,
+    ("line", "rtp_ports"): _port_range,
+    ("panel", "listen"): _host_port,
+}
+
+
 def _convert(section: str, key: str, kind, raw: str, where: str):
     name = f"[{section}] {key} ({where})"
     try:
-        if typing.get_origin(kind) is Literal:
-            allowed = typing.get_args(kind)
-            if raw not in allowed:
-                raise ValueError(f"must be one of {', '.join(allowed)}")
-            return raw
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError("must be true or false")
-            return lowered in ("1", "true", "yes", "on")
-        if kind is int:
-            value = int(raw)
-            if value < 0:
-                raise ValueError("must not be negative")
-            return value
-        if kind is float:
-            value = float(raw)
-            low, high = RANGES.get((section, key), (0.0, float("inf")))
-            if not low <= value <= high:
-                raise ValueError(f"must be between {low} and {high}")
-            return value
-        if kind is Path:
-            return Path(raw).expanduser()
-        return raw
+        value = _typed(section, key, kind, raw)
     except ValueError as exc:
-        message = str(exc) if "must" in str(exc) else f"must be a {kind.__name__}"
+        message = str(exc) if str(exc).startswith("must") else f"must be {KIND_WORDS.get(kind, kind.__name__)}"
         raise ApplianceError("settings-invalid", f"{name} = {raw!r}: {message}") from None
+    shape = SHAPES.get((section, key))
+    try:
+        if shape is not None:
+            shape(value)
+    except ValueError as exc:
+        raise ApplianceError("settings-invalid", f"{name} = {raw!r}: {exc}") from None
+    return value
+
+
+def _typed(section: str, key: str, kind, raw: str):
+    """`raw` as the setting's type; a ValueError whose message starts "must" says what it must be."""
+    if typing.get_origin(kind) is Literal:
+        allowed = typing.get_args(kind)
+        if raw not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return raw
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError("must be true or false")
+        return lowered in ("1", "true", "yes", "on")
+    if kind is int:
+        value = int(raw)
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+    if kind is float:
+        value = float(raw)
+        low, high = RANGES.get((section, key), (0.0, float("inf")))
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+    if kind is Path:
+        return Path(raw).expanduser()
+    return raw
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -357,41 +458,79 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path | None:
     return next((p for p in CONFIG_PATHS if p.is_file()), None)
 
 
-def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
-    """Settings from the INI file in force, then environment overrides; unknown keys are errors."""
-    environ = os.environ if environ is None else environ
+def _read(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as file:
+            parser.read_file(file)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise ApplianceError("settings-file-invalid", f"{path}: {exc}") from None
+    return parser
+
+
+def from_panel(section: str, key: str) -> bool:
+    """Whether an admin may change this setting in the panel: not the box's folders, the models, the panel's
+    own address and certificate; the technician's file and the environment keep those."""
+    return section not in ("paths", "stt", "llm", "tts", "panel") and key != "model"
+
+
+def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] | None = None,
+         panel_file: str | os.PathLike | None | bool = None) -> Settings:
+    """Settings from the INI file in force, then what admins changed in the panel (`[paths] data_dir /
+    panel-settings.ini`, or `panel_file`; False: not read), then environment overrides. Unknown keys are
+    errors, and so is a setting in the panel's file that only the technician's file may hold."""
+    environ = os.environ if environ is None else environ
     source = config_path(path)
-    if source:
-        try:
-            parser.read(source)
-        except configparser.Error as exc:
-            raise ApplianceError("settings-file-invalid", f"{source}: {exc}") from None
+    layers = [(source, _read(source))] if source else []
+    sections = _sections(layers, environ)
+    if panel_file is not False:
+        changed = Path(panel_file) if panel_file else sections["paths"].data_dir / PANEL_FILE
+        if changed.is_file():
+            parser = _read(changed)
+            for section in parser.sections():
+                for key, _ in parser.items(section):
+                    if not from_panel(section, key):
+                        raise ApplianceError("settings-not-from-panel", f"[{section}] {key} in {changed}: only the "
+                                             f"settings file ({source or CONFIG_PATHS[0]}) may set it")
+            sections = _sections(layers + [(changed, parser)], environ)
+    return Settings(**sections)
+
+
+def _sections(layers: list[tuple[Path, configparser.ConfigParser]], environ) -> dict:
+    """Each section's dataclass: the defaults, each file in turn over them, then the environment."""
+    known = {top.name for top in dataclasses.fields(Settings)}
+    for source, parser in layers:
+        for section in parser.sections():
+            if section not in known:
+                raise ApplianceError("settings-unknown-section",
+                                     f"[{section}] in {source} is not a section; known: {', '.join(known)}")
     sections = {}
     for top in dataclasses.fields(Settings):
         cls = top.default_factory
         hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}
         values = {}
-        if parser.has_section(top.name):
-            for key, raw in parser.items(top.name):
-                if key not in names:
-                    raise ApplianceError("settings-unknown-key",
-                                         f"[{top.name}] {key} in {source} is not a setting; known: {', '.join(sorted(names))}")
-                values[key] = _convert(top.name, key, hints[key], raw, str(source))
+        for source, parser in layers:
+            if parser.has_section(top.name):
+                for key, raw in parser.items(top.name):
+                    if key not in names:
+                        raise ApplianceError("settings-unknown-key", f"[{top.name}] {key} in {source} is not a "
+                                                                     f"setting; known: {', '.join(sorted(names))}")
+                    values[key] = _convert(top.name, key, hints[key], raw, str(source))
         for key in names:
-            variable = f"APPLIANCE_{top.name}_{key}".upper()
+            variable = env_name(top.name, key)
             if variable in environ:
                 values[key] = _convert(top.name, key, hints[key], environ[variable], variable)
         sections[top.name] = cls(**values)
-    for section in parser.sections():
-        if section not in sections:
-            raise ApplianceError("settings-unknown-section",
-                                 f"[{section}] in {source} is not a section; known: {', '.join(sections)}")
-    given = {key for key in COMPANY_FILE_KEYS if parser.has_option("company", key)
-             or f"APPLIANCE_COMPANY_{key}".upper() in environ}
+    given = {key for key in COMPANY_FILE_KEYS if env_name("company", key) in environ
+             or any(parser.has_option("company", key) for _, parser in layers)}
     sections["company"] = company_from_file(sections["company"], sections["paths"].knowledge_dir, given)
-    return Settings(**sections)
+    return sections
+
+
+def env_name(section: str, key: str) -> str:
+    """The environment variable that overrides a setting: APPLIANCE_SMTP_HOST."""
+    return f"APPLIANCE_{section}_{key}".upper()
 
 
 # company.json's keys (the fixtures' company block, FORMAT.md) for each [company] setting.

@@ -85,3 +85,52 @@ def test_a_broken_company_file_is_a_clear_error(tmp_path):
     with pytest.raises(ApplianceError) as error:
         settings.load(environ={"APPLIANCE_PATHS_KNOWLEDGE_DIR": str(tmp_path)})
     assert error.value.code == "settings-company-invalid" and "company.json" in str(error.value)
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("APPLIANCE_COMPANY_TIMEZONE", "Mars/Olympus", ["IANA time zone"]),
+    ("APPLIANCE_COMPANY_COUNTRY_CODE", "44", ["+ and 1 to 4 digits"]),
+    ("APPLIANCE_SMTP_PORT", "70000", ["1 to 65535"]),
+    ("APPLIANCE_SMTP_SENDER", "support at example", ["email address"]),
+    ("APPLIANCE_LINE_LISTEN", "tcp://0.0.0.0:5060", ["sip://HOST:PORT"]),
+    ("APPLIANCE_LINE_LISTEN", "sip://0.0.0.0:50x0", ["1 to 65535"]),
+    ("APPLIANCE_LINE_SIP_ALLOW", "127.0.0.1, the office", ["'the office'", "CIDR"]),
+    ("APPLIANCE_LINE_RTP_PORTS", "11000-10000", ["FIRST-LAST"]),
+    ("APPLIANCE_LINE_REGISTRAR", "pbx.local:sip", ["1 to 65535"]),
+])
+def test_values_with_a_shape_are_checked_when_loaded(variable, value, words):
+    with pytest.raises(ApplianceError) as error:
+        settings.load(environ={variable: value}, panel_file=False)
+    assert error.value.code == "settings-invalid"
+    for word in words + [variable]:
+        assert word in str(error.value), str(error.value)
+
+
+def test_good_shapes_load():
+    loaded = settings.load(environ={"APPLIANCE_COMPANY_TIMEZONE": "Asia/Kolkata", "APPLIANCE_COMPANY_COUNTRY_CODE": "+91",
+                                    "APPLIANCE_LINE_LISTEN": "sip://0.0.0.0:5060, audiosocket://[::1]:9092",
+                                    "APPLIANCE_LINE_SIP_ALLOW": "10.0.0.0/8, ::1", "APPLIANCE_LINE_REGISTRAR": "pbx"},
+                           panel_file=False)
+    assert loaded.company.timezone == "Asia/Kolkata" and loaded.line.registrar == "pbx"
+
+
+def test_the_panels_changes_come_over_the_file_and_under_the_environment(tmp_path):
+    ini = tmp_path / "appliance.ini"
+    ini.write_text(f"[paths]\ndata_dir = {tmp_path}\n[smtp]\nhost = mail.office\nport = 25\n[company]\nname = Acme\n")
+    (tmp_path / settings.PANEL_FILE).write_text("[smtp]\nport = 587\n[company]\ngreeting = Hi from {company}\n")
+    loaded = settings.load(ini, environ={})
+    assert (loaded.smtp.host, loaded.smtp.port, loaded.company.greeting) == ("mail.office", 587, "Hi from {company}")
+    assert settings.load(ini, environ={"APPLIANCE_SMTP_PORT": "2525"}).smtp.port == 2525
+    assert settings.load(ini, environ={}, panel_file=False).smtp.port == 25
+
+
+def test_the_panels_file_may_not_move_folders_or_models(tmp_path):
+    ini = tmp_path / "appliance.ini"
+    ini.write_text(f"[paths]\ndata_dir = {tmp_path}\n")
+    (tmp_path / settings.PANEL_FILE).write_text("[paths]\nmodels_dir = /tmp/elsewhere\n")
+    with pytest.raises(ApplianceError) as error:
+        settings.load(ini, environ={})
+    assert error.value.code == "settings-not-from-panel" and "[paths] models_dir" in str(error.value)
+    (tmp_path / settings.PANEL_FILE).write_text("[smtp]\nport = twenty-five\n")
+    with pytest.raises(ApplianceError, match=r"\[smtp\] port .*panel-settings.ini.*must be a whole number"):
+        settings.load(ini, environ={})

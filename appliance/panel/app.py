@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from appliance.errors import ApplianceError
-from appliance.panel import health, knowledge, pages, testcalls
+from appliance.panel import editor, health, knowledge, pages, testcalls
 from appliance.panel.auth import LoginLimiter, Sessions, panel_key, session_live
 from appliance.panel.context import NEW_SESSION, PANEL, SESSION, Panel, Records
 from appliance.panel.events import EventRelay
@@ -91,8 +91,9 @@ def _set_cookie(response, panel: Panel, session) -> None:
                         path="/", httponly=True, samesite="Strict", secure=panel.tls)
 
 
-def make_app(settings: Settings, clock=time.time, now=None, tls: bool = False) -> web.Application:
-    """The panel for these settings; `clock` (epoch seconds) and `now` (an aware datetime) are for tests."""
+def make_app(settings: Settings, clock=time.time, now=None, tls: bool = False, config=None) -> web.Application:
+    """The panel for these settings, loaded from the file `config` (None: the one in force, see
+    settings.config_path); `clock` (epoch seconds) and `now` (an aware datetime) are for tests."""
     upload_bytes = int(settings.panel.upload_max_mb * 1024 * 1024) + 64 * 1024  # the file and the form around it
     app = web.Application(middlewares=[security_headers, sessions], client_max_size=max(256 * 1024, upload_bytes))
     data_dir = settings.paths.data_dir
@@ -117,6 +118,7 @@ def make_app(settings: Settings, clock=time.time, now=None, tls: bool = False) -
     knowledge.setup(app, settings)
     testcalls.setup(app, settings)
     health.setup(app, settings)
+    editor.setup(app, config, data_dir)
     app.router.add_static("/static/", STATIC, append_version=False)
     return app
 
@@ -144,12 +146,12 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def serve(settings: Settings, listen: str, say=print) -> int:
+def serve(settings: Settings, listen: str, say=print, config=None) -> int:
     """Serve the panel until SIGINT or SIGTERM."""
     host, port = parse_listen(listen)
     context = tls_context(settings)
     scheme = "https" if context else "http"
     say(f"panel: {scheme}://{host}:{port}/ (events from {settings.paths.data_dir / 'events.sock'})")
-    web.run_app(make_app(settings, tls=context is not None), host=host, port=port, ssl_context=context,
+    web.run_app(make_app(settings, tls=context is not None, config=config), host=host, port=port, ssl_context=context,
                 print=None, shutdown_timeout=5)
     return 0

@@ -19,7 +19,7 @@ from appliance.records.models import Admin, Agent, AuditLog, Call, Callback, Cal
 
 NAV = (("/", "Live"), ("/calls", "Calls"), ("/outbox", "Outbox"), ("/callbacks", "Callbacks"),
        ("/tickets", "Tickets"), ("/leads", "Leads"), ("/agents", "Agents"), ("/knowledge", "Knowledge"),
-       ("/testcalls", "Test calls"), ("/system", "Health"), ("/audit", "Audit log"))
+       ("/testcalls", "Test calls"), ("/settings", "Settings"), ("/system", "Health"), ("/audit", "Audit log"))
 LIST_LIMIT = 200
 KEEPALIVE_S = 15.0
 FIGURES = (("calls", "Calls"), ("response_ms", "Avg response (ms)"), ("knowledge", "Answered from knowledge"),
