@@ -62,6 +62,9 @@ def cmd_models_packages(settings, args) -> int:
 
 def cmd_settings(settings, args) -> int:
     print(f"# settings file: {settings_module.config_path(args.config) or '(none: defaults)'}")
+    changed = settings.paths.data_dir / settings_module.PANEL_FILE
+    if changed.is_file():
+        print(f"# with the admin panel's changes over it: {changed}")
     section = None
     for name, key, default, doc in settings_module.describe():
         if name != section:

@@ -55,3 +55,12 @@ def test_knowledge_ingest_reports_a_malformed_document_and_search_shows_scores(t
     assert "1 unchanged" in capsys.readouterr().out
     assert main(["knowledge", "search", "What is your refund policy?"]) == 0
     assert "refunds.md > Refunds" in capsys.readouterr().out
+
+
+def test_settings_shows_the_panels_changes_with_the_file_they_come_from(tmp_path, capsys):
+    ini = tmp_path / "appliance.ini"
+    ini.write_text(f"[paths]\ndata_dir = {tmp_path}\n")
+    (tmp_path / "panel-settings.ini").write_text("[smtp]\nport = 587\n")
+    assert main(["--config", str(ini), "settings"]) == 0
+    out = capsys.readouterr().out
+    assert f"admin panel's changes over it: {tmp_path / 'panel-settings.ini'}" in out and "port = 587" in out
