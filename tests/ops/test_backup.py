@@ -45,6 +45,7 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
     (data / "knowledge/faq.md").write_text("# Refunds\nWithin 30 days.\n")
     (root / "etc/appliance").mkdir(parents=True)
     (root / "etc/appliance/appliance.ini").write_text("[smtp]\nhost = relay.office\n")
+    (data / "panel-settings.ini").write_text("[smtp]\nport = 587\n")  # what an admin changed in the panel
     (data / "queue.db").touch()
     started = tmp_path / "started"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -67,7 +68,8 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         tar.extractall(tmp_path / "unpacked", filter="data")
-    assert {"./MANIFEST", "./db/appliance.db", "./db/queue.db", "./knowledge/faq.md", "./etc/appliance.ini"} <= set(names)
+    assert {"./MANIFEST", "./db/appliance.db", "./db/queue.db", "./knowledge/faq.md", "./etc/appliance.ini",
+            "./data/panel-settings.ini"} <= set(names)
     backed_up = rows(tmp_path / "unpacked/db/appliance.db")
     live = rows(data / "appliance.db")
     assert backed_up[0] >= 50 and backed_up[0] < live[0]
@@ -76,6 +78,7 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
     # Restore into the same box, over the live database and its WAL, with other knowledge and settings.
     (data / "knowledge/faq.md").write_text("changed\n")
     (root / "etc/appliance/appliance.ini").write_text("[smtp]\nhost = elsewhere\n")
+    (data / "panel-settings.ini").write_text("[smtp]\nport = 2525\n")
     result = subprocess.run([str(ROOT / "scripts/restore"), "--root", str(root), str(archive)],
                             check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -88,6 +91,7 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
     assert (data / "knowledge/faq.md").read_text().startswith("# Refunds")
     assert "relay.office" in (root / "etc/appliance/appliance.ini").read_text()
     assert "elsewhere" in (root / "etc/appliance/appliance.ini.before-restore").read_text()
+    assert "port = 587" in (data / "panel-settings.ini").read_text()
 
 
 def test_restore_refuses_a_damaged_archive(tmp_path):
