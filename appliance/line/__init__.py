@@ -51,6 +51,7 @@ class Playback:
         self.keep = keep
         self.sent: list[np.ndarray] = []  # every frame sent, when `keep` (a recording of the appliance's side)
         self.more_coming = False  # the appliance said more is coming ("One moment.", or half an answer)
+        self.on_sent = None  # on_sent(frame): told of every frame as it is sent (a call's recording listens here)
 
     def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
         """Queue audio to be sent after what is already queued. `filler` marks a holding phrase ("One moment."),
@@ -94,6 +95,8 @@ class Playback:
             frame = np.concatenate([frame, np.zeros(FRAME_SAMPLES - len(frame), dtype=np.int16)])
         if self.keep:
             self.sent.append(frame)
+        if self.on_sent is not None:
+            self.on_sent(frame)
         return frame
 
 
