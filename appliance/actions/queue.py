@@ -18,6 +18,7 @@ from appliance.actions.channels import DeliveryError, WhatsappGateway
 from appliance.actions.email import SmtpEmailer
 from appliance.records import open_database
 from appliance.records.models import Callback, Lead, Outbox
+from appliance.recordings import store as recordings
 from appliance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,11 @@ def make_queue(settings: Settings, channels: dict | None = None) -> Queue:
         for row in Outbox.select(Outbox.id).where((Outbox.state == "queued")
                                                  & (Outbox.next_attempt_at <= _now().isoformat(timespec="seconds"))):
             deliver_task(row.id)
+
+    @huey.periodic_task(crontab(minute="17"), name="recordings")
+    def expire_recordings() -> None:
+        """Every hour: call recordings older than [recording] retention_days are deleted (0 keeps them)."""
+        recordings.sweep(data_dir, settings.recording.retention_days, _now())
 
     def wake(row_id: int, at: datetime | None = None) -> None:
         if at is None:

@@ -47,6 +47,9 @@ class Call(Record):
     ended_at = CharField(null=True)
     ended_by = CharField(default="")  # caller, appliance, line
     summary = TextField(default="")
+    recording = CharField(default="")  # the call's audio, relative to data_dir (recordings/...wav); "" for none
+    recording_s = FloatField(null=True)  # its length; kept when the file is deleted
+    recording_deleted = CharField(default="")  # why it is gone: "after 30 days", "by alice"
 
 
 class Turn(Record):
