@@ -5,9 +5,11 @@ transaction; each returns whether it happened."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 from appliance.panel.auth import audit
 from appliance.records.models import Agent, Callback, Outbox, Ticket, database, utc_now
+from appliance.recordings import store as recordings
 
 AGENT_STATUSES = {"available": "available", "away": "offline"}  # what the admin says → what the table keeps
 
@@ -63,3 +65,12 @@ def set_agent_status(agent_id: int, status: str, who: str) -> bool:
     stored = AGENT_STATUSES[status]
     query = Agent.update(status=stored).where((Agent.id == agent_id) & (Agent.status != stored))
     return _audited(query, who, f"marked agent {agent_id} {status}")
+
+
+def delete_recording(call_id: int, who: str, data_dir: Path) -> bool:
+    """The call's recording is deleted for good (file and row); the row says who deleted it."""
+    with database.atomic():
+        done = recordings.forget(data_dir, call_id, f"by {who}") is not None
+        if done:
+            audit(who, f"deleted the recording of call {call_id}")
+    return done

@@ -16,6 +16,7 @@ from appliance.panel.chart import bar_chart
 from appliance.panel.context import NEW_SESSION, PANEL, SESSION
 from appliance.panel.html import Markup, html, join
 from appliance.records.models import Admin, Agent, AuditLog, Call, Callback, CallStats, Lead, Outbox, Ticket, Turn
+from appliance.recordings import store as recordings
 
 NAV = (("/", "Live"), ("/calls", "Calls"), ("/outbox", "Outbox"), ("/callbacks", "Callbacks"),
        ("/tickets", "Tickets"), ("/leads", "Leads"), ("/agents", "Agents"), ("/knowledge", "Knowledge"),
@@ -323,9 +324,50 @@ async def call_page(request):
     transcript = table(("#", "Kind", "Heard", "Said", "Reply", "Timings by stage"), rows, "No turns recorded.")
     sent = table(("Channel", "To", "Subject", "State"),
                  [cells(m.channel, m.recipient, m.subject, m.state) for m in messages], "No messages.")
-    body = html('{summary}<h2>Transcript</h2>{transcript}<h2>Messages</h2>{sent}',
-                summary=summary, transcript=transcript, sent=sent)
+    body = html('{summary}<h2>Recording</h2>{recording}<h2>Transcript</h2>{transcript}<h2>Messages</h2>{sent}',
+                summary=summary, recording=_recording(request, call), transcript=transcript, sent=sent)
     return page(request, f"Call {call.id}", body)
+
+
+def _recording(request, call) -> Markup:
+    """The call's audio to play back, or why there is none."""
+    if call.recording:
+        return html('<p><audio controls preload="none" src="/calls/{id}/recording"></audio></p><p>{s} s, stereo: the '
+                    'caller on the left, the appliance (or the agent it connected) on the right. '
+                    '<a href="/calls/{id}/recording" download>Download</a> {delete}</p>', id=call.id,
+                    s=f"{call.recording_s:.0f}" if call.recording_s is not None else "?",
+                    delete=button(request, f"/calls/{call.id}/recording/delete", "Delete recording"))
+    if call.recording_deleted:
+        why = f"its recording was deleted {call.recording_deleted}"
+    elif call.ended_at is None:
+        why = "the call is still in progress"
+    else:
+        why = "recording was off for this call"
+    mode = request.app[PANEL].settings.recording.mode
+    return html('<p class="empty">Not recorded: {why}. (Recording is {mode} now; see [recording] in the settings.)'
+                '</p>', why=why, mode=mode)
+
+
+def _recording_file(call_id: int, data_dir):
+    call = Call.get_or_none(Call.id == call_id)
+    return recordings.file_of(data_dir, call.recording) if call is not None else None
+
+
+async def call_recording(request):
+    """The call's recording as audio/wav (a browser's player asks for ranges; FileResponse answers them)."""
+    call_id = _id(request)
+    path = await _db(request, _recording_file, call_id, request.app[PANEL].settings.paths.data_dir)
+    if path is None:
+        raise web.HTTPNotFound(text="No recording for this call.")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
+                                           "Content-Disposition": f'inline; filename="call-{call_id}.wav"'})
+
+
+async def call_recording_delete(request):
+    call_id = _id(request)
+    done = await _db(request, changes.delete_recording, call_id, _who(request),
+                     request.app[PANEL].settings.paths.data_dir)
+    return await _change(request, done, f"/calls/{call_id}", f"The recording of call {call_id}")
 
 
 # ---- outbox, callbacks, tickets, leads, agents, audit -----------------------------------------------------
@@ -511,6 +553,8 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/chart.svg", chart_svg)
     router.add_get("/calls", calls)
     router.add_get("/calls/{id}", call_page)
+    router.add_get("/calls/{id}/recording", call_recording)
+    router.add_post("/calls/{id}/recording/delete", call_recording_delete)
     router.add_get("/outbox", outbox)
     router.add_post("/outbox/{id}/retry", outbox_retry)
     router.add_post("/outbox/{id}/cancel", outbox_cancel)
