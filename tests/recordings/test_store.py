@@ -105,3 +105,21 @@ def test_a_database_before_recordings_is_upgraded_and_keeps_its_calls_and_turns(
         assert Turn.select().where(Turn.call == 1).count() == 1
     finally:
         db.close()
+
+
+def test_the_worker_sweeps_every_hour_with_the_retention_in_the_settings(tmp_path, records):
+    import dataclasses
+
+    from appliance.actions.queue import make_queue
+    from appliance.settings import Settings
+
+    base = Settings()
+    settings = dataclasses.replace(base, paths=dataclasses.replace(base.paths, data_dir=tmp_path),
+                                   recording=dataclasses.replace(base.recording, retention_days=30))
+    old = recorded_call(tmp_path, datetime.now(timezone.utc) - timedelta(days=31))
+    queue = make_queue(settings, channels={})
+    task = next(t for t in queue.huey._registry.periodic_tasks if t.name == "recordings")
+    hours = [moment for moment in (NOW + timedelta(minutes=m) for m in range(120)) if task.validate_datetime(moment)]
+    assert len(hours) == 2 and hours[1] - hours[0] == timedelta(hours=1)
+    queue.huey.execute(task)
+    assert Call.get_by_id(old.id).recording == "" and not (tmp_path / old.recording).exists()
