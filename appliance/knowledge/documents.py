@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from dataclasses import dataclass
@@ -65,13 +66,14 @@ def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
     return _pack(units, limit)
 
 
-def markdown_chunks(source: str, text: str) -> list[Chunk]:
-    """Sections under their heading path ("Refund policy > Exceptions"), long ones cut into pieces."""
+def markdown_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
+    """Sections under their heading path ("Refund policy > Exceptions"), long ones cut into pieces; text before
+    the first heading is headed `title` (the file name unless given)."""
     chunks, path, body = [], [], []
     fenced = False
 
     def close() -> None:
-        heading = " > ".join(title for _, title in path) or Path(source).stem
+        heading = " > ".join(name for _, name in path) or title or Path(source).stem
         chunks.extend(Chunk(source, heading, piece) for piece in pieces("\n".join(body)))
         body.clear()
 
@@ -90,9 +92,9 @@ def markdown_chunks(source: str, text: str) -> list[Chunk]:
     return chunks
 
 
-def text_chunks(source: str, text: str) -> list[Chunk]:
-    """Plain text in paragraph pieces, headed by the file name."""
-    return [Chunk(source, Path(source).stem, piece) for piece in pieces(text)]
+def text_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
+    """Plain text in paragraph pieces, headed `title` (the file name unless given)."""
+    return [Chunk(source, title or Path(source).stem, piece) for piece in pieces(text)]
 
 
 def decode_text(source: str, data: bytes) -> str:
@@ -105,12 +107,12 @@ def decode_text(source: str, data: bytes) -> str:
         raise _invalid(source, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
 
 
-def _markdown(source: str, data: bytes) -> list[Chunk]:
-    return markdown_chunks(source, decode_text(source, data))
+def _markdown(source: str, data: bytes, title: str = "") -> list[Chunk]:
+    return markdown_chunks(source, decode_text(source, data), title)
 
 
-def _text(source: str, data: bytes) -> list[Chunk]:
-    return text_chunks(source, decode_text(source, data))
+def _text(source: str, data: bytes, title: str = "") -> list[Chunk]:
+    return text_chunks(source, decode_text(source, data), title)
 
 
 class _HtmlText(HTMLParser):
@@ -146,17 +148,17 @@ class _HtmlText(HTMLParser):
             self.lines[-1] += lead + words + trail
 
 
-def _html(source: str, data: bytes) -> list[Chunk]:
+def _html(source: str, data: bytes, title: str = "") -> list[Chunk]:
     reader = _HtmlText()
     try:
         reader.feed(decode_text(source, data))
         reader.close()
     except AssertionError as exc:  # html.parser's way of refusing markup it cannot follow
         raise _invalid(source, f"unreadable HTML ({exc})") from None
-    return markdown_chunks(source, "\n".join(" ".join(line.split()) for line in reader.lines))
+    return markdown_chunks(source, "\n".join(" ".join(line.split()) for line in reader.lines), title)
 
 
-def _pdf(source: str, data: bytes) -> list[Chunk]:
+def _pdf(source: str, data: bytes, title: str = "") -> list[Chunk]:
     """A PDF's text layer, page by page, headed "name, page N"; a scanned PDF has none and is refused."""
     import io
 
@@ -170,7 +172,7 @@ def _pdf(source: str, data: bytes) -> list[Chunk]:
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:  # pypdf's ways of meeting a broken file
         raise _invalid(source, f"unreadable PDF ({exc})") from None
-    title = (reader.metadata.title if reader.metadata and reader.metadata.title else "") or Path(source).stem
+    title = (reader.metadata.title if reader.metadata and reader.metadata.title else "") or title or Path(source).stem
     chunks = []
     for number, text in enumerate(pages, start=1):
         heading = title if len(pages) == 1 else f"{title}, page {number}"
@@ -178,21 +180,43 @@ def _pdf(source: str, data: bytes) -> list[Chunk]:
     return chunks
 
 
-PARSERS: dict[str, Callable[[str, bytes], list[Chunk]]] = {
+PARSERS: dict[str, Callable[[str, bytes, str], list[Chunk]]] = {
     ".md": _markdown, ".markdown": _markdown, ".txt": _text, ".html": _html, ".htm": _html, ".pdf": _pdf}
-"""A parser per file suffix: (source name, file bytes) -> passages."""
+"""A parser per file suffix: (source name, file bytes, title for text under no heading) -> passages."""
 
 
-def parse_document(source: str, data: bytes) -> list[Chunk]:
-    """The passages of a document's bytes, parsed by its suffix; a malformed one raises `knowledge-document-invalid`."""
+def parse_document(source: str, data: bytes, title: str = "") -> list[Chunk]:
+    """The passages of a document's bytes, parsed by its suffix; a malformed one raises `knowledge-document-invalid`.
+    Text under no heading of its own is headed `title` (what the document is called; the file name unless given)."""
     parser = PARSERS.get(Path(source).suffix.lower())
     if parser is None:
         raise _invalid(source, f"no parser for {Path(source).suffix or 'files without a suffix'} "
                                f"(known: {', '.join(sorted(PARSERS))})")
-    chunks = parser(source, data)
+    chunks = parser(source, data, title)
     if not chunks:
         raise _invalid(source, "no text in it")
     return chunks
+
+
+TITLES = ".documents.json"
+"""In a knowledge folder: {file name: {"title": what the document is called, ...}} for documents stored under
+generated names (the panel's uploads); hidden, so never indexed itself."""
+
+
+def titles(folder: Path) -> dict[str, str]:
+    """File name → title from the folder's TITLES file; none, or an unreadable one, gives no titles."""
+    try:
+        about = json.loads((Path(folder) / TITLES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(about, dict):
+        return {}
+    named = {}
+    for name, entry in about.items():
+        if isinstance(entry, dict) and entry.get("title"):
+            title = Path(str(entry["title"]).replace("\\", "/")).name  # "Returns policy.txt" → "Returns policy"
+            named[name] = Path(title).stem if Path(title).suffix.lower() in PARSERS else title
+    return named
 
 
 def read_document(path: Path, source: str | None = None) -> list[Chunk]:

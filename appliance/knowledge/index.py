@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.errors import ApplianceError
-from appliance.knowledge.documents import PARSERS, parse_document
+from appliance.knowledge.documents import PARSERS, parse_document, titles
 from appliance.sqlite import Error, connect, transaction
 
 SCHEMA = 2  # bump when the tables change: an index is derived data, so a different one is rebuilt
@@ -123,10 +123,10 @@ class KnowledgeIndex:
         return report
 
     def _ingest(self, directory: Path, report: IngestReport, progress: Callable[[int, int], None]) -> None:
-        documents = _documents(directory)
+        documents, named = _documents(directory), titles(directory)
         progress(0, len(documents))
         for done, (source, path) in enumerate(documents, start=1):
-            self._ingest_one(source, path, report)
+            self._ingest_one(source, path, report, named.get(source, ""))
             progress(done, len(documents))
         present = {source for source, _ in documents}
         with self._lock:
@@ -137,21 +137,22 @@ class KnowledgeIndex:
                     self._delete_document(document_id)
                 report.removed.append(source)
 
-    def _ingest_one(self, source: str, path: Path, report: IngestReport) -> None:
-        """One document into the index, unless it is unchanged; a malformed one keeps its last good passages."""
+    def _ingest_one(self, source: str, path: Path, report: IngestReport, title: str = "") -> None:
+        """One document into the index, unless it is unchanged; a malformed one keeps its last good passages.
+        `title`: what the document is called, for text under no heading (a panel upload's original name)."""
         try:
             data = path.read_bytes()  # hashed and parsed from the same bytes, even if the file changes meanwhile
         except OSError as exc:
             report.failed.append((source, f"cannot be read ({exc.strerror})"))
             return
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data + title.encode()).hexdigest()  # a new title re-heads the passages
         with self._lock:
             row = self.db.execute("select id, sha256 from documents where path = ?", (source,)).fetchone()
         if row and row[1] == digest:
             report.unchanged.append(source)
             return
         try:
-            chunks = parse_document(source, data)
+            chunks = parse_document(source, data, title)
         except ApplianceError as exc:
             report.failed.append((source, exc.message))  # a document once good keeps its last good passages
             return

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from appliance import engines
 from appliance.errors import ApplianceError
-from appliance.knowledge.documents import PARSERS, decode_text, parse_document
+from appliance.knowledge.documents import PARSERS, TITLES, decode_text, parse_document
 from appliance.panel.auth import audit
 from appliance.panel.context import PANEL, SESSION
 from appliance.panel.html import Markup, html, join
@@ -35,7 +35,7 @@ from appliance.panel.pages import _csrf, cells, local, page, redirect, table
 from appliance.settings import Settings
 
 MB = 1024 * 1024
-METADATA = ".documents.json"
+METADATA = TITLES  # the uploads' titles, which the index heads their passages with
 KINDS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 STORED_SUFFIX = {"markdown": ".md", "text": ".txt", "html": ".html", "pdf": ".pdf"}
 BINARY_MAGIC = (b"\x7fELF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"MZ", b"%PDF-")

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from appliance.knowledge.index import KnowledgeIndex
@@ -136,3 +138,16 @@ def test_the_shipped_knowledge_answers_the_seed_questions(index):
     assert not report.failed and len(report.added) >= 5
     assert index.search("What is your refund policy?", k=1)[0].source == "refund-policy.md"
     assert index.search("How much is the professional plan?", k=1)[0].source == "pricing-plans.md"
+
+
+def test_an_upload_stored_under_a_generated_name_is_headed_by_the_name_it_was_given(index, docs):
+    (docs / "doc-4f9c2a.txt").write_text("Warranty claims need the receipt and the serial number.\n")
+    (docs / ".documents.json").write_text(json.dumps({"doc-4f9c2a.txt": {"title": "Warranty terms.txt", "by": "maria"}}))
+    index.ingest(docs)
+    found = index.search("What do I need for a warranty claim?", k=1)[0]
+    assert (found.source, found.heading) == ("doc-4f9c2a.txt", "Warranty terms")
+    assert index.search("When do orders ship?", k=1)[0].heading == "shipping"  # no title: the file's name
+    (docs / ".documents.json").write_text(json.dumps({"doc-4f9c2a.txt": {"title": "Guarantee.txt"}}))
+    report = index.ingest(docs)
+    assert report.updated == ["doc-4f9c2a.txt"]
+    assert index.search("What do I need for a warranty claim?", k=1)[0].heading == "Guarantee"
