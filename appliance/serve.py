@@ -12,9 +12,11 @@ import logging
 import signal
 
 from appliance.errors import ApplianceError
+from appliance.line import status as line_status
+from appliance.line.status import LineStatuses
 from appliance.notify import keep_watchdog_fed, notify
 from appliance.panel.events import publish_to_socket
-from appliance.service import CallService
+from appliance.service import CallEvent, CallService
 from appliance.settings import Settings
 
 log = logging.getLogger("appliance.serve")
@@ -35,8 +37,9 @@ def parse_line_uri(uri: str) -> tuple[str, str, int]:
     return scheme, host or "0.0.0.0", port
 
 
-async def open_lines(service: CallService, uris: list[str], on_call) -> list:
-    """Start a SIP or AudioSocket server for each URI."""
+async def open_lines(service: CallService, uris: list[str], on_call, statuses: LineStatuses | None = None) -> list:
+    """Start a SIP or AudioSocket server for each URI; each line's health goes to `statuses`."""
+    statuses = statuses or LineStatuses()
     settings = service.settings.line
     servers = []
     for uri in uris:
@@ -48,17 +51,26 @@ async def open_lines(service: CallService, uris: list[str], on_call) -> list:
                 server = SipServer(host, port, on_call=on_call, user=settings.sip_user, allow=settings.sip_allow,
                                    public_host=settings.sip_public_host, rtp_ports=settings.rtp_ports,
                                    username=settings.sip_username, password=settings.sip_password,
-                                   registrar=settings.registrar, register_expires_s=settings.register_expires_s)
+                                   registrar=settings.registrar, register_expires_s=settings.register_expires_s,
+                                   on_status=statuses.update)
+                await server.start()
             else:
                 from appliance.line.audiosocket import AudioSocketServer
 
                 server = AudioSocketServer(host, port, on_call)
-            await server.start()
+                await server.start()
+                statuses.update(line_status.listening(f"audiosocket://{host}:{port}", f"listening on TCP {host}:"
+                                                      f"{server.port} for Asterisk's AudioSocket()"))
         except OSError as exc:
             raise ApplianceError("line-listen-failed", f"{uri}: {exc.strerror or exc}") from None
         servers.append(server)
         log.warning("answering calls on %s://%s:%s", scheme, host, server.port)
     return servers
+
+
+def line_event(status: line_status.LineStatus) -> CallEvent:
+    """A line's status as a bus event (`line-status`; call 0: it belongs to no call)."""
+    return CallEvent("line-status", 0, at=status.at, data=status.to_dict())
 
 
 def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
@@ -76,8 +88,11 @@ def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
 async def serve(settings: Settings, uris: list[str], say=print) -> int:
     """Run until a signal; returns the exit status."""
     service = await asyncio.to_thread(CallService, settings, None, None, say)
+    # Each line's health, as an event on the bus for every change, and all of it again to a panel that connects.
+    statuses = LineStatuses(lambda status: service.bus.publish(line_event(status)))
     # The admin panel, a process of its own, follows the calls live through this socket.
-    relay = asyncio.create_task(publish_to_socket(service.bus, settings.paths.data_dir / "events.sock"))
+    relay = asyncio.create_task(publish_to_socket(service.bus, settings.paths.data_dir / "events.sock",
+                                                  current=lambda: [line_event(s) for s in statuses.current()]))
     stopping = asyncio.Event()
     calls: set[asyncio.Task] = set()
 
@@ -92,7 +107,7 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
         finally:
             calls.discard(task)
 
-    servers = await open_lines(service, uris, on_call)
+    servers = await open_lines(service, uris, on_call, statuses)
     dialling = start_callbacks(service, servers)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

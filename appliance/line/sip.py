@@ -15,6 +15,7 @@ import socket
 import time
 
 from appliance.errors import ApplianceError
+from appliance.line import status as line_status
 from appliance.line.rtp import RtpLine
 from appliance.sip import sdp
 from appliance.sip.agent import (CallConnected, CallEnded, IncomingCall, KeyReceived, Notified, RequestDone, Ringing,
@@ -66,13 +67,17 @@ def address_towards(peer: str) -> str:
 
 
 class SipServer(asyncio.DatagramProtocol):
-    """One SIP socket; `on_call(line)` runs each answered call to its end."""
+    """One SIP socket; `on_call(line)` runs each answered call to its end; `on_status(LineStatus)` hears how the
+    line stands: listening (trunk mode), or registering, registered and failed with the PBX."""
 
     def __init__(self, host: str, port: int, on_call=None, user: str = "support", allow: str = "127.0.0.1, ::1",
                  public_host: str = "", rtp_ports: str = "10000-10999", username: str = "", password: str = "",
-                 registrar: str = "", register_expires_s: int = 300):
+                 registrar: str = "", register_expires_s: int = 300, on_status=None):
         self.bind_host, self.bind_port = host, port
         self.on_call = on_call
+        self.on_status = on_status or (lambda status: None)
+        self.status: line_status.LineStatus | None = None
+        self.allow = allow
         self.public_host = public_host
         self.rtp_ports = parse_ports(rtp_ports)
         credentials = DigestClient(username, password) if username else None
@@ -98,8 +103,32 @@ class SipServer(asyncio.DatagramProtocol):
         self.agent.port = self.port
         self._ticker = asyncio.create_task(self._tick())
         if self.registrar:
+            self._report(line_status.registering(self.uri, self._registrar_text()))
             self._handle(self.agent.register(self.registrar, time.monotonic(), self.register_expires_s))
+        else:
+            self._report(line_status.listening(self.uri, f"listening on UDP {self.bind_host}:{self.port} for the "
+                                               f"trunk's INVITEs (answers {self.allow})"))
         return self
+
+    @property
+    def uri(self) -> str:
+        """The line's name, as `[line] listen` gives it: sip://HOST:PORT."""
+        return f"sip://{self.bind_host}:{self.bind_port or self.port}"
+
+    def _registrar_text(self) -> str:
+        return f"{self.registrar[0]}:{self.registrar[1]}"
+
+    def _still_unreachable(self, done: RequestDone) -> bool:
+        """A REGISTER that timed out after the network said the registrar is unreachable: that says more."""
+        last = self.status
+        return done.status == 408 and last is not None and last.state == "failed" and last.status is None
+
+    def _report(self, status) -> None:
+        self.status = status
+        try:
+            self.on_status(status)
+        except Exception:  # whoever listens must not stop the line
+            log.exception("line status %r", status)
 
     @property
     def port(self) -> int:
@@ -112,7 +141,12 @@ class SipServer(asyncio.DatagramProtocol):
         self._handle(self.agent.receive(data, addr[:2], time.monotonic()))
 
     def error_received(self, exc: Exception) -> None:
-        log.info("line-sip-socket: %s", exc)  # an ICMP unreachable from a peer that went away
+        log.info("line-sip-socket: %s", exc)  # an ICMP unreachable from a peer that went away, or no route
+        # The error does not say which peer it was for; while a REGISTER waits for its answer and the line is not
+        # registered, it is most likely the registrar's (no route to it, where the OS says so at once; otherwise
+        # the REGISTER times out and says "no answer").
+        if self.registrar and self.agent.registering() and (self.status is None or self.status.state != "registered"):
+            self._report(line_status.unreachable(self.uri, self._registrar_text(), exc.strerror or str(exc)))
 
     async def _tick(self) -> None:
         while True:
@@ -144,6 +178,10 @@ class SipServer(asyncio.DatagramProtocol):
             elif isinstance(output, RequestDone):
                 if output.method == "REFER":
                     _settle(self._refers, output.call_id, output.status)
+                elif output.method == "REGISTER" and self.registrar and not self._still_unreachable(output):
+                    self._report(line_status.registration_answered(
+                        self.uri, self._registrar_text(), output.status, output.reason, output.expires_s,
+                        self.agent.credentials is not None))
             elif isinstance(output, Ringing):
                 log.info("call %s is ringing", output.call_id)
 

@@ -1,9 +1,11 @@
 """The live events relay: the call service writes one JSON line per call event to `data_dir/events.sock`,
-the panel listens there, keeps the calls in progress and hands every event to its live pages.
+the panel listens there, keeps the calls in progress and each phone line's latest status (`line-status`), and
+hands every event to its live pages.
 
 The panel owns the socket; the call service connects to it when it can (`publish_to_socket`) and says
 nothing while no panel listens, so a call never waits on the panel. On (re)connecting, the service
-first replays the events of the calls still in progress, so a panel started mid-call knows them.
+first replays the events of the calls still in progress and the lines' current status, so a panel started
+mid-call or after the service knows them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ STAGES = {"call-started": "greeting", "caller-heard": "thinking", "reply-started
           "action-queued": "speaking", "stage-failed": "error", "transfer-ringing": "transferring",
           "call-transferred": "transferred"}
 RESPONSE_STAGES = ("endpoint", "stt", "llm_first_sentence", "tts_first_audio")
+NOT_CALLS = ("call-busy", "line-status")  # events of no call in progress: a caller turned away, a line's health
 
 
 class LiveCalls:
@@ -33,7 +36,7 @@ class LiveCalls:
 
     def apply(self, event: dict) -> None:
         kind, number, data = event.get("kind"), event.get("call"), event.get("data") or {}
-        if not isinstance(number, int) or kind == "call-busy":
+        if not isinstance(number, int) or kind in NOT_CALLS:
             return
         if kind == "call-ended":
             self._calls.pop(number, None)
@@ -68,7 +71,7 @@ class LiveCalls:
 def in_progress(events: list[dict]) -> list[dict]:
     """Of a run of events, those of the calls that have not ended."""
     ended = {event["call"] for event in events if event.get("kind") == "call-ended"}
-    return [event for event in events if event.get("call") not in ended and event.get("kind") != "call-busy"]
+    return [event for event in events if event.get("call") not in ended and event.get("kind") not in NOT_CALLS]
 
 
 class EventRelay:
@@ -77,6 +80,7 @@ class EventRelay:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.live = LiveCalls()
+        self.lines: dict[str, dict] = {}  # line URI → its latest `line-status` event, as the service sent it
         self._subscribers: set[asyncio.Queue] = set()
         self._server: asyncio.AbstractServer | None = None
         self.connections = 0  # the call service's open connections: its liveness, for the Health page
@@ -116,8 +120,11 @@ class EventRelay:
         queue.put_nowait(item)
 
     def publish(self, event: dict) -> None:
-        """Take one event (as the service wrote it): update the live calls and pass it on."""
+        """Take one event (as the service wrote it): update the live calls or the lines, and pass it on."""
         self.live.apply(event)
+        data = event.get("data")
+        if event["kind"] == "line-status" and isinstance(data, dict) and isinstance(data.get("line"), str):
+            self.lines[data["line"]] = event
         for queue in list(self._subscribers):
             self._offer(queue, event)
 
@@ -141,9 +148,10 @@ class EventRelay:
             writer.close()
 
 
-async def publish_to_socket(bus, path: str | os.PathLike, retry_s: float = 2.0) -> None:
+async def publish_to_socket(bus, path: str | os.PathLike, retry_s: float = 2.0, current=lambda: []) -> None:
     """The call service's end: write every event on `bus` (service.EventBus) to the panel's socket at `path`,
-    one JSON line each, until cancelled. While no panel listens, events are dropped and it tries again."""
+    one JSON line each, until cancelled. While no panel listens, events are dropped and it tries again.
+    `current()` gives the events that say how things stand now (each line's status), sent on every connection."""
     queue = bus.listen()
     try:
         while True:
@@ -155,7 +163,8 @@ async def publish_to_socket(bus, path: str | os.PathLike, retry_s: float = 2.0) 
             while not queue.empty():  # what happened while nobody listened: the replay below covers it
                 queue.get_nowait()
             try:
-                for event in in_progress([event.to_dict() for event in bus.recent]):
+                for event in in_progress([event.to_dict() for event in bus.recent]) + [
+                        event.to_dict() for event in current()]:
                     writer.write(json.dumps(event, default=str).encode() + b"\n")
                 await writer.drain()
                 while True:

@@ -94,6 +94,7 @@ class RequestDone:
     method: str
     status: int
     reason: str = ""
+    expires_s: int | None = None  # a REGISTER's 2xx: how long the registrar keeps the binding
 
 
 @dataclass
@@ -252,6 +253,8 @@ class UserAgent:
             return [self._end(dialog, "network", "no answer from the far end", 408)]
         if timer.what == "final" and dialog and dialog.state == "ended":  # a refusal never ACKed: forget the call
             self.dialogs.pop(timer.call_id, None)
+        if timer.what == "REGISTER" and self.registration:
+            self.registration["refresh_at"] = now + 60  # no answer at all: try again in a minute
         if timer.what not in ("2xx", "final", "invite"):
             return [RequestDone(timer.call_id, timer.what, 408, "no response")]
         return []
@@ -625,6 +628,10 @@ class UserAgent:
         self._start_timer(("register", branch), data, registrar, now, state["call_id"], "REGISTER")
         return [Send(data, registrar)]
 
+    def registering(self) -> bool:
+        """Whether a REGISTER is waiting for its final answer."""
+        return any(key[0] == "register" for key in self.timers)
+
     def _register_response(self, response: Response, branch: str | None, now: float) -> list:
         state = self.registration
         if state is None or branch != state.get("branch") or response.status < 200:
@@ -639,7 +646,23 @@ class UserAgent:
         if response.status >= 300:
             state["refresh_at"] = now + 60  # try again in a minute
             log.error("sip-register-failed: %s answered %s %s", state["registrar"][0], response.status, response.reason)
-        return [RequestDone(state["call_id"], "REGISTER", response.status, response.reason)]
+            return [RequestDone(state["call_id"], "REGISTER", response.status, response.reason)]
+        granted = _granted_expires(response, state["expires"], self._hostport()) or state["expires"]
+        state["refresh_at"] = now + max(granted * 0.8, granted - 30)  # the registrar may keep it for less
+        return [RequestDone(state["call_id"], "REGISTER", response.status, response.reason, granted)]
+
+
+def _granted_expires(response: Response, asked: int, mine: str) -> int:
+    """How long a REGISTER's 2xx keeps the binding: the expires of the Contact at `mine` (HOST:PORT; the PBX lists
+    the extension's other phones too), else the Expires header, else what was asked."""
+    for contact in response.get_all("Contact"):
+        if mine not in contact:
+            continue
+        found = re.search(r";\s*expires\s*=\s*(\d+)", contact, re.IGNORECASE)
+        if found:
+            return int(found.group(1))
+    value = (response.get("Expires") or "").strip()
+    return int(value) if value.isdigit() else asked
 
 
 def _branch(request: Request) -> str | None:

@@ -211,11 +211,23 @@ def test_register_answers_the_challenge_and_refreshes_before_it_runs_out():
     second = sent(agent.receive(challenge, pbx, 0.1))[0]
     assert second.get("CSeq") == "2 REGISTER" and second.get("Authorization").startswith('Digest username="box"')
     assert agent.receive(_respond(second, 200, "OK", to_tag=""), pbx, 0.2) == [
-        RequestDone(second.get("Call-ID"), "REGISTER", 200, "OK")]
+        RequestDone(second.get("Call-ID"), "REGISTER", 200, "OK", 300)]  # no Expires in the 200: what was asked
     assert agent.tick(100.0) == []
     assert agent.tick(260.0) == []
     refreshed = sent(agent.tick(271.0))  # 30 s before it runs out
     assert refreshed and refreshed[0].method == "REGISTER" and refreshed[0].get("Call-ID") == first.get("Call-ID")
+
+
+def test_a_registrar_that_grants_less_time_is_refreshed_before_its_own_expiry():
+    agent = UserAgent("192.0.2.10", 5060)
+    pbx = ("192.0.2.1", 5060)
+    first = sent(agent.register(pbx, 0.0, expires=300))[0]
+    granted = _respond(first, 200, "OK", to_tag="", extra=[
+        ("Contact", "<sip:support@192.0.2.99:5060>;expires=3600"),  # the extension's desk phone
+        ("Contact", "<sip:support@192.0.2.10:5060>;expires=60"), ("Expires", "300")])
+    assert agent.receive(granted, pbx, 0.0) == [RequestDone(first.get("Call-ID"), "REGISTER", 200, "OK", 60)]
+    assert agent.tick(47.0) == []
+    assert sent(agent.tick(48.0))[0].method == "REGISTER"  # at 80 % of the 60 s granted
 
 
 def test_an_unanswered_call_the_appliance_gives_up_on_stops_retransmitting_its_480_at_the_ack():
