@@ -34,10 +34,23 @@ def _fit(module) -> bool:
         probe.close()
 
 
+def _candidates() -> tuple:
+    """The modules in the order peewee picks them (pysqlite3 when it is at least as new as the stdlib's).
+
+    One process must use one SQLite library per database file: two copies of SQLite in one process do not
+    see each other's POSIX locks, and a WAL file shared between them ends in corruption or SIGBUS (sqlite.org/howtocorrupt.html,
+    "multiple copies of SQLite linked into the same application"). peewee opens the records database, so this module follows its
+    choice whenever that choice is fit.
+    """
+    if _bundled is not None and _bundled.sqlite_version_info >= sqlite3.sqlite_version_info:
+        return (_bundled, sqlite3)
+    return (sqlite3, _bundled)
+
+
 @functools.cache
 def sqlite_module():
-    """The DB-API module to use: the stdlib's if it loads extensions and has FTS5, else pysqlite3's bundled SQLite."""
-    for module in (sqlite3, _bundled):
+    """The DB-API module to use: the one peewee uses if it loads extensions and has FTS5, else the other."""
+    for module in _candidates():
         if module is not None and _fit(module):
             return module
     raise ApplianceError("sqlite-vec-unavailable",
@@ -84,6 +97,26 @@ def _load_vec(connection, module) -> None:
         raise ApplianceError("sqlite-vec-unavailable",
                              f"sqlite-vec did not load into SQLite {module.sqlite_version}: {exc}") from exc
     connection.enable_load_extension(False)
+
+
+def backup(source: str | Path, target: str | Path) -> None:
+    """A consistent copy of the database at `source` into `target`, taken while others may be writing it.
+
+    Goes through `sqlite_module()`, the library this process already opens the file with (see `_candidates`).
+    """
+    module = sqlite_module()
+    try:
+        live = module.connect(str(source), timeout=BUSY_TIMEOUT_S)
+        try:
+            copy = module.connect(str(target))
+            try:
+                live.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            live.close()
+    except module.Error as exc:
+        raise ApplianceError("sqlite-backup-failed", f"copying {source} to {target}: {exc}") from exc
 
 
 @contextmanager

@@ -16,7 +16,6 @@ import json
 import pickle
 import secrets
 import shutil
-import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from appliance import sqlite
 from appliance.errors import ApplianceError
 from appliance.panel.auth import audit
 from appliance.panel.context import PANEL, SESSION
@@ -218,12 +218,8 @@ class Job:
 
 def _backup(source: Path, target: Path) -> None:
     """A consistent copy of a SQLite file, taken while others may be writing it."""
-    if not source.exists():
-        return
-    with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
-        live.backup(copy)
-    live.close()
-    copy.close()
+    if source.exists():
+        sqlite.backup(source, target)  # the process's one SQLite library: a second one on the same WAL file crashes
 
 
 class Bench:
