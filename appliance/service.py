@@ -32,6 +32,8 @@ from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
 from appliance.records import open_database
 from appliance.records.load import RecordsCrm
+from appliance.recordings import store as recordings
+from appliance.recordings.tee import RecordedLine, StereoWavWriter
 from appliance.settings import Settings
 
 log = logging.getLogger("appliance.service")
@@ -124,7 +126,9 @@ class CallService:
         self._busy_pcm = synthesized(self.synthesizer, BUSY_MESSAGE)
         # Said on every call: ready before the first one rings, so a call is answered at once.
         acknowledgements(self.voice)
-        for text in (greeting_for(self.company.name, self.settings.company.greeting), goodbye_for(self.company.name)):
+        greeting = greeting_for(self.company.name, self.settings.company.greeting)
+        for text in (greeting, goodbye_for(self.company.name)) + (
+                (self._noticed(greeting),) if settings.recording.mode == "notice" else ()):
             prepared(self.voice, text)
 
     def close(self) -> None:
@@ -296,10 +300,48 @@ class CallService:
                                     **engines.conversation_options(self.settings))
         return conversation, taker, crm
 
+    def _noticed(self, text: str) -> str:
+        """`text` after the recording notice: what a recorded call hears first."""
+        return f"{self.settings.recording.notice.strip()} {text}"
+
+    def _recorder(self, line, call_id: int) -> tuple[RecordedLine, str] | None:
+        """The line, recorded into data_dir/recordings, when [recording] mode is on or notice (and its path)."""
+        if self.settings.recording.mode == "off" or getattr(line, "playback", None) is None:
+            return None
+        relative = recordings.new_path(call_id, self.now())
+        try:
+            return RecordedLine(line, StereoWavWriter(self.settings.paths.data_dir / relative)), relative
+        except OSError as exc:
+            log.error("recording-unwritable: call %s: %s", call_id, exc)
+            self.publish("stage-failed", call_id, code="recording-unwritable", error=str(exc))
+            return None
+
     async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
         call_id = taker.call.id
         self.publish("call-started", call_id, caller=caller_id, line=type(line).__name__, active=len(self.active))
+        recorder = self._recorder(line, call_id)
+        if recorder is None:
+            return await self._converse(line, conversation, taker, crm, opening, number, call_id)
+        recorded, relative = recorder
+        if self.settings.recording.mode == "notice":  # said first, before the greeting (or a placed call's opening)
+            if opening is None:
+                conversation.greeting_template = self._noticed(conversation.greeting())
+            else:
+                opening = self._noticed(opening)
+        try:  # a bridged transfer goes through the same line: the agent is recorded on the appliance's side
+            return await self._converse(recorded, conversation, taker, crm, opening, number, call_id)
+        finally:
+            try:
+                seconds = recorded.close()
+            except OSError as exc:  # what was written before the disk refused is kept
+                log.error("recording-unwritable: call %s: %s", call_id, exc)
+                self.publish("stage-failed", call_id, code="recording-unwritable", error=str(exc))
+                seconds = recorded.seconds
+            await asyncio.to_thread(recordings.finish, call_id, relative, seconds)
+            self.publish("call-recorded", call_id, path=relative, seconds=round(seconds, 2))
+
+    async def _converse(self, line, conversation, taker, crm, opening: str | None, number: int, call_id: int) -> list:
         transcriber = GatedTranscriber(self.transcriber, self.gate)
         transcriber.initial_prompt = engines.speech_hint(self.company.name, self.catalog.hint(),
                                                          self.settings.stt.vocabulary, crm.order_ids())
