@@ -234,6 +234,31 @@ def check_modem(modem) -> Check:
                  f"signal {status.signal_dbm} dBm", "check the SIM and the antenna")
 
 
+def check_modem_report(modem, path, now: float) -> Check:
+    """The modem's SIM, network and signal as the worker last reported them in `path` (modem.report), for a
+    process that must not open the port the worker holds (`now`: time.time())."""
+    from appliance.modem.report import STALE_S, read_report, signal_bars
+
+    if not modem.device:
+        return Check("modem", "warn", "none configured; texts wait in the outbox", "set [modem] device, e.g. /dev/ttyUSB2")
+    worker = "start the worker: systemctl start appliance-worker"
+    report = read_report(path)
+    if report is None or report.device != modem.device:
+        return Check("modem", "warn", f"{modem.device}: no report from the worker yet (it writes {path} once it "
+                     "has opened the modem)", worker)
+    age = max(0, round(now - report.at))
+    if age > STALE_S:
+        return Check("modem", "warn", f"{modem.device}: the worker's last report is {age // 60} min old; it may be "
+                     "stopped", worker)
+    if report.error:
+        return Check("modem", "warn", f"{modem.device}: {report.error} ({age} s ago); texts wait",
+                     "check the cable and the port")
+    signal = "unknown" if report.signal_dbm is None else f"{report.signal_dbm} dBm, {signal_bars(report.signal_dbm)} of 4 bars"
+    return Check("modem", "ok" if report.ready else "warn", f"{modem.device}: SIM {report.sim}, network "
+                 f"{report.registration}, signal {signal} (the worker's report, {age} s ago)",
+                 "check the SIM and the antenna")
+
+
 def check_outbox(data_dir) -> Check:
     """How many messages wait or have failed, from the records database in `data_dir`."""
     from appliance.records import open_database
@@ -264,11 +289,17 @@ def software_checks() -> list[Check]:
     return [check_python(), *(check_library(*entry) for entry in LIBRARIES), check_sqlite_vec()]
 
 
-def box_checks(settings) -> list[Check]:
-    """Disk, memory, the tools, the mail relay and the modem: the checks that need neither models nor database."""
+def box_checks(settings, probe_modem: bool = True) -> list[Check]:
+    """Disk, memory, the tools, the mail relay and the modem: the checks that need neither models nor database.
+    Without `probe_modem` the modem is not opened: its check is the worker's last report (check_modem_report)."""
+    import time
+
+    from appliance.modem.report import MODEM_REPORT
+
+    modem = check_modem(settings.modem) if probe_modem else check_modem_report(
+        settings.modem, settings.paths.data_dir / MODEM_REPORT, time.time())
     return [check_disk(settings.paths.data_dir), check_memory(),
-            check_tool("espeak-ng", "synthesized callers for simulate and tests"),
-            check_relay(settings.smtp), check_modem(settings.modem)]
+            check_tool("espeak-ng", "synthesized callers for simulate and tests"), check_relay(settings.smtp), modem]
 
 
 def run_checks(settings, out: Callable[[str], None] = print, speed: bool = True) -> int:

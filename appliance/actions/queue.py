@@ -31,8 +31,10 @@ def _now() -> datetime:
 def channels_for(settings: Settings) -> dict:
     """The sender for each channel, as the settings configure them."""
     from appliance.actions.sms import ModemTexter
+    from appliance.modem.report import MODEM_REPORT
 
-    return {"email": SmtpEmailer(settings.smtp), "sms": ModemTexter(settings.modem),
+    return {"email": SmtpEmailer(settings.smtp),
+            "sms": ModemTexter(settings.modem, report_path=settings.paths.data_dir / MODEM_REPORT),
             "whatsapp": WhatsappGateway(settings.whatsapp)}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+HEALTH = {"listening": "ok", "registered": "ok", "registering": "warn", "failed": "fail"}  # state → check state
 CREDENTIALS_FIX = "check [line] sip_username and sip_password against the extension on the PBX"
 
 
@@ -30,7 +31,7 @@ class LineStatus:
     @property
     def health(self) -> str:
         """ok (registered, or listening for a trunk), warn (registering), fail (registration failed)."""
-        return {"listening": "ok", "registered": "ok", "failed": "fail"}.get(self.state, "warn")
+        return HEALTH.get(self.state, "warn")
 
     def same(self, other: "LineStatus | None") -> bool:
         """Whether `other` says the same thing (its time aside): a refresh that changes nothing is not news."""

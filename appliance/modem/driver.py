@@ -272,13 +272,15 @@ class Modem:
         await self.close()
 
     async def open(self) -> Status:
-        """Start talking: leave any half-written SMS (ESC), echo off, numeric errors; once the SIM is ready, set
-        up SMS (PDU mode, SIM storage, new-message and report indications, caller id) and read what is stored."""
+        """Start talking: leave any half-written SMS (ESC), echo off, numeric errors, network changes told; once the
+        SIM is ready, set up SMS (PDU mode, SIM storage, new-message and report indications, caller id) and read
+        what is stored."""
         self._reader = asyncio.create_task(self._read_forever())
         self.port.write(self._parser.cancel())
         await asyncio.sleep(SETTLE_S)
         await self.command("ATE0")
         await self.command("AT+CMEE=1")
+        await self.command("AT+CREG=1")  # +CREG: <stat> unasked when the network registration changes (27.007 7.2)
         status = await self.status()
         if status.sim_ready:
             await self._setup_sms()

@@ -1,5 +1,7 @@
-"""The Health page (`/system`): the box checked by `appliance doctor`'s own checks, and whether the call service
-is connected to the panel's events relay. `/health`, the open route for monitoring, is another thing (pages.py)."""
+"""The Health page (`/system`): the box checked by `appliance doctor`'s own checks, whether the call service is
+connected to the panel's events relay, and each phone line as the call service last reported it (registered with
+the PBX, listening for a trunk, or failed and why). The modem is the worker's last report, never probed from here:
+the worker holds its port. `/health`, the open route for monitoring, is another thing (pages.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import time
 from aiohttp import web
 
 from appliance.doctor import Check, box_checks, check_models, outbox_check, software_checks
+from appliance.line.status import HEALTH
 from appliance.models import ModelStore
 from appliance.panel.context import PANEL
 from appliance.panel.events import EventRelay
@@ -38,8 +41,9 @@ class Doctor:
             return self._models[1]
 
     def checks(self) -> list[Check]:
-        """Every check but the reply model's speed (it loads the model) and the outbox (it needs the database)."""
-        return software_checks() + self.model_checks() + box_checks(self.settings)
+        """Every check but the reply model's speed (it loads the model) and the outbox (it needs the database); the
+        modem's is the worker's last report (two processes on one serial port read each other's answers)."""
+        return software_checks() + self.model_checks() + box_checks(self.settings, probe_modem=False)
 
 
 def call_service_check(relay: EventRelay, now: float) -> Check:
@@ -55,6 +59,37 @@ def call_service_check(relay: EventRelay, now: float) -> Check:
     return Check("call service", "warn", f"disconnected from {relay.path} {now - relay.heard_at:.0f} s ago", fix)
 
 
+def _ago(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def line_checks(relay: EventRelay, now: float) -> list[Check]:
+    """One row per phone line from the call service's latest `line-status` events (`now`: time.time())."""
+    start = "start the call service: systemctl start appliance-serve"
+    if not relay.lines:
+        if relay.connections:
+            return [Check("lines", "warn", "the call service is connected but has not said how its lines are",
+                          "restart the call service: systemctl restart appliance-serve")]
+        return [Check("lines", "warn", "nothing heard: no call service is connected to say how the lines are", start)]
+    checks = []
+    for uri, event in sorted(relay.lines.items()):
+        data = event["data"]
+        state, detail, fix = str(data.get("state", "")), str(data.get("detail", "")), str(data.get("fix", ""))
+        at = data.get("at") if isinstance(data.get("at"), (int, float)) else event.get("at", now)
+        health = HEALTH.get(state, "warn")
+        if not relay.connections:
+            checks.append(Check(f"line {uri}", "warn", f"no call service connected; it last said {state}: {detail} "
+                                f"({_ago(now - at)})", start))
+            continue
+        expires_s = data.get("expires_s")
+        if state == "registered" and isinstance(expires_s, (int, float)) and now > at + expires_s:
+            health, fix = "warn", "see the call service's log (journalctl -u appliance-serve)"
+            detail = f"{detail}, but that ran out {_ago(now - at - expires_s)} and no refresh was heard"
+        checks.append(Check(f"line {uri}", health, f"{state}: {detail} ({_ago(now - at)})", fix))
+    return checks
+
+
 DOCTOR = web.AppKey("doctor", Doctor)
 
 
@@ -62,7 +97,8 @@ async def system_page(request):
     panel = request.app[PANEL]
     checks, outbox = await asyncio.gather(asyncio.to_thread(request.app[DOCTOR].checks),
                                           panel.records.run(outbox_check, panel.records.path))
-    checks = checks + [outbox, call_service_check(panel.relay, time.monotonic())]
+    checks = checks + [outbox, call_service_check(panel.relay, time.monotonic())] + line_checks(panel.relay,
+                                                                                                time.time())
     rows = [html('<tr data-check="{name}"><td>{name}</td><td class="check-{state}">{state}</td><td>{detail}</td>'
                  '<td>{fix}</td></tr>', name=check.name, state=check.state, detail=check.detail,
                  fix=check.fix if check.state != "ok" else "") for check in checks]

@@ -56,6 +56,8 @@ async def test_reloading_reuses_the_models_hashes(admin, panel):
 
 @pytest.fixture
 def settings(settings, tmp_path, request):
+    if request.node.name == "test_the_modem_is_the_workers_last_report_never_probed":
+        return dataclasses.replace(settings, modem=dataclasses.replace(settings.modem, device="/dev/ttyUSB2"))
     if request.node.name != "test_a_corrupt_model_shows_as_failed_with_its_cause":
         return settings
     models_dir = tmp_path / "models"
@@ -101,3 +103,42 @@ async def test_the_call_service_shows_as_connected_while_its_socket_is_open(admi
 async def test_the_page_needs_a_login(client):
     response = await client.get("/system", allow_redirects=False)
     assert response.status == 302 and response.headers["Location"].startswith("/login")
+
+
+async def test_each_line_shows_as_the_call_service_last_said(admin, settings):
+    from appliance.line.status import listening, registration_answered
+
+    reader, writer = await asyncio.open_unix_connection(str(settings.paths.data_dir / "events.sock"))
+    try:
+        for status in (listening("audiosocket://0.0.0.0:9092", "waiting for Asterisk on 0.0.0.0:9092"),
+                       registration_answered("sip://0.0.0.0:5060", "pbx.example:5060", 403, "Forbidden", None, True)):
+            event = {"kind": "line-status", "call": 0, "at": status.at, "data": status.to_dict()}
+            writer.write(json.dumps(event).encode() + b"\n")
+        await writer.drain()
+        for _ in range(100):
+            checks = checks_of(await (await admin.get("/system")).text())
+            if "line sip://0.0.0.0:5060" in checks:
+                break
+            await asyncio.sleep(0.05)
+        assert checks["line audiosocket://0.0.0.0:9092"][0] == "ok"
+        state, row = checks["line sip://0.0.0.0:5060"]
+        assert state == "fail" and "pbx.example:5060 answered 403 Forbidden" in row and "sip_password" in row
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    for _ in range(100):  # the service went away: what it said last is shown, as old news
+        state, row = checks_of(await (await admin.get("/system")).text())["line sip://0.0.0.0:5060"]
+        if "no call service connected" in row:
+            break
+        await asyncio.sleep(0.05)
+    assert state == "warn" and "no call service connected; it last said failed" in row
+
+
+async def test_the_modem_is_the_workers_last_report_never_probed(admin, settings):
+    from appliance.modem.report import MODEM_REPORT, ModemReport, write_report
+
+    state, row = checks_of(await (await admin.get("/system")).text())["modem"]
+    assert state == "warn" and "no report from the worker yet" in row  # /dev/ttyUSB2 is not opened by the panel
+    write_report(settings.paths.data_dir / MODEM_REPORT, ModemReport("/dev/ttyUSB2", "ready", "roaming", -97))
+    state, row = checks_of(await (await admin.get("/system")).text())["modem"]
+    assert state == "ok" and "SIM ready, network roaming, signal -97 dBm, 1 of 4 bars" in row
