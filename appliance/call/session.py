@@ -315,7 +315,9 @@ class CallSession:
                 record.latency_ms["tts_first_audio"] = (queued[0] - first_sentence[0]) * 1000
             if result is not None:
                 record.reply = result.reply.to_dict()
+                missing = (record.reply.get("entities") or {}).get("missing_info") or []
                 self.events("reply-finished", intent=record.reply["intent"], text=" ".join(record.spoken),
+                            missing=[str(item) for item in missing] if isinstance(missing, list) else [],
                             latency_ms={k: round(v) for k, v in record.latency_ms.items()
                                         if isinstance(v, float)})
                 for action in record.reply["actions"]:

@@ -42,7 +42,7 @@ class LiveCalls:
             self._calls.pop(number, None)
             return
         call = self._calls.setdefault(number, {"call": number, "caller": None, "started_at": event.get("at"),
-                                               "stage": "", "intent": "", "heard": "", "actions": [],
+                                               "stage": "", "intent": "", "missing": [], "heard": "", "actions": [],
                                                "response_ms": None, "error": ""})
         call["stage"] = STAGES.get(kind, call["stage"])
         if kind == "call-started":
@@ -54,6 +54,8 @@ class LiveCalls:
             call["response_ms"] = round(data["response_ms"])
         elif kind == "reply-finished":
             call["intent"] = str(data.get("intent", ""))
+            missing = data.get("missing")  # what the reply asks the caller for; none once it is given
+            call["missing"] = [str(item) for item in missing] if isinstance(missing, list) else []
             stages = data.get("latency_ms") or {}
             measured = [stages[key] for key in RESPONSE_STAGES if isinstance(stages.get(key), (int, float))]
             if measured:

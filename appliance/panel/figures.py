@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from appliance.doctor import MIN_FREE_DISK_GB
 from appliance.records.models import Call, CallStats, Escalation, Outbox, database
@@ -38,18 +38,26 @@ def last_hour(now: datetime) -> dict:
             "sms": sent.get("sms", 0), "emails": sent.get("email", 0), "whatsapp": sent.get("whatsapp", 0)}
 
 
-def calls_per_hour(now: datetime, zone: ZoneInfo) -> list[int]:
-    """Calls started in each hour of today (the company's day), 0 to 23."""
+def today_by_hour(now: datetime, zone: ZoneInfo) -> dict[str, list]:
+    """Today's calls (the company's day) hour by hour, 0 to 23: how many started, their average response time
+    (voice to voice, ms; None for an hour with no measured call) and how many went to a person."""
     local = now.astimezone(zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = [0] * 24
-    for (started,) in Call.select(Call.started_at).where(Call.started_at >= _stamp(midnight)).tuples():
+    calls, escalated = [0] * 24, [0] * 24
+    responses: list[list[int]] = [[] for _ in range(24)]
+    query = (Call.select(Call.started_at, CallStats.voice_to_voice_p50_ms, CallStats.escalated)
+             .join(CallStats, JOIN.LEFT_OUTER).where(Call.started_at >= _stamp(midnight)).tuples())
+    for started, response_ms, went_to_person in query:
         try:
             hour = datetime.fromisoformat(started).astimezone(zone).hour
         except ValueError:
             continue
-        counts[hour] += 1
-    return counts
+        calls[hour] += 1
+        escalated[hour] += bool(went_to_person)
+        if response_ms is not None:
+            responses[hour].append(response_ms)
+    return {"calls": calls, "escalations": escalated,
+            "response_ms": [round(sum(hour) / len(hour)) if hour else None for hour in responses]}
 
 
 def queue_depth() -> int:

@@ -172,9 +172,10 @@ def _figures_now(now: datetime) -> dict:
 
 def _live_rows(calls: list[dict], now_s: float) -> list[Markup]:
     return [html('<tr data-call="{n}"><td>{caller}</td><td>{duration}</td><td>{stage}</td><td>{intent}</td>'
-                 '<td>{heard}</td><td>{actions}</td><td>{response}</td></tr>', n=call["call"],
+                 '<td>{missing}</td><td>{heard}</td><td>{actions}</td><td>{response}</td></tr>', n=call["call"],
                  caller=call["caller"] or "withheld", duration=_duration(now_s - (call["started_at"] or now_s)),
                  stage=call["stage"] + (f" ({call['error']})" if call["error"] else ""), intent=call["intent"],
+                 missing=", ".join(call["missing"]),
                  heard=call["heard"], actions=", ".join(call["actions"]),
                  response="" if call["response_ms"] is None else f"{call['response_ms']} ms")
             for call in calls]
@@ -192,13 +193,16 @@ async def live(request):
                       value="–" if numbers[key] is None else numbers[key]) for key, label in FIGURES)
     calls = request.app[PANEL].relay.live.calls()
     active = html('<table id="live"><thead><tr><th>Caller</th><th>Duration</th><th>Stage</th><th>Intent</th>'
-                  '<th>Last heard</th><th>Actions</th><th>Response</th></tr></thead><tbody>{rows}</tbody></table>'
+                  '<th>Missing</th><th>Last heard</th><th>Actions</th><th>Response</th></tr></thead><tbody>{rows}</tbody></table>'
                   '<p class="empty" id="no-calls"{hidden}>No calls in progress.</p>',
                   rows=join(_live_rows(calls, request.app[PANEL].clock())), hidden=Markup(" hidden") if calls else "")
     body = html('<section><h2>Last hour</h2><div class="figures">{tiles}</div></section>'
                 '<section><h2>Calls in progress <span id="stream-state" class="muted"></span></h2>{active}</section>'
-                '<section><h2>Calls per hour today</h2><img id="chart" src="/chart.svg" alt="Calls per hour today" '
-                'width="600" height="180"></section>', tiles=tiles, active=active)
+                '<section><h2>Today, hour by hour</h2><div class="charts">{charts}</div></section>',
+                tiles=tiles, active=active, charts=join(
+                    html('<figure><img class="chart" data-chart="{key}" src="/chart.svg?of={key}" alt="{title}" '
+                         'width="600" height="180"><figcaption>{title}</figcaption></figure>', key=key, title=title)
+                    for key, (title, _) in CHARTS.items()))
     return page(request, "Live calls", body, script=True)
 
 
@@ -207,10 +211,18 @@ async def api_live(request):
     return web.json_response({"figures": numbers, "calls": request.app[PANEL].relay.live.calls()})
 
 
+CHARTS = {"calls": ("Calls per hour", ""), "response_ms": ("Average response time per hour", " ms"),
+          "escalations": ("Calls handed to a person per hour", "")}  # figures.today_by_hour's key → (title, unit)
+
+
 async def chart_svg(request):
-    zone = _zone(request)
-    counts = await _db(request, figures.calls_per_hour, request.app[PANEL].now(), zone)
-    svg = bar_chart(counts, [f"{hour:02d}" for hour in range(24)], "Calls per hour today")
+    """One of today's charts (?of=calls, response_ms or escalations), drawn here as SVG."""
+    of = request.query.get("of", "calls")
+    if of not in CHARTS:
+        raise web.HTTPNotFound(text=f"no chart {of!r}; there are {', '.join(CHARTS)}")
+    by_hour = await _db(request, figures.today_by_hour, request.app[PANEL].now(), _zone(request))
+    title, unit = CHARTS[of]
+    svg = bar_chart(by_hour[of], [f"{hour:02d}" for hour in range(24)], title + " today", unit=unit)
     return web.Response(text=svg, content_type="image/svg+xml")
 
 

@@ -126,7 +126,7 @@ def test_sign_in_watch_a_call_live_and_retry_a_failed_email(settings, records, p
 
         for path, name in (("/calls", "calls"), (f"/calls/{call.id}", "call-transcript"), ("/callbacks", "callbacks"),
                            ("/tickets", "tickets"), ("/leads", "leads"), ("/agents", "agents"),
-                           ("/system", "health")):
+                           ("/settings", "settings"), ("/system", "health")):
             browser.get(base + path)
             wait.until(seen.presence_of_element_located((By.TAG_NAME, "h1")))
             shot(name)

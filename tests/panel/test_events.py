@@ -12,8 +12,8 @@ CALL = [{"kind": "call-started", "call": 7, "at": 100.0, "data": {"caller": "+15
         {"kind": "caller-heard", "call": 7, "at": 103.0, "data": {"text": "What is your refund policy?"}},
         {"kind": "reply-started", "call": 7, "at": 103.9, "data": {"response_ms": 1180}},
         {"kind": "reply-finished", "call": 7, "at": 104.0,
-         "data": {"intent": "faq", "text": "We offer...", "latency_ms": {"endpoint": 700, "stt": 210,
-                                                                         "llm_first_sentence": 300}}},
+         "data": {"intent": "callback_request", "text": "When shall we call?", "missing": ["callback_time"],
+                  "latency_ms": {"endpoint": 700, "stt": 210, "llm_first_sentence": 300}}},
         {"kind": "action-queued", "call": 7, "at": 104.1, "data": {"action": "send_sms"}}]
 
 
@@ -22,9 +22,11 @@ def test_live_calls_follow_a_call_from_start_to_end():
     for event in CALL:
         live.apply(event)
     (call,) = live.calls()
-    assert call == {"call": 7, "caller": "+15551230001", "started_at": 100.0, "stage": "speaking", "intent": "faq",
-                    "heard": "What is your refund policy?", "actions": ["send_sms"], "response_ms": 1210,
-                    "error": ""}
+    assert call == {"call": 7, "caller": "+15551230001", "started_at": 100.0, "stage": "speaking",
+                    "intent": "callback_request", "missing": ["callback_time"], "heard": "What is your refund policy?",
+                    "actions": ["send_sms"], "response_ms": 1210, "error": ""}
+    live.apply({"kind": "reply-finished", "call": 7, "at": 104.5, "data": {"intent": "callback_request"}})
+    assert live.calls()[0]["missing"] == []  # the caller gave the time: nothing is missing any more
     live.apply({"kind": "stage-failed", "call": 7, "at": 105.0, "data": {"code": "llm-timeout"}})
     assert live.calls()[0]["stage"] == "error" and live.calls()[0]["error"] == "llm-timeout"
     live.apply({"kind": "call-busy", "call": 0, "at": 105.0, "data": {}})

@@ -24,17 +24,27 @@ async def test_the_live_page_shows_the_last_hours_figures(admin, panel):
     figures = dict(re.findall(r'data-figure="(\w+)">([^<]*)<', text))
     assert figures == {"calls": "2", "response_ms": "800", "knowledge": "1", "resolved": "1", "escalations": "1",
                        "sms": "1", "emails": "2", "whatsapp": "0"}
-    assert "No calls in progress." in text and '<img id="chart" src="/chart.svg"' in text
+    assert "No calls in progress." in text
+    assert set(re.findall(r'<img class="chart" data-chart="(\w+)" src="/chart.svg\?of=\1"', text)) == {
+        "calls", "response_ms", "escalations"}
     live = await (await admin.get("/api/live")).json()
     assert live["figures"]["emails"] == 2 and live["calls"] == []
 
 
-async def test_the_chart_has_a_bar_per_hour_drawn_by_the_server(admin, panel):
-    panel.seed_call()
+async def test_the_charts_have_a_bar_per_hour_drawn_by_the_server(admin, panel):
+    panel.seed_call(p50_ms=700)
+    panel.seed_call(p50_ms=900, escalated=True)
+    panel.seed_call(p50_ms=None)  # a call with no measured reply counts, but not in the average
     response = await admin.get("/chart.svg")
     svg = await response.text()
     assert response.content_type == "image/svg+xml" and svg.startswith("<svg")
-    assert svg.count("<rect") == 24 and svg.count(": 1</title>") == 1
+    assert svg.count("<rect") == 24 and svg.count(": 3</title>") == 1 and svg.count(": 0</title>") == 23
+    response_ms = await (await admin.get("/chart.svg?of=response_ms")).text()
+    assert response_ms.count(": 800 ms</title>") == 1 and response_ms.count(": none</title>") == 23
+    escalations = await (await admin.get("/chart.svg?of=escalations")).text()
+    assert escalations.count(": 1</title>") == 1 and "handed to a person" in escalations
+    missing = await admin.get("/chart.svg?of=secrets")
+    assert missing.status == 404 and "calls, response_ms, escalations" in await missing.text()
 
 
 async def test_calls_are_found_by_number_and_by_intent(admin, panel):
@@ -143,3 +153,12 @@ async def test_a_callback_is_rescheduled_to_a_time_to_come_and_audited(admin, pa
     Callback.update(state="done").where(Callback.id == callback.id).execute()
     done = await admin.post(f"/callbacks/{callback.id}/reschedule", data={"csrf": token, "at": "2032-01-01T09:00"})
     assert done.status == 409 and Callback.get_by_id(callback.id).state == "done"
+
+
+def test_a_chart_with_nothing_in_it_says_so_rather_than_drawing_an_empty_axis():
+    from appliance.panel.chart import bar_chart
+
+    hours = [f"{hour:02d}" for hour in range(24)]
+    assert "nothing yet" in str(bar_chart([None] * 24, hours, "Average response time per hour", unit=" ms"))
+    assert "nothing yet" in str(bar_chart([0] * 24, hours, "Calls per hour"))
+    assert "nothing yet" not in str(bar_chart([0] * 23 + [2], hours, "Calls per hour"))

@@ -21,8 +21,8 @@
       row.dataset.call = call.call;
       const stage = call.stage + (call.error ? " (" + call.error + ")" : "");
       const response = call.response_ms == null ? "" : call.response_ms + " ms";
-      for (const text of [call.caller || "withheld", duration(call.started_at), stage, call.intent, call.heard,
-                          call.actions.join(", "), response]) {
+      for (const text of [call.caller || "withheld", duration(call.started_at), stage, call.intent,
+                          (call.missing || []).join(", "), call.heard, call.actions.join(", "), response]) {
         row.insertCell().textContent = text;
       }
     }
@@ -37,8 +37,9 @@
       const value = data.figures[node.dataset.figure];
       node.textContent = value == null ? "–" : value;
     }
-    const chart = document.getElementById("chart");
-    if (chart) chart.src = "/chart.svg?t=" + Date.now();
+    for (const chart of document.querySelectorAll("img[data-chart]")) {
+      chart.src = "/chart.svg?of=" + chart.dataset.chart + "&t=" + Date.now();
+    }
   }
 
   const stream = new EventSource("/events");
