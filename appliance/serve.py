@@ -18,8 +18,10 @@ from appliance.notify import keep_watchdog_fed, notify
 from appliance.panel.events import publish_to_socket
 from appliance.service import CallEvent, CallService
 from appliance.settings import Settings
+from appliance.sqlite import Error as SqliteError
 
 log = logging.getLogger("appliance.serve")
+KNOWLEDGE_CHECK_S = 5.0  # how often serve looks for a re-indexed knowledge base
 
 
 def parse_line_uri(uri: str) -> tuple[str, str, int]:
@@ -85,6 +87,23 @@ def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
     return asyncio.create_task(CallbackDialer(service, sip, service.settings).run())
 
 
+async def take_up_knowledge(service: CallService, every_s: float = KNOWLEDGE_CHECK_S) -> None:
+    """Take up a re-indexed knowledge base (the panel's upload, `appliance knowledge ingest`, scripts/reindex)
+    without a restart: checked every `every_s`, taken up between calls, so no call in progress has its prompt
+    change under it."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if service.active or not await asyncio.to_thread(service.knowledge_changed):
+                continue
+            passages = await asyncio.to_thread(service.take_up_knowledge)
+        except (ApplianceError, *SqliteError) as exc:
+            log.error("knowledge-reload-failed: %s", exc)
+            continue
+        log.warning("knowledge: took up the re-indexed knowledge base (%d passages)", passages)
+        service.publish("knowledge-changed", 0, passages=passages)
+
+
 async def serve(settings: Settings, uris: list[str], say=print) -> int:
     """Run until a signal; returns the exit status."""
     service = await asyncio.to_thread(CallService, settings, None, None, say)
@@ -113,6 +132,7 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     watchdog = asyncio.create_task(keep_watchdog_fed())
+    knowledge = asyncio.create_task(take_up_knowledge(service))
     notify("READY=1", f"STATUS=answering on {', '.join(uris)}")
     say(f"ready: answering on {', '.join(uris)} (up to {settings.line.max_calls} calls at once)")
     await stopping.wait()
@@ -126,6 +146,7 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
     for server in servers:
         await server.close()
     watchdog.cancel()
+    knowledge.cancel()
     relay.cancel()
     await asyncio.to_thread(service.close)
     return 0

@@ -105,6 +105,7 @@ class CallService:
         self.queue = make_queue(settings)
         self.index = engines.knowledge_index(settings, self.store)
         say(f"knowledge: {self.index.ingest(settings.paths.knowledge_dir)}")
+        self.knowledge_seen = self.index.fingerprint()
         self.knowledge = whole_knowledge(self.index, settings.knowledge.prompt_chars)
         self.responder = engines.responder(settings, self.store)
         self.responder.warm(system_prompt(self.company.name, self.knowledge))
@@ -130,6 +131,22 @@ class CallService:
         for text in (greeting, goodbye_for(self.company.name)) + (
                 (self._noticed(greeting),) if settings.recording.mode == "notice" else ()):
             prepared(self.voice, text)
+
+    def knowledge_changed(self) -> bool:
+        """Whether the index holds other documents than the ones this service took up (the panel re-indexed)."""
+        return self.index.fingerprint() != self.knowledge_seen
+
+    def take_up_knowledge(self) -> int:
+        """Take up the index as it is now: the passages in the prompt, the catalog of names the dialogue and the
+        speech hint know, and the reply model's cached prompt. A call in progress keeps what it began with; the
+        next one gets the new. Returns how many passages the index has."""
+        seen = self.index.fingerprint()
+        knowledge = whole_knowledge(self.index, self.settings.knowledge.prompt_chars)
+        catalog = Catalog.from_passages(self.index.passages(), self.company.name)
+        with self.gate.model_lock, self.gate.turn():  # the prompt is evaluated in turn with the calls' engines
+            self.responder.warm(system_prompt(self.company.name, knowledge))
+        self.knowledge, self.catalog, self.knowledge_seen = knowledge, catalog, seen
+        return self.index.count()
 
     def close(self) -> None:
         """Let go of the queue's channels, the index and the database."""

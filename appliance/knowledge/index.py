@@ -180,6 +180,13 @@ class KnowledgeIndex:
         self.db.execute("delete from chunks where document_id = ?", (document_id,))
         self.db.execute("delete from documents where id = ?", (document_id,))
 
+    def fingerprint(self) -> str:
+        """A digest of which documents the index holds and their contents: it changes whenever a document is
+        added, changed or removed, by this process or another (the panel re-indexes in its own)."""
+        with self._lock:
+            rows = self.db.execute("select path, sha256 from documents order by path").fetchall()
+        return hashlib.sha256("\n".join(f"{path}\t{digest}" for path, digest in rows).encode()).hexdigest()
+
     def count(self) -> int:
         """How many passages the index holds."""
         with self._lock:

@@ -25,7 +25,8 @@ STAGES = {"call-started": "greeting", "caller-heard": "thinking", "reply-started
           "action-queued": "speaking", "stage-failed": "error", "transfer-ringing": "transferring",
           "call-transferred": "transferred"}
 RESPONSE_STAGES = ("endpoint", "stt", "llm_first_sentence", "tts_first_audio")
-NOT_CALLS = ("call-busy", "line-status")  # events of no call in progress: a caller turned away, a line's health
+NOT_CALLS = ("call-busy", "line-status", "knowledge-changed")  # of no call: a caller turned away, a line's health,
+# the call service taking up a re-indexed knowledge base
 
 
 class LiveCalls:
