@@ -51,10 +51,12 @@ def test_every_setting_that_is_not_a_default_has_a_comment_above_it():
 
 
 def test_the_worker_stops_after_the_call_service_and_lets_the_send_in_hand_finish():
+    # systemd stops in the reverse of start order: the unit that is After= the other stops before it.
     worker = (ROOT / "systemd" / "appliance-worker.service").read_text()
-    assert re.search(r"^After=.*appliance-serve\.service", worker, re.MULTILINE)
-    assert "KillSignal=SIGINT" in worker
     serve = (ROOT / "systemd" / "appliance-serve.service").read_text()
+    assert re.search(r"^After=.*appliance-worker\.service", serve, re.MULTILINE)
+    assert not re.search(r"^(After|Before)=.*appliance-serve\.service", worker, re.MULTILINE)
+    assert "KillSignal=SIGINT" in worker
     assert "Type=notify" in serve and "WatchdogSec=" in serve and "TimeoutStopSec=600" in serve
     target = (ROOT / "systemd" / "appliance.target").read_text()
     for name in ("appliance-serve", "appliance-worker", "appliance-panel"):
