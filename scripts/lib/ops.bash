@@ -18,6 +18,11 @@ die() { echo "${0##*/}: $*" >&2; exit 2; }
 say() { echo "==> $*"; }
 need_root() { [[ $(id -u) -eq 0 ]] || die "run this as root (sudo $0 ...)"; }
 
+# The services appliance.target starts. Stop them by name to wait for them: `systemctl stop appliance.target`
+# returns once the target is down, while its services are still stopping (the calls in progress finishing).
+# shellcheck disable=SC2034  # the scripts that source this use it
+SERVICES=(appliance-serve.service appliance-worker.service appliance-panel.service)
+
 # True when systemd runs this box (not a chroot, a container without it, or a --root tree).
 systemd_running() { [[ -z $ROOT && -d /run/systemd/system ]]; }
 

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -57,9 +58,13 @@ def copy_linked(source: Path, target: Path) -> None:
         run("cp", "-a", source, target)
 
 
-@pytest.fixture
-def debian(tmp_path):
-    root = tmp_path / "debian"
+ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def debian(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ops") / "debian"
     root.mkdir()
     run("tar", "-xf", base_tarball(), "-C", root)
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
@@ -67,12 +72,14 @@ def debian(tmp_path):
     try:
         yield root
     finally:
-        subprocess.run(["umount", "-l", root / "proc"], check=False)
+        subprocess.run(["umount", "-l", root / "proc"], check=False, capture_output=True)  # the boot test may have
         assert not os.path.ismount(root / "proc")
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_install_in_a_clean_debian_root_gives_units_user_venv_and_a_passing_doctor(debian):
+@pytest.fixture(scope="module")
+def installed(debian):
+    """The root with scripts/install run in it (a chroot), as from a USB stick: this checkout, wheels, models."""
     started = time.monotonic()
     release = debian / "root/release"
     release.mkdir(parents=True)
@@ -86,11 +93,16 @@ def test_install_in_a_clean_debian_root_gives_units_user_venv_and_a_passing_doct
     for role in (ROOT / "models").iterdir():
         if role.is_dir():
             copy_linked(role, debian / "root/models" / role.name)
-
     install = ["chroot", debian, "/root/release/scripts/install", "--wheels", "/root/wheels",
                "--models", "/root/models", "--admin", "maria", "--no-start"]
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
-    result = run(*install, input="correct horse battery staple\n", env=env, timeout=1200)
+    result = run(*install, input=PASSWORD + "\n", env=ENV, timeout=1200)
+    print(f"install in a debootstrapped root: {time.monotonic() - started:.0f} s")
+    return debian, install, result
+
+
+def test_install_in_a_clean_debian_root_gives_units_user_venv_and_a_passing_doctor(installed):
+    debian, install, result = installed
+    env = ENV
     assert "created admin maria" in result.stdout
 
     etc = debian / "etc/systemd/system"
@@ -110,4 +122,110 @@ def test_install_in_a_clean_debian_root_gives_units_user_venv_and_a_passing_doct
 
     again = run(*install[:-3], "--no-start", env=env, timeout=600)  # safe to run again: nothing reinstalled
     assert "installing release" not in again.stdout + again.stderr
-    print(f"install in a debootstrapped root: {time.monotonic() - started:.0f} s")
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Booted:
+    """The installed root booted with systemd-nspawn: its own systemd as PID 1, the host's network."""
+
+    def __init__(self, root: Path, log: Path):
+        assert shutil.which("systemd-nspawn"), "needs systemd-nspawn: scripts/setup --test installs systemd-container"
+        self.log = log.open("w")
+        self.machine = subprocess.Popen(["systemd-nspawn", "--quiet", "--directory", root, "--boot", "--register=no",
+                                         "--keep-unit", "--console=pipe"], stdout=self.log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        self.log_path = log
+        self.pid = self._init_pid()
+
+    def _init_pid(self) -> int:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.machine.poll() is None, "systemd-nspawn stopped:\n" + self.log_path.read_text()[-3000:]
+            children = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(self.machine.pid)],
+                                      capture_output=True, text=True).stdout.split()
+            for pid, comm in zip(children[::2], children[1::2]):
+                if comm == "systemd":
+                    return int(pid)
+            time.sleep(0.2)
+        raise AssertionError("no systemd came up in the container:\n" + self.log_path.read_text()[-3000:])
+
+    def inside(self, *command, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        """Run `command` in the container's namespaces, as root there."""
+        result = subprocess.run(["nsenter", "--target", str(self.pid), "--all", "--", *map(str, command)],
+                                capture_output=True, text=True, timeout=timeout, check=False,
+                                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+        if check:
+            assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result
+
+    def running(self) -> str:
+        """Wait for the boot to finish; its state (running, or degraded and why)."""
+        deadline = time.monotonic() + 600
+        while True:  # until systemd's own socket is up, systemctl cannot ask
+            waited = self.inside("systemctl", "is-system-running", "--wait", check=False, timeout=600)
+            if waited.stdout.strip() or time.monotonic() > deadline:
+                return (waited.stdout + waited.stderr).strip()
+            time.sleep(0.5)
+
+    def show(self, unit: str, prop: str) -> str:
+        return self.inside("systemctl", "show", "--value", "-p", prop, unit).stdout.strip()
+
+    def close(self) -> None:
+        if self.machine.poll() is None:
+            self.inside("systemctl", "poweroff", check=False, timeout=30)
+            try:
+                self.machine.wait(120)
+            except subprocess.TimeoutExpired:
+                self.machine.kill()
+                self.machine.wait()
+        self.log.close()
+
+
+def test_the_installed_box_boots_runs_its_services_hardened_answers_a_call_and_stops_in_order(installed, tmp_path):
+    """The units under a real systemd: serve says READY and feeds the watchdog, worker and panel run, the panel's
+    /health answers, a test call is answered, and a stop lets the call service finish before the worker stops."""
+    import json
+    import urllib.request
+
+    debian = installed[0]
+    sip, panel = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)  # the container shares our network
+    with (debian / "etc/appliance/appliance.ini").open("a") as ini:
+        ini.write(f"\n[line]\nlisten = sip://127.0.0.1:{sip}\n\n[panel]\nlisten = 127.0.0.1:{panel}\n")
+    run("umount", debian / "proc")  # the container mounts its own
+
+    booted = Booted(debian, tmp_path / "console.log")
+    try:
+        state = booted.running()
+        units = ("appliance-serve.service", "appliance-worker.service", "appliance-panel.service")
+        active = booted.inside("systemctl", "is-active", *units, check=False).stdout.split()
+        assert active == ["active"] * 3, (state, active, booted.inside("systemctl", "--failed", check=False).stdout,
+                                          booted.inside("journalctl", "-b", "-u", "appliance-*", "--no-pager",
+                                                        check=False).stdout[-6000:])
+        assert booted.show("appliance-doctor.service", "Result") == "success"
+        assert int(booted.show("appliance-serve.service", "WatchdogTimestampMonotonic") or 0) > 0  # fed: WATCHDOG=1
+        assert booted.show("appliance-serve.service", "User") == "appliance"
+        assert booted.show("appliance-serve.service", "StatusText").startswith("answering on sip://127.0.0.1:")
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{panel}/health", timeout=30) as response:
+            assert response.status == 200 and json.loads(response.read())["database"] is True
+
+        call = booted.inside("/opt/appliance/current/scripts/test-call", f"sip:support@127.0.0.1:{sip}")
+        assert "refund" in call.stdout.lower(), call.stdout
+        journal = booted.inside("journalctl", "-b", "-u", "appliance-serve", "-o", "cat", "--no-pager").stdout
+        assert "call-started" in journal and "call-ended" in journal
+
+        booted.inside("systemctl", "stop", "appliance.target", timeout=900)  # returns with the target down...
+        deadline = time.monotonic() + 900
+        while booted.inside("systemctl", "is-active", *units, check=False).stdout.split() != ["inactive"] * 3:
+            assert time.monotonic() < deadline, "the services did not stop"  # ...and its services follow
+            time.sleep(0.5)
+        serve_stopped = int(booted.show("appliance-serve.service", "InactiveEnterTimestampMonotonic"))
+        worker_stopping = int(booted.show("appliance-worker.service", "ActiveExitTimestampMonotonic"))
+        assert 0 < serve_stopped <= worker_stopping, (serve_stopped, worker_stopping)  # calls first, then the worker
+    finally:
+        booted.close()
