@@ -72,7 +72,7 @@ def debian(tmp_path_factory):
     try:
         yield root
     finally:
-        subprocess.run(["umount", "-l", root / "proc"], check=False, capture_output=True)  # the boot test may have
+        subprocess.run(["umount", "-l", root / "proc"], check=False, capture_output=True)  # unmounted by the boot test
         assert not os.path.ismount(root / "proc")
         shutil.rmtree(root, ignore_errors=True)
 
