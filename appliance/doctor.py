@@ -220,7 +220,8 @@ def check_relay(smtp) -> Check:
 def check_modem(modem) -> Check:
     """The modem's SIM, network and signal; texts wait in the outbox while it cannot send."""
     if not modem.device:
-        return Check("modem", "warn", "none configured; texts wait in the outbox", "set [modem] device, e.g. /dev/ttyUSB2")
+        return Check("modem", "warn", "none configured; texts wait in the outbox",
+                     "set [modem] device, e.g. /dev/ttyUSB2")
     import asyncio
 
     from appliance.modem.driver import ModemError, probe
@@ -240,7 +241,8 @@ def check_modem_report(modem, path, now: float) -> Check:
     from appliance.modem.report import STALE_S, read_report, signal_bars
 
     if not modem.device:
-        return Check("modem", "warn", "none configured; texts wait in the outbox", "set [modem] device, e.g. /dev/ttyUSB2")
+        return Check("modem", "warn", "none configured; texts wait in the outbox",
+                     "set [modem] device, e.g. /dev/ttyUSB2")
     worker = "start the worker: systemctl start appliance-worker"
     report = read_report(path)
     if report is None or report.device != modem.device:
@@ -253,7 +255,8 @@ def check_modem_report(modem, path, now: float) -> Check:
     if report.error:
         return Check("modem", "warn", f"{modem.device}: {report.error} ({age} s ago); texts wait",
                      "check the cable and the port")
-    signal = "unknown" if report.signal_dbm is None else f"{report.signal_dbm} dBm, {signal_bars(report.signal_dbm)} of 4 bars"
+    signal = ("unknown" if report.signal_dbm is None
+              else f"{report.signal_dbm} dBm, {signal_bars(report.signal_dbm)} of 4 bars")
     return Check("modem", "ok" if report.ready else "warn", f"{modem.device}: SIM {report.sim}, network "
                  f"{report.registration}, signal {signal} (the worker's report, {age} s ago)",
                  "check the SIM and the antenna")

@@ -329,9 +329,13 @@ class CallService:
         try:
             return RecordedLine(line, StereoWavWriter(self.settings.paths.data_dir / relative)), relative
         except OSError as exc:
-            log.error("recording-unwritable: call %s: %s", call_id, exc)
-            self.publish("stage-failed", call_id, code="recording-unwritable", error=str(exc))
+            self._recording_failed(call_id, exc)
             return None
+
+    def _recording_failed(self, call_id: int, exc: OSError) -> None:
+        """The disk refused the recording: logged and published; the call goes on."""
+        log.error("recording-unwritable: call %s: %s", call_id, exc)
+        self.publish("stage-failed", call_id, code="recording-unwritable", error=str(exc))
 
     async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
@@ -352,8 +356,7 @@ class CallService:
             try:
                 seconds = recorded.close()
             except OSError as exc:  # what was written before the disk refused is kept
-                log.error("recording-unwritable: call %s: %s", call_id, exc)
-                self.publish("stage-failed", call_id, code="recording-unwritable", error=str(exc))
+                self._recording_failed(call_id, exc)
                 seconds = recorded.seconds
             await asyncio.to_thread(recordings.finish, call_id, relative, seconds)
             self.publish("call-recorded", call_id, path=relative, seconds=round(seconds, 2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from appliance.errors import ApplianceError
@@ -38,9 +38,9 @@ def _candidates() -> tuple:
     """The modules in the order peewee picks them (pysqlite3 when it is at least as new as the stdlib's).
 
     One process must use one SQLite library per database file: two copies of SQLite in one process do not
-    see each other's POSIX locks, and a WAL file shared between them ends in corruption or SIGBUS (sqlite.org/howtocorrupt.html,
-    "multiple copies of SQLite linked into the same application"). peewee opens the records database, so this module follows its
-    choice whenever that choice is fit.
+    see each other's POSIX locks, and a WAL file shared between them ends in corruption or SIGBUS
+    (sqlite.org/howtocorrupt.html, "multiple copies of SQLite linked into the same application"). peewee
+    opens the records database, so this module follows its choice whenever that choice is fit.
     """
     if _bundled is not None and _bundled.sqlite_version_info >= sqlite3.sqlite_version_info:
         return (_bundled, sqlite3)
@@ -106,15 +106,9 @@ def backup(source: str | Path, target: str | Path) -> None:
     """
     module = sqlite_module()
     try:
-        live = module.connect(str(source), timeout=BUSY_TIMEOUT_S)
-        try:
-            copy = module.connect(str(target))
-            try:
-                live.backup(copy)
-            finally:
-                copy.close()
-        finally:
-            live.close()
+        with closing(module.connect(str(source), timeout=BUSY_TIMEOUT_S)) as live, \
+                closing(module.connect(str(target))) as copy:
+            live.backup(copy)
     except module.Error as exc:
         raise ApplianceError("sqlite-backup-failed", f"copying {source} to {target}: {exc}") from exc
 

@@ -193,7 +193,8 @@ async def live(request):
                       value="–" if numbers[key] is None else numbers[key]) for key, label in FIGURES)
     calls = request.app[PANEL].relay.live.calls()
     active = html('<table id="live"><thead><tr><th>Caller</th><th>Duration</th><th>Stage</th><th>Intent</th>'
-                  '<th>Missing</th><th>Last heard</th><th>Actions</th><th>Response</th></tr></thead><tbody>{rows}</tbody></table>'
+                  '<th>Missing</th><th>Last heard</th><th>Actions</th><th>Response</th></tr></thead>'
+                  '<tbody>{rows}</tbody></table>'
                   '<p class="empty" id="no-calls"{hidden}>No calls in progress.</p>',
                   rows=join(_live_rows(calls, request.app[PANEL].clock())), hidden=Markup(" hidden") if calls else "")
     body = html('<section><h2>Last hour</h2><div class="figures">{tiles}</div></section>'

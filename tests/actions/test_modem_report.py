@@ -7,21 +7,13 @@ import dataclasses
 import time
 
 import pytest
+from actions.test_sms import _until
 
 from appliance.actions.queue import make_queue
 from appliance.doctor import check_modem_report
 from appliance.modem.report import MODEM_REPORT, STALE_S, ModemReport, read_report, signal_bars, write_report
 from appliance.modem.simulator import SimulatorThread
 from appliance.settings import Modem
-
-
-def _until(condition, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture
