@@ -410,6 +410,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an ApplianceError becomes one line on stderr and exit status 2."""
     args = parser().parse_args(argv)
+    # A pipe gets Python's block buffering: a line another program waits for (serve's "ready", the
+    # softphone's results) would sit in the buffer. Each line goes out as it is printed, in any environment.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     # Under systemd stderr goes to the journal, which adds its own time stamp (JOURNAL_STREAM is set then).
     logs.configure(args.verbose, journal=bool(os.environ.get("JOURNAL_STREAM")))
     try:

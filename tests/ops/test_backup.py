@@ -67,7 +67,9 @@ def test_backup_then_restore_round_trips_the_records_while_they_are_being_writte
     archive = Path(result.stdout.strip().splitlines()[-1])
     with tarfile.open(archive) as tar:
         names = tar.getnames()
-        tar.extractall(tmp_path / "unpacked", filter="data")
+        # extractall's filter= is newer than Debian 12's Python (3.11.2): take out the one file read here.
+        (tmp_path / "unpacked/db").mkdir(parents=True)
+        (tmp_path / "unpacked/db/appliance.db").write_bytes(tar.extractfile("./db/appliance.db").read())
     assert {"./MANIFEST", "./db/appliance.db", "./db/queue.db", "./knowledge/faq.md", "./etc/appliance.ini",
             "./data/panel-settings.ini"} <= set(names)
     backed_up = rows(tmp_path / "unpacked/db/appliance.db")
