@@ -92,4 +92,5 @@ def conversation_options(settings: Settings) -> dict:
     return {"top_k": settings.knowledge.top_k, "min_score": settings.knowledge.min_score,
             "currency_words": settings.company.currency_words, "issue_types": settings.tickets.issue_types,
             "unanswered_expertise": settings.handoff.unanswered_expertise,
-            "sales_expertise": settings.handoff.sales_expertise, "greeting": settings.company.greeting}
+            "sales_expertise": settings.handoff.sales_expertise, "greeting": settings.company.greeting,
+            "identify_by": settings.privacy.identify_by}

@@ -22,6 +22,7 @@ from appliance.sqlite import Error as SqliteError
 
 log = logging.getLogger("appliance.serve")
 KNOWLEDGE_CHECK_S = 5.0  # how often serve looks for a re-indexed knowledge base
+UNWRITTEN_CHECK_S = 10.0  # how often the records of calls a full disk refused are tried again
 
 
 def parse_line_uri(uri: str) -> tuple[str, str, int]:
@@ -104,9 +105,36 @@ async def take_up_knowledge(service: CallService, every_s: float = KNOWLEDGE_CHE
         service.publish("knowledge-changed", 0, passages=passages)
 
 
+async def index_knowledge(service: CallService, say) -> None:
+    """Bring the index in line with the knowledge folder after serve is ready, so that a large document never
+    holds up the lines (nor, under systemd's start timeout, puts serve in a restart loop); taken up at once when
+    no call is in progress, else by take_up_knowledge between calls."""
+    try:
+        report = await asyncio.to_thread(service.index.ingest, service.settings.paths.knowledge_dir)
+        if not service.active and await asyncio.to_thread(service.knowledge_changed):
+            await asyncio.to_thread(service.take_up_knowledge)
+    except (ApplianceError, *SqliteError) as exc:
+        log.error("knowledge-index-failed: %s", exc)
+        return
+    say(f"knowledge: {report}")
+
+
+async def write_unwritten(service: CallService, every_s: float = UNWRITTEN_CHECK_S) -> None:
+    """Write the records of calls a full disk refused, once it has room again."""
+    while True:
+        await asyncio.sleep(every_s)
+        if service.unwritten:
+            waiting = await asyncio.to_thread(service.flush_unwritten)
+            if not waiting:
+                log.warning("records: every call the full disk refused is now written")
+
+
 async def serve(settings: Settings, uris: list[str], say=print) -> int:
     """Run until a signal; returns the exit status."""
-    service = await asyncio.to_thread(CallService, settings, None, None, say)
+    service = await asyncio.to_thread(CallService, settings, None, None, say, False)
+    closed = await asyncio.to_thread(service.close_abandoned_calls)
+    if closed:
+        log.warning("records: %d call(s) left in progress by a stopped process were closed", closed)
     # Each line's health, as an event on the bus for every change, and all of it again to a panel that connects.
     statuses = LineStatuses(lambda status: service.bus.publish(line_event(status)))
     # The admin panel, a process of its own, follows the calls live through this socket.
@@ -133,8 +161,10 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
         loop.add_signal_handler(sig, stopping.set)
     watchdog = asyncio.create_task(keep_watchdog_fed())
     knowledge = asyncio.create_task(take_up_knowledge(service))
+    writing = asyncio.create_task(write_unwritten(service))
     notify("READY=1", f"STATUS=answering on {', '.join(uris)}")
     say(f"ready: answering on {', '.join(uris)} (up to {settings.line.max_calls} calls at once)")
+    indexing = asyncio.create_task(index_knowledge(service, say))
     await stopping.wait()
     notify("STOPPING=1", f"STATUS=finishing {len(calls)} call(s)")
     say(f"stopping: finishing {len(calls)} call(s) in progress")
@@ -147,6 +177,9 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
         await server.close()
     watchdog.cancel()
     knowledge.cancel()
+    writing.cancel()
+    indexing.cancel()
+    await asyncio.gather(indexing, return_exceptions=True)  # its thread finishes the document it is on
     relay.cancel()
     await asyncio.to_thread(service.close)
     return 0

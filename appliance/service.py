@@ -30,7 +30,8 @@ from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_
 from appliance.dialogue.intents import IntentClassifier
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
-from appliance.records import open_database
+from appliance.records import disk_full, open_database
+from appliance.records.models import Call, utc_now
 from appliance.records.load import RecordsCrm
 from appliance.recordings import store as recordings
 from appliance.recordings.tee import RecordedLine, StereoWavWriter
@@ -94,7 +95,8 @@ class EventBus:
 class CallService:
     """Loads the engines once; `answer(line)` runs one whole call on any line, several at once."""
 
-    def __init__(self, settings: Settings, bus: EventBus | None = None, now=None, say=lambda text: None):
+    def __init__(self, settings: Settings, bus: EventBus | None = None, now=None, say=lambda text: None,
+                 ingest: bool = True):
         self.settings = settings
         self.bus = bus or EventBus()
         self.company = settings.company
@@ -104,7 +106,8 @@ class CallService:
         self.db = open_database(settings.paths.data_dir / "appliance.db")
         self.queue = make_queue(settings)
         self.index = engines.knowledge_index(settings, self.store)
-        say(f"knowledge: {self.index.ingest(settings.paths.knowledge_dir)}")
+        if ingest:  # `serve` indexes after it is ready instead (index_knowledge): a large upload never delays it
+            say(f"knowledge: {self.index.ingest(settings.paths.knowledge_dir)}")
         self.knowledge_seen = self.index.fingerprint()
         self.knowledge = whole_knowledge(self.index, settings.knowledge.prompt_chars)
         self.responder = engines.responder(settings, self.store)
@@ -124,6 +127,7 @@ class CallService:
         self._handing_over: dict[int, asyncio.Task] = {}  # call → its transfer in progress
         self._bridges: dict[int, object] = {}  # call → the agent's line it is to be connected to
         self._numbers = itertools.count(1)
+        self.unwritten: list[ActionTaker] = []  # calls whose records a full disk refused, written when it has room
         self._busy_pcm = synthesized(self.synthesizer, BUSY_MESSAGE)
         # Said on every call: ready before the first one rings, so a call is answered at once.
         acknowledgements(self.voice)
@@ -148,8 +152,21 @@ class CallService:
         self.knowledge, self.catalog, self.knowledge_seen = knowledge, catalog, seen
         return self.index.count()
 
+    def close_abandoned_calls(self) -> int:
+        """Calls left "in progress" by a process that died: ended now, as `service-restart`. Returns how many."""
+        return Call.update(ended_at=utc_now(), ended_by="service-restart").where(Call.ended_at.is_null()).execute()
+
+    def flush_unwritten(self) -> int:
+        """Write the records of calls that a full disk refused, now that it may have room; returns how many calls
+        are still waiting."""
+        self.unwritten = [taker for taker in self.unwritten if not taker.flush()]
+        return len(self.unwritten)
+
     def close(self) -> None:
         """Let go of the queue's channels, the index and the database."""
+        if self.unwritten and self.flush_unwritten():
+            log.error("records-disk-full: the records of %d call(s) could not be written before stopping: %s",
+                      len(self.unwritten), "; ".join(f"call from {t.caller_id or 'withheld'}" for t in self.unwritten))
         self.queue.close()
         self.index.close()
         self.db.close()
@@ -309,7 +326,7 @@ class CallService:
     def _conversation(self, caller_id: str | None) -> tuple[Conversation, ActionTaker, RecordsCrm]:
         crm = RecordsCrm()
         taker = ActionTaker(self.company.name, caller_id, self.index, crm, wake=self.queue.wake,
-                            whatsapp_online=self.whatsapp_online)
+                            whatsapp_online=self.whatsapp_online, privacy=self.settings.privacy)
         conversation = Conversation(self.company.name, self.index, GatedResponder(self.responder, self.gate), self.now,
                                     country_code=self.company.country_code, caller_id=caller_id, crm=crm,
                                     actions=taker, whatsapp_online=self.whatsapp_online, knowledge=self.knowledge,
@@ -339,7 +356,8 @@ class CallService:
 
     async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
-        call_id = taker.call.id
+        # A call the full disk could not record yet is numbered below zero until its row is written.
+        call_id = taker.call.id if taker.call is not None else -number
         self.publish("call-started", call_id, caller=caller_id, line=type(line).__name__, active=len(self.active))
         recorder = self._recorder(line, call_id)
         if recorder is None:
@@ -358,7 +376,12 @@ class CallService:
             except OSError as exc:  # what was written before the disk refused is kept
                 self._recording_failed(call_id, exc)
                 seconds = recorded.seconds
-            await asyncio.to_thread(recordings.finish, call_id, relative, seconds)
+            try:
+                await asyncio.to_thread(recordings.finish, call_id, relative, seconds)
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
+                self._recording_failed(call_id, exc)
             self.publish("call-recorded", call_id, path=relative, seconds=round(seconds, 2))
 
     async def _converse(self, line, conversation, taker, crm, opening: str | None, number: int, call_id: int) -> list:
@@ -386,6 +409,10 @@ class CallService:
             ended_by = "transferred" if agent_line is not None else getattr(line, "hung_up_by", None) or "line"
             v2v = [v for v in (session.voice_to_voice(r) for r in records if r.kind == "caller") if v is not None]
             await asyncio.to_thread(taker.end_call, records, ended_by, v2v)
+            if taker.unwritten:
+                self.unwritten.append(taker)
+                self.publish("stage-failed", call_id, code="records-disk-full",
+                             error="the records disk is full: this call is kept in memory until it has room")
             if agent_line is None:
                 self.publish("call-ended", call_id, ended_by=ended_by, turns=len(records))
         if agent_line is not None:  # connected to a person: it takes no engine, so its slot is free for the next

@@ -224,6 +224,21 @@ class Actions:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """Whose data a caller may hear, and where the box may send things."""
+
+    identify_by: str = "caller_id, detail"
+    """What shows that an order is the caller's, comma-separated: `caller_id` (they call from the order's phone
+    number), `detail` (calling from another number, they say the phone number on file for the order, which the
+    box never says first; a name or an email address is no proof). Either one listed is enough; empty: no
+    order's details are given on the phone. Texts and emails about an order go only to its contacts on file."""
+    emails_per_call: int = 3
+    """Emails one call may have sent to the caller (documents, order details); more are refused politely."""
+    emails_per_address_per_day: int = 5
+    """Emails to one address in a day (UTC), over all calls, so the box cannot be used to flood a mailbox."""
+
+
+@dataclass(frozen=True)
 class Line:
     """The phone lines `appliance serve` answers."""
 
@@ -303,6 +318,7 @@ class Settings:
     modem: Modem = field(default_factory=Modem)
     whatsapp: Whatsapp = field(default_factory=Whatsapp)
     actions: Actions = field(default_factory=Actions)
+    privacy: Privacy = field(default_factory=Privacy)
     tickets: Tickets = field(default_factory=Tickets)
     handoff: Handoff = field(default_factory=Handoff)
     line: Line = field(default_factory=Line)
@@ -387,6 +403,12 @@ def _email(value: str) -> None:
         raise ValueError("must be an email address, e.g. support@example.com")
 
 
+def _proofs(value: str) -> None:
+    unknown = {part.strip() for part in value.split(",") if part.strip()} - {"caller_id", "detail"}
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))}: must be caller_id, detail, both (comma-separated) or empty")
+
+
 # Rules beyond the type, for the settings whose text has a shape: the same for the file, the environment and
 # the panel's form. Each raises ValueError saying what the value must be.
 SHAPES = {
@@ -400,6 +422,7 @@ SHAPES = {
     ("line", "registrar"): _host_port,
     ("line", "rtp_ports"): _port_range,
     ("panel", "listen"): _host_port,
+    ("privacy", "identify_by"): _proofs,
 }
 
 

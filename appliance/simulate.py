@@ -180,7 +180,7 @@ class Simulator:
         crm = RecordsCrm()
         whatsapp_online = WhatsappGateway(settings.whatsapp).online
         taker = ActionTaker(company["name"], scenario.get("caller"), index, crm, wake=queue.wake,
-                            whatsapp_online=whatsapp_online)
+                            whatsapp_online=whatsapp_online, privacy=settings.privacy)
         conversation = Conversation(company["name"], index, self.responder, lambda: now,
                                     country_code=company["default_country_code"], caller_id=scenario.get("caller"),
                                     crm=crm, actions=taker, whatsapp_online=whatsapp_online, knowledge=knowledge,

@@ -8,17 +8,22 @@ with the rows they belong to; the queue is only woken afterwards.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from appliance.actions import compose, outbox
 from appliance.actions.outbox import Message, message_key
 from appliance.actions.validate import Contacts, Refused, check
-from appliance.dialogue.policy import CallState, spoken_time
+from appliance.dialogue.policy import CallState, same_number, spoken_time
 from appliance.llm.reply import Reply
-from appliance.records.models import Call, Callback, CallStats, Escalation, Lead, Staff, Ticket, Turn, database, utc_now
+from appliance.records import disk_full
+from appliance.records.models import (Call, Callback, CallStats, Escalation, Lead, Outbox, Staff, Ticket, Turn, database,
+                                      utc_now)
+from appliance.settings import Privacy
 
 log = logging.getLogger(__name__)
 SENDS = ("send_email", "send_sms", "send_whatsapp", "notify_sales_team")
@@ -28,44 +33,98 @@ class ActionTaker:
     """One call's actions: validated, recorded in the database, and queued for the worker."""
 
     def __init__(self, company: str, caller_id: str | None, index=None, crm=None,
-                 wake: Callable[[int], None] = lambda row_id: None, whatsapp_online: Callable[[], bool] = lambda: False):
+                 wake: Callable[[int], None] = lambda row_id: None, whatsapp_online: Callable[[], bool] = lambda: False,
+                 privacy: Privacy = Privacy()):
         self.company = company
+        self.privacy = privacy
+        self.emails = 0  # emails this call has queued to the caller
         self.index = index
         self.crm = crm
         self.wake = wake
         self.whatsapp_online = whatsapp_online
-        self.call = Call.create(caller_id=caller_id)
+        self.caller_id = caller_id
         self.turn = 0
+        # What the records disk refused, in order: kept in memory and written by flush() when there is room, so a
+        # full disk never turns a caller away or loses what the call did.
+        self.unwritten: list[Callable[[], None]] = []
+        self.call: Call | None = None
+        self._write(functools.partial(self._open, caller_id), "the call")
+
+    def _open(self, caller_id: str | None) -> None:
+        self.call = Call.create(caller_id=caller_id)
+
+    def _write(self, write: Callable[[], None], what: str) -> None:
+        """Write now, or keep it for later when the disk is full (or something before it is still waiting)."""
+        if not self.unwritten:
+            try:
+                write()
+                return
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
+                log.error("records-disk-full: %s of call %s kept in memory until there is room: %s",
+                          what, self.call.id if self.call else "(new)", exc)
+        self.unwritten.append(write)
+
+    def flush(self) -> bool:
+        """Write what the disk refused, oldest first; True when nothing is left waiting."""
+        while self.unwritten:
+            try:
+                self.unwritten[0]()
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
+                return False
+            self.unwritten.pop(0)
+            log.warning("records: call %s: a write the full disk refused is now on disk", self.call.id)
+        return True
 
     def contacts(self, state: CallState) -> Contacts:
         """Who this call may write to, now."""
         lead = state.caller or {}
         staff = list(Staff.select())
+        # An order the caller has shown to be theirs may go to the phone and email on file for it.
+        owners = [(self.crm.order(order_id) or {}).get("phone") for order_id in state.verified_orders] if self.crm else []
+        on_file = [(self.crm.lead(phone) or {}).get("email") for phone in owners if phone]
         opted_out = {lead.phone for lead in Lead.select(Lead.phone).where(Lead.sms_opt_out == True)}  # noqa: E712
-        return Contacts(phones={p for p in (state.caller_id, lead.get("phone")) if p} | state.confirmed,
-                        emails={e for e in (lead.get("email"),) if e} | state.confirmed,
+        return Contacts(phones={p for p in (state.caller_id, lead.get("phone"), *owners) if p} | state.confirmed,
+                        emails={e for e in (lead.get("email"), *on_file) if e} | state.confirmed,
                         staff_phones={s.phone for s in staff if s.phone}, staff_emails={s.email for s in staff if s.email},
                         opted_out=opted_out)
 
     def take(self, reply: Reply, state: CallState, history: list[dict], now: datetime) -> Reply:
         """Do what the reply asks; returns the reply as it should be spoken, less any refused action."""
         self.turn += 1
-        contacts = self.contacts(state)
-        queued: list[int] = []
-        done, told = [], []
-        with database.atomic():
-            for action in reply.actions:
-                try:
-                    queued += getattr(self, action)(reply, state, history, now, contacts)
-                    done.append(action)
-                except Refused as refusal:
-                    log.warning("call %s turn %s: refused %s: %s", self.call.id, self.turn, action, refusal)
-                    told.append(refusal.tell_caller)
-        for row_id in queued:
-            self.wake(row_id)
+        told: list[str] = []
+        done = list(reply.actions)
+        # The state as it is now: a write kept for later must carry out this turn, not the call's last one.
+        write = functools.partial(self._act, reply, copy.deepcopy(state), list(history), now, self.turn, told, done)
+        self._write(write, f"turn {self.turn}'s actions")
         if not told:
             return reply
         return dataclasses.replace(reply, immediate_response=" ".join(dict.fromkeys(told)), actions=tuple(done))
+
+    def _act(self, reply: Reply, state: CallState, history: list[dict], now: datetime, turn: int,
+             told: list[str], done: list[str]) -> None:
+        """One turn's actions in one transaction; refusals go to `told` and leave `done`."""
+        self.turn, current = turn, self.turn
+        contacts = self.contacts(state)
+        queued: list[int] = []
+        refused: list[str] = []
+        try:
+            with database.atomic():
+                for action in reply.actions:
+                    try:
+                        queued += getattr(self, action)(reply, state, history, now, contacts)
+                    except Refused as refusal:
+                        log.warning("call %s turn %s: refused %s: %s", self.call.id, turn, action, refusal)
+                        refused.append(action)
+                        told.append(refusal.tell_caller)
+        finally:
+            self.turn = current
+        done[:] = [action for action in done if action not in refused]
+        for row_id in queued:
+            self.wake(row_id)
 
     # One method per action name; each returns the outbox rows it queued.
 
@@ -84,10 +143,41 @@ class ActionTaker:
     def _topic(self, reply: Reply, state: CallState) -> str:
         return reply.entities.get("details_type") or state.topic or "details"
 
-    def send_email(self, reply, state, history, now, contacts) -> list[int]:
-        email = check("email", reply.entities.get("email") or (state.caller or {}).get("email"), contacts)
-        topic = self._topic(reply, state)
+    def _order_in_hand(self, state: CallState, topic: str = "order ") -> dict | None:
+        """The order this call is about when it is the caller's (shown by caller ID or a detail on file)."""
         order = self.crm.order(state.slots.get("order_id")) if self.crm and topic.startswith("order ") else None
+        return order if order and order["order_id"] in state.verified_orders else None
+
+    def _email_allowed(self, email: str) -> None:
+        """Refused past the per-call and per-address-per-day limits: the box is no way to flood a mailbox."""
+        if self.emails >= self.privacy.emails_per_call:
+            raise Refused(f"{self.emails} emails already on this call",
+                          "I've already sent as many emails as I can on one call. Our team can send you more.")
+        since = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat(timespec="seconds")
+        today = (Outbox.select().where((Outbox.channel == "email") & (Outbox.recipient == email)
+                                       & (Outbox.created_at >= since)).count())
+        if today >= self.privacy.emails_per_address_per_day:
+            raise Refused(f"{today} emails to {email} in the last day",
+                          "That address has had as many emails from us as we send in a day. Please try tomorrow.")
+
+    def send_email(self, reply, state, history, now, contacts) -> list[int]:
+        topic = self._topic(reply, state)
+        order = self._order_in_hand(state, topic)
+        if topic.startswith("order ") and not order:
+            raise Refused("order details for an order the caller has not shown is theirs",
+                          "I'm sorry, I can't send details of that order.")
+        if order:  # personal details: only to the email on file for the order's customer, never one just said
+            on_file = (self.crm.lead(order.get("phone")) or {}).get("email")
+            asked = reply.entities.get("email") or on_file
+            if not on_file or asked.strip().lower() != on_file.strip().lower():
+                log.warning("refused order details by email to %s: not the address on file", asked)
+                raise Refused("order details to an address not on file",
+                              "For your security, I can only email order details to the address we have on file.")
+            email = check("email", on_file, contacts)
+        else:
+            email = check("email", reply.entities.get("email") or (state.caller or {}).get("email"), contacts)
+        self._email_allowed(email)
+        self.emails += 1
         if order:
             text = compose.order_text(self.company, order)
             letter = compose.Email(f"{self.company}: your order", text + "\n", f"<p>{text}</p>")
@@ -109,10 +199,23 @@ class ActionTaker:
     def send_sms(self, reply, state, history, now, contacts) -> list[int]:
         number = reply.entities.get("whatsapp_number") if reply.intent == "send_details_whatsapp" else None
         number = check("sms", number or reply.entities.get("phone") or state.caller_id, contacts)
+        self._order_to_owner(reply, state, number)
         return self._queue("send_sms", "sms", number, self._sms_text(reply, state, now))
+
+    def _order_to_owner(self, reply, state, number: str) -> None:
+        """An order's details go by text only to the number on file for that order."""
+        if "schedule_callback" in reply.actions or not self.crm or not state.slots.get("order_id"):
+            return
+        if reply.intent in ("order_status", "complaint") or self._topic(reply, state).startswith("order "):
+            order = self._order_in_hand(state)
+            if order is None or not same_number(order.get("phone"), number):
+                log.warning("refused order details by text to %s: not the order's number on file", number)
+                raise Refused("order details to a number not on file",
+                              "For your security, I can only text order details to the number on file for the order.")
 
     def send_whatsapp(self, reply, state, history, now, contacts) -> list[int]:
         number = check("whatsapp", reply.entities.get("whatsapp_number") or state.caller_id, contacts)
+        self._order_to_owner(reply, state, number)
         return self._queue("send_whatsapp", "whatsapp", number, self._sms_text(reply, state, now))
 
     def schedule_callback(self, reply, state, history, now, contacts) -> list[int]:
@@ -140,7 +243,9 @@ class ActionTaker:
 
     def create_ticket(self, reply, state, history, now, contacts) -> list[int]:
         urgency = reply.entities.get("urgency") or "normal"
-        Ticket.create(call=self.call, phone=state.caller_id or "", order_id=state.slots.get("order_id", ""),
+        checking = reply.entities.get("issue_type") == "identity_check"  # an order the caller could not show is theirs
+        order_id = state.slots.get("order_id") or (state.order_heard if checking else "")
+        Ticket.create(call=self.call, phone=state.caller_id or "", order_id=order_id or "",
                       issue_type=reply.entities.get("issue_type") or reply.intent, priority=urgency,
                       description=next((t["content"] for t in history if t["role"] == "user"), ""))
         return []
@@ -198,7 +303,12 @@ class ActionTaker:
         return []
 
     def end_call(self, records: list, ended_by: str, voice_to_voice_ms: list[float] = ()) -> None:
-        """Write the call's turns and analytics once it is over."""
+        """Write the call's turns and analytics once it is over (or keep them until the disk has room)."""
+        ended_at = utc_now()
+        self._write(functools.partial(self._end, list(records), ended_by, list(voice_to_voice_ms), ended_at),
+                    "the end")
+
+    def _end(self, records: list, ended_by: str, voice_to_voice_ms: list[float], ended_at: str) -> None:
         intents, actions, v2v = [], [], sorted(voice_to_voice_ms)
         with database.atomic():
             for number, record in enumerate(records):
@@ -210,9 +320,9 @@ class ActionTaker:
                     intents.append(record.reply["intent"])
                     actions += record.reply["actions"]
             started = datetime.fromisoformat(self.call.started_at)
-            Call.update(ended_at=utc_now(), ended_by=ended_by).where(Call.id == self.call.id).execute()
+            Call.update(ended_at=ended_at, ended_by=ended_by).where(Call.id == self.call.id).execute()
             CallStats.create(call=self.call, turns=len(records), intents=intents, actions=actions,
-                             duration_s=round((datetime.now(timezone.utc) - started).total_seconds()),
+                             duration_s=round((datetime.fromisoformat(ended_at) - started).total_seconds()),
                              used_knowledge=any(r.reply and r.reply["used_knowledge"] for r in records),
                              escalated=any(r.reply and r.reply["escalate_to_human"] for r in records),
                              voice_to_voice_p50_ms=round(v2v[len(v2v) // 2]) if v2v else None)

@@ -11,7 +11,7 @@ from typing import Callable
 from appliance.dialogue.catalog import Catalog, title_of
 from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
-from appliance.dialogue.policy import CallState, Crm, Policy, spoken_phone
+from appliance.dialogue.policy import IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
 from appliance.llm.reply import Reply
 from appliance.settings import Tickets
@@ -73,7 +73,8 @@ class Conversation:
                  top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None,
                  actions=None, whatsapp_online=lambda: False, knowledge: list = (), currency_words: str = "",
                  issue_types: str = Tickets.issue_types, unanswered_expertise: str = "technical", sales_expertise: str = "sales",
-                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None, greeting: str = ""):
+                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None, greeting: str = "",
+                 identify_by: str = IDENTIFY_BY):
         self.company = company
         self.greeting_template = greeting
         self.index = index
@@ -86,7 +87,7 @@ class Conversation:
         self.catalog = catalog or Catalog.from_passages(index.passages(), company)
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
-                             issue_types, unanswered_expertise, sales_expertise)
+                             issue_types, unanswered_expertise, sales_expertise, identify_by)
         self.actions = actions  # an ActionTaker, or None where nothing is to be carried out (tests, `ask`)
         self.knowledge = list(knowledge)  # the whole knowledge base when it is in the warm prompt (prompt.py)
         self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))

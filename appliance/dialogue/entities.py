@@ -130,12 +130,14 @@ class OrderMention:
     exact: bool = False  # the heard ID is that order's ID; otherwise it is one digit away and must be confirmed
 
 
-def find_order_id(text: str, known_ids=(), bare_digits: bool = False) -> OrderMention | None:
+def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=None) -> OrderMention | None:
     """An order reference in `text`, typed, spoken ("G L two oh four three one") or spelled, checked against the
     known orders' IDs (their own formats: any letters, dashes and digits).
 
     Letters count as part of an ID only when they are a known ID's prefix or are written onto the digits
     ("AB1234"). `bare_digits` takes a lone run of digits as an order number (when one was asked for).
+    A heard ID one digit away from a known one is offered for confirmation only among `near_ids` (the
+    caller's own orders; default: all known): "is your order number ...?" must not tell a guesser a real one.
     """
     known = {_squeezed(k): k for k in known_ids if k}
     prefixes = {re.match(r"[A-Z]*", key).group(0) for key in known} - {""}
@@ -162,7 +164,8 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False) -> OrderMe
             return OrderMention(heard, known[same_digits[0]], True)
     for heard in found:
         digits = re.sub(r"\D", "", heard)
-        near = [k for k in known if _one_apart(re.sub(r"\D", "", k), digits)]
+        near = [k for k in known if _one_apart(re.sub(r"\D", "", k), digits)
+                and (near_ids is None or known[k] in near_ids)]
         if len(near) == 1:
             return OrderMention(heard, known[near[0]], False)
     return OrderMention(taken[0]) if taken else None

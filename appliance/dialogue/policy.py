@@ -33,9 +33,20 @@ SEND = re.compile(r"\b(send|forward|share|mail|e-?mail(ing)?|text(ing)?|whats\s?
 HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|tell|list|export|dump|copy)\b", re.I)
 REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
            "I can send you our public documents or details of your own account.")
+# Whose order it is: the proofs that count, and what a caller hears who has not given one. The words are the same
+# whether or not the order exists, so a caller guessing order numbers learns nothing.
+IDENTIFY_BY = "caller_id, detail"
+DETAIL_TRIES = 2
+NOT_ON_THIS_NUMBER = "I can't find order {heard} for the number you're calling from."
+ASK_DETAIL = (" If I heard it wrong, please say it again or key it in. Otherwise, to look it up, could you tell me "
+              "the phone number the order was placed with?")
+NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can't share anything about it. I've "
+             "asked our team to look into it: if the order is yours, they'll call you on the number we have on "
+             "file for it.")
 CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
+ON_FILE_EMAIL = "the email address we have on file"
 DEFAULT_ISSUE_TYPES = "other/normal: anything else"
 
 
@@ -69,9 +80,19 @@ class Crm:
         """The IDs of the known orders (all of them: a caller may ring from another phone)."""
         return [o["order_id"] for o in self.orders if o.get("order_id")]
 
+    def order_ids_for(self, phone: str | None) -> list[str]:
+        """The IDs of the orders placed with this phone number."""
+        return [o["order_id"] for o in self.orders if phone and same_number(o.get("phone"), phone)]
+
     def agent_for(self, expertise: str, words: str = "") -> dict | None:
         """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""
         return choose_agent(self.agents, expertise, words)
+
+
+def same_number(a: str | None, b: str | None) -> bool:
+    """Whether two phone numbers as stored (E.164, perhaps with spaces or dashes) are the same number."""
+    digits = [re.sub(r"\D", "", n or "") for n in (a, b)]
+    return bool(digits[0]) and digits[0] == digits[1]
 
 
 def choose_agent(agents: list[dict], expertise: str, words: str = "") -> dict | None:
@@ -115,6 +136,10 @@ class CallState:
     confidence: float | None = None  # how sure speech recognition was of this turn's words
     number_to_confirm: str | None = None  # a number heard with low confidence, read back before it is used
     number_slot: str = "phone"
+    order_heard: str | None = None  # the order ID as the caller said it, read back when it is not theirs
+    verified_orders: set = field(default_factory=set)  # orders this caller has shown to be theirs
+    order_detail: str | None = None  # the phone number the caller gave for an order, to check against it
+    detail_tries: int = 0  # checks of a detail on file so far: few, so a guesser cannot go through a list
 
 
 def spoken_time(moment: datetime, now: datetime) -> str:
@@ -140,8 +165,10 @@ class Policy:
 
     def __init__(self, company: str, crm: Crm, classifier: IntentClassifier, country_code: str = "+1",
                  whatsapp_online=lambda: False, catalog: Catalog | None = None, issue_types: str = "",
-                 unanswered_expertise: str = "technical", sales_expertise: str = "sales"):
+                 unanswered_expertise: str = "technical", sales_expertise: str = "sales",
+                 identify_by: str = IDENTIFY_BY):
         self.company = company
+        self.identify_by = {proof.strip() for proof in identify_by.split(",") if proof.strip()}
         self.crm = crm
         self.classifier = classifier
         self.country_code = country_code
@@ -158,6 +185,13 @@ class Policy:
         state.heard = heard
         state.reading = reading = self.classifier.read(heard, self.catalog.mask)
         yes, no = reading.act("affirm"), reading.act("deny")
+        if state.waiting_for == "order_detail" and not entities.find_order_id(heard, self.crm.order_ids()):
+            # The phone number the order was placed with: checked against the order, never kept as the caller's
+            # own number (that would let a stranger have things sent to it).
+            number = entities.to_e164(heard, self.country_code)
+            if number or not (reading.task or reading.question):  # an answer, if not a number: checked, and wrong
+                state.order_detail = number or ""
+                return found
         if state.waiting_for == "email_confirmation":
             if yes and not no:
                 state.confirmed.add(state.slots["email"])
@@ -167,8 +201,13 @@ class Policy:
             if yes and not no:
                 found["order_id"] = state.order_to_confirm
             state.order_to_confirm = None
-        mention = entities.find_order_id(heard, self.crm.order_ids(),
+        own = set(state.verified_orders)
+        if "caller_id" in self.identify_by:
+            own.update(self.crm.order_ids_for(state.caller_id))
+        mention = entities.find_order_id(heard, self.crm.order_ids(), near_ids=own,
                                          bare_digits=state.waiting_for in ("order_id", "order_confirmation"))
+        if mention:
+            state.order_heard = mention.heard
         if mention and mention.order_id and mention.exact:
             found["order_id"] = mention.order_id
         elif mention and mention.order_id:
@@ -192,9 +231,7 @@ class Policy:
                     state.confirmed.add(phone)  # given in answer to "what's your number?"
         email = entities.find_email(heard)
         if email:
-            found["email"] = email
-            if state.waiting_for == "email":
-                state.confirmed.add(email)
+            found["email"] = email  # read back before anything is sent to it, even when it was asked for
         when = entities.parse_when(heard, now)
         bare_hour = re.search(r"\b(1[0-2]|[1-9])\b", heard)
         if state.waiting_for == "callback_time" and not when.at and bare_hour:
@@ -219,6 +256,8 @@ class Policy:
         """The task the caller wants, or None for a question for the knowledge base."""
         if OTHERS_DATA.search(heard) and HANDING_OVER.search(heard):
             return "other"
+        if state.waiting_for == "order_detail" and state.order_detail is not None:
+            return state.waiting_intent
         reading = state.reading or self.classifier.read(heard, self.catalog.mask)
         yes, no = reading.act("affirm"), reading.act("deny")
         task = reading.task
@@ -281,7 +320,9 @@ class Policy:
                          entities_out, actions=("escalate_to_human",), escalate_to_human=True)
         if intent == "send_details_email":
             email = slots.get("email") or (state.caller or {}).get("email")
-            return Reply(f"Sure. I'll email the {about} to {email} right away.", intent,
+            # An address on file is never read out: whoever calls from a number need not be its owner.
+            to = spoken_email(email) if email == slots.get("email") else ON_FILE_EMAIL
+            return Reply(f"Sure. I'll email the {about} to {to} right away.", intent,
                          {**entities_out, "email": email}, actions=("send_email",))
         if intent == "send_details_whatsapp":
             number = slots.get("whatsapp_number") or slots.get("phone") or state.caller_id
@@ -363,16 +404,41 @@ class Policy:
         best = int((self._issue_vectors @ embed([text])[0]).argmax())
         return self.issue_types[best][:2]
 
+    def owns(self, order: dict, state: CallState) -> bool:
+        """Whether this caller has shown the order to be theirs: by the number they call from, or earlier on
+        the call by a detail on file."""
+        return order["order_id"] in state.verified_orders or (
+            "caller_id" in self.identify_by and same_number(order.get("phone"), state.caller_id))
+
+    def on_file(self, order: dict, detail: str | None) -> bool:
+        """Whether `detail`, a phone number the caller said, is the one on file for the order. A name or an email
+        address is no proof: they are on every letter and business card the customer sends."""
+        return bool(detail) and "detail" in self.identify_by and same_number(order.get("phone"), detail)
+
     def _order(self, intent: str, state: CallState, entities_out: dict) -> Reply:
-        heard = state.slots.get("order_id")
-        order = self.crm.order(heard)
-        if order is None:
-            state.slots.pop("order_id", None)
-            entities_out.pop("order_id", None)
-            state.waiting_for, state.waiting_intent = "order_id", intent
-            return Reply(f"I couldn't find order {entities.spoken_id(heard)}. Could you say it again, or key it in "
-                         f"on your keypad?", intent, {**entities_out, "missing_info": ["order_id"]},
-                         needs_clarification=True)
+        order = self.crm.order(state.slots.get("order_id"))
+        detail, state.order_detail = state.order_detail, None
+        if order is not None and (self.owns(order, state) or self.on_file(order, detail)):
+            state.verified_orders.add(order["order_id"])
+            return self._order_status(intent, state, entities_out, order)
+        # No such order, or not shown to be this caller's: the same words either way.
+        sorry = "I'm really sorry about that. " if intent == "complaint" and detail is None else ""
+        heard = entities.spoken_id(state.order_heard or state.slots.get("order_id") or "")
+        if detail is not None:
+            state.detail_tries += 1
+        elif "detail" in self.identify_by and state.detail_tries < DETAIL_TRIES:
+            state.waiting_for, state.waiting_intent = "order_detail", intent
+            return Reply(sorry + NOT_ON_THIS_NUMBER.format(heard=heard) + ASK_DETAIL, intent,
+                         {**entities_out, "missing_info": ["order_detail"]}, needs_clarification=True)
+        log.warning("an order was asked about by a caller who did not show it is theirs")
+        state.slots.pop("order_id", None)
+        state.waiting_for = state.waiting_intent = None
+        state.complaint = state.complaint or state.heard
+        return Reply(sorry + NOT_FOUND, intent, {**entities_out, "issue_type": "identity_check", "urgency": "normal"},
+                     actions=("create_ticket",))
+
+    def _order_status(self, intent: str, state: CallState, entities_out: dict, order: dict) -> Reply:
+        """An order that is the caller's: its status, the tracking link texted to the number on file."""
         status = order.get("status", "being processed")
         eta = spoken_eta(order.get("estimated_delivery"))
         said_before = state.topic == f"order {order['order_id']}"
@@ -383,12 +449,17 @@ class Policy:
         product = order.get("product") or "order"
         text = f"Thank you. Your {product} order {order['order_id']} is {status.lower()}"
         text += f" and should reach you {eta}." if eta else "."
-        text += " I'll text you the tracking link now." if order.get("tracking_id") else ""
-        actions = ["lookup_order"] + (["send_sms"] if order.get("tracking_id") else [])
+        actions = ["lookup_order"]
+        if order.get("tracking_id") and order.get("phone"):
+            here = same_number(order["phone"], state.caller_id)
+            text += " I'll text you the tracking link now." if here else (
+                f" I'll text the tracking link to the number on file, {spoken_phone(order['phone'])}.")
+            actions.append("send_sms")
+            entities_out = {**entities_out, "phone": order["phone"]}
         extra = {}
         if intent == "complaint":
             actions.append("create_ticket")
-            issue, priority = self.issue_type(state.complaint or status)
+            issue, priority = self.issue_type(state.complaint or order.get("status", ""))
             extra = {"issue_type": issue, "urgency": priority}
         return Reply(text, intent, {**entities_out, **extra}, actions=tuple(actions))
 

@@ -20,6 +20,11 @@ from appliance.sqlite import Error, connect, transaction
 SCHEMA = 2  # bump when the tables change: an index is derived data, so a different one is rebuilt
 RRF_K = 60  # reciprocal rank fusion: a passage scores 1 / (RRF_K + rank) in each list it is in
 CANDIDATES = 20  # at least this many passages from each of the vector and the keyword search
+# The largest document taken: a file past MAX_DOCUMENT_MB is not read, one of more than MAX_PASSAGES passages (about
+# 500 KB of text, a 250-page manual) is not embedded. Either would take many minutes on the box's CPU and crowd the
+# prompt's passages; the admin is told to split it.
+MAX_DOCUMENT_MB = 20
+MAX_PASSAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,11 @@ class KnowledgeIndex:
         """One document into the index, unless it is unchanged; a malformed one keeps its last good passages.
         `title`: what the document is called, for text under no heading (a panel upload's original name)."""
         try:
+            size_mb = path.stat().st_size / 1e6
+            if size_mb > MAX_DOCUMENT_MB:
+                report.failed.append((source, f"is {size_mb:.0f} MB; the most the index takes is {MAX_DOCUMENT_MB} MB "
+                                              f"a document: split it into smaller documents"))
+                return
             data = path.read_bytes()  # hashed and parsed from the same bytes, even if the file changes meanwhile
         except OSError as exc:
             report.failed.append((source, f"cannot be read ({exc.strerror})"))
@@ -155,6 +165,11 @@ class KnowledgeIndex:
             chunks = parse_document(source, data, title)
         except ApplianceError as exc:
             report.failed.append((source, exc.message))  # a document once good keeps its last good passages
+            return
+        if len(chunks) > MAX_PASSAGES:
+            report.failed.append((source, f"has {len(chunks)} passages ({len(data) / 1e6:.1f} MB); the most the index "
+                                          f"takes from one document is {MAX_PASSAGES} (about 500 KB of text): split it "
+                                          f"into smaller documents"))
             return
         vectors = self.embedder.embed([f"{c.heading}: {c.text}" for c in chunks])  # outside the write lock
         with self._lock, transaction(self.db):

@@ -117,7 +117,7 @@ def run_text_call(settings: Settings, scenario: dict, fixtures: dict | None = No
     now = datetime.fromisoformat(scenario["now"]) if scenario.get("now") else datetime.now(zone)
     caller = scenario.get("caller")
     crm = RecordsCrm()
-    taker = ActionTaker(company["name"], caller, index, crm, wake=queue.wake)
+    taker = ActionTaker(company["name"], caller, index, crm, wake=queue.wake, privacy=settings.privacy)
     conversation = Conversation(company["name"], index, responder, lambda: now,
                                 country_code=company["default_country_code"], caller_id=caller, crm=crm,
                                 actions=taker, knowledge=knowledge, **engines.conversation_options(settings))

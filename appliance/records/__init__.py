@@ -33,9 +33,16 @@ def open_database(path: str | Path, upgrade: bool = True) -> peewee.SqliteDataba
     return db
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether a database error means the disk (or the file system's quota) has no room for the write."""
+    text = str(exc).lower()
+    return isinstance(exc, (peewee.OperationalError, OSError)) and (
+        "full" in text or "disk i/o error" in text or "no space" in text)
+
+
 def migrate(db: peewee.SqliteDatabase) -> list[str]:
     """Apply the migrations this database has not had yet; returns their names."""
     return Runner(db, directory=str(MIGRATIONS)).up()
 
 
-__all__ = ["MODELS", "database", "migrate", "open_database"]
+__all__ = ["MODELS", "database", "disk_full", "migrate", "open_database"]

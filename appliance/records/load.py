@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from appliance.dialogue.policy import choose_agent
+from appliance.dialogue.policy import choose_agent, same_number
 from appliance.errors import ApplianceError
 from appliance.records.models import Agent, Lead, Order, Staff, database, utc_now
 
@@ -75,6 +75,10 @@ class RecordsCrm:
     def order_ids(self) -> list[str]:
         """The IDs of the known orders."""
         return [order.order_id for order in Order.select(Order.order_id)]
+
+    def order_ids_for(self, phone: str | None) -> list[str]:
+        """The IDs of the orders placed with this phone number."""
+        return [o.order_id for o in Order.select(Order.order_id, Order.phone) if phone and same_number(o.phone, phone)]
 
     def agent_for(self, expertise: str, words: str = "") -> dict | None:
         """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""

@@ -132,7 +132,7 @@ def test_complaint_then_order_from_the_orders_table(policy):
 def test_an_unknown_order_is_never_invented(policy):
     state = known_caller()
     intent, reply = turn(policy, state, "Where is my order ORD11111?")
-    assert reply.needs_clarification and "couldn't find" in reply.immediate_response
+    assert reply.needs_clarification and "can't find order" in reply.immediate_response
     assert "out for delivery" not in reply.immediate_response.lower()
 
 
