@@ -3,6 +3,7 @@
 A modem answers one command at a time, but unsolicited result codes (URCs) arrive whenever they
 like, even between two lines of an answer. The parser keeps the command in hand so it can tell the
 two apart: `+CREG: 0,1` answers `AT+CREG?`, while `+CREG: 1` on its own is the network changing.
+Whatever bytes come, `feed()` raises nothing: a line it cannot read is passed on as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ CMS_MEANINGS = {  # 1-127: the network's RP causes (TS 24.011); 128-255: TP fail
 }
 
 CALL_RESULTS = ("NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE")
+NUMBER = re.compile(r"[0-9]{1,9}")  # an index, a state, an error number: ASCII digits, as 27.007 writes them
+
+
+class AtError(ValueError):
+    """A line from the modem that does not read as the AT dialect: values that cannot be split, a number that is
+    not one. The parser passes such a line on as Unsolicited; the helpers below raise it to their callers."""
 
 
 def meaning(result: str, number: int) -> str:
@@ -142,12 +149,17 @@ class Unsolicited:
 
 
 def split_args(text: str) -> list[str]:
-    """The comma-separated values of an information line, quotes removed (`"SM",3` -> `['SM', '3']`)."""
-    return next(csv.reader([text], skipinitialspace=True), [])
+    """The comma-separated values of an information line, quotes removed (`"SM",3` -> `['SM', '3']`); AtError for a
+    value csv refuses (one over its field size limit)."""
+    try:
+        return next(csv.reader([text], skipinitialspace=True), [])
+    except csv.Error as exc:
+        raise AtError(f"cannot split {text[:40]!r}...: {exc}") from None
 
 
 def parse_info(line: str) -> tuple[str, list[str]]:
-    """A `+NAME: a,b` line as its name and values; a line without a name comes back whole with no values."""
+    """A `+NAME: a,b` line as its name and values; a line without a name comes back whole with no values. AtError
+    when the values cannot be split."""
     name, colon, rest = line.partition(":")
     if not colon or not name.startswith("+"):
         return "", [line]
@@ -163,13 +175,21 @@ def command_name(line: str) -> str:
     return body[:1].upper()
 
 
+def _integer(text: str) -> int:
+    """A value that must be a number; AtError for anything else (`²` and `٣` are digits to str.isdigit)."""
+    digits = text.strip()
+    if NUMBER.fullmatch(digits) is None:
+        raise AtError(f"{text[:40]!r} is not a number")
+    return int(digits)
+
+
 def _final(line: str) -> Final | None:
     if line in ("OK", "ERROR"):
         return Final(line)
     for result in ("+CME ERROR", "+CMS ERROR"):
         if line.startswith(result + ":"):
             detail = line[len(result) + 1:].strip()
-            if detail.isdigit():
+            if NUMBER.fullmatch(detail):
                 return Final(result, int(detail), meaning(result, int(detail)))
             table = CMS_MEANINGS if result == "+CMS ERROR" else CME_MEANINGS
             number = next((code for code, words in table.items() if words.lower() == detail.lower()), None)
@@ -228,12 +248,12 @@ class AtParser:
         if final is not None:
             self.pending = self._body = None
             return [final]
-        if self._starts_two_line_urc(line):
-            self._urc_header = line
-            return []
         try:
+            if self._starts_two_line_urc(line):
+                self._urc_header = line
+                return []
             urc = self._urc(line)
-        except (ValueError, IndexError):  # a garbled URC is passed on as it is, never raised
+        except AtError:  # a garbled URC is passed on as it is, never raised
             return [Unsolicited(line)]
         if urc is not None:
             return [urc]
@@ -268,13 +288,13 @@ class AtParser:
         if not name or self._answers_pending(name):
             return None
         if name == "+CLIP" and args:
-            return CallerId(args[0], int(args[1]) if len(args) > 1 and args[1].isdigit() else 129)
+            return CallerId(args[0], _integer(args[1]) if len(args) > 1 and NUMBER.fullmatch(args[1].strip()) else 129)
         if name in ("+CMTI", "+CDSI") and len(args) >= 2:
-            return MessageStored(args[0], int(args[1]))
+            return MessageStored(args[0], _integer(args[1]))
         if name == "+CREG" and args:
-            return RegistrationChanged(int(args[0]))
+            return RegistrationChanged(_integer(args[0]))
         if name == "+CDS" and len(args) >= 3:
-            return StatusReportShown(reference=int(args[1]), status=int(args[-1]))
+            return StatusReportShown(reference=_integer(args[1]), status=_integer(args[-1]))
         return None
 
     @staticmethod

@@ -3,6 +3,7 @@
 Whatever the modem says unasked (a new message, a report, a ring) becomes an event: it goes to the
 `on_event` callback when one is given, else into the `events` queue. Reading a new message takes
 commands of its own, so it runs as a task that waits for the command lock like any other caller.
+A message that cannot be read is logged and deleted like the others; it stops nothing.
 """
 
 from __future__ import annotations
@@ -219,7 +220,10 @@ def _error(line: str, final: at.Final) -> ModemError:
 def _values(lines: list[str], name: str) -> list[str]:
     """The values of the first `+NAME:` line in an answer."""
     for line in lines:
-        found, values = at.parse_info(line)
+        try:
+            found, values = at.parse_info(line)
+        except at.AtError:
+            continue
         if found == name:
             return values
     raise ModemError("modem-answer-invalid", f"no {name} line in {lines!r}")
@@ -371,15 +375,21 @@ class Modem:
         return references
 
     async def read_stored(self) -> None:
-        """Read every message and report in SIM storage, delete them, and hand them on as events."""
+        """Read every message and report in SIM storage, delete them, and hand them on as events. One that cannot
+        be read is logged and deleted with the rest (it never will be read, and it takes a place in storage)."""
         async with self._lock:
             lines = await self._exchange("AT+CMGL=4", None, self.timeout_s)
-            stored = [(int(at.parse_info(header)[1][0]), pdu) for header, pdu in zip(lines, lines[1:])
-                      if header.startswith("+CMGL:")]
+            stored = []
+            for header, pdu in zip(lines, lines[1:]):
+                if header.startswith("+CMGL:"):
+                    try:
+                        stored.append((_number([header], "+CMGL", 0), pdu))
+                    except ModemError as exc:
+                        log.warning("skipped a stored message listed without its index: %s", exc.message)
             for index, _ in stored:
                 await self._exchange(f"AT+CMGD={index}", None, self.timeout_s)
-        for _, pdu in stored:
-            self._take(pdu)
+        for index, pdu in stored:
+            self._take(pdu, f"stored message {index}")
 
     async def _fetch(self, index: int) -> None:
         """Read the message a +CMTI/+CDSI announced, delete it, and hand it on."""
@@ -391,14 +401,15 @@ class Modem:
             log.warning("could not read stored message %s: %s", index, exc)
             return
         if len(lines) >= 2:
-            self._take(lines[1])
+            self._take(lines[1], f"stored message {index}")
 
-    def _take(self, pdu: str) -> None:
-        """Turn a received PDU into an event: a report at once, a message once all its parts are in."""
+    def _take(self, pdu: str, source: str) -> None:
+        """Turn a received PDU into an event: a report at once, a message once all its parts are in (or never, when
+        the rest does not come: see sms.Assembler). One that cannot be read is logged with its `source` and dropped."""
         try:
             part = sms.parse_pdu(pdu)
-        except ValueError as exc:
-            log.warning("dropped an unreadable PDU %s...: %s", pdu[:40], exc)
+        except sms.PduError as exc:
+            log.warning("dropped %s, which cannot be read: %s (PDU %s...)", source, exc, pdu[:40])
             return
         if isinstance(part, sms.StatusReport):
             self._emit(DeliveryReport(part.reference, part.number, part.status, part.state))
@@ -447,9 +458,9 @@ class Modem:
             case at.MessageStored(index=index):
                 self._spawn(self._fetch(index))
             case at.MessageShown(body=pdu):
-                self._take(pdu)
+                self._take(pdu, "the message +CMT showed")
             case at.StatusReportShown(pdu=pdu) if pdu:
-                self._take(pdu)
+                self._take(pdu, "the report +CDS showed")
             case at.StatusReportShown(reference=reference, status=status):
                 self._emit(DeliveryReport(reference, "", status, sms.report_state(status)))
             case at.RegistrationChanged(stat=stat):

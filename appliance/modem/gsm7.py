@@ -50,9 +50,12 @@ def encode_gsm7(text: str) -> list[int]:
 
 
 def decode_gsm7(septets: list[int]) -> str:
-    """The text of a list of septets; an escape to an unknown code falls back to the default table, as 23.038 says."""
+    """The text of a list of septets; an escape to an unknown code falls back to the default table, as 23.038 says.
+    A value outside 0-127 is a ValueError."""
     chars, escaped = [], False
     for septet in septets:
+        if not 0 <= septet <= 0x7F:
+            raise ValueError(f"{septet} is not a septet")
         if escaped:
             chars.append(EXTENSION.get(septet, DEFAULT_ALPHABET[septet]))
             escaped = False
@@ -73,7 +76,12 @@ def pack_septets(septets: list[int], fill_bits: int = 0) -> bytes:
 
 
 def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:
-    """The first `count` septets packed in `data` after `fill_bits` bits."""
+    """The first `count` septets packed in `data` after `fill_bits` bits; a ValueError when `data` is too short for
+    them (the zeros past its end would read as @)."""
+    if count < 0 or not 0 <= fill_bits < 8:
+        raise ValueError(f"cannot unpack {count} septets after {fill_bits} fill bits")
+    if fill_bits + 7 * count > 8 * len(data):
+        raise ValueError(f"{count} septets after {fill_bits} fill bits need more than the {len(data)} octets there are")
     value = int.from_bytes(data, "little") >> fill_bits
     return [(value >> (7 * position)) & 0x7F for position in range(count)]
 

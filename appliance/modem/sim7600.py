@@ -71,6 +71,14 @@ def _address_type(number: str) -> int:
     return 145 if number.startswith("+") else 129
 
 
+def _readable(pdu: str) -> sms.Submit | sms.Deliver | sms.StatusReport | None:
+    """The message a PDU holds, or None when it does not parse (deliver_pdu takes any)."""
+    try:
+        return sms.parse_pdu(pdu)
+    except sms.PduError:
+        return None
+
+
 class Sim7600:
     """The modem's state and its AT command set; a subclass supplies `output` (see simulator.Simulator)."""
 
@@ -149,6 +157,11 @@ class Sim7600:
         now = datetime.now(timezone.utc).replace(microsecond=0)
         pdus = sms.deliver_pdus(number, text, now, reference=self._concat_reference, service_centre=SERVICE_CENTRE)
         return [index for index in (self._arrive(pdu) for pdu in pdus) if index is not None]
+
+    def deliver_pdu(self, pdu: str) -> int | None:
+        """An SMS-DELIVER PDU arrives just as the network hands it on, read or not (a malformed one, say): stored
+        with +CMTI, or shown with +CMT; returns where it was stored. Text mode shows none that does not parse."""
+        return self._arrive(pdu)
 
     def ring(self, number: str = "+15551234567") -> None:
         """A call from `number` (empty: withheld) rings now and every ring_interval_s until answered or ended."""
@@ -479,8 +492,9 @@ class Sim7600:
             if self.cmgf == 0:
                 self._urc(f"+CMT: ,{sms.tpdu_length(pdu)}", pdu)
             else:
-                part = sms.parse_pdu(pdu)
-                self._urc(f'+CMT: "{part.number}","","{_text_time(part.timestamp)}"', part.text)
+                part = _readable(pdu)
+                if isinstance(part, sms.Deliver):
+                    self._urc(f'+CMT: "{part.number}","","{_text_time(part.timestamp)}"', part.text)
             return None
         index = self._store(pdu)
         if index is not None and self.cnmi[1] in (1, 3):
@@ -498,7 +512,9 @@ class Sim7600:
         prefix = f"{name}: " + (f"{index}," if name == "+CMGL" else "")
         if self.cmgf == 0:
             return [f"{prefix}{stored.stat},,{sms.tpdu_length(stored.pdu)}", stored.pdu]
-        part = sms.parse_pdu(stored.pdu)
+        part = _readable(stored.pdu)
+        if part is None:
+            raise Refused("CMS", 500)  # text mode has no way to show what it cannot decode
         state = f'"{TEXT_STATES[stored.stat]}"'
         if isinstance(part, sms.StatusReport):
             return [f'{prefix}{state},6,{part.reference},"{part.number}",{_address_type(part.number)},'
