@@ -14,6 +14,7 @@ import json
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -176,7 +177,9 @@ class Simulator:
         index.ingest(knowledge if knowledge.is_dir() else settings.paths.knowledge_dir)
         knowledge = whole_knowledge(index, settings.knowledge.prompt_chars)
         self.responder.warm(system_prompt(company["name"], knowledge))
-        now = datetime.fromisoformat(scenario["now"])
+        # In the company's zone, not the offset written in the file: a time booked across a daylight-saving change
+        # takes the offset of its own day.
+        now = datetime.fromisoformat(scenario["now"]).astimezone(ZoneInfo(company["timezone"]))
         crm = RecordsCrm()
         whatsapp_online = WhatsappGateway(settings.whatsapp).online
         taker = ActionTaker(company["name"], scenario.get("caller"), index, crm, wake=queue.wake,

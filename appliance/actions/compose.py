@@ -14,6 +14,38 @@ from datetime import datetime, timedelta, timezone
 from appliance.knowledge.index import Passage
 
 STOP = "Reply STOP to opt out."
+SMS_CHARS = 300  # a document by text: what fits in two concatenated parts, the passages that answer first
+
+
+def plain(text: str) -> str:
+    """A passage's Markdown as plain words: no heading marks, emphasis, code marks or link syntax, and each table
+    row as a sentence that names its columns ("Basic: Price $10, Calls 100.")."""
+    lines, header, previous = [], [], None  # previous: the cells of the table row just before, if it was one
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if not (stripped.startswith("|") or stripped.count("|") >= 2):
+            lines.append(line)
+            header, previous = [], None
+            continue
+        cells = [cell.strip() for cell in stripped.strip("|").split("|")]
+        if previous is not None and all(re.fullmatch(r":?-{2,}:?", cell) for cell in cells if cell):
+            header = previous  # the row above the rule names the columns
+            lines.pop()
+            previous = None
+            continue
+        if header and len(header) == len(cells):
+            named = [f"{name} {value}" if name else value for name, value in zip(header[1:], cells[1:]) if value]
+            lines.append(f"{cells[0]}: {', '.join(named)}." if named else f"{cells[0]}.")
+        else:
+            lines.append(", ".join(cell for cell in cells if cell) + ".")
+        previous = cells
+    text = "\n".join(lines)
+    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)
+    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 (\2)", text)
+    text = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w_])_(?=\S)([^_]+?)(?<=\S)_(?![\w_])", r"\1", text)
+    return re.sub(r"`([^`]*)`", r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -36,7 +68,7 @@ def _page(title: str, blocks: list[tuple[str, str]], footer: str) -> str:
 def document_email(company: str, topic: str, passages: list[Passage]) -> Email:
     """The document a caller asked for: its text in the email and attached as a file."""
     title = f"{company}: {topic}"
-    sections = [(passage.heading.split(" > ")[-1], passage.text) for passage in passages]
+    sections = [(plain(passage.heading.split(" > ")[-1]), plain(passage.text)) for passage in passages]
     text = "\n\n".join(f"{heading}\n{body}" for heading, body in sections)
     footer = f"You asked for this on a call with {company}. Reply to this email if you have any questions."
     name = (passages[0].source.rsplit("/", 1)[-1] if passages else f"{topic}.txt").rsplit(".", 1)[0] + ".txt"
@@ -64,17 +96,25 @@ def callback_text(company: str, spoken_when: str, moment: datetime) -> str:
 
 def _plain(text: str) -> str:
     """A passage on one line, its list items joined with semicolons."""
-    items = [item.strip() for item in re.split(r"(?:^|\s+)[-*•]\s+", " ".join(text.split())) if item.strip()]
+    items = [item.strip() for item in re.split(r"(?:^|\s+)[-*•]\s+", " ".join(plain(text).split())) if item.strip()]
     return "".join(item + (" " if item[-1] in ".!?" else "; ") for item in items).rstrip("; ")
 
 
-def details_text(company: str, topic: str, passages: list[Passage]) -> str:
-    """A document as a text message, section by section: long ones are sent as several joined parts."""
+def details_text(company: str, topic: str, passages: list[Passage], limit: int = SMS_CHARS) -> str:
+    """What the caller asked about as a short text: the passages in the order given (the ones that answer first),
+    in plain words, whole sentences up to `limit` characters, and a pointer to the rest when some is left out."""
     sections = []
     for passage in passages:
-        heading = passage.heading.split(" > ")[-1] if " > " in passage.heading else ""
-        sections.append(f"{heading}: {_plain(passage.text)}" if heading else _plain(passage.text))
-    return f"{company} {topic}. " + " ".join(section if section.endswith(".") else section + "." for section in sections)
+        heading = plain(passage.heading.split(" > ")[-1]) if " > " in passage.heading else ""
+        section = f"{heading}: {_plain(passage.text)}" if heading else _plain(passage.text)
+        sections.append(section if section.endswith((".", "!", "?")) else section + ".")
+    text = f"{company} {topic}:"
+    sentences = [s for section in sections for s in re.split(r"(?<=[.!?])\s+", section) if s]
+    for number, sentence in enumerate(sentences):
+        if len(text) + 1 + len(sentence) > limit and number:
+            return text + " Ask us for the rest by email."
+        text += " " + sentence
+    return text
 
 
 def summary(caller: str, lead: dict | None, slots: dict, history: list[dict]) -> str:

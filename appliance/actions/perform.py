@@ -194,7 +194,16 @@ class ActionTaker:
         topic = self._topic(reply, state)
         if order and (reply.intent in ("order_status", "complaint") or topic.startswith("order ")):
             return compose.order_text(self.company, order)  # "text me the tracking number" after the order
-        return compose.details_text(self.company, topic, self._documents(topic))
+        return compose.details_text(self.company, topic, self._answering(topic, state.question))
+
+    def _answering(self, topic: str, question: str) -> list:
+        """The document about `topic`, the passages that best answer the caller's question first (a text has room
+        for a few sentences, so they must be the ones asked about)."""
+        document = self._documents(topic)
+        found = self.index.search(question or topic, k=len(document))
+        first = [p for p in found if p.source == document[0].source]
+        keys = {(p.heading, p.text) for p in first}
+        return first + [p for p in document if (p.heading, p.text) not in keys]
 
     def send_sms(self, reply, state, history, now, contacts) -> list[int]:
         number = reply.entities.get("whatsapp_number") if reply.intent == "send_details_whatsapp" else None

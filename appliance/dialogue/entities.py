@@ -21,7 +21,10 @@ DAY_OF_MONTH = re.compile(r"\b(?:(" + "|".join(MONTHS) + r") (\d{1,2})(?:st|nd|r
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PARTS_OF_DAY = {"morning": time(10), "noon": time(12), "afternoon": time(14), "evening": time(18)}
 HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-              "ten": 10, "eleven": 11, "twelve": 12}
+              "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+              "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20}
+# Words before a bare hour that make it a time: "at 3", "around 3", and a correction, "no, make it 4".
+TIME_CUES = r"(?:at|around|by|about|say|make it|no|sorry|actually|rather|instead|or)"
 
 
 def spoken_digits(text: str) -> str:
@@ -239,11 +242,30 @@ def _clock_words(words: str) -> str:
         return int(HOUR_WORDS.get(word, word))
 
     words = re.sub(rf"\bhalf past {_HOUR}\b", lambda m: f"{hour(m.group(1))}:30", words)
+    words = re.sub(rf"\bhalf {_HOUR}\b", lambda m: f"{hour(m.group(1))}:30", words)  # "half four": 4:30
     words = re.sub(rf"\b(?:a )?quarter past {_HOUR}\b", lambda m: f"{hour(m.group(1))}:15", words)
     words = re.sub(rf"\b(?:a )?quarter to {_HOUR}\b", lambda m: f"{(hour(m.group(1)) - 2) % 12 + 1}:45", words)
     minutes = "|".join(sorted(MINUTE_WORDS, key=len, reverse=True))
     return re.sub(rf"\b{_HOUR} ({minutes})\b(?! (?:minutes?|hours?|days?))",
                   lambda m: f"{hour(m.group(1))}:{MINUTE_WORDS[m.group(2)]:02d}", words)
+
+
+def _last_day(words: str, today: date) -> date | None:
+    """The day said last: "Friday, no sorry, Saturday" is Saturday."""
+    said = [(found.start(), _day_of_month(found.group(0), today)) for found in DAY_OF_MONTH.finditer(words)]
+    for found in re.finditer(r"\b(day after tomorrow|the day after(?! tomorrow)|tomorrow|today|tonight)\b", words):
+        if found.group(1) == "tomorrow" and words[:found.start()].endswith("day after "):
+            continue
+        if found.group(1) == "the day after" and "tomorrow" not in words[:found.start()]:
+            continue  # "the day after" a day said before it: only tomorrow's is known here
+        offset = {"day after tomorrow": 2, "the day after": 2, "tomorrow": 1}.get(found.group(1), 0)
+        said.append((found.start(), today + timedelta(days=offset)))
+    for index, name in enumerate(WEEKDAYS):
+        for found in re.finditer(rf"\b{name}\b", words):
+            # "Monday" and "next Monday" both mean the coming one, never today
+            said.append((found.start(), today + timedelta(days=(index - today.weekday()) % 7 or 7)))
+    said = [(position, day) for position, day in said if day is not None]
+    return max(said, key=lambda item: item[0])[1] if said else None
 
 
 def parse_when(text: str, now: datetime) -> When:
@@ -254,26 +276,15 @@ def parse_when(text: str, now: datetime) -> When:
         amount = 0.5 if later.group(1) == "half an" else float(AMOUNT_WORDS.get(later.group(1)) or later.group(1))
         moment = now + timedelta(**{"hours" if later.group(2).startswith("hour") else "minutes": amount})
         return When(moment.date(), moment.time().replace(second=0, microsecond=0))
-    day = _day_of_month(words, now.date())
-    if day is not None:
-        pass
-    elif "day after tomorrow" in words:
-        day = now.date() + timedelta(days=2)
-    elif "tomorrow" in words:
-        day = now.date() + timedelta(days=1)
-    elif "today" in words or "tonight" in words:
-        day = now.date()
-    else:
-        for index, name in enumerate(WEEKDAYS):
-            if re.search(rf"\b{name}\b", words):
-                # "Monday" and "next Monday" both mean the coming one, never today
-                day = now.date() + timedelta(days=(index - now.weekday()) % 7 or 7)
-                break
+    day = _last_day(words, now.date())
     at = None
     words = re.sub(r"\b(\d{1,2})\s?([ap])\b\.?", r"\1 \2m", _clock_words(words))  # "2P", "10a" as heard
-    found = re.search(r"\b(\d{1,2}|" + "|".join(HOUR_WORDS) + r")(?:[:.](\d{2}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|o'?clock)?(?=\W|$)",
-                      words)
-    if found and (found.group(3) or found.group(2) or re.search(r"\b(at|around|by|about)\s+" + re.escape(found.group(1)), words)):
+    hours = "|".join(sorted(HOUR_WORDS, key=len, reverse=True))
+    times = [found for found in re.finditer(
+        rf"\b(\d{{1,2}}|{hours})(?:[:.](\d{{2}}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|o'?clock)?(?=\W|$)", words)
+        if found.group(3) or found.group(2) or re.search(rf"\b{TIME_CUES}\W+$", words[:found.start()])]
+    if times:  # the last time said is the one meant: "at three, no, make it four"
+        found = times[-1]
         hour = int(HOUR_WORDS.get(found.group(1), found.group(1)))
         minute = int(found.group(2) or 0)
         suffix = (found.group(3) or "").replace(".", "").replace(" ", "")
@@ -289,8 +300,7 @@ def parse_when(text: str, now: datetime) -> When:
         if hour < 24 and minute < 60:
             at = time(hour, minute)
     if at is None:
-        for name, moment in PARTS_OF_DAY.items():
-            if re.search(rf"\b{name}\b", words):
-                at = moment
-                break
+        said = [(found.start(), PARTS_OF_DAY[found.group(1)])
+                for found in re.finditer(rf"\b({'|'.join(PARTS_OF_DAY)})\b", words)]
+        at = max(said)[1] if said else None
     return When(day, at)

@@ -114,7 +114,7 @@ def run_text_call(settings: Settings, scenario: dict, fixtures: dict | None = No
     responder = engines.responder(settings, store)
     responder.warm(system_prompt(company["name"], knowledge))
     zone = ZoneInfo(company["timezone"])
-    now = datetime.fromisoformat(scenario["now"]) if scenario.get("now") else datetime.now(zone)
+    now = datetime.fromisoformat(scenario["now"]).astimezone(zone) if scenario.get("now") else datetime.now(zone)
     caller = scenario.get("caller")
     crm = RecordsCrm()
     taker = ActionTaker(company["name"], caller, index, crm, wake=queue.wake, privacy=settings.privacy)

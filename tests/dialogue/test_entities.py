@@ -127,3 +127,36 @@ def test_what_the_known_ids_look_like_is_told_to_speech_recognition():
 
     assert id_shapes(["GL-20431", "GL-20477", "7731-55"]) == ["GL-12345", "1234-56"]
     assert "Order numbers look like GL-12345." in speech_hint("Greenleaf", "care plan", "", ["GL-20431"])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Friday, no sorry, Saturday at ten", datetime(2025, 10, 11, 10, 0, tzinfo=KOLKATA)),
+    ("Thursday, no, Friday at half past three", datetime(2025, 10, 10, 15, 30, tzinfo=KOLKATA)),
+    ("tomorrow at three, no, make it four", datetime(2025, 10, 6, 16, 0, tzinfo=KOLKATA)),
+    ("tomorrow, actually the day after, at 11 am", datetime(2025, 10, 7, 11, 0, tzinfo=KOLKATA)),
+    ("tomorrow morning, no, afternoon", datetime(2025, 10, 6, 14, 0, tzinfo=KOLKATA)),
+])
+def test_the_last_thing_said_is_what_counts(text, expected):
+    assert parse_when(text, NOW).resolve(NOW) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("half past four in the afternoon", time(16, 30)),
+    ("half four tomorrow", time(16, 30)),  # how it is said in Britain and Ireland
+    ("sixteen thirty", time(16, 30)),
+    ("at 16:30", time(16, 30)),
+])
+def test_times_in_words(text, expected):
+    assert parse_when(text, NOW).at == expected
+
+
+def test_a_time_booked_across_a_daylight_saving_change_takes_its_own_days_offset():
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime.fromisoformat("2025-10-24T09:00:00+02:00").astimezone(berlin)  # as simulate reads "now"
+    moment = parse_when("next Monday at 10 am", now).resolve(now)
+    assert moment.isoformat() == "2025-10-27T10:00:00+01:00"  # summer time ended on the 26th
+
+
+def test_the_day_after_tomorrow_with_or_without_the():
+    for text in ("the day after tomorrow at 11 am", "day after tomorrow at 11 am"):
+        assert parse_when(text, NOW).resolve(NOW) == datetime(2025, 10, 7, 11, 0, tzinfo=KOLKATA)
