@@ -299,6 +299,7 @@ class CallSession:
                 else:
                     step = time.perf_counter()
                     replying = asyncio.ensure_future(asyncio.to_thread(self.conversation.reply, text, on_text, confidence))
+                    replying.add_done_callback(quietly)  # a barge-in leaves it to finish (Interrupted) unawaited
                     await self._hold(replying, first_sentence, record)
                     result = await replying
                     for sentence in splitter.flush():

@@ -39,6 +39,7 @@ class ReplyCollector:
         self.first_token_ms: float | None = None
         self.first_text_ms: float | None = None
         self._spoken = SpokenTextStream()
+        self.stopped: BaseException | None = None  # what the listener raised to stop the reply (a barge-in)
 
     def _since_start_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000
@@ -55,7 +56,11 @@ class ReplyCollector:
             if self.first_text_ms is None:
                 self.first_text_ms = self._since_start_ms()
             if self.on_text:
-                self.on_text(delta)
+                try:
+                    self.on_text(delta)
+                except BaseException as exc:
+                    self.stopped = exc  # the listener's own reason, passed on as it is: not a model failure
+                    raise
 
     def result(self, finish: str | None, max_tokens: int, tokens: int | None = None, prompt_tokens: int = 0,
                reused_tokens: int = 0) -> ReplyResult:

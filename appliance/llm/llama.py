@@ -143,6 +143,8 @@ class LlamaResponder:
         except ApplianceError:
             raise
         except Exception as exc:
+            if exc is collector.stopped:  # the call stopped the reply (the caller barged in): no model failure
+                raise
             raise ApplianceError("llm-generation-failed", f"{self.model_path.name}: {exc}") from exc
         generated = len(sampled) - (1 if finish == "stop" else 0)  # the end-of-generation token is no text
         return collector.result(finish, self.max_tokens, generated, len(tokens), reused)
