@@ -11,41 +11,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from appliance.knowledge.documents import plain
 from appliance.knowledge.index import Passage
 
 STOP = "Reply STOP to opt out."
 SMS_CHARS = 300  # a document by text: what fits in two concatenated parts, the passages that answer first
-
-
-def plain(text: str) -> str:
-    """A passage's Markdown as plain words: no heading marks, emphasis, code marks or link syntax, and each table
-    row as a sentence that names its columns ("Basic: Price $10, Calls 100.")."""
-    lines, header, previous = [], [], None  # previous: the cells of the table row just before, if it was one
-    for line in text.split("\n"):
-        stripped = line.strip()
-        if not (stripped.startswith("|") or stripped.count("|") >= 2):
-            lines.append(line)
-            header, previous = [], None
-            continue
-        cells = [cell.strip() for cell in stripped.strip("|").split("|")]
-        if previous is not None and all(re.fullmatch(r":?-{2,}:?", cell) for cell in cells if cell):
-            header = previous  # the row above the rule names the columns
-            lines.pop()
-            previous = None
-            continue
-        if header and len(header) == len(cells):
-            named = [f"{name} {value}" if name else value for name, value in zip(header[1:], cells[1:]) if value]
-            lines.append(f"{cells[0]}: {', '.join(named)}." if named else f"{cells[0]}.")
-        else:
-            lines.append(", ".join(cell for cell in cells if cell) + ".")
-        previous = cells
-    text = "\n".join(lines)
-    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)
-    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 (\2)", text)
-    text = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", text)
-    text = re.sub(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])", r"\1", text)
-    text = re.sub(r"(?<![\w_])_(?=\S)([^_]+?)(?<=\S)_(?![\w_])", r"\1", text)
-    return re.sub(r"`([^`]*)`", r"\1", text)
 
 
 @dataclass(frozen=True)

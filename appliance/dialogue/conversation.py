@@ -10,6 +10,7 @@ from typing import Callable
 
 from appliance.dialogue.catalog import Catalog, title_of
 from appliance.dialogue.entities import spoken_id
+from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
@@ -25,7 +26,8 @@ REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.
 # sections, answered from their headings.
 OVERVIEW = re.compile(r"\b(your|the|all|which|what|any)\b[\w ]{0,20}\b(plans|products|options|packages|services|"
                       r"models|tiers|memberships|ranges)\b", re.I)
-NO_ANSWER = "I'm sorry, I don't have information about that. Would you like me to connect you with a specialist?"
+OFFER = "Would you like me to connect you with a specialist?"
+NO_ANSWER = f"I'm sorry, I don't have information about that. {OFFER}"
 # How amounts are said when the settings name no currency words: by the symbol written before the amount.
 CURRENCY_WORDS = {"₹": "rupees", "Rs.": "rupees", "Rs": "rupees", "$": "dollars", "£": "pounds", "€": "euros",
                   "¥": "yen", "R$": "reais", "₦": "naira", "₱": "pesos", "₩": "won", "₺": "lira", "zł": "zloty"}
@@ -222,16 +224,32 @@ class Conversation:
             say(reply.immediate_response + " ")
             return TurnReply(reply, passages, stages)
         history = self.history if refers else []  # only a question that refers back needs the one before it
+        # Each clause the model says is checked against the passages before the caller hears it (grounding.py).
+        checked = Grounded(passages, heard, say)
         result = self.responder.respond(messages(self.company, heard, passages, history, self.knowledge),
-                                        on_text=on_text)
+                                        on_text=checked.push)
+        checked.finish()
         stages["llm_first_token"] = result.first_token_ms
         stages["llm_total"] = result.total_ms
         stages["llm_prompt_tokens"] = float(result.evaluated_tokens)
         answer = result.reply
-        if answer.escalate_to_human:
+        said, used, escalate = [checked.text], answer.used_knowledge, answer.escalate_to_human
+        if escalate:  # the appliance's own offer, never the model's words for it
+            said.append(OFFER if checked.text else NO_ANSWER)
+        elif checked.failed or not checked.text:
+            quoted = extractive(heard, passages, self.index.embedder.embed)
+            if quoted is None:
+                said.append(CONFIRM)
+                escalate = True
+            else:
+                said.append(quoted)
+                used = True
+        for extra in said[1:]:
+            say(extra + " ")
+        if escalate:
             state.offered_specialist = True
-        reply = Reply(answer.immediate_response, intent, {**state.slots}, used_knowledge=answer.used_knowledge,
-                      escalate_to_human=answer.escalate_to_human)
+        reply = Reply(" ".join(filter(None, said)), intent, {**state.slots}, used_knowledge=used,
+                      escalate_to_human=escalate)
         return TurnReply(reply, passages, stages)
 
     def _overview(self, heard: str, source: str) -> str | None:

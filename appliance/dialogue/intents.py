@@ -18,7 +18,7 @@ import numpy as np
 TASKS = ("buying", "send_details_email", "send_details_sms", "send_details_whatsapp", "callback_request", "complaint",
          "order_status", "speak_to_human")
 QUESTIONS = ("policy_query", "product_query")
-ACTS = ("affirm", "deny", "goodbye")
+ACTS = ("affirm", "deny", "goodbye", "wrong_number", "opening")
 
 EXAMPLES = {
     "policy_query": (
@@ -84,7 +84,19 @@ EXAMPLES = {
         "no that's all", "thanks for your help bye", "that's fine thank you", "all good thanks",
         "that covers it", "I'm done thanks", "have a nice day", "cheers bye", "thank you that's it",
         "thank you", "thanks", "thanks a lot", "thank you for your help", "that's great thanks",
-        "I'm all set", "that's okay", "nothing more", "I appreciate it", "okay goodbye then", "see you"),
+        "I'm all set", "that's okay", "nothing more", "I appreciate it", "okay goodbye then", "see you",
+        "I'll let you go now", "that's me done", "that's sorted then", "you've been very helpful", "take care",
+        "that answers my question", "I'm good now thanks", "talk to you later", "have a good one",
+        "that's all I needed", "brilliant, cheers", "lovely, thanks very much"),
+    "opening": (
+        "I need help", "can you help me", "I have a question", "hi I need some help with something",
+        "I'm calling about something", "hello are you there", "I wonder if you can help me",
+        "I've got a query", "I need to ask you something", "hello I'm hoping you can help"),
+    "wrong_number": (
+        "sorry I think I have the wrong number", "is this the garage", "oh sorry wrong number",
+        "I was trying to call someone else", "is this the pizza place", "I must have dialled the wrong number",
+        "isn't this the doctor's surgery", "I thought this was the bank", "sorry I meant to call my friend",
+        "is this the taxi company"),
     "buying": (
         "I want to buy it", "I'd like to go ahead", "I want to sign up", "let's do it", "I'll take it",
         "I want to order the premium one", "I'm ready to purchase", "I'd like to subscribe",
@@ -99,6 +111,9 @@ BUYING_MIN = 0.6
 
 _CLAUSE = re.compile(r"(?<=[.!?;])\s+|,\s+(?=(?:but|and|so|just|i|i'd|i'm|can|could|please|what|when|where|how|"
                      r"do|does|is|are|will|would|also|then|send|tell|give)\b)|\s+but\s+", re.I)
+# What adds nothing to a yes or no before it ("Yes, please"): alone it reads as anything at all.
+_POLITE = re.compile(r"^(please|please do|go ahead|do)[\s,.!]*$", re.I)
+_BARE_ACT = re.compile(r"^(yes|yeah|yep|sure|okay|ok|alright|right|no|nope)[\s,.!]*$", re.I)
 _LEADING_ACT = re.compile(r"^\s*(yes|yeah|yep|sure|okay|ok|alright|right|no|nope|nah|great|perfect|brilliant)\b"
                           r"[,.!]?\s*", re.I)
 
@@ -109,12 +124,26 @@ def clauses(text: str) -> list[str]:
     out = []
     for part in _CLAUSE.split(text.strip()):
         part = part.strip(" ,")
-        while (lead := _LEADING_ACT.match(part)) and lead.end() < len(part):  # "Okay, yes, I'd like..."
+        if out and _POLITE.match(part) and _BARE_ACT.match(out[-1]):  # "Yes, please": one yes
+            out[-1] += ", " + part
+            continue
+        while (lead := _LEADING_ACT.match(part)) and lead.end() < len(part) and not _POLITE.match(
+                part[lead.end():]):  # "Okay, yes, I'd like..." is two; "Yes, please" is one yes
             out.append(part[:lead.end()].strip(" ,.!"))
             part = part[lead.end():].strip(" ,")
         if part:
             out.append(part)
     return [c for c in out if re.search(r"\w", c)]
+
+
+_TOPIC = re.compile(r"\s+(?:about|regarding|concerning|to do with|with regard to|in connection with)\s+", re.I)
+
+
+def head(clause: str) -> str:
+    """What the caller asks for without what it is about: "put me through to someone | about my claim". The task is
+    said in the head; a long topic would otherwise outweigh it."""
+    found = _TOPIC.search(clause)
+    return clause[:found.start()] if found and len(clause[:found.start()].split()) >= 3 else clause
 
 
 @dataclass(frozen=True)
@@ -170,6 +199,10 @@ class IntentClassifier:
         parts = clauses(text) or [text]
         variants = [parts] + ([[mask(part) for part in parts]] if mask else [])
         similarity = np.max([self.embedder.embed(version) @ self.vectors.T for version in variants], axis=0)
+        # A task may also be read from the clause's head alone; "can you tell me | about ..." stays a question.
+        heads = self.embedder.embed([head(part) for part in parts]) @ self.vectors.T
+        tasks = np.array([label in TASKS for label in self.labels])
+        similarity = np.where(tasks, np.maximum(similarity, heads), similarity)
         found, buying = [], False
         for part, row in zip(parts, similarity):
             best: dict[str, float] = {}

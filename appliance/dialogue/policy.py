@@ -16,7 +16,7 @@ from datetime import datetime
 
 from appliance.dialogue import entities
 from appliance.dialogue.catalog import Catalog
-from appliance.dialogue.intents import IntentClassifier, Reading
+from appliance.dialogue.intents import ACTS, IntentClassifier, Reading
 from appliance.llm.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,10 @@ ASK_DETAIL = (" If I heard it wrong, please say it again or key it in. Otherwise
 NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can't share anything about it. I've "
              "asked our team to look into it: if the order is yours, they'll call you on the number we have on "
              "file for it.")
-CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
+CONFIRM_BELOW = 0.5
+WRONG_NUMBER_MIN = 0.55  # surer than a yes or no must be: a caller asking for us must never hear "wrong number"
+TASK_MIN_OPENING = 0.6  # "I need help" with nothing else: asked what it is about
+ACT_MIN_WRONG = 0.4  # ... unless they ask "is this the ...?" of a name that is not the company's  # a number heard with less recognition confidence than this is read back first
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
 ON_FILE_EMAIL = "the email address we have on file"
@@ -84,9 +87,9 @@ class Crm:
         """The IDs of the orders placed with this phone number."""
         return [o["order_id"] for o in self.orders if phone and same_number(o.get("phone"), phone)]
 
-    def agent_for(self, expertise: str, words: str = "") -> dict | None:
+    def agent_for(self, expertise: str, words: str = "", similar=None) -> dict | None:
         """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""
-        return choose_agent(self.agents, expertise, words)
+        return choose_agent(self.agents, expertise, words, similar)
 
 
 def same_number(a: str | None, b: str | None) -> bool:
@@ -95,11 +98,19 @@ def same_number(a: str | None, b: str | None) -> bool:
     return bool(digits[0]) and digits[0] == digits[1]
 
 
-def choose_agent(agents: list[dict], expertise: str, words: str = "") -> dict | None:
+AGENT_MIN = 0.3  # how close (cosine) the caller's words must be to an expertise for it to choose the agent
+
+
+def choose_agent(agents: list[dict], expertise: str, words: str = "", similar=None) -> dict | None:
     """The first available agent whose expertise the caller's words name ("someone for the installation"), else
-    one with `expertise`, else the first available one, else None."""
+    the one whose expertise is closest in meaning to them (`similar(labels, words)` → scores; "I'm moving house"
+    → moves), else one with `expertise`, else the first available one, else None."""
     available = [a for a in agents if a.get("status") == "available"]
     named = [a for a in available if words and any(names(label, words) for label in a.get("expertise") or [])]
+    if not named and words and similar is not None and available:
+        scores = [max(similar(a.get("expertise") or [""], words), default=-1.0) for a in available]
+        best = max(range(len(available)), key=scores.__getitem__)
+        named = [available[best]] if scores[best] >= AGENT_MIN else []
     matching = [a for a in available if expertise in (a.get("expertise") or [])]
     return (named or matching or available or [None])[0]
 
@@ -137,6 +148,7 @@ class CallState:
     number_to_confirm: str | None = None  # a number heard with low confidence, read back before it is used
     number_slot: str = "phone"
     order_heard: str | None = None  # the order ID as the caller said it, read back when it is not theirs
+    found: dict = field(default_factory=dict)  # the details read from this turn's words
     verified_orders: set = field(default_factory=set)  # orders this caller has shown to be theirs
     order_detail: str | None = None  # the phone number the caller gave for an order, to check against it
     detail_tries: int = 0  # checks of a detail on file so far: few, so a guesser cannot go through a list
@@ -250,6 +262,7 @@ class Policy:
         if reading.buying:
             state.buying = True
         state.slots.update(found)
+        state.found = found
         return found
 
     def intent(self, heard: str, state: CallState) -> str | None:
@@ -280,8 +293,15 @@ class Policy:
             return state.waiting_intent
         if task == "speak_to_human" and no and not yes:
             task = None  # "no, I don't need a person"
+        if task is None:
+            task = self._task_by_detail(reading, state)
         if task:
             return task
+        if self._wrong_number(reading):
+            return "wrong_number"
+        if reading.best(("opening",), TASK_MIN_OPENING) and not reading.question and all(
+                label in ACTS for _, label, _ in reading.clauses):
+            return "opening"  # "I need help": nothing asked yet
         if state.offered_specialist and yes and not no and not reading.question:
             return "speak_to_human"
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
@@ -291,9 +311,41 @@ class Policy:
             return "goodbye"  # "No, that's okay. Thanks for looking into it."
         return None
 
+    def _similar(self, labels: list[str], words: str) -> list[float]:
+        """How close in meaning each label (an agent's expertise, "billing") is to the caller's words."""
+        vectors = self.classifier.embedder.embed([words] + [label.replace("_", " ") for label in labels])
+        return [float(score) for score in vectors[1:] @ vectors[0]]
+
+    def _wrong_number(self, reading: Reading) -> bool:
+        """Whether the caller meant to reach someone else: sure of it, or less sure but asking "is this the ...?"
+        of a business whose name is not ours."""
+        ours = {word for word in re.findall(r"[a-z]{3,}", self.company.lower())}
+        for clause, label, score in reading.clauses:
+            if label != "wrong_number" or score < ACT_MIN_WRONG:
+                continue
+            asks = re.search(r"\b(is|isn't|is not) (this|that) (the )?([\w' ]+)", clause.lower())
+            if score >= WRONG_NUMBER_MIN or (asks and not ours & set(re.findall(r"[a-z]{3,}", asks.group(4)))):
+                return True
+        return False
+
+    def _task_by_detail(self, reading: Reading, state: CallState) -> str | None:
+        """A task the turn's details name when no clause was sure enough of one: an order ID says the call is
+        about that order ("it's the blender, number AB-4471-Q"), a day or time says which callback."""
+        if state.found.get("order_id") or state.order_to_confirm:
+            found = reading.best(("complaint", "order_status"), 0.3)
+            return found[0] if found else "order_status"
+        if state.found.get("callback_time") and reading.best(("callback_request", "buying"), 0.35):
+            return "callback_request"
+        return None
+
     def reply(self, intent: str, state: CallState, now: datetime) -> Reply:
         """The reply for a task intent: ask for what is missing, or say what will be done."""
         slots = state.slots
+        if intent == "opening":
+            return Reply("Of course. What can I help you with?", "greeting", {})
+        if intent == "wrong_number":
+            return Reply(f"This is {self.company}. I think you may have the wrong number. Is there anything I can "
+                         f"help you with from {self.company}?", "other", {})
         if intent == "complaint" and not state.complaint:
             state.complaint = state.heard
         if intent == "other":
@@ -313,7 +365,8 @@ class Policy:
             return Reply(f"Thank you for calling {self.company}. Have a great day. Goodbye!", "goodbye", entities_out)
         if intent == "speak_to_human":
             expertise = self.unanswered_expertise if state.offered_specialist else self.sales_expertise
-            agent = state.agent = self.crm.agent_for(expertise, " ".join(filter(None, (state.question, state.heard))))
+            agent = state.agent = self.crm.agent_for(expertise, " ".join(filter(None, (state.question, state.heard))),
+                                                     self._similar)
             state.offered_specialist = False
             who = f"{agent['name']}, one of our specialists" if agent else "one of our specialists"
             return Reply(f"Sure. I'm connecting you with {who} now. Please stay on the line.", intent,

@@ -279,3 +279,53 @@ def test_a_channel_named_outright_is_the_request(policy):
     state = known_caller()
     state.topic = "refund policy"
     assert turn(policy, state, "would you mind texting me that")[0] == "send_details_sms"
+
+
+def test_yes_please_accepts_the_offer_of_a_specialist(policy):
+    state = known_caller()
+    state.offered_specialist = True
+    assert turn(policy, state, "Yes, please.")[0] == "speak_to_human"
+
+
+@pytest.mark.parametrize("heard", ["Right, I'll let you get on with your day.", "That's me all sorted now, cheers."])
+def test_goodbyes_in_everyday_words_end_the_call(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "goodbye"
+
+
+@pytest.mark.parametrize("heard", ["Oh, is this the vet's? Sorry.", "Is this the bakery on Main Street?"])
+def test_a_wrong_number_is_told_so_and_offered_nothing_else(policy, heard):
+    intent, reply = turn(policy, known_caller(), heard)
+    assert intent == "wrong_number" and reply.intent == "other" and "wrong number" in reply.immediate_response
+    assert not reply.escalate_to_human and not reply.actions
+
+
+def test_a_caller_who_asks_for_us_by_name_is_no_wrong_number(policy):
+    assert turn(policy, known_caller(), "Is this TechCorp? I want to check my order.")[0] == "order_status"
+
+
+def test_a_request_for_help_with_nothing_said_yet_is_asked_what_about(policy):
+    intent, reply = turn(policy, known_caller(), "Hi, I was wondering if you could help me.")
+    assert reply.intent == "greeting" and reply.immediate_response.endswith("What can I help you with?")
+
+
+def test_an_order_id_in_the_turn_says_the_call_is_about_that_order(policy):
+    intent, reply = turn(policy, known_caller(), "I'm ringing about the laptop, number ORD98765")
+    assert intent == "order_status" and "out for delivery" in reply.immediate_response.lower()
+
+
+def test_a_task_with_its_topic_is_read_by_the_task(policy):
+    assert turn(policy, known_caller(), "Could I speak to somebody regarding an invoice I got last week?")[0] == \
+        "speak_to_human"
+
+
+def test_the_agent_is_chosen_by_what_the_caller_needs(classifier, index):
+    agents = [{"name": "Ana", "expertise": ["technical"], "status": "available"},
+              {"name": "Cy", "expertise": ["relocations"], "status": "available"},
+              {"name": "Di", "expertise": ["billing"], "status": "available"}]
+    policy = Policy("TechCorp", Crm(agents=agents), classifier, "+91")
+    state = known_caller()
+    intent, reply = turn(policy, state, "We're moving house next month, can I talk to someone about that?")
+    assert intent == "speak_to_human" and state.agent["name"] == "Cy"
+    state = known_caller()
+    turn(policy, state, "Can I speak to a person about a payment that went out twice?")
+    assert state.agent["name"] == "Di"

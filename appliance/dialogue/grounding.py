@@ -1,0 +1,150 @@
+"""What the reply model says about the company is checked against the passages it was given, clause by clause,
+before the caller hears it.
+
+A clause with a number (a price, a count of days, a time) or a weekday that is not in the passages stops the
+model's answer there: the rest is the passages' own sentence that best answers the question, made speakable,
+or the appliance's honest "I'll get a colleague to confirm that". Clauses in which the model talks about its
+instructions or its input ("the passages", "the caller"), offers a specialist in its own words, or only
+repeats the caller's question are dropped: escalations and apologies are the appliance's, said in code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Callable
+
+import numpy as np
+
+from appliance.knowledge.documents import plain
+from appliance.tts.sentences import SentenceSplitter
+
+log = logging.getLogger(__name__)
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+TENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+        "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+        "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+# The model speaking about its instructions or its input, never to the caller.
+META = re.compile(r"\b(the caller|caller's|passages?|the context|as an ai|language model|provided (text|information|"
+                  r"documents?|data)|documents? (provided|given)|(i|you) (do not|don't|cannot|can't) (have )?access|"
+                  r"based on the (information|passages?|documents?))\b", re.I)
+# An offer of a person in the model's words: the appliance makes its own when the model escalates.
+HANDOVER = re.compile(r"\b(specialists?|colleagues?|connect you|transfer you|put you through|human agent|"
+                      r"representative|(will|shall) connect|(will|shall) transfer)\b", re.I)
+CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
+MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (cosine) may answer it
+
+
+# "17:30", "8.30" (not "$19.50", a price)
+TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(?::|\.(?=\d\d\b))([0-5]\d)\b(?!\s*%)")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in `text`, as canonical strings ("1,299.00" → "1299", and its parts "1299", "00" → "0"), with
+    spoken tens ("thirty days", "forty-five") as digits. A clock time is one number ("17:30" → "17:30", "5:30" and
+    the hours "17" and "5"), so its minutes never vouch for "30 days"."""
+    found = set()
+    for hour, minute in TIME.findall(text):
+        for h in {int(hour), int(hour) % 12 or 12}:
+            found.update({f"{h}:{minute}", str(h)} if minute != "00" else {str(h), f"{h}:00"})
+    text = TIME.sub(" ", text)
+    for token in re.findall(r"\d[\d,]*(?:\.\d+)?", text):
+        token = token.replace(",", "").rstrip(".")
+        found.add(str(float(token)).removesuffix(".0") if token else token)
+        found.update(str(int(part)) for part in token.split(".") if part)
+    words = text.lower()
+    for found_tens in re.finditer(rf"\b({'|'.join(TENS)})(?:[\s-]({'|'.join(UNITS)}))?\b", words):
+        found.add(str(TENS[found_tens.group(1)] + UNITS.get(found_tens.group(2) or "", 0)))
+    return found
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+class Grounded:
+    """Takes the model's spoken text as it streams (`push`), passes each clause that holds up to `forward`, and
+    keeps what it held back. `finish` ends it; `text` is what was passed on."""
+
+    def __init__(self, passages: list, heard: str, forward: Callable[[str], None]):
+        source = " ".join(f"{p.heading} {plain(p.text)}" for p in passages)
+        self.facts = numbers(source) | numbers(heard)  # what the caller said may be said back
+        self.days = {day for day in WEEKDAYS if re.search(rf"\b{day}", source, re.I)}
+        self.source = source.lower()
+        self.heard = heard
+        self.forward = forward
+        self.said: list[str] = []
+        self.dropped: list[tuple[str, str]] = []  # (clause, why)
+        self.failed = False  # a fact that is not in the passages: the model's answer stopped there
+        self._splitter = SentenceSplitter()
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.said)
+
+    def push(self, delta: str) -> None:
+        for clause in self._splitter.push(delta):
+            self._take(clause)
+
+    def finish(self) -> None:
+        for clause in self._splitter.flush():
+            self._take(clause)
+
+    def problem(self, clause: str) -> tuple[str, bool] | None:
+        """Why `clause` may not be said, and whether that makes the whole answer untrustworthy; None if it may."""
+        if META.search(clause):
+            return "speaks of its instructions or input", False
+        if HANDOVER.search(clause):
+            return "offers a person in its own words", False
+        said, asked = _words(clause), set(_words(self.heard))
+        if len(said) >= 4 and sum(word in asked for word in said) / len(said) >= 0.8:
+            return "repeats the caller's words", False
+        unknown = numbers(clause) - self.facts
+        if unknown:
+            return f"names {', '.join(sorted(unknown))}, which the passages do not", True
+        lowered = clause.lower()
+        for day in WEEKDAYS:
+            if re.search(rf"\b{day}", lowered):
+                if day not in self.days:
+                    return f"names {day.title()}, which the passages do not", True
+                closed = re.search(rf"\bclosed\b[^.]{{0,60}}\b{day}|\b{day}s?\b[^.]{{0,20}}\bclosed\b", self.source)
+                if closed and re.search(r"\bopen\b", lowered) and not re.search(r"\b(not|closed)\b", lowered):
+                    return f"says open on {day.title()}, where the passages say closed", True
+        return None
+
+    def _take(self, clause: str) -> None:
+        if self.failed:
+            self.dropped.append((clause, "after an unchecked fact"))
+            return
+        found = self.problem(clause)
+        if found is not None:
+            why, fatal = found
+            log.warning("reply-unchecked: held back %r: it %s", clause, why)
+            self.dropped.append((clause, why))
+            self.failed = fatal
+            return
+        self.said.append(clause)
+        self.forward(clause + " ")
+
+
+def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220) -> str | None:
+    """The passages' own sentences that best answer `question` (by meaning, in the passages' order), made
+    speakable; None when none is close enough to answer it."""
+    sentences = []
+    for passage in passages:
+        for line in plain(passage.text).split("\n"):
+            sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", line) if len(_words(s)) >= 3]
+    if not sentences:
+        return None
+    vectors = embed([question] + sentences)
+    scores = vectors[1:] @ vectors[0]
+    best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE]
+    chosen, length = [], 0
+    for index in sorted(best):
+        if chosen and length + len(sentences[index]) > max_chars:
+            break
+        chosen.append(sentences[index] if sentences[index][-1] in ".!?" else sentences[index] + ".")
+        length += len(sentences[index])
+    return " ".join(chosen) or None

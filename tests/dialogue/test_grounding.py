@@ -1,0 +1,60 @@
+"""The reply model's words are checked against the passages before a caller hears them."""
+
+from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers
+from appliance.knowledge.index import Passage
+
+RETURNS = Passage("returns.txt", "Returns", "You can return a bike within 21 days of delivery. A restocking fee of 15% "
+                  "applies to opened boxes. Refunds reach your card in 5 to 7 working days.", 1.0)
+HOURS = Passage("hours.txt", "Store hours", "Monday to Friday 8:30 to 17:30, Saturday 9:00 to 16:00. "
+                "We are closed on Sundays and public holidays.", 1.0)
+PRICES = Passage("prices.md", "Prices > Plans", "| Plan | Price |\n|---|---|\n| **Basic** | $1,299.00 |\n", 1.0)
+
+
+def check(answer: str, passages=(RETURNS, HOURS), heard: str = "What is your returns policy?") -> Grounded:
+    heard_out = []
+    grounded = Grounded(list(passages), heard, heard_out.append)
+    for piece in answer.split(" "):  # streamed a word at a time, as the model does
+        grounded.push(piece + " ")
+    grounded.finish()
+    assert "".join(heard_out).strip() == grounded.text
+    return grounded
+
+
+def test_numbers_are_read_in_every_form():
+    assert {"1299", "21", "15", "30", "45"} <= numbers("$1,299.00 within 21 days, 15%, thirty or forty-five")
+
+
+def test_an_answer_from_the_passages_is_said_whole():
+    grounded = check("You can return a bike within 21 days of delivery. Refunds take 5 to 7 working days.")
+    assert not grounded.failed and grounded.text.endswith("5 to 7 working days.") and not grounded.dropped
+
+
+def test_a_number_the_passages_do_not_hold_stops_the_answer_there():
+    grounded = check("Sure. You can return it within 30 days for a full refund. There is no fee.")
+    assert grounded.failed and grounded.text == "Sure."
+    assert "30" in grounded.dropped[0][1]
+
+
+def test_a_price_said_as_written_in_the_table_holds():
+    grounded = check("The Basic plan costs $1,299.", passages=(PRICES,), heard="How much is Basic?")
+    assert not grounded.failed and "1,299" in grounded.text
+
+
+def test_open_on_a_day_the_passages_say_closed_is_caught():
+    assert check("Yes, we are open on Sundays from 10.", heard="Are you open on Sunday?").failed
+    assert not check("No, we are closed on Sundays.", heard="Are you open on Sunday?").failed
+    assert check("We are open on Wednesdays.", passages=(RETURNS,), heard="When are you open?").failed
+
+
+def test_instructions_input_and_echoes_are_dropped_not_said():
+    grounded = check("You will connect the caller with a specialist. Please provide the passage. "
+                     "What is your returns policy? Returns are accepted within 21 days.")
+    assert grounded.text == "Returns are accepted within 21 days." and not grounded.failed
+    assert len(grounded.dropped) == 3
+
+
+def test_the_fallback_is_the_passages_own_sentence(embedder):
+    quoted = extractive("How long do I have to return a bike?", [RETURNS, HOURS], embedder.embed)
+    assert quoted is not None and "21 days" in quoted
+    assert extractive("Do you sell garden gnomes?", [PRICES], embedder.embed) in (None, "Basic: Price $1,299.00.")
+    assert CONFIRM.endswith("?")
