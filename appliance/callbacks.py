@@ -62,11 +62,16 @@ class CallbackDialer:
         self.dialling: dict[int, asyncio.Task] = {}  # callback id → its attempt, ringing or in the call
         self.answered: set[int] = set()  # callbacks whose call is in progress
 
-    def trunk(self) -> tuple[str, int] | None:
-        """Where placed calls go: `[line] sip_trunk`, else the last trunk that called in, else nowhere."""
+    def trunk(self) -> tuple[str, int]:
+        """Where placed calls go: `[line] sip_trunk`; without it the SIP line's own choice, the registrar or a trunk
+        that `[line] sip_allow` names (`SipServer.callback_route`); `ApplianceError` says why there is nowhere."""
         if self.settings.line.sip_trunk:
-            return parse_hostport(self.settings.line.sip_trunk)
-        return self.sip.last_trunk
+            try:
+                return parse_hostport(self.settings.line.sip_trunk)
+            except ValueError:
+                raise ApplianceError("callback-trunk-invalid", f"[line] sip_trunk "
+                                     f"{self.settings.line.sip_trunk!r} is not HOST:PORT") from None
+        return self.sip.callback_route()
 
     def free_slots(self) -> int:
         """Calls that may start now: `[line] max_calls` less the calls in progress and the attempts not yet
@@ -115,10 +120,10 @@ class CallbackDialer:
         """One attempt at `callback`: place the call, run it when answered, record the outcome and return it."""
         phone = re.sub(r"[^\d+]", "", callback.phone)
         try:
-            trunk, problem = self.trunk(), "no trunk"
-        except ValueError:
-            trunk, problem = None, f"[line] sip_trunk {self.settings.line.sip_trunk!r} is not HOST:PORT"
-        if trunk is None:
+            trunk, problem = self.trunk(), None
+        except ApplianceError as exc:  # nowhere to send it: no sip_trunk, and no registrar or trunk the line trusts
+            trunk, problem = None, exc.message
+        if problem is not None:
             outcome = f"failed: {problem}"
         elif not phone:
             outcome = f"failed: {callback.phone!r} is not a number"

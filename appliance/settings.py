@@ -255,7 +255,8 @@ class Line:
     or the one the box would use to reach the caller when listening on 0.0.0.0)."""
     sip_trunk: str = ""
     """Where calls the appliance places go (callbacks, warm transfers): `HOST:PORT` of the PBX or trunk. Empty:
-    the number is dialled as a SIP URI to the address of the last trunk that called in."""
+    callbacks go to the registrar in registration mode, else to the last trunk that called in only if `sip_allow`
+    names its address on its own (not just a network it is in); otherwise they fail until this is set."""
     registrar: str = ""
     """`HOST:PORT` of a PBX to REGISTER with (registration mode); empty: trunk mode, no registration."""
     sip_username: str = ""

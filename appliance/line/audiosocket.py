@@ -116,8 +116,15 @@ class ErrorFrame:
 Event = Union[Hangup, CallUuid, Dtmf, Audio, ErrorFrame]
 
 
-def malformed(reason: str) -> ApplianceError:
-    return ApplianceError("audiosocket-malformed", reason)
+class AudioSocketMalformed(ApplianceError):
+    """A stream that does not follow the AudioSocket framing: the one error the parser and `decode` raise."""
+
+    def __init__(self, reason: str):
+        super().__init__("audiosocket-malformed", reason)
+
+
+def malformed(reason: str) -> AudioSocketMalformed:
+    return AudioSocketMalformed(reason)
 
 
 class AudioSocketParser:
@@ -128,6 +135,8 @@ class AudioSocketParser:
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes read from the stream (any amount: part of a frame or several)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise malformed(f"the stream is bytes, not {type(data).__name__}")
         self._buffer += data
 
     def next_event(self) -> Event | None:
@@ -164,7 +173,12 @@ def check_header(kind: int, length: int) -> None:
 
 
 def decode(kind: int, payload: bytes) -> Event:
-    """The event for one frame whose header passed `check_header`."""
+    """The event for one frame: its type and payload (checked as `check_header` does, so any input is an event or
+    `AudioSocketMalformed`)."""
+    if not isinstance(kind, int) or not isinstance(payload, (bytes, bytearray)):
+        raise malformed(f"a frame is a type number and bytes, not {type(kind).__name__} and {type(payload).__name__}")
+    check_header(kind, len(payload))
+    payload = bytes(payload)
     if kind == KIND_AUDIO:
         return Audio(np.frombuffer(payload, dtype="<i2").astype(np.int16))
     if kind == KIND_UUID:

@@ -10,7 +10,9 @@ and dropped.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 
 import numpy as np
 
@@ -50,8 +52,17 @@ class RtpLine(ClockedLine, asyncio.DatagramProtocol):
         self.encode, self.decode = CODECS[codec]
         self.payload_type = payload_type
         self.event_payload_type = event_payload_type
-        self.remote = remote
+        self.send_to(remote)
         self.sender = RtpSender(payload_type, event_payload_type=event_payload_type or 101)
+
+    def send_to(self, remote: tuple[str, int]) -> None:
+        """Send RTP to `remote` from now on, and take it only from there: an IP address and port, never a name (a name
+        is looked up once, where the SDP is taken up, not by every packet's sendto)."""
+        try:
+            ipaddress.ip_address(remote[0])
+        except ValueError:
+            raise ApplianceError("line-rtp-address", f"{remote[0]!r} is not an IP address; look it up first") from None
+        self.remote = (remote[0], remote[1])
 
     @classmethod
     async def open(cls, host: str, ports: range, **options) -> "RtpLine":
@@ -70,6 +81,12 @@ class RtpLine(ClockedLine, asyncio.DatagramProtocol):
     @property
     def local_port(self) -> int:
         return self.transport.get_extra_info("sockname")[1]
+
+    @property
+    def family(self) -> int:
+        """The address family of the RTP socket (what a name in the SDP must resolve to)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        return sock.family if sock is not None else socket.AF_UNSPEC
 
     def connection_made(self, transport) -> None:
         self.transport = transport

@@ -3,11 +3,16 @@
 `SipServer` answers INVITEs from the allowed addresses with PCMU or PCMA and hands each call's
 `RtpLine` to the call service; it places calls too (callbacks, warm transfers, the technicians'
 softphone). Malformed or hostile datagrams are counted and logged by the core and never reach a call.
+
+Names are looked up here, once, and the core and the RTP lines see only addresses: a trunk or registrar given by
+name when the call is placed or the line starts, an SDP's connection address when the offer or answer is taken up
+(one that does not resolve refuses the call with 488). A re-INVITE that moves the far end's media moves the line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import re
@@ -18,13 +23,14 @@ from appliance.errors import ApplianceError
 from appliance.line import status as line_status
 from appliance.line.rtp import RtpLine
 from appliance.sip import sdp
-from appliance.sip.agent import (CallConnected, CallEnded, IncomingCall, KeyReceived, Notified, RequestDone, Ringing,
-                                 Send, UserAgent)
+from appliance.sip.agent import (CallConnected, CallEnded, IncomingCall, KeyReceived, MediaOffered, Notified,
+                                 RequestDone, Ringing, Send, UserAgent, names_host)
 from appliance.sip.digest import DigestClient
 
 log = logging.getLogger("appliance.line.sip")
 
 TICK_S = 0.05
+RESOLVE_AGAIN_S = 60.0  # a registrar whose name does not resolve yet (a box up before its DNS) is looked up again
 
 
 def parse_ports(text: str) -> range:
@@ -54,6 +60,23 @@ def _settle(waiting: dict[str, asyncio.Future], call_id: str, result) -> None:
     future = waiting.get(call_id)
     if future is not None and not future.done():
         future.set_result(result)
+
+
+async def resolve(address: tuple[str, int], family: int = socket.AF_UNSPEC) -> tuple[str, int]:
+    """(name or IP address, port) → (IP address, port), a name looked up once; `line-address-unresolved` if not."""
+    host, port = address
+    try:
+        ipaddress.ip_address(host)
+        return host, port
+    except ValueError:
+        pass
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError, ValueError) as exc:  # no such name, no DNS, a name that is not one
+        raise ApplianceError("line-address-unresolved", f"{host!r} does not resolve: {exc}") from None
+    if not found:
+        raise ApplianceError("line-address-unresolved", f"{host!r} does not resolve")
+    return found[0][4][0], port
 
 
 def address_towards(peer: str) -> str:
@@ -104,7 +127,7 @@ class SipServer(asyncio.DatagramProtocol):
         self._ticker = asyncio.create_task(self._tick())
         if self.registrar:
             self._report(line_status.registering(self.uri, self._registrar_text()))
-            self._handle(self.agent.register(self.registrar, time.monotonic(), self.register_expires_s))
+            self._spawn(self._register())
         else:
             self._report(line_status.listening(self.uri, f"listening on UDP {self.bind_host}:{self.port} for the "
                                                f"trunk's INVITEs (answers {self.allow})"))
@@ -117,6 +140,33 @@ class SipServer(asyncio.DatagramProtocol):
 
     def _registrar_text(self) -> str:
         return f"{self.registrar[0]}:{self.registrar[1]}"
+
+    async def _register(self) -> None:
+        """REGISTER with the PBX at the address its name has (the core takes answers from addresses only), looking
+        the name up again every minute until it resolves."""
+        while True:
+            try:
+                address = await resolve(self.registrar, self.family)
+            except ApplianceError as exc:
+                self._report(line_status.unreachable(self.uri, self._registrar_text(), exc.message))
+                await asyncio.sleep(RESOLVE_AGAIN_S)
+                continue
+            self._handle(self.agent.register(address, time.monotonic(), self.register_expires_s,
+                                             domain=self.registrar[0]))
+            return
+
+    def callback_route(self) -> tuple[str, int]:
+        """Where calls the box places go when `[line] sip_trunk` is empty: the registrar in registration mode, else the
+        trunk that last called in, only if `[line] sip_allow` names that very address (an address merely inside an
+        allowed network may be any box there); `line-no-trunk` says why not."""
+        if self.registrar:
+            return self.registrar
+        if self.last_trunk is None:
+            raise ApplianceError("line-no-trunk", "no trunk")
+        if not names_host(self.agent.networks, self.last_trunk[0]):
+            raise ApplianceError("line-no-trunk", f"no trunk: the last call came from {self.last_trunk[0]}, which "
+                                 "[line] sip_allow allows but does not name; set [line] sip_trunk")
+        return self.last_trunk
 
     def _still_unreachable(self, done: RequestDone) -> bool:
         """A REGISTER that timed out after the network said the registrar is unreachable: that says more."""
@@ -133,6 +183,12 @@ class SipServer(asyncio.DatagramProtocol):
     @property
     def port(self) -> int:
         return self.transport.get_extra_info("sockname")[1]
+
+    @property
+    def family(self) -> int:
+        """The SIP socket's address family (what a trunk's or registrar's name must resolve to)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        return sock.family if sock is not None else socket.AF_UNSPEC
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -171,6 +227,8 @@ class SipServer(asyncio.DatagramProtocol):
                 _settle(self._waiting, output.call_id, output)
             elif isinstance(output, KeyReceived) and output.call_id in self.lines:
                 self.lines[output.call_id].key(output.key)
+            elif isinstance(output, MediaOffered):
+                self._spawn(self._take_reoffer(output))
             elif isinstance(output, Notified):
                 found = re.match(r"SIP/2\.0\s+([1-6][0-9][0-9])\b", output.body)
                 if output.event.partition(";")[0].strip().lower() == "refer" and found and int(found.group(1)) >= 200:
@@ -211,24 +269,24 @@ class SipServer(asyncio.DatagramProtocol):
             log.error("%s: call %s refused", exc, call.call_id)
             self._handle(self.agent.reject(call.call_id, 503, now))
             return
+        try:
+            agreed = sdp.answer(call.offer, host, line.local_port, session_id=random.randrange(1, 2**31))
+            remote = await resolve(agreed.remote, line.family)
+        except ApplianceError as exc:
+            log.warning("%s: call %s from %s refused with 488", exc, call.call_id, call.addr[0])
+            line.release()
+            self._handle(self.agent.reject(call.call_id, 488, time.monotonic()))
+            return
         dialog = self.agent.dialogs.get(call.call_id)
         if dialog is None or dialog.state == "ended":  # cancelled while the line was opening: no call to run
             line.release()
             return
-        try:
-            agreed = sdp.answer(call.offer, host, line.local_port, session_id=random.randrange(1, 2**31))
-        except ApplianceError as exc:
-            log.warning("%s: call %s from %s refused with 488", exc, call.call_id, call.addr[0])
-            line.release()
-            self._handle(self.agent.reject(call.call_id, 488, now))
-            return
-        line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
+        line.configure(agreed.codec, agreed.payload_type, remote, agreed.telephone_event)
         line.transfer = lambda target: self.transfer(call.call_id, target)
         self.lines[call.call_id] = line
-        self._handle(self.agent.ringing(call.call_id, now))
+        self._handle(self.agent.ringing(call.call_id, time.monotonic()))
         line.on_answer = lambda: self._handle(self.agent.answer(call.call_id, agreed.sdp.encode(), time.monotonic()))
-        log.info("call %s from %s ringing (%s, RTP %s:%s)", call.call_id, call.caller_id, agreed.codec,
-                 *agreed.remote)
+        log.info("call %s from %s ringing (%s, RTP %s:%s)", call.call_id, call.caller_id, agreed.codec, *remote)
         try:
             if self.on_call is not None:
                 await self.on_call(line)
@@ -245,7 +303,7 @@ class SipServer(asyncio.DatagramProtocol):
         from appliance.sip.message import SipUri
 
         uri = SipUri.parse(target)
-        via = via or (uri.host, uri.port or 5060)
+        via = await resolve(via or (uri.host, uri.port or 5060), self.family)
         host = self._media_host(via[0])
         line = await RtpLine.open(self.bind_host, self.rtp_ports, caller_id=caller_id)
         offered = sdp.offer(host, line.local_port, session_id=random.randrange(1, 2**31), version=1)
@@ -272,15 +330,35 @@ class SipServer(asyncio.DatagramProtocol):
             raise ApplianceError(code, f"{target}: {event.reason}")
         try:
             agreed = sdp.accept_answer(offered, event.answer)
+            remote = await resolve(agreed.remote, line.family)
         except ApplianceError:
             await self._hangup(call_id)
             line.release()
             raise
-        line.configure(agreed.codec, agreed.payload_type, agreed.remote, agreed.telephone_event)
+        line.configure(agreed.codec, agreed.payload_type, remote, agreed.telephone_event)
         line.call_id = call_id
         self.lines[call_id] = line
         line.on_release = lambda: self.lines.pop(call_id, None)  # whoever placed the call releases its line
         return line
+
+    async def _take_reoffer(self, offered: MediaOffered) -> None:
+        """A re-INVITE's offer: the call's RTP moves to the address it gives (looked up once, here), and the agent
+        answers 200; an offer the line cannot take (no codec of the call's, a name that does not resolve) gets 488."""
+        line = self.lines.get(offered.call_id)
+        taken = True
+        if line is not None:
+            try:
+                remote = sdp.reoffered(offered.offer, line.codec)
+                if remote is not None:
+                    remote = await resolve(remote, line.family)
+            except ApplianceError as exc:
+                log.warning("%s: call %s's re-INVITE refused with 488", exc, offered.call_id)
+                taken = False
+            else:
+                if remote is not None and remote != line.remote:
+                    log.info("call %s: RTP moves to %s:%s (re-INVITE)", offered.call_id, *remote)
+                    line.send_to(remote)
+        self._handle(self.agent.answer_reoffer(offered.call_id, taken, time.monotonic()))
 
     async def transfer(self, call_id: str, target: str, timeout_s: float = 10.0, outcome_timeout_s: float = 30.0
                        ) -> int | None:

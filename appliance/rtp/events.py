@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from appliance.errors import ApplianceError
+from appliance.rtp.packet import RtpMalformed
 
 KEYS = "0123456789*#ABCD"  # events 0-15 (RFC 4733 §3.2)
 FLASH = "flash"  # event 16, a hook flash
@@ -33,9 +34,12 @@ class TelephoneEvent:
 
 
 def parse_event(payload: bytes) -> TelephoneEvent:
-    """The first event of a telephone-event payload."""
+    """The first event of a telephone-event payload; `RtpMalformed` for anything shorter than one."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise RtpMalformed(f"a telephone-event payload is bytes, not {type(payload).__name__}")
+    payload = bytes(payload)
     if len(payload) < _EVENT.size:
-        raise ApplianceError("rtp-malformed", f"telephone-event payload of {len(payload)} bytes, needs 4")
+        raise RtpMalformed(f"telephone-event payload of {len(payload)} bytes, needs 4")
     code, flags, duration = _EVENT.unpack_from(payload)
     key = KEYS[code] if code < len(KEYS) else FLASH if code == 16 else None
     return TelephoneEvent(key, bool(flags & 0x80), flags & 0x3F, duration)

@@ -1,8 +1,8 @@
 """The RTP fixed header (RFC 3550 §5.1) as a dataclass, parsed from and written to bytes, with no I/O.
 
-`parse` is for bytes off the network: anything that is not a well-formed RTP packet raises
-`ApplianceError("rtp-malformed", reason)` and nothing else. RTCP multiplexed on the same port (RFC 5761 §4)
-raises `ApplianceError("rtp-is-rtcp", ...)` instead, so a receiver can drop it quietly.
+`parse` is for bytes off the network: anything that is not a well-formed RTP packet raises `RtpMalformed` (an
+ApplianceError, code `rtp-malformed`) and nothing else. RTCP multiplexed on the same port (RFC 5761 §4) raises it
+with the code `rtp-is-rtcp` instead, so a receiver can drop it quietly.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ HEADER_BYTES = 12
 # and the later RTPFB 205, PSFB 206, XR 207); RTP must not use payload types 64-95 when the two share a port.
 RTCP_TYPES = range(192, 224)
 _FIXED = struct.Struct("!BBHII")
+
+
+class RtpMalformed(ApplianceError):
+    """Bytes that are not an RTP packet (`rtp-malformed`), or are RTCP (`rtp-is-rtcp`): what the RTP parsers raise."""
+
+    def __init__(self, reason: str, code: str = "rtp-malformed"):
+        super().__init__(code, reason)
 
 
 @dataclass(frozen=True)
@@ -63,33 +70,36 @@ def parse(data: bytes) -> RtpPacket:
 
     RTCP is recognised before the length check, as an RTCP receiver report can be shorter than an RTP header.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise RtpMalformed(f"a packet is bytes, not {type(data).__name__}")
+    data = bytes(data)
     if len(data) < 2:
-        raise ApplianceError("rtp-malformed", f"{len(data)} bytes is shorter than an RTP header")
+        raise RtpMalformed(f"{len(data)} bytes is shorter than an RTP header")
     first, second = data[0], data[1]
     if first >> 6 != VERSION:
-        raise ApplianceError("rtp-malformed", f"version {first >> 6}, not 2")
+        raise RtpMalformed(f"version {first >> 6}, not 2")
     if second in RTCP_TYPES:
-        raise ApplianceError("rtp-is-rtcp", f"RTCP packet type {second}")
+        raise RtpMalformed(f"RTCP packet type {second}", "rtp-is-rtcp")
     if len(data) < HEADER_BYTES:
-        raise ApplianceError("rtp-malformed", f"{len(data)} bytes is shorter than an RTP header")
+        raise RtpMalformed(f"{len(data)} bytes is shorter than an RTP header")
     _, _, sequence, timestamp, ssrc = _FIXED.unpack_from(data)
     end = len(data)
     if first & 0x20:  # padding: the last byte counts the padding bytes, itself included
         padding = data[-1]
         if padding == 0:
-            raise ApplianceError("rtp-malformed", "padding bit set with a padding count of 0")
+            raise RtpMalformed("padding bit set with a padding count of 0")
         if padding > len(data) - HEADER_BYTES:
-            raise ApplianceError("rtp-malformed", f"{padding} bytes of padding is longer than the packet")
+            raise RtpMalformed(f"{padding} bytes of padding is longer than the packet")
         end -= padding
     offset = HEADER_BYTES + 4 * (first & 0x0F)
     if offset > end:
-        raise ApplianceError("rtp-malformed", f"{first & 0x0F} CSRCs run past the end of the packet")
+        raise RtpMalformed(f"{first & 0x0F} CSRCs run past the end of the packet")
     csrcs = struct.unpack_from(f"!{first & 0x0F}I", data, HEADER_BYTES)
     if first & 0x10:  # header extension: 16-bit profile data, 16-bit length in 32-bit words, then the words
         if offset + 4 > end:
-            raise ApplianceError("rtp-malformed", "header extension runs past the end of the packet")
+            raise RtpMalformed("header extension runs past the end of the packet")
         (words,) = struct.unpack_from("!H", data, offset + 2)
         offset += 4 + 4 * words
         if offset > end:
-            raise ApplianceError("rtp-malformed", f"header extension of {words} words runs past the end")
+            raise RtpMalformed(f"header extension of {words} words runs past the end")
     return RtpPacket(second & 0x7F, sequence, timestamp, ssrc, bool(second & 0x80), bytes(data[offset:end]), csrcs)

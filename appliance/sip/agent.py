@@ -8,6 +8,12 @@ with the RFC's timers (T1 0.5 s doubling to T2 4 s, given up after 64·T1).
 
 In-dialog requests go to the address the dialog's first message came from (or was sent to): the trunk,
 PBX or gateway in front of the box, which is where a caller's BYE comes from too.
+
+Who is heard. A datagram is parsed only when it comes from an address in `[line] sip_allow`, or from a far end the
+appliance itself is talking to (a call it placed, a request waiting for its answer, the registrar), and from such a
+far end only its answers and the requests in its own dialogs are taken. Anything else is judged by its source
+address before it is read (appliance.sip.forbidden): a few a second are refused with 403, the rest are dropped
+unread, ACK and BYE and CANCEL as much as INVITE, and nothing of them is kept but bounded counters.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 
 from appliance.errors import ApplianceError
 from appliance.sip.digest import DigestClient, choose
+from appliance.sip.forbidden import ForbiddenSources
 from appliance.sip.message import (CSeq, NameAddr, Request, Response, SipUri, Via, new_branch, new_call_id, new_tag,
                                    parse, response_to)
 
@@ -107,8 +114,17 @@ class Notified:
 
 
 @dataclass
+class MediaOffered:
+    """A re-INVITE in a call offers new SDP (another address or port, hold): take it up, then `answer_reoffer`."""
+
+    call_id: str
+    offer: bytes
+
+
+@dataclass
 class Dropped:
-    """A datagram that was not acted on: malformed, or from an address that is not allowed."""
+    """A datagram that was not acted on: malformed, or a request refused with 403 for the address it came from (the
+    datagrams from such addresses that are dropped unread make no event; `UserAgent.forbidden` counts them)."""
 
     reason: str
     addr: tuple[str, int]
@@ -135,6 +151,7 @@ class Dialog:
     local_sdp: bytes = b""
     final_sent: Response | None = None
     auth_tried: bool = False
+    reoffer: tuple[Request, tuple[str, int]] | None = None  # a re-INVITE's offer being taken up, and its sender
 
 
 @dataclass
@@ -155,6 +172,15 @@ def _allowed(networks: list, host: str) -> bool:
     except ValueError:
         return False
     return any(address in network for network in networks)
+
+
+def names_host(networks: list, host: str) -> bool:
+    """Whether `host` is one of the single addresses the allow list names (not merely inside a network on it)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(network.num_addresses == 1 and network.network_address == address for network in networks)
 
 
 def parse_networks(text: str) -> list:
@@ -198,7 +224,8 @@ class UserAgent:
         self.dialogs: dict[str, Dialog] = {}
         self.timers: dict[tuple, _Retransmit] = {}
         self.responses: dict[tuple, tuple[bytes, float]] = {}  # (call-id, branch, method) → (response, kept until)
-        self.dropped = 0
+        self.dropped = 0  # malformed datagrams from the addresses served, and requests refused with 403
+        self.forbidden = ForbiddenSources()  # datagrams from other addresses: counted, a few read, the rest not
         self.registration: dict | None = None
 
     # The wire.
@@ -213,15 +240,52 @@ class UserAgent:
 
     def receive(self, data: bytes, addr: tuple[str, int], now: float) -> list:
         """Everything one datagram causes."""
+        allowed = _allowed(self.networks, addr[0])
+        if not allowed and addr[0] not in self._peers():
+            return self._forbidden(data, addr, now)  # judged by its address alone, before it is read
         try:
             message = parse(data)
-            if isinstance(message, Request):
-                return self._request(message, addr, now)
-            return self._response(message, addr, now)
+            if isinstance(message, Response):
+                return self._response(message, addr, now)
+            if not allowed and not self._peer_request(message, addr[0]):
+                return self._forbidden(data, addr, now, message)
+            return self._request(message, addr, now)
         except ApplianceError as exc:
             self.dropped += 1
             log.info("%s from %s:%s: dropped", exc, *addr[:2])
             return [Dropped(exc.code, addr)]
+
+    def _peers(self) -> set[str]:
+        """Addresses the appliance itself talks to: the far ends of the calls it placed, where its requests and
+        retransmissions go, and its registrar."""
+        hosts = {dialog.peer[0] for dialog in self.dialogs.values() if dialog.outgoing}
+        hosts.update(timer.addr[0] for timer in self.timers.values())
+        if self.registration:
+            hosts.add(self.registration["registrar"][0])
+        return hosts
+
+    def _peer_request(self, request: Request, host: str) -> bool:
+        """Whether a request from `host`, not on the allow list, belongs to a call the appliance placed to it."""
+        dialog = self.dialogs.get(request.get("Call-ID"))
+        return (dialog is not None and dialog.outgoing and dialog.peer[0] == host
+                and NameAddr.parse(request.get("To")).tag == dialog.local_tag)
+
+    def _forbidden(self, data: bytes, addr, now: float, message: Request | None = None) -> list:
+        """A datagram from an address the appliance does not serve: a request is refused with 403 while its
+        address is within the rate, and anything else (ACK, a response, garbage, the rest of a flood) is dropped
+        unread. No state is kept for it: the 403 is neither cached nor retransmitted."""
+        if not self.forbidden.admit(addr[0], now):
+            return []
+        try:
+            message = parse(data) if message is None else message
+        except ApplianceError:
+            return []
+        if not isinstance(message, Request) or message.method == "ACK":  # an ACK is never answered
+            return []
+        self.forbidden.count_refused()
+        self.dropped += 1
+        response = response_to(message, 403, headers=[("User-Agent", USER_AGENT)])
+        return [Send(response.to_bytes(), addr), Dropped("sip-forbidden", addr)]
 
     def tick(self, now: float) -> list:
         """Retransmissions due by `now`, and what their timeouts mean."""
@@ -239,6 +303,9 @@ class UserAgent:
         self.responses = {k: v for k, v in self.responses.items() if v[1] > now}
         if self.registration and now >= self.registration["refresh_at"]:
             out += self.register(self.registration["registrar"], now, self.registration["expires"])
+        summary = self.forbidden.summary(now)
+        if summary:
+            log.warning(summary)
         return out
 
     def _start_timer(self, key: tuple, data: bytes, addr, now: float, call_id: str, what: str,
@@ -283,10 +350,6 @@ class UserAgent:
         call_id = request.get("Call-ID")
         if request.method == "ACK":
             return self._ack(request)
-        if not _allowed(self.networks, addr[0]):
-            self.dropped += 1
-            log.warning("sip-forbidden: %s from %s is not in [line] sip_allow", request.method, addr[0])
-            return [self._reply(request, addr, 403, now=now), Dropped("sip-forbidden", addr)]
         kept = self.responses.get((call_id, _branch(request), request.method))
         if kept:
             return [Send(kept[0], addr)]  # a retransmitted request gets the same answer again
@@ -307,11 +370,17 @@ class UserAgent:
         call_id = request.get("Call-ID")
         to = NameAddr.parse(request.get("To"))
         dialog = self.dialogs.get(call_id)
-        if to.tag is not None:  # a re-INVITE: hold, a new codec, a session refresh
+        if to.tag is not None:  # a re-INVITE: hold, a new address or codec, a session refresh
             if dialog is None or to.tag != dialog.local_tag:
                 return [self._reply(request, addr, 481, now=now)]
-            return [self._reply(request, addr, 200, headers=[("Contact", self.contact)], body=dialog.local_sdp,
-                                now=now)]
+            if not request.body:  # no offer: the appliance's SDP is the offer again (the ACK brings the answer)
+                return [self._reply(request, addr, 200, headers=[("Contact", self.contact)], body=dialog.local_sdp,
+                                    now=now)]
+            if dialog.reoffer is not None:  # one offer at a time (RFC 3261 §14.2); the same one again waits too
+                waiting = _branch(dialog.reoffer[0]) == _branch(request)
+                return [self._reply(request, addr, 100 if waiting else 491, now=now)]
+            dialog.reoffer = (request, addr)
+            return [self._reply(request, addr, 100, now=now), MediaOffered(call_id, request.body)]
         if dialog is not None:  # the same INVITE again: the same answer again
             if dialog.final_sent is not None:
                 return [Send(dialog.final_sent.to_bytes(), addr)]
@@ -406,6 +475,21 @@ class UserAgent:
         data = response.to_bytes()
         self._start_timer(("2xx", call_id), data, dialog.peer, now, call_id, "2xx")
         return [Send(data, dialog.peer)]
+
+    def answer_reoffer(self, call_id: str, taken: bool, now: float) -> list:
+        """Answer a re-INVITE's offer once the line has taken it up: 200 with the appliance's SDP as it was (RFC 3264
+        §8 lets an answer stay the same), or 488 when it could not be taken up (the call goes on as it was, RFC 3261
+        §14.2). The answer is kept to answer a retransmission of the re-INVITE."""
+        dialog = self.dialogs.get(call_id)
+        if dialog is None or dialog.reoffer is None:
+            return []
+        (request, addr), dialog.reoffer = dialog.reoffer, None
+        if taken:
+            send = self._reply(request, addr, 200, headers=[("Contact", self.contact)], body=dialog.local_sdp, now=now)
+        else:
+            send = self._reply(request, addr, 488, now=now)
+        self.responses[(call_id, _branch(request), "INVITE")] = (send.data, now + KEEP_RESPONSES_S)
+        return [send]
 
     def reject(self, call_id: str, status: int, now: float) -> list:
         """Refuse a call not yet answered (486 busy, 488 no common codec, 503...)."""
@@ -601,13 +685,15 @@ class UserAgent:
     # Registration with a PBX.
 
     def register(self, registrar: tuple[str, int], now: float, expires: int = 300,
-                 authorization: tuple[str, str] | None = None) -> list:
-        """REGISTER the appliance's Contact with a PBX; refreshed before it runs out."""
+                 authorization: tuple[str, str] | None = None, domain: str | None = None) -> list:
+        """REGISTER the appliance's Contact with a PBX at `registrar` (an address); refreshed before it runs out.
+        `domain` is the PBX's name in the REGISTER's URIs (by default the registrar's address, or as last given)."""
         state = self.registration or {"call_id": new_call_id(self.host), "cseq": 0, "tag": new_tag()}
-        state.update(registrar=registrar, expires=expires, refresh_at=now + max(expires * 0.8, expires - 30))
+        state.update(registrar=registrar, expires=expires, refresh_at=now + max(expires * 0.8, expires - 30),
+                     domain=domain or state.get("domain") or registrar[0])
         state["cseq"] += 1
         user = self.credentials.username if self.credentials else self.user
-        domain = registrar[0]
+        domain = state["domain"]
         request = Request("REGISTER", f"sip:{domain}")
         branch = new_branch()
         state["branch"] = branch
@@ -640,7 +726,7 @@ class UserAgent:
         if response.status in (401, 407) and self.credentials is not None and not state["auth_tried"]:
             header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
             value = self.credentials.authorization(choose(response.get_all(header)), "REGISTER",
-                                                   f"sip:{state['registrar'][0]}")
+                                                   f"sip:{state['domain']}")
             name = "Authorization" if response.status == 401 else "Proxy-Authorization"
             return self.register(state["registrar"], now, state["expires"], (name, value))
         if response.status >= 300:

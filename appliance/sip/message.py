@@ -3,7 +3,7 @@
 Parsing is strict where a sloppy reading could mislead the layers above (a missing Call-ID, a
 CSeq for another method, a Content-Length past the end of the datagram) and lenient where RFC 3261
 asks for it (compact header names, folded lines, bare LF, CRLFs before the start line). Every
-failure is `ApplianceError("sip-malformed", ...)`, whatever bytes arrive.
+failure is `SipMalformed` (an ApplianceError with the code `sip-malformed`), whatever arrives.
 """
 
 from __future__ import annotations
@@ -56,9 +56,16 @@ CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # anything below space but HT
 HEADERS_END = re.compile(rb"\r?\n\r?\n")
 
 
-def malformed(reason: str) -> ApplianceError:
+class SipMalformed(ApplianceError):
+    """SIP text that does not follow the grammar: the one error `parse` and the header readers raise."""
+
+    def __init__(self, reason: str):
+        super().__init__("sip-malformed", reason)
+
+
+def malformed(reason: str) -> SipMalformed:
     """The one error for SIP text that does not follow the grammar."""
-    return ApplianceError("sip-malformed", reason)
+    return SipMalformed(reason)
 
 
 def full_name(name: str) -> str:

@@ -21,9 +21,16 @@ REVERSED = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonl
 DEFAULT_PTIME_MS = 20
 
 
-def malformed(reason: str) -> ApplianceError:
+class SdpMalformed(ApplianceError):
+    """SDP that does not follow RFC 4566: the one error `parse_sdp` raises."""
+
+    def __init__(self, reason: str):
+        super().__init__("sdp-malformed", reason)
+
+
+def malformed(reason: str) -> SdpMalformed:
     """The one error for SDP that does not follow RFC 4566."""
-    return ApplianceError("sdp-malformed", reason)
+    return SdpMalformed(reason)
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,14 @@ class Negotiated:
 
 
 def parse_sdp(text: str | bytes) -> SessionDescription:
-    """An SDP body to a SessionDescription; `sdp-malformed` when it does not follow RFC 4566."""
-    if isinstance(text, (bytes, bytearray)):
+    """An SDP body to a SessionDescription; `SdpMalformed` when it does not follow RFC 4566."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
             raise malformed("the SDP is not UTF-8") from None
+    if not isinstance(text, str):
+        raise malformed(f"an SDP body is text or bytes, not {type(text).__name__}")
     lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     if not lines or lines[0].strip() != "v=0":
         raise malformed("the SDP does not start with v=0")
@@ -303,3 +312,19 @@ def accept_answer(sent: str | bytes | SessionDescription, answer_sdp: str | byte
     direction = REVERSED[_direction(theirs, audio)]
     ptime_ms = audio.ptime_ms or theirs.ptime_ms or DEFAULT_PTIME_MS
     return Negotiated(ours.text, codec, payload_type, events, _remote(theirs, audio), ptime_ms, direction)
+
+
+def reoffered(offer: str | bytes | SessionDescription, codec: str) -> tuple[str, int] | None:
+    """Where RTP goes after a re-INVITE's offer that the appliance answers with its SDP unchanged (RFC 3264 §8): the
+    offer must still carry the call's `codec`; None when it holds the call (c=0.0.0.0, port 0) and the address stays."""
+    session = _as_description(offer)
+    audio = session.audio()
+    if audio is None:
+        raise ApplianceError("sdp-no-common-codec", "the new offer has no RTP/AVP audio stream")
+    offered = {found.encoding.upper() for pt in audio.payload_types if (found := audio.codec(pt))}
+    if codec.upper() not in offered:
+        raise ApplianceError("sdp-no-common-codec", f"the new offer no longer has {codec}, which the call uses")
+    address, port = _remote(session, audio)
+    if port == 0 or address in ("0.0.0.0", "::"):
+        return None
+    return address, port

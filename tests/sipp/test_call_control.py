@@ -67,7 +67,8 @@ def ended(running, start: float) -> list:
 
 
 def test_digits_keyed_as_rfc_4733_events_are_a_keyed_entry_of_the_order_number(running, sipp, caller, tmp_path):
-    Order.create(order_id="48213", status="shipped", product="router", estimated_delivery="Friday")
+    # The caller's own order: the number in From is the one on file (the box tells no one else).
+    Order.create(order_id="48213", phone="+15550100", status="shipped", product="router", estimated_delivery="Friday")
     question = caller("What's the status of my order?")
     keys_at_s = len(question) / 8000 + 9.0  # past the appliance's question for the number
     pcap = speech_pcap(tmp_path / "order.pcap", question, keys="48213#", keys_at_s=keys_at_s)
