@@ -45,13 +45,67 @@ def title_of(heading: str, company: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower() or heading.lower()
 
 
-def offer_of(heading: str) -> str | None:
-    """The offer a section is about: "Pricing > Gold plan: £12 a month" → "Gold plan"."""
+_CODES = r"EUR|USD|GBP|NZD|AUD|CAD|ZAR|INR|CHF|SEK|NOK|DKK|PLN|JPY|SGD|HKD|MXN|BRL|KES|NGN|AED|kr|zł|Kč|Ft"
+_UNIT = r"(?:\s?(?:per|a|an|/|each)\s?(?:month|year|week|day|night|person|visit|hour|session|user|item|kg|km))?"
+# An amount of money as documents write it: a symbol or code before the number, or a code or word after it.
+PRICE = re.compile(rf"(?:(?:R\$|Rs\.?|[A-Z]{{1,3}}\$|[$£€¥₹₦₱₩₺]|\bR(?=\s?\d)|\b(?:{_CODES})\b)\s?\d[\d,.]*"
+                   rf"|\b\d[\d,.]*\s?(?:{_CODES}|dollars?|euros?|pounds?|rand|rupees?|pesos?|francs?)\b){_UNIT}")
+
+
+def price_in(text: str) -> str | None:
+    """The first amount of money in `text`, with its unit ("₹999 per month", "NZ$ 24.90 a month"), if any."""
+    found = PRICE.search(text)
+    return found.group(0).strip().rstrip(".,") if found else None
+
+
+def _section_name(heading: str) -> str | None:
     if " > " not in heading:
         return None
-    section = heading.split(" > ")[1]
-    name = re.split(r"[:(–—-]\s", section, maxsplit=1)[0].strip()
-    return name or None
+    return re.split(r"[:(–—-]\s", heading.split(" > ")[1], maxsplit=1)[0].strip() or None
+
+
+def _priced_rows(text: str) -> list[tuple[str, str]]:
+    """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month.") that name a price."""
+    rows = []
+    for row in re.finditer(r"(?:^|(?<=[.!?]\s))([^.:;!?]{1,50}): ([^:]*?)(?=\.\s|\.$|$)", text):
+        label, rest = row.group(1).strip(), row.group(2)
+        if len(label.split()) <= 6 and not price_in(label) and price_in(rest):
+            rows.append((label, price_in(rest)))
+    return rows
+
+
+def priced_items(passages) -> list[tuple[str, str]]:
+    """What a document offers and what each costs, whatever its headings look like: sections whose heading or
+    first lines name a price ("Gold membership: £12 a month"), and table rows with a price in a cell (the row's
+    first cell names it). Once two sections are priced, a sibling headed "Name: terms" joins them with its terms
+    ("Enterprise plan: custom pricing")."""
+    items: dict[str, str] = {}
+    named_terms: dict[str, str] = {}
+    for passage in passages:
+        rows = _priced_rows(passage.text)
+        for label, price in rows:
+            items.setdefault(label, price)
+        name = _section_name(passage.heading)
+        if name and passage.heading.count(" > ") == 1 and not rows:
+            section = passage.heading.split(" > ")[1]
+            price = price_in(section) or price_in(passage.text[:300])
+            if price:
+                items.setdefault(name, price)
+            elif ":" in section:
+                named_terms.setdefault(name, section.split(":", 1)[1].strip())
+    if len(items) >= 2:
+        for name, terms in named_terms.items():
+            items.setdefault(name, terms)
+    return list(items.items())
+
+
+def offer_of(heading: str, text: str = "") -> str | None:
+    """The offer a section is about, when it names a price: "Pricing > Gold plan: £12 a month" → "Gold plan". A
+    section with no price ("Returns > After you cancel") offers nothing."""
+    name = _section_name(heading)
+    if name is None:
+        return None
+    return name if price_in(heading.split(" > ")[1]) or price_in(text[:300]) else None
 
 
 def _distinctive(names: list[tuple[str, str]]) -> list[Name]:
@@ -78,11 +132,15 @@ class Catalog:
     def from_passages(cls, passages, company: str) -> "Catalog":
         """The names in a knowledge base's passages (KnowledgeIndex.passages())."""
         topics, offers = {}, {}
+        passages = list(passages)
         for passage in passages:
             topics.setdefault(title_of(passage.heading, company), passage.source)
-            offer = offer_of(passage.heading)
-            if offer:
-                offers.setdefault(offer, passage.source)
+        by_source: dict[str, list] = {}
+        for passage in passages:
+            by_source.setdefault(passage.source, []).append(passage)
+        for source, own in by_source.items():
+            for name, _ in priced_items(own):
+                offers.setdefault(name, source)
         return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())))
 
     @staticmethod

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from appliance.dialogue.catalog import Catalog, title_of
+from appliance.dialogue.catalog import Catalog, priced_items, title_of
 from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
+from appliance.knowledge.documents import plain
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
@@ -193,7 +194,7 @@ class Conversation:
     def _knowledge(self, heard: str, found: dict, state: CallState, on_text) -> TurnReply:
         """A question answered from the knowledge base: in code for a list, by the reply model otherwise."""
         say = on_text or (lambda text: None)
-        state.question = heard
+        before, state.question = state.question, heard
         stages: dict[str, float] = {}
         start = time.perf_counter()
         named = self.catalog.offer(heard) or self.catalog.topic(heard)
@@ -209,6 +210,9 @@ class Conversation:
                 key = (passage.source, passage.heading, passage.text)
                 if key not in found or passage.score > found[key].score:
                     found[key] = passage
+        if not found and before:  # "what about Saturday then?": a follow-up is read with the question before it
+            for passage in self.index.search(f"{before} {heard}", k=self.top_k, min_score=self.min_score):
+                found[(passage.source, passage.heading, passage.text)] = passage
         passages = sorted(found.values(), key=lambda passage: passage.score, reverse=True)[:self.top_k]
         stages["retrieval"] = (time.perf_counter() - start) * 1000
         intent = self._question_intent(state)
@@ -218,7 +222,7 @@ class Conversation:
             say(reply.immediate_response + " ")
             return TurnReply(reply, [], stages)
         state.topic = title_of(passages[0].heading, self.company)
-        overview = self._overview(heard, passages[0].source)
+        overview = self._overview(heard, self._listed_source(heard, passages))
         if overview:
             reply = Reply(overview, intent, {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
@@ -252,17 +256,34 @@ class Conversation:
                       escalate_to_human=escalate)
         return TurnReply(reply, passages, stages)
 
+    def _listed_source(self, heard: str, passages: list) -> str:
+        """The document a question about a whole list is about: among the retrieved ones, the first whose title or
+        headings name what is asked for ("what plans do you have?" → the one with "plans" in a heading)."""
+        found = OVERVIEW.search(heard)
+        if found:
+            asked = found.group(2).lower().rstrip("s")
+            for passage in passages:
+                if asked in passage.heading.lower() or asked in passage.source.lower():
+                    return passage.source
+            for name in self.catalog.topics:  # a document titled so, even if another came first in the search
+                if asked in name.text.lower():
+                    return name.source
+        return passages[0].source
+
     def _overview(self, heard: str, source: str) -> str | None:
-        """For a question about the whole list, the document's intro and its section headings, said in code."""
+        """For a question about the whole list, what the document offers and what each costs, said in code from
+        its content (priced sections or table rows, catalog.priced_items); None when it lists no such things."""
         if not OVERVIEW.search(heard) or not hasattr(self.index, "document"):
             return None
         passages = self.index.document(source)
-        sections = list(dict.fromkeys(p.heading.split(" > ")[1] for p in passages if p.heading.count(" > ") == 1))
-        if len(sections) < 2:
+        items = priced_items(passages)
+        if len(items) < 2:
             return None
-        intro = next((p.text for p in passages if " > " not in p.heading), "")
-        first = re.split(r"(?<=[.!?])\s", intro, maxsplit=1)[0] if intro else f"There are {len(sections)}."
-        listed = " ".join(f"{self.spoken(section)}." for section in sections)
+        intro = plain(next((p.text for p in passages if " > " not in p.heading), ""))
+        first = re.split(r"(?<=[.!?])\s", intro.strip(), maxsplit=1)[0] if intro.strip() else ""
+        if not first or len(first) > 160 or not first.endswith((".", "!")):
+            first = f"There are {len(items)}."
+        listed = " ".join(f"{self.spoken(f'{name}: {price}')}." for name, price in items)
         return f"{first} {listed} Would you like the details of one of them?"
 
     def _remember(self, heard: str, reply: Reply, knowledge: bool) -> None:

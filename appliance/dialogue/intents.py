@@ -42,7 +42,8 @@ EXAMPLES = {
         "when will my package arrive", "can you track my delivery", "what's happening with my delivery",
         "when is it going to be delivered", "has my parcel left yet", "I want to check on my order",
         "is my order on its way", "when will the technician come", "I'm calling about an order I placed",
-        "where's my stuff", "when should I expect it", "can I get the tracking number"),
+        "where's my stuff", "when should I expect it", "can I get the tracking number",
+        "I'm ringing about something I ordered", "I'm phoning about my delivery"),
     "complaint": (
         "my order hasn't arrived and it's been a week", "this is unacceptable", "I want to make a complaint",
         "I'm really unhappy with the service", "the item arrived damaged", "it still hasn't come and I'm fed up",

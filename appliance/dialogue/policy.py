@@ -16,7 +16,7 @@ from datetime import datetime
 
 from appliance.dialogue import entities
 from appliance.dialogue.catalog import Catalog
-from appliance.dialogue.intents import ACTS, IntentClassifier, Reading
+from appliance.dialogue.intents import ACTS, QUESTIONS, IntentClassifier, Reading
 from appliance.llm.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can
              "asked our team to look into it: if the order is yours, they'll call you on the number we have on "
              "file for it.")
 CONFIRM_BELOW = 0.5
+FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|cheerio|ta-ra|catch you later|"
+                      r"have a good (one|day))\W*$", re.I)
+OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 WRONG_NUMBER_MIN = 0.55  # surer than a yes or no must be: a caller asking for us must never hear "wrong number"
 TASK_MIN_OPENING = 0.6  # "I need help" with nothing else: asked what it is about
 ACT_MIN_WRONG = 0.4  # ... unless they ask "is this the ...?" of a name that is not the company's  # a number heard with less recognition confidence than this is read back first
@@ -201,7 +204,9 @@ class Policy:
             # The phone number the order was placed with: checked against the order, never kept as the caller's
             # own number (that would let a stranger have things sent to it).
             number = entities.to_e164(heard, self.country_code)
-            if number or not (reading.task or reading.question):  # an answer, if not a number: checked, and wrong
+            # An answer that is no number ("I don't know it, can't you just tell me?") is checked, and wrong; a
+            # clear question about something else is answered as one.
+            if number or not (reading.task or reading.best(QUESTIONS, OTHER_QUESTION_MIN)):
                 state.order_detail = number or ""
                 return found
         if state.waiting_for == "email_confirmation":
@@ -298,7 +303,7 @@ class Policy:
         if task:
             return task
         if self._wrong_number(reading):
-            return "wrong_number"
+            return "goodbye" if FAREWELL.search(heard) else "wrong_number"  # "sorry, wrong number, bye"
         if reading.best(("opening",), TASK_MIN_OPENING) and not reading.question and all(
                 label in ACTS for _, label, _ in reading.clauses):
             return "opening"  # "I need help": nothing asked yet
@@ -309,6 +314,8 @@ class Policy:
             return "order_status"  # a follow-up about the order just looked up
         if not reading.question and (reading.act("goodbye") or no):
             return "goodbye"  # "No, that's okay. Thanks for looking into it."
+        if FAREWELL.search(heard) and not reading.question:
+            return "goodbye"  # "Choice, ta, bye.": a turn that ends in a farewell word
         return None
 
     def _similar(self, labels: list[str], words: str) -> list[float]:

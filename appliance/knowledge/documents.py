@@ -74,7 +74,9 @@ def markdown_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
 
     def close() -> None:
         heading = " > ".join(name for _, name in path) or title or Path(source).stem
-        chunks.extend(Chunk(source, heading, piece) for piece in pieces("\n".join(body)))
+        # Passages hold plain words: a table row becomes a sentence that names its columns, emphasis and link marks
+        # go; the prompt, the voice, texts and emails all read them as they are.
+        chunks.extend(Chunk(source, plain(heading), piece) for piece in pieces(plain("\n".join(body))))
         body.clear()
 
     for line in text.splitlines():
@@ -230,8 +232,8 @@ def read_document(path: Path, source: str | None = None) -> list[Chunk]:
 
 
 def plain(text: str) -> str:
-    """A passage's Markdown as plain words: no heading marks, emphasis, code marks or link syntax, and each table
-    row as a sentence that names its columns ("Basic: Price $10, Calls 100.")."""
+    """A section's Markdown as plain words (its headings are the parser's): no emphasis, code marks or link syntax,
+    and each table row as a sentence that names its columns ("Basic: Price $10, Calls 100.")."""
     lines, header, previous = [], [], None  # previous: the cells of the table row just before, if it was one
     for line in text.split("\n"):
         stripped = line.strip()
@@ -252,7 +254,6 @@ def plain(text: str) -> str:
             lines.append(", ".join(cell for cell in cells if cell) + ".")
         previous = cells
     text = "\n".join(lines)
-    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)
     text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 (\2)", text)
     text = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", text)
     text = re.sub(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])", r"\1", text)

@@ -12,8 +12,8 @@ def test_markdown_becomes_plain_sentences_with_the_table_columns_named():
     text = plain(PRICES)
     assert "Starter: Price R 249, Visits 2." in text and "Family: Price R 399, Visits unlimited." in text
     assert not any(mark in text for mark in ("|", "**", "---", "_unlimited_"))
-    assert plain("## Hours\n" + HOURS) == ("Hours\nWe are open Monday to Friday, 8:00 to 17:00, and closed on Sundays "
-                                          "(https://example.org/hours).")
+    assert plain(HOURS) == ("We are open Monday to Friday, 8:00 to 17:00, and closed on Sundays "
+                            "(https://example.org/hours).")
 
 
 def test_a_text_puts_the_passage_asked_about_first_and_stays_short():

@@ -74,3 +74,47 @@ def test_a_document_named_in_the_question_is_still_found_by_the_question_alone(i
     conversation = Conversation("TechCorp", index, Model(), lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     turn = conversation.reply("Also, do you have a mobile app?")
     assert turn.passages and turn.passages[0].source == "mobile-app.md"
+
+
+def test_the_list_is_read_from_a_table_and_headings_without_prices_are_no_offers(embedder, tmp_path):
+    from appliance.dialogue.catalog import Catalog, priced_items
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "memberships.md").write_text(
+        "# Memberships at Kettle Hill Pool\n\nChoose the membership that suits you.\n\n"
+        "## How to join\n\nSign up at the front desk with photo ID.\n\n"
+        "## Prices\n\n| Membership | Monthly fee | Swims |\n|---|---|---|\n| **Splash** | CHF 39 | 8 a month |\n"
+        "| Lane Plus | CHF 69 | unlimited |\n| Family | CHF 119 | unlimited, 4 people |\n\n"
+        "## After you cancel\n\nYour card works until the end of the month.\n")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        passages = index.document("memberships.md")
+        assert priced_items(passages) == [("Splash", "CHF 39"), ("Lane Plus", "CHF 69"), ("Family", "CHF 119")]
+        catalog = Catalog.from_passages(index.passages(), "Kettle Hill Pool")
+        assert {name.text for name in catalog.offers} == {"Splash", "Lane Plus", "Family"}  # not "After you cancel"
+        conversation = Conversation("Kettle Hill Pool", index, None,
+                                    lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Europe/Zurich")))
+        text = conversation.reply("What memberships do you have and what do they cost?").reply.immediate_response
+        assert "Splash: CHF 39." in text and "Family: CHF 119." in text and "How to join" not in text
+
+
+def test_the_list_comes_from_the_document_named_for_it(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "delivery.md").write_text("# Delivery\n\n## Zones\n\nCity: $0. Suburbs: $15. Rural: $40.\n\n"
+                                        "## Tracking\n\nEvery parcel has a tracking number.\n")
+    (folder / "service-plans.md").write_text("# Service plans\n\nThree plans keep your bike running.\n\n"
+                                             "## Basic: $12.90 a month\n\nOne check a year.\n\n"
+                                             "## Plus: $24.90 a month\n\nTwo checks a year.\n\n"
+                                             "## Total: $44.90 a month\n\nUnlimited checks.\n")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Spoke & Co", index, None,
+                                    lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Pacific/Auckland")))
+        text = conversation.reply("So what plans have you got, and how much are they?").reply.immediate_response
+        assert "Basic: 12 dollars 90 a month" in text and "Total: 44 dollars 90 a month" in text
+        assert "Plus" in text and "Total" in text and "Zones" not in text and "Tracking" not in text

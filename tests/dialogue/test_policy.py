@@ -329,3 +329,8 @@ def test_the_agent_is_chosen_by_what_the_caller_needs(classifier, index):
     state = known_caller()
     turn(policy, state, "Can I speak to a person about a payment that went out twice?")
     assert state.agent["name"] == "Di"
+
+
+@pytest.mark.parametrize("heard", ["Sweet as, cheers, bye.", "Lovely stuff, see you later!", "Oh sorry, wrong number, bye."])
+def test_a_turn_that_ends_in_a_farewell_ends_the_call(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "goodbye"
