@@ -327,10 +327,11 @@ def parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="voice-to-voice latency by stage, memory, and recognition accuracy")
     sets = settings_module.ROOT / "tests" / "scenarios"
+    every_set = [str(folder) for folder in sorted(sets.iterdir()) if folder.is_dir()] if sets.is_dir() else []
     bench.add_argument("target", nargs="*", default=[str(settings_module.ROOT.parent / "shared" / "scenarios" / "seed"),
-                                                     str(sets / "seed-paraphrased"), str(sets / "greenleaf")],
-                       help="scenario sets (default: ../shared/scenarios/seed, tests/scenarios/seed-paraphrased and "
-                            "tests/scenarios/greenleaf)")
+                                                     *every_set],
+                       help="scenario sets (default: ../shared/scenarios/seed and every set in tests/scenarios, the "
+                            "blind ones included)")
     bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
     bench.add_argument("--calls", help="instead: voice to voice with this many calls at once, e.g. 1,2,4, the callers "
                        "taken from the first set's scenarios")
