@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from appliance import engines
 from appliance.audio import LINE_RATE_HZ
 from appliance.audio.wav import read_wav
 from appliance.line.callers import on_the_line
@@ -93,6 +94,9 @@ def understanding(scenarios: list[dict], report: dict) -> dict:
 def run(settings, targets: list[Path], say=print) -> dict:
     """Run each scenario set and the recognition checks; print and return the numbers."""
     simulator = Simulator(settings)
+    models = engines.model_store(settings)
+    say(f"reply model: {models.model(settings.llm.model).folder(models.dir).name} ({settings.llm.backend} backend); "
+        f"speech: {models.model(settings.stt.model).folder(models.dir).name}")
     sets, turns, lines = {}, [], []
     try:
         for target in targets:
