@@ -83,6 +83,14 @@ def to_e164(text: str, country_code: str = "+1") -> str | None:
     return "+" + number
 
 
+_SPELLED_AS = re.compile(r"\b([a-z])(?:,)?\s+(?:as in|for|like)\s+[a-z']+\b,?", re.I)
+
+
+def letters_said(text: str) -> str:
+    """Letters spelled with a word to make them clear ("V as in Victor", "B for Bravo") as the letters alone."""
+    return _SPELLED_AS.sub(lambda found: found.group(1), text)
+
+
 def join_spelled(text: str) -> str:
     """Letters and digits spelled one by one ("j a n e 4") joined into one word ("jane4")."""
     out: list[str] = []
@@ -99,7 +107,7 @@ def join_spelled(text: str) -> str:
 
 def find_email(text: str) -> str | None:
     """An email address in `text`, spoken ("jane dot doe at example dot com") or spelled ("j a n e")."""
-    spoken = f" {join_spelled(text.lower())} "
+    spoken = f" {join_spelled(letters_said(text).lower().replace(',', ' '))} "
     spoken = re.sub(r"\s+(at|at the rate|at the rate of)\s+", "@", spoken)
     spoken = re.sub(r"\s+(dot|period|point)\s+", ".", spoken)
     spoken = re.sub(r"\s+(underscore)\s+", "_", spoken)
@@ -144,16 +152,24 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=N
     """
     known = {_squeezed(k): k for k in known_ids if k}
     prefixes = {re.match(r"[A-Z]*", key).group(0) for key in known} - {""}
-    spoken = re.sub(r"\s+(DASH|HYPHEN)\s+", "-", join_spelled(spoken_digits(text).upper()))
+    said = spoken_digits(letters_said(text))
+    # Commas around a letter said on its own are pauses in spelling: "A B, 4471, Q".
+    said = re.sub(r"\b([A-Za-z])\s*,\s*", r"\1 ", said)
+    said = re.sub(r"(?<=\w),\s*(?=[A-Za-z]\b)", " ", said)
+    spoken = re.sub(r"\s+(DASH|HYPHEN)\s+", "-", join_spelled(said.upper()))
     spoken = re.sub(r"\b(ORDER|NUMBER|ID|NO)\b\.?", " ", spoken) if bare_digits or known else spoken
     found, taken = [], []
     # Digits may come in spoken groups ("B W, eight eight three, two zero one").
-    for match in re.finditer(r"\b([A-Z]{1,5})?([\s,.-]*)(\d(?:[\d\s-]|,\s?(?=\d))*\d)\b", spoken):
+    for match in re.finditer(r"\b([A-Z]{1,5})?([\s,.-]*)(\d(?:[\d\s-]|,\s?(?=\d))*\d)(?:[\s,.-]*([A-Z]{1,3}))?\b",
+                             spoken):
         prefix, gap, number = match.group(1) or "", match.group(2), re.sub(r"\D", "", match.group(3))
         if prefix and gap and gap.strip() != "-" and prefix not in prefixes:
             prefix = ""  # "IS 12345": a word before the digits, not part of the ID
         if len(number) < 4 or (not prefix and not bare_digits and not known):
             continue
+        suffix = match.group(4) or ""
+        if suffix and prefix + number + suffix in known:  # letters said after the digits: "A B, 4471, Q"
+            found.append(prefix + number + suffix)
         found.append(prefix + number)
         if prefix or bare_digits:
             taken.append(prefix + number)  # an ID in its own right, even if no known order has it

@@ -160,3 +160,18 @@ def test_a_time_booked_across_a_daylight_saving_change_takes_its_own_days_offset
 def test_the_day_after_tomorrow_with_or_without_the():
     for text in ("the day after tomorrow at 11 am", "day after tomorrow at 11 am"):
         assert parse_when(text, NOW).resolve(NOW) == datetime(2025, 10, 7, 11, 0, tzinfo=KOLKATA)
+
+
+@pytest.mark.parametrize("text", ["A B, four four seven one, Q", "it's AB-4471-Q", "A as in apple, B as in Bravo, 4471, Q",
+                                  "a b four four seven one q"])
+def test_an_id_with_letters_after_its_digits_said_apart(text):
+    mention = find_order_id(text, ["AB-4471-Q", "ZX-4471-K", "AB-4472-Q"])
+    assert mention is not None and (mention.order_id, mention.exact) == ("AB-4471-Q", True)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("V as in Victor, I, K, at example dot org", "vik@example.org"),
+    ("it's b for bravo, o, b at mail dot com", "bob@mail.com"),
+])
+def test_letters_spelled_with_a_word_for_each(text, expected):
+    assert find_email(text) == expected
