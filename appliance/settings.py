@@ -297,7 +297,8 @@ class Panel:
     session_hours: float = 12.0
     """How long a login lasts before the admin signs in again."""
     login_failures: int = 5
-    """Wrong passwords from one address within `login_window_s` before that address is refused (429)."""
+    """Sign-in attempts from one address within `login_window_s` (counted before the password is checked, kept
+    in the records database across restarts, cleared by a right one) before that address is refused (429)."""
     login_window_s: float = 300.0
     """The window over which wrong passwords are counted."""
     upload_max_mb: float = 10.0

@@ -2,8 +2,9 @@
 
 Every route needs a logged-in admin except `GET /health`, the login form and the static files (the
 stylesheet the login form needs; no data). Anonymous requests to a page are sent to /login (302), to an
-API (`/api/...`, `/events`) refused with 401; a POST without this session's CSRF token gets 403. Database
-work runs on one thread of its own (one connection, one writer), never on the event loop.
+API (`/api/...`, `/events`) refused with 401; a POST without this session's CSRF token gets 403, and one whose
+form cannot be read (not UTF-8, a broken multipart body) gets 400. Database work runs on one thread of its own
+(one connection, one writer), never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from appliance.errors import ApplianceError
 from appliance.panel import editor, health, knowledge, pages, testcalls
@@ -28,6 +30,10 @@ log = logging.getLogger("appliance.panel")
 COOKIE = "panel_session"
 ANONYMOUS_S = 3600.0
 STATIC = Path(__file__).with_name("static")
+# What aiohttp raises for a body it cannot read as a form: bytes that are not in its charset (UnicodeDecodeError
+# is a ValueError) or a charset Python lacks (LookupError); a broken multipart body (ValueError), one that names a
+# transfer encoding aiohttp lacks (RuntimeError) or has a malformed part header; a body whose compression is broken.
+UNREADABLE_FORM = (ValueError, LookupError, RuntimeError, HttpProcessingError, web.RequestPayloadError)
 OPEN = {("GET", "/health"), ("GET", "/login"), ("POST", "/login"), ("HEAD", "/health"), ("HEAD", "/login")}
 HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                       "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -58,8 +64,8 @@ async def sessions(request: web.Request, handler):
     panel = request.app[PANEL]
     now = panel.clock()
     session = panel.sessions.load(request.cookies.get(COOKIE), now)
-    if session and session.admin and not await panel.records.run(session_live, session.admin, session.nonce):
-        session = None  # the admin was removed, or signed this session out: the cookie no longer means anything
+    if session and session.admin and not await panel.records.run(session_live, session):
+        session = None  # the admin was removed, set a new password or signed this session out: the cookie is void
     fresh = session is None
     if fresh:
         session = panel.sessions.new("", now, ANONYMOUS_S)
@@ -69,13 +75,13 @@ async def sessions(request: web.Request, handler):
         if _is_api(request.path):
             response = web.json_response({"error": "login required"}, status=401)
         else:
-            query = {"next": request.rel_url.path_qs} if request.method == "GET" else {}
+            query = {"next": request.rel_url.raw_path_qs} if request.method == "GET" else {}  # as sent: ASCII
             response = pages.redirect(str(request.app.router["login"].url_for().with_query(query)), 302)
         if fresh:
             _set_cookie(response, panel, session)
         return response
     if request.method == "POST":
-        form = await request.post()
+        form = await read_form(request)
         if not panel.sessions.csrf_ok(session, form.get("csrf")):
             raise web.HTTPForbidden(text="The form's security token is missing or out of date; reload the page.")
     response = await handler(request)
@@ -84,6 +90,15 @@ async def sessions(request: web.Request, handler):
     elif fresh:
         _set_cookie(response, panel, session)
     return response
+
+
+async def read_form(request: web.Request):
+    """The POST's form, read once here (the handlers get it again from aiohttp's cache); a body that is not a
+    form aiohttp can read is the client's mistake: 400, not a crash."""
+    try:
+        return await request.post()
+    except UNREADABLE_FORM as exc:
+        raise web.HTTPBadRequest(text=f"The form could not be read: {exc}") from None
 
 
 def _set_cookie(response, panel: Panel, session) -> None:

@@ -1,9 +1,14 @@
 """Who may use the panel: scrypt password hashes, signed session cookies, CSRF tokens and the login limit.
 
 A session is a signed cookie (HMAC-SHA256 with a key kept in `data_dir/panel.key`) holding the admin's
-name, its expiry and a random nonce; an anonymous visitor gets one too, with no name, so the login form
-has a CSRF token as well. A CSRF token is the HMAC of the session's nonce: it cannot be made without
-the key, and a new login (a new nonce) makes the old tokens worthless.
+name, its expiry, a random nonce and the admin's session generation; an anonymous visitor gets one too, with
+no name, so the login form has a CSRF token as well. A CSRF token is the HMAC of the session's nonce: it
+cannot be made without the key, and a new login (a new nonce) makes the old tokens worthless. A new password
+raises the admin's generation in the database, and a session of an older generation no longer counts: every
+browser signed in with the old password is signed out.
+
+The login limit lives in the records database (`login_attempt`), so a restart does not reset it, and an
+attempt is recorded before its password is checked, so guesses sent all at once are counted all the same.
 """
 
 from __future__ import annotations
@@ -15,12 +20,11 @@ import hmac
 import json
 import os
 import secrets
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import ApplianceError
-from appliance.records.models import Admin, AuditLog, RevokedSession, database
+from appliance.records.models import Admin, AuditLog, LoginAttempt, RevokedSession, database
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_BYTES = 2 ** 14, 8, 1, 32
 _MAX_MEM = 64 * 1024 * 1024
@@ -60,7 +64,8 @@ def audit(who: str, what: str) -> None:
 
 
 def add_admin(name: str, password: str, who: str = "technician (appliance panel add-admin)") -> bool:
-    """Create the admin `name`, or set a new password for it; returns whether it was created."""
+    """Create the admin `name`, or set a new password for it and sign out all its sessions; returns whether it
+    was created."""
     name = name.strip()
     if not name:
         raise ApplianceError("panel-admin-name-empty", "an admin needs a name")
@@ -68,18 +73,20 @@ def add_admin(name: str, password: str, who: str = "technician (appliance panel 
         raise ApplianceError("panel-password-empty", "the password is empty; nothing was changed")
     hashed = hash_password(password)
     with database.atomic():
-        created = not Admin.update(password_hash=hashed).where(Admin.name == name).execute()
+        created = not Admin.update(password_hash=hashed, session_generation=Admin.session_generation + 1).where(
+            Admin.name == name).execute()
         if created:
             Admin.create(name=name, password_hash=hashed)
-        audit(who, f"{'created admin' if created else 'set a new password for admin'} {name}")
+        audit(who, f"created admin {name}" if created else
+              f"set a new password for admin {name} (their sessions were signed out)")
     return created
 
 
-def check_login(name: str, password: str) -> bool:
-    """Whether `name` is an admin and `password` is theirs."""
+def check_login(name: str, password: str) -> Admin | None:
+    """The admin `name` if `password` is theirs; None for a wrong password or an unknown name."""
     admin = Admin.get_or_none(Admin.name == name)
     matched = verify_password(password, admin.password_hash if admin else _dummy_hash())
-    return admin is not None and matched
+    return admin if admin is not None and matched else None
 
 
 def revoke(session: Session, now: float) -> None:
@@ -89,10 +96,12 @@ def revoke(session: Session, now: float) -> None:
         RevokedSession.insert(nonce=session.nonce, expires=session.expires).on_conflict_ignore().execute()
 
 
-def session_live(admin: str, nonce: str) -> bool:
-    """Whether a signed session still counts: its admin exists and it was not signed out."""
-    return (Admin.select().where(Admin.name == admin).exists()
-            and not RevokedSession.select().where(RevokedSession.nonce == nonce).exists())
+def session_live(session: Session) -> bool:
+    """Whether a signed session still counts: its admin exists, has not set a new password since it signed in,
+    and did not sign this session out."""
+    return (Admin.select().where((Admin.name == session.admin)
+                                 & (Admin.session_generation == session.generation)).exists()
+            and not RevokedSession.select().where(RevokedSession.nonce == session.nonce).exists())
 
 
 def panel_key(data_dir: Path) -> bytes:
@@ -113,11 +122,12 @@ def panel_key(data_dir: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Session:
-    """A visitor's session: `admin` is empty until they log in."""
+    """A visitor's session: `admin` is empty until they log in; `generation` is the admin's when they did."""
 
     admin: str
     expires: float
     nonce: str
+    generation: int = 0
 
 
 class Sessions:
@@ -129,25 +139,25 @@ class Sessions:
     def _mac(self, purpose: str, data: bytes) -> str:
         return hmac.new(self._key, purpose.encode() + b"\0" + data, hashlib.sha256).hexdigest()
 
-    def new(self, admin: str, now: float, lifetime_s: float) -> Session:
-        return Session(admin, now + lifetime_s, secrets.token_urlsafe(16))
+    def new(self, admin: str, now: float, lifetime_s: float, generation: int = 0) -> Session:
+        return Session(admin, now + lifetime_s, secrets.token_urlsafe(16), generation)
 
     def dump(self, session: Session) -> str:
         """The cookie value: the session as base64 JSON, a dot, its signature."""
         data = base64.urlsafe_b64encode(json.dumps(
-            {"a": session.admin, "e": session.expires, "n": session.nonce}).encode())
+            {"a": session.admin, "e": session.expires, "n": session.nonce, "g": session.generation}).encode())
         return f"{data.decode()}.{self._mac('session', data)}"
 
     def load(self, value: str | None, now: float) -> Session | None:
         """The session in a cookie value, or None if it is missing, forged, malformed or expired."""
-        if not value or value.count(".") != 1:
+        if not value or not value.isascii() or value.count(".") != 1:
             return None
         data, mac = value.split(".")
         if not hmac.compare_digest(mac, self._mac("session", data.encode())):
             return None
         try:
             fields = json.loads(base64.urlsafe_b64decode(data.encode()))
-            session = Session(str(fields["a"]), float(fields["e"]), str(fields["n"]))
+            session = Session(str(fields["a"]), float(fields["e"]), str(fields["n"]), int(fields["g"]))
         except (ValueError, KeyError, TypeError):
             return None
         return session if session.expires > now else None
@@ -156,39 +166,35 @@ class Sessions:
         """The token every form of this session carries."""
         return self._mac("csrf", session.nonce.encode())
 
-    def csrf_ok(self, session: Session | None, token: str | None) -> bool:
-        return bool(session and token) and hmac.compare_digest(self.csrf_token(session), str(token))
+    def csrf_ok(self, session: Session | None, token) -> bool:
+        """Whether `token` (a form's field: text, a file or None) is this session's."""
+        return (session is not None and isinstance(token, str) and token.isascii()
+                and hmac.compare_digest(self.csrf_token(session), token))
 
 
 class LoginLimiter:
-    """At most `failures` wrong passwords per client address within `window_s`; `now` is given, never read."""
+    """At most `failures` login attempts per client address within `window_s`, counted in the records database;
+    `now` is given, never read. Call on the database thread.
 
-    def __init__(self, failures: int, window_s: float, max_addresses: int = 10000):
-        self.failures, self.window_s, self.max_addresses = failures, window_s, max_addresses
-        self._failed: dict[str, deque] = {}
+    An attempt is recorded before its password is checked (`reserve`) and forgotten when the password was right
+    (`succeeded`), so what is left in the window is the wrong ones and those still being checked: a burst of
+    guesses sent at once gets `failures` tries, not one each."""
 
-    def _recent(self, address: str, now: float) -> deque:
-        times = self._failed.get(address, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
+    def __init__(self, failures: int, window_s: float):
+        self.failures, self.window_s = max(failures, 1), window_s  # 0 would shut every admin out
 
-    def blocked(self, address: str, now: float) -> float:
-        """Seconds until `address` may try again; 0 when it may now."""
-        times = self._recent(address, now)
-        if len(times) < self.failures:
+    def reserve(self, address: str, now: float) -> float:
+        """Record an attempt from `address` and return 0; or, when it has used up its attempts, record nothing
+        and return the seconds until it may try again. Attempts that left the window are dropped."""
+        with database.atomic():  # an IMMEDIATE transaction: counting and recording are one step
+            LoginAttempt.delete().where(LoginAttempt.at <= now - self.window_s).execute()
+            times = [row.at for row in LoginAttempt.select(LoginAttempt.at).where(LoginAttempt.address == address)
+                     .order_by(LoginAttempt.at)]
+            if len(times) >= self.failures:
+                return times[-self.failures] + self.window_s - now
+            LoginAttempt.create(address=address, at=now)
             return 0.0
-        return times[-self.failures] + self.window_s - now
-
-    def failed(self, address: str, now: float) -> None:
-        if address not in self._failed and len(self._failed) >= self.max_addresses:
-            for stale in [a for a in self._failed if not self._recent(a, now)]:
-                del self._failed[stale]
-            if len(self._failed) >= self.max_addresses:
-                self._failed.pop(next(iter(self._failed)))
-        times = self._recent(address, now)
-        times.append(now)
-        self._failed[address] = times
 
     def succeeded(self, address: str) -> None:
-        self._failed.pop(address, None)
+        """The right password: the address starts afresh."""
+        LoginAttempt.delete().where(LoginAttempt.address == address).execute()

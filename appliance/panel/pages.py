@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -100,10 +100,11 @@ def _who(request) -> str:
 
 
 def _id(request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    """The row number in the path: digits that fit the database's integers (18 do), or 404."""
+    text = request.match_info["id"]
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise web.HTTPNotFound(text="No such row: the address holds no row number where one goes.")
+    return int(text)
 
 
 def admin_exists(name: str) -> bool:
@@ -113,8 +114,12 @@ def admin_exists(name: str) -> bool:
 # ---- login ----------------------------------------------------------------------------------------------
 
 def safe_next(target: str) -> str:
-    """A local path to go back to after logging in; anything else (another site) becomes /."""
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+    """A path on this box to go back to after logging in; anything else becomes /. Browsers drop tabs and
+    newlines from an address and read a backslash as a slash, so `/<tab>/host` and `/\\host` are `//host`,
+    another site: a path starts with one slash and holds only printable ASCII, no space and no backslash."""
+    local = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+             and all("!" <= char <= "~" for char in target))
+    return target if local else "/"
 
 
 def _login_form(request, error: str = "", status: int = 200, next_path: str = "/") -> web.Response:
@@ -139,7 +144,7 @@ async def login(request):
     panel, form = request.app[PANEL], await request.post()
     address = request.remote or "unknown"
     next_path = safe_next(str(form.get("next", "/")))
-    wait_s = panel.limiter.blocked(address, panel.clock())
+    wait_s = await _db(request, panel.limiter.reserve, address, panel.clock())  # counted before it is checked
     if wait_s:
         minutes = max(1, round(wait_s / 60))
         response = _login_form(request, f"Too many wrong passwords from here; try again in {minutes} minute(s).",
@@ -147,12 +152,13 @@ async def login(request):
         response.headers["Retry-After"] = str(int(wait_s) + 1)
         return response
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
-    if not (name and password and await _db(request, check_login, name, password)):
-        panel.limiter.failed(address, panel.clock())
+    admin = await _db(request, check_login, name, password) if name and password else None
+    if admin is None:
         return _login_form(request, "Wrong name or password.", status=401, next_path=next_path)
-    panel.limiter.succeeded(address)
+    await _db(request, panel.limiter.succeeded, address)
     await _db(request, audit, name, f"signed in from {address}")
-    request[NEW_SESSION] = panel.sessions.new(name, panel.clock(), panel.settings.panel.session_hours * 3600)
+    request[NEW_SESSION] = panel.sessions.new(name, panel.clock(), panel.settings.panel.session_hours * 3600,
+                                              admin.session_generation)
     return redirect(next_path)
 
 
@@ -476,8 +482,9 @@ async def callback_reschedule(request):
     callback_id, form = _id(request), await request.post()
     try:
         at = datetime.fromisoformat(str(form.get("at", ""))).replace(tzinfo=_zone(request))
-    except ValueError:
-        raise web.HTTPBadRequest(text="the new time is YYYY-MM-DDTHH:MM") from None
+        at.astimezone(timezone.utc)  # the calendar's last hours, in a zone behind UTC, have no UTC time
+    except (ValueError, OverflowError):
+        raise web.HTTPBadRequest(text="the new time is YYYY-MM-DDTHH:MM, before the year 9999 ends") from None
     if at <= request.app[PANEL].now():
         return page(request, "Nothing changed", html('<p class="error" role="alert">The new time has passed; choose '
                                                      'one to come.</p><p><a href="/callbacks">Back</a></p>'), status=400)

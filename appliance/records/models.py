@@ -175,6 +175,7 @@ class Admin(Record):
     name = CharField(unique=True)
     password_hash = CharField()  # scrypt$n$r$p$salt$hash (hex), see appliance/panel/auth.py
     created_at = CharField(default=utc_now)
+    session_generation = IntegerField(default=0)  # raised by a new password: older sessions are refused
 
 
 class AuditLog(Record):
@@ -192,5 +193,12 @@ class RevokedSession(Record):
     expires = FloatField()
 
 
+class LoginAttempt(Record):
+    """One try at the panel's login form, recorded before its password is checked (the login limit)."""
+
+    address = CharField(index=True)  # the client's address
+    at = FloatField(index=True)  # epoch seconds
+
+
 MODELS = [Lead, Call, Turn, Ticket, Callback, Order, Agent, Staff, Escalation, Outbox, CallStats, Admin, AuditLog,
-          RevokedSession]
+          RevokedSession, LoginAttempt]

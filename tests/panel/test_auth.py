@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from appliance.panel.auth import LoginLimiter, Sessions, hash_password, verify_password
+from appliance.records import open_database
 
 
 def test_a_password_hash_names_its_parameters_and_verifies_only_the_password():
@@ -36,14 +37,18 @@ def test_a_csrf_token_belongs_to_one_session():
     assert not sessions.csrf_ok(one, "") and not sessions.csrf_ok(one, None) and not sessions.csrf_ok(None, "x")
 
 
-def test_the_login_limit_counts_failures_per_address_within_the_window():
-    limiter = LoginLimiter(failures=5, window_s=300)
-    for second in range(5):
-        assert limiter.blocked("192.0.2.1", now=second) == 0
-        limiter.failed("192.0.2.1", now=second)
-    assert limiter.blocked("192.0.2.1", now=10) == 290  # the first failure leaves the window at 300
-    assert limiter.blocked("192.0.2.2", now=10) == 0  # another address is not held back
-    assert limiter.blocked("192.0.2.1", now=300.5) == 0
-    limiter.failed("192.0.2.3", now=0)
-    limiter.succeeded("192.0.2.3")
-    assert limiter.blocked("192.0.2.3", now=1) == 0
+def test_the_login_limit_counts_attempts_per_address_within_the_window(tmp_path):
+    db = open_database(tmp_path / "appliance.db")
+    try:
+        limiter = LoginLimiter(failures=5, window_s=300)
+        for second in range(5):
+            assert limiter.reserve("192.0.2.1", now=second) == 0  # recorded before the password is checked
+        assert limiter.reserve("192.0.2.1", now=10) == 290  # the first attempt leaves the window at 300
+        assert limiter.reserve("192.0.2.2", now=10) == 0  # another address is not held back
+        assert LoginLimiter(failures=5, window_s=300).reserve("192.0.2.1", now=11) == 289  # kept in the database
+        assert limiter.reserve("192.0.2.1", now=300.5) == 0
+        limiter.reserve("192.0.2.3", now=0)
+        limiter.succeeded("192.0.2.3")
+        assert all(limiter.reserve("192.0.2.3", now=1) == 0 for _ in range(5))
+    finally:
+        db.close()
