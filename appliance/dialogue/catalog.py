@@ -78,7 +78,7 @@ def priced_items(passages) -> list[tuple[str, str]]:
     """What a document offers and what each costs, whatever its headings look like: sections whose heading or
     first lines name a price ("Gold membership: £12 a month"), and table rows with a price in a cell (the row's
     first cell names it). Once two sections are priced, a sibling headed "Name: terms" joins them with its terms
-    ("Enterprise plan: custom pricing")."""
+    ("Site survey: free of charge")."""
     items: dict[str, str] = {}
     named_terms: dict[str, str] = {}
     for passage in passages:
