@@ -48,8 +48,9 @@ def title_of(heading: str, company: str) -> str:
 _CODES = r"EUR|USD|GBP|NZD|AUD|CAD|ZAR|INR|CHF|SEK|NOK|DKK|PLN|JPY|SGD|HKD|MXN|BRL|KES|NGN|AED|kr|zł|Kč|Ft"
 _UNIT = r"(?:\s?(?:per|a|an|/|each)\s?(?:month|year|week|day|night|person|visit|hour|session|user|item|kg|km))?"
 # An amount of money as documents write it: a symbol or code before the number, or a code or word after it.
-PRICE = re.compile(rf"(?:(?:R\$|Rs\.?|[A-Z]{{1,3}}\$|[$£€¥₹₦₱₩₺]|\bR(?=\s?\d)|\b(?:{_CODES})\b)\s?\d[\d,.]*"
-                   rf"|\b\d[\d,.]*\s?(?:{_CODES}|dollars?|euros?|pounds?|rand|rupees?|pesos?|francs?)\b){_UNIT}")
+_NUMBER = r"(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d[\d,.]*)"  # thousands grouped by spaces, commas or dots
+PRICE = re.compile(rf"(?:(?:R\$|Rs\.?|[A-Z]{{1,3}}\$|[$£€¥₹₦₱₩₺]|\bR(?=\s?\d)|\b(?:{_CODES})\b)\s?{_NUMBER}"
+                   rf"|\b{_NUMBER}\s?(?:{_CODES}|dollars?|euros?|pounds?|rand|rupees?|pesos?|francs?)\b){_UNIT}")
 
 
 def price_in(text: str) -> str | None:

@@ -31,8 +31,11 @@ OFFER = "Would you like me to connect you with a specialist?"
 NO_ANSWER = f"I'm sorry, I don't have information about that. {OFFER}"
 # How amounts are said when the settings name no currency words: by the symbol written before the amount.
 CURRENCY_WORDS = {"₹": "rupees", "Rs.": "rupees", "Rs": "rupees", "$": "dollars", "£": "pounds", "€": "euros",
-                  "¥": "yen", "R$": "reais", "₦": "naira", "₱": "pesos", "₩": "won", "₺": "lira", "zł": "zloty"}
-_AMOUNT = re.compile(r"(R\$|Rs\.?|[₹$£€¥₦₱₩₺])\s?(\d{1,3}(?:,\d{2,3})+|\d+)(?:\.(\d{1,2}))?")
+                  "¥": "yen", "R$": "reais", "₦": "naira", "₱": "pesos", "₩": "won", "₺": "lira", "zł": "zloty",
+                  "R": "rand"}
+# An amount after its symbol; thousands grouped by commas (Indian lakhs too) or by spaces ("R164 500").
+_AMOUNT = re.compile(r"(R\$|Rs\.?|[₹$£€¥₦₱₩₺]|\bR(?=\s?\d))\s?(\d{1,3}(?:,\d{2,3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+)"
+                     r"(?:\.(\d{1,2}))?")
 
 
 @dataclass
@@ -50,7 +53,7 @@ def spoken_money(text: str, words: str = "") -> str:
     `words` ("Australian dollars") overrides what the symbol says."""
     def say(found: re.Match) -> str:
         unit = words or CURRENCY_WORDS.get(found.group(1), "")
-        amount = found.group(2).replace(",", "")
+        amount = re.sub(r"[,\s\u00a0\u202f]", "", found.group(2))
         cents = found.group(3)
         return f"{amount} {unit} {cents}" if cents and cents != "00" else f"{amount} {unit}"
 

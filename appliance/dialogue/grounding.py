@@ -38,6 +38,7 @@ MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (
 
 
 # "17:30", "8.30" (not "$19.50", a price)
+GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d.,]\d)")  # thousands grouped by spaces
 TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(?::|\.(?=\d\d\b))([0-5]\d)\b(?!\s*%)")
 
 
@@ -50,6 +51,9 @@ def numbers(text: str) -> set[str]:
         for h in {int(hour), int(hour) % 12 or 12}:
             found.update({f"{h}:{minute}", str(h)} if minute != "00" else {str(h), f"{h}:00"})
     text = TIME.sub(" ", text)
+    for grouped in GROUPED.findall(text):  # "R164 500": one number, not 164 and 500
+        found.add(str(int(re.sub(r"\D", "", grouped))))
+    text = GROUPED.sub(" ", text)
     for token in re.findall(r"\d[\d,]*(?:\.\d+)?", text):
         token = token.replace(",", "").rstrip(".")
         found.add(str(float(token)).removesuffix(".0") if token else token)

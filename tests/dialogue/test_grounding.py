@@ -58,3 +58,10 @@ def test_the_fallback_is_the_passages_own_sentence(embedder):
     assert quoted is not None and "21 days" in quoted
     assert extractive("Do you sell garden gnomes?", [PRICES], embedder.embed) in (None, "Basic: Price $1,299.00.")
     assert CONFIRM.endswith("?")
+
+
+def test_thousands_grouped_by_spaces_are_one_number():
+    assert numbers("Home Hybrid 8: R164 500, or R3 490 a month") == {"164500", "3490", "8"}
+    rent = Passage("rent.md", "Rent to own", "The Rent-to-own package costs R3 490 per month over 60 months.", 1.0)
+    assert check("It costs 3 dollars per month.", passages=(rent,), heard="What does rent to own cost?").failed
+    assert not check("It costs R3 490 per month.", passages=(rent,), heard="What does rent to own cost?").failed
