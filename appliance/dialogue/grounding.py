@@ -64,6 +64,19 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+def clock_times(text: str) -> set[str]:
+    """The times of day in `text` on a 24-hour clock ("2 PM", "14:00", "2.30 pm" → "14:00", "14:30"); a time written
+    without AM or PM ("9:00 to 5:30") counts both ways, as a reader would take it."""
+    found = set()
+    for hour, minute, half in re.findall(r"\b(\d{1,2})(?:[:.](\d{2}))?\s*([ap])\.?\s?m\b\.?", text, re.I):
+        hour = int(hour) % 12 + (12 if half.lower() == "p" else 0)
+        found.add(f"{hour:02d}:{minute or '00'}")
+    for hour, minute in TIME.findall(text):
+        found.update({f"{int(hour):02d}:{minute}", f"{(int(hour) + 12) % 24:02d}:{minute}"} if int(hour) < 12 else
+                     {f"{int(hour):02d}:{minute}"})
+    return found
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -76,6 +89,7 @@ class Grounded:
         source = " ".join(f"{p.heading} {plain(p.text)}" for p in passages)
         self.facts = numbers(source) | numbers(heard)  # what the caller said may be said back
         self.days = {day for day in WEEKDAYS if re.search(rf"\b{day}", source, re.I)}
+        self.times = clock_times(source)
         self.source = source.lower()
         self.heard = heard
         self.forward = forward
@@ -108,12 +122,17 @@ class Grounded:
         unknown = numbers(clause) - self.facts
         if unknown:
             return f"names {', '.join(sorted(unknown))}, which the passages do not", True
+        times = clock_times(clause) - self.times
+        if times:  # "10 AM" must be a time the passages give, not just a 10 somewhere in them
+            return f"names the time {', '.join(sorted(times))}, which the passages do not", True
         lowered = clause.lower()
         for day in WEEKDAYS:
             if re.search(rf"\b{day}", lowered):
                 if day not in self.days:
                     return f"names {day.title()}, which the passages do not", True
-                closed = re.search(rf"\bclosed\b[^.]{{0,60}}\b{day}|\b{day}s?\b[^.]{{0,20}}\bclosed\b", self.source)
+                others = "|".join(other for other in WEEKDAYS if other != day)
+                closed = re.search(rf"\bclosed\b[^.]{{0,60}}\b{day}|\b{day}s?\b(?:(?!{others}|\bopen).){{0,40}}?\bclosed\b",
+                                   self.source)
                 if closed and re.search(r"\bopen\b", lowered) and not re.search(r"\b(not|closed)\b", lowered):
                     return f"says open on {day.title()}, where the passages say closed", True
         return None

@@ -114,7 +114,6 @@ _CLAUSE = re.compile(r"(?<=[.!?;])\s+|,\s+(?=(?:but|and|so|just|i|i'd|i'm|can|co
                      r"do|does|is|are|will|would|also|then|send|tell|give)\b)|\s+but\s+", re.I)
 # What adds nothing to a yes or no before it ("Yes, please"): alone it reads as anything at all.
 _POLITE = re.compile(r"^(please|please do|go ahead|do)[\s,.!]*$", re.I)
-_BARE_ACT = re.compile(r"^(yes|yeah|yep|sure|okay|ok|alright|right|no|nope)[\s,.!]*$", re.I)
 _LEADING_ACT = re.compile(r"^\s*(yes|yeah|yep|sure|okay|ok|alright|right|no|nope|nah|great|perfect|brilliant)\b"
                           r"[,.!]?\s*", re.I)
 
@@ -125,7 +124,7 @@ def clauses(text: str) -> list[str]:
     out = []
     for part in _CLAUSE.split(text.strip()):
         part = part.strip(" ,")
-        if out and _POLITE.match(part) and _BARE_ACT.match(out[-1]):  # "Yes, please": one yes
+        if out and _POLITE.match(part):  # "Yes, please" is one yes; "..., please" adds nothing to what it ends
             out[-1] += ", " + part
             continue
         while (lead := _LEADING_ACT.match(part)) and lead.end() < len(part) and not _POLITE.match(

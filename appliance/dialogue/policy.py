@@ -46,6 +46,8 @@ NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can
 CONFIRM_BELOW = 0.5
 FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|cheerio|ta-ra|catch you later|"
                       r"have a good (one|day))\W*$", re.I)
+PERSON = re.compile(r"\b(speak|talk|put me through|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
+                    r"an agent|your team|a manager|a representative|a real person)\b", re.I)
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 WRONG_NUMBER_MIN = 0.55  # surer than a yes or no must be: a caller asking for us must never hear "wrong number"
 TASK_MIN_OPENING = 0.6  # "I need help" with nothing else: asked what it is about
@@ -337,7 +339,10 @@ class Policy:
 
     def _task_by_detail(self, reading: Reading, state: CallState) -> str | None:
         """A task the turn's details name when no clause was sure enough of one: an order ID says the call is
-        about that order ("it's the blender, number AB-4471-Q"), a day or time says which callback."""
+        about that order ("it's the blender, number AB-4471-Q"), a day or time says which callback, and asking to
+        speak to someone says it outright, whatever else the clause is about."""
+        if PERSON.search(state.heard) and reading.best(("speak_to_human",), 0.4):
+            return "speak_to_human"
         if state.found.get("order_id") or state.order_to_confirm:
             found = reading.best(("complaint", "order_status"), 0.3)
             return found[0] if found else "order_status"

@@ -65,3 +65,12 @@ def test_thousands_grouped_by_spaces_are_one_number():
     rent = Passage("rent.md", "Rent to own", "The Rent-to-own package costs R3 490 per month over 60 months.", 1.0)
     assert check("It costs 3 dollars per month.", passages=(rent,), heard="What does rent to own cost?").failed
     assert not check("It costs R3 490 per month.", passages=(rent,), heard="What does rent to own cost?").failed
+
+
+def test_hours_written_as_a_timetable_are_read_as_one():
+    table = Passage("hours.txt", "Showroom hours", "Monday - Friday ..... 08:00 - 17:00 Saturday ............. "
+                    "08:00 - 13:00 Sunday ............... CLOSED. 10-year warranty on 2 inverters.", 1.0)
+    assert check("Yes, on Sunday we are open.", passages=(table,), heard="Are you open on Sunday?").failed
+    late = check("On Saturday we are open from 10 AM to 2 PM.", passages=(table,), heard="When are you open Saturday?")
+    assert late.failed and "time" in late.dropped[0][1]  # 10 and 2 are in the passage, but not as times
+    assert not check("On Saturday we are open from 8 AM to 1 PM.", passages=(table,), heard="Saturday hours?").failed

@@ -334,3 +334,8 @@ def test_the_agent_is_chosen_by_what_the_caller_needs(classifier, index):
 @pytest.mark.parametrize("heard", ["Sweet as, cheers, bye.", "Lovely stuff, see you later!", "Oh sorry, wrong number, bye."])
 def test_a_turn_that_ends_in_a_farewell_ends_the_call(policy, heard):
     assert turn(policy, known_caller(), heard)[0] == "goodbye"
+
+
+def test_asking_to_speak_to_someone_about_something_is_a_handover(policy):
+    assert turn(policy, known_caller(), "I'd like to talk to someone in accounts about a bill, please.")[0] == \
+        "speak_to_human"
