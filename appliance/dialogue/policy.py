@@ -40,6 +40,8 @@ DETAIL_TRIES = 2
 NOT_ON_THIS_NUMBER = "I can't find order {heard} for the number you're calling from."
 ASK_DETAIL = (" If I heard it wrong, please say it again or key it in. Otherwise, to look it up, could you tell me "
               "the phone number the order was placed with?")
+NO_MATCH = ("I couldn't match that number to the order. Could you say it again, digit by digit, or key it in on "
+            "your keypad?")
 NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can't share anything about it. I've "
              "asked our team to look into it: if the order is yours, they'll call you on the number we have on "
              "file for it.")
@@ -491,7 +493,10 @@ class Policy:
         heard = entities.spoken_id(state.order_heard or state.slots.get("order_id") or "")
         if detail is not None:
             state.detail_tries += 1
-        elif "detail" in self.identify_by and state.detail_tries < DETAIL_TRIES:
+        if detail and state.detail_tries < DETAIL_TRIES:  # a number that does not match: once more, or by keypad
+            state.waiting_for, state.waiting_intent = "order_detail", intent
+            return Reply(NO_MATCH, intent, {**entities_out, "missing_info": ["order_detail"]}, needs_clarification=True)
+        if detail is None and "detail" in self.identify_by and state.detail_tries < DETAIL_TRIES:
             state.waiting_for, state.waiting_intent = "order_detail", intent
             return Reply(sorry + NOT_ON_THIS_NUMBER.format(heard=heard) + ASK_DETAIL, intent,
                          {**entities_out, "missing_info": ["order_detail"]}, needs_clarification=True)

@@ -180,3 +180,10 @@ def test_a_caller_who_cannot_give_the_number_on_file_is_told_nothing(call):
     conversation, _ = call()
     replies = said(conversation, "Where is my order ORD98765?", "I don't know her number. Can't you just tell me?")
     assert "couldn't find that order with those details" in replies[1] and not SECRETS.search(" ".join(replies))
+
+
+def test_a_misheard_number_on_file_can_be_said_again_or_keyed(call):
+    conversation, _ = call()
+    replies = said(conversation, "Where is my order ORD98765?", "It's 98765 4321", "9876543210")
+    assert "key it in" in replies[1] and not SECRETS.search(replies[1])
+    assert "out for delivery" in replies[2].lower()
