@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 # Channels named outright win over the classifier's guess between them ("what's app" is not a channel).
 CHANNELS = ((re.compile(r"\bwhats\s?app\b", re.I), "send_details_whatsapp"),
             (re.compile(r"\b(e-?mail|inbox)\b", re.I), "send_details_email"),
-            (re.compile(r"\b(sms|text(ed)?( message)?|texting)\b", re.I), "send_details_sms"))
+            (re.compile(r"\b(sms|text(ed)?( message)?|texting|(my|the|a) (cell|cellphone|cell phone|mobile|phone))\b",
+                        re.I), "send_details_sms"))
 # Asking for other people's data: refused whatever the wording, before any task is considered.
 OTHERS_DATA = re.compile(r"\b(all|every|other|another|list of|export|dump)\b[\w\s']{0,24}\b(customers?|clients?|callers?|"
                          r"users?|leads?|contacts|phone numbers|numbers|emails|addresses|records|database|data)\b"
