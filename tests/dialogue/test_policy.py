@@ -339,3 +339,10 @@ def test_a_turn_that_ends_in_a_farewell_ends_the_call(policy, heard):
 def test_asking_to_speak_to_someone_about_something_is_a_handover(policy):
     assert turn(policy, known_caller(), "I'd like to talk to someone in accounts about a bill, please.")[0] == \
         "speak_to_human"
+
+
+@pytest.mark.parametrize("heard", ["Can you send that to my mobile?", "Send the details to my cellphone please."])
+def test_sending_to_a_phone_is_a_text(policy, heard):
+    state = known_caller()
+    state.topic = "refund policy"
+    assert turn(policy, state, heard)[0] == "send_details_sms"
