@@ -41,6 +41,8 @@ class Name:
 def title_of(heading: str, company: str) -> str:
     """What a passage's document is about, from its top heading: "Acme returns policy (summary)" → "returns policy"."""
     top = heading.split(" > ")[0]
+    if re.fullmatch(r"[\w-]+", top) and ("-" in top or "_" in top):  # a file's name ("contact-hours"): as words
+        top = top.replace("-", " ").replace("_", " ")
     top = re.sub(rf"\b{re.escape(company)}('s)?\b", "", top, flags=re.I) if company else top
     return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower() or heading.lower()
 

@@ -181,6 +181,12 @@ class Conversation:
         clearly better than any other, or none (the caller is then asked)."""
         if not self.index:
             return
+        offer = self.catalog.offer(heard)
+        if offer is not None and hasattr(self.index, "document"):  # "the details of the Rent-to-own plan"
+            passages = self.index.document(offer.source)
+            if passages:
+                self.state.topic = title_of(passages[0].heading, self.company)
+                return
         best: dict[str, object] = {}  # each document's first passage in the search's order
         for passage in self.index.search(heard, k=6):
             best.setdefault(passage.source, passage)

@@ -286,7 +286,7 @@ def _last_day(words: str, today: date) -> date | None:
 
 def parse_when(text: str, now: datetime) -> When:
     """The date and time of day in "tomorrow at 10 AM", "next Monday afternoon", "around 2 PM"."""
-    words = text.lower()
+    words = re.sub(r"\bgood (morning|afternoon|evening|day)\b", "hello", text.lower())  # a greeting, not a time
     later = IN_A_WHILE.search(words)
     if later:  # "in two hours": a moment, to the minute
         amount = 0.5 if later.group(1) == "half an" else float(AMOUNT_WORDS.get(later.group(1)) or later.group(1))

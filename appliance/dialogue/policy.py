@@ -51,7 +51,12 @@ FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|c
                       r"have a good (one|day))\W*$", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me through|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
                     r"an agent|your team|a manager|a representative|a real person)\b", re.I)
-OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
+OTHER_QUESTION_MIN = 0.6
+COMPLAINT_WITH_ORDER_MIN = 0.4
+# Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
+ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|"
+                   r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
+                   r"out)\b", re.I)  # a question this sure, asked while a detail is awaited, is a new question
 WRONG_NUMBER_MIN = 0.55  # surer than a yes or no must be: a caller asking for us must never hear "wrong number"
 TASK_MIN_OPENING = 0.6  # "I need help" with nothing else: asked what it is about
 ACT_MIN_WRONG = 0.4  # ... unless they ask "is this the ...?" of a name that is not the company's  # a number heard with less recognition confidence than this is read back first
@@ -157,6 +162,7 @@ class CallState:
     number_slot: str = "phone"
     order_heard: str | None = None  # the order ID as the caller said it, read back when it is not theirs
     found: dict = field(default_factory=dict)  # the details read from this turn's words
+    number_unclear: bool = False  # asked for a number, the caller said digits that make none
     verified_orders: set = field(default_factory=set)  # orders this caller has shown to be theirs
     order_detail: str | None = None  # the phone number the caller gave for an order, to check against it
     detail_tries: int = 0  # checks of a detail on file so far: few, so a guesser cannot go through a list
@@ -243,6 +249,8 @@ class Policy:
                 found[state.number_slot] = number
                 state.confirmed.add(number)
         phone = entities.to_e164(heard, self.country_code)
+        state.number_unclear = (state.waiting_for in ("whatsapp_number", "phone") and not phone
+                                and len(re.sub(r"\D", "", entities.spoken_digits(heard))) >= 4)
         if phone and not any(i and re.sub(r"\D", "", i) in phone for i in ids):
             slot = "whatsapp_number" if state.waiting_for == "whatsapp_number" else "phone"
             if state.waiting_for in ("whatsapp_number", "phone") and (state.confidence or 1.0) < CONFIRM_BELOW:
@@ -305,6 +313,8 @@ class Policy:
             task = None  # "no, I don't need a person"
         if task is None:
             task = self._task_by_detail(reading, state)
+        if task == "order_status" and ANGER.search(heard) and reading.best(("complaint",), COMPLAINT_WITH_ORDER_MIN):
+            task = "complaint"  # "order SUN3907B was due last week, this is ridiculous": the status, and a ticket
         if task:
             return task
         if self._wrong_number(reading):
@@ -312,6 +322,10 @@ class Policy:
         if reading.best(("opening",), TASK_MIN_OPENING) and not reading.question and all(
                 label in ACTS for _, label, _ in reading.clauses):
             return "opening"  # "I need help": nothing asked yet
+        if FAREWELL.search(heard) and not reading.question:
+            return "goodbye"  # "Choice, ta, bye."; "Okay, got it. Thanks. Bye." is no yes to an offer before it
+        if state.number_unclear and not task:
+            return state.waiting_intent  # asked for a number, heard digits that make none: asked again
         if state.offered_specialist and yes and not no and not reading.question:
             return "speak_to_human"
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
@@ -319,8 +333,6 @@ class Policy:
             return "order_status"  # a follow-up about the order just looked up
         if not reading.question and (reading.act("goodbye") or no):
             return "goodbye"  # "No, that's okay. Thanks for looking into it."
-        if FAREWELL.search(heard) and not reading.question:
-            return "goodbye"  # "Choice, ta, bye.": a turn that ends in a farewell word
         return None
 
     def _similar(self, labels: list[str], words: str) -> list[float]:
@@ -344,7 +356,7 @@ class Policy:
         """A task the turn's details name when no clause was sure enough of one: an order ID says the call is
         about that order ("it's the blender, number AB-4471-Q"), a day or time says which callback, and asking to
         speak to someone says it outright, whatever else the clause is about."""
-        if PERSON.search(state.heard) and reading.best(("speak_to_human",), 0.4):
+        if PERSON.search(state.heard) and reading.best(("speak_to_human",), 0.3):
             return "speak_to_human"
         if state.found.get("order_id") or state.order_to_confirm:
             found = reading.best(("complaint", "order_status"), 0.3)
@@ -454,6 +466,8 @@ class Policy:
         if missing == "number_confirmation":
             digits = " ".join(state.number_to_confirm.lstrip("+").removeprefix(self.country_code.lstrip("+")))
             return f"Just to check, that's {digits}? If it's not, you can key it in on your keypad."
+        if missing in ("whatsapp_number", "phone") and state.number_unclear:
+            return "Sorry, I didn't catch the whole number. Could you say it again, digit by digit, or key it in?"
         if missing == "whatsapp_number":
             return "Sure. What's your WhatsApp number?"
         if missing == "email":

@@ -346,3 +346,28 @@ def test_sending_to_a_phone_is_a_text(policy, heard):
     state = known_caller()
     state.topic = "refund policy"
     assert turn(policy, state, heard)[0] == "send_details_sms"
+
+
+def test_a_fed_up_caller_with_an_order_number_is_a_complaint_with_a_ticket(policy):
+    intent, reply = turn(policy, known_caller(), "Third time I've called. Order ORD98765 should have been here "
+                                                  "days ago and this is just not good enough.")
+    assert intent == "complaint" and "create_ticket" in reply.actions
+
+
+def test_a_greeting_is_no_time_of_day(policy):
+    intent, reply = turn(policy, known_caller(), "Good afternoon, could someone from your team give me a call back?")
+    assert intent == "callback_request" and reply.entities["missing_info"] == ["callback_time"]
+
+
+def test_a_farewell_is_no_yes_to_an_offer(policy):
+    state = known_caller()
+    state.offered_specialist = True
+    assert turn(policy, state, "Okay, got it. Thanks. Bye.")[0] == "goodbye"
+
+
+def test_digits_that_make_no_number_are_asked_for_again(policy):
+    state = CallState(caller_id=None)
+    state.topic = "refund policy"
+    turn(policy, state, "Can you text me the refund policy?")
+    intent, reply = turn(policy, state, "Yes, my number is 0-8-4-227-R-227")
+    assert intent == "send_details_sms" and "key it in" in reply.immediate_response and not reply.actions
