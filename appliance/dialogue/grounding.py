@@ -31,8 +31,10 @@ META = re.compile(r"\b(the caller|caller's|passages?|the context|as an ai|langua
                   r"documents?|data)|documents? (provided|given)|(i|you) (do not|don't|cannot|can't) (have )?access|"
                   r"based on the (information|passages?|documents?))\b", re.I)
 # An offer of a person in the model's words: the appliance makes its own when the model escalates.
-HANDOVER = re.compile(r"\b(specialists?|colleagues?|connect you|transfer you|put you through|human agent|"
-                      r"representative|(will|shall) connect|(will|shall) transfer)\b", re.I)
+HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|put (you|the caller) through|human agent|"
+                      r"(will|shall|can|could) (connect|transfer)|(speak|talk) (to|with) (a|one of our|our) "
+                      r"(specialists?|colleagues?|agents?|representatives?|team)|(a|one of our|our) (specialists?|"
+                      r"colleagues?|representatives?) (will|can|could|would))\b", re.I)
 CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
 MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (cosine) may answer it
 

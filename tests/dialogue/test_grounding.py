@@ -74,3 +74,11 @@ def test_hours_written_as_a_timetable_are_read_as_one():
     late = check("On Saturday we are open from 10 AM to 2 PM.", passages=(table,), heard="When are you open Saturday?")
     assert late.failed and "time" in late.dropped[0][1]  # 10 and 2 are in the passage, but not as times
     assert not check("On Saturday we are open from 8 AM to 1 PM.", passages=(table,), heard="Saturday hours?").failed
+
+
+def test_a_fact_about_specialists_is_no_offer_of_one():
+    fitters = Passage("install.md", "Installation", "Our specialists install every system within 7 days.", 1.0)
+    kept = check("Our specialists install every system within 7 days.", passages=(fitters,), heard="How soon?")
+    assert kept.text == "Our specialists install every system within 7 days."
+    dropped = check("I will connect you with one of our specialists.", passages=(fitters,), heard="How soon?")
+    assert dropped.text == "" and not dropped.failed
