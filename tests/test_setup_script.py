@@ -17,7 +17,9 @@ def test_a_non_root_user_is_told_which_debian_packages_to_install():
             script.write("#!/bin/sh\nexit 1\n")
         os.chmod(fake, 0o755)
         env = {"PATH": f"{public}:{os.environ['PATH']}", "HOME": public}
-        command = [str(ROOT / "scripts" / "setup")]
+        # The script runs from a copy the user can read: a checkout under /root (mode 700 on Debian) is not.
+        os.makedirs(os.path.join(public, "scripts"))
+        command = [shutil.copy(ROOT / "scripts" / "setup", os.path.join(public, "scripts", "setup"))]
         if os.getuid() == 0:
             command = [shutil.which("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"] + command
         result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=public)
