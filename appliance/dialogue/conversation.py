@@ -48,6 +48,11 @@ class TurnReply:
     ends_call: bool = False
 
 
+# Thousands grouped by spaces before a currency written after the amount ("1 190 Kč", "12 500 kr"): one number.
+_GROUPED_BEFORE_CODE = re.compile(r"(?<![\d.,])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?=\s?(?:[A-Z]{3}\b|Kč|zł|kr\b|Ft\b|lei\b|"
+                                  r"€|EUR\b|CHF\b))")
+
+
 def spoken_money(text: str, words: str = "") -> str:
     """Amounts as said aloud: "₹2,999 per month" → "2999 rupees per month", "£39.99" → "39 pounds 99";
     `words` ("Australian dollars") overrides what the symbol says."""
@@ -57,6 +62,7 @@ def spoken_money(text: str, words: str = "") -> str:
         cents = found.group(3)
         return f"{amount} {unit} {cents}" if cents and cents != "00" else f"{amount} {unit}"
 
+    text = _GROUPED_BEFORE_CODE.sub(lambda found: re.sub(r"\s", "", found.group(1)), text)
     return _AMOUNT.sub(say, text)
 
 

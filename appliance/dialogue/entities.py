@@ -107,7 +107,9 @@ def join_spelled(text: str) -> str:
 
 def find_email(text: str) -> str | None:
     """An email address in `text`, spoken ("jane dot doe at example dot com") or spelled ("j a n e")."""
-    spoken = f" {join_spelled(letters_said(text).lower().replace(',', ' '))} "
+    spelled = re.sub(r"\b[a-z](?:-[a-z]\b)+", lambda found: found.group(0).replace("-", ""),
+                     letters_said(text).lower())  # "k-l-a-r-a", as speech recognition writes letters said apart
+    spoken = f" {join_spelled(spelled.replace(',', ' '))} "
     spoken = re.sub(r"\s+(at|at the rate|at the rate of)\s+", "@", spoken)
     spoken = re.sub(r"\s+(dot|period|point)\s+", ".", spoken)
     spoken = re.sub(r"\s+(underscore)\s+", "_", spoken)

@@ -79,6 +79,17 @@ def clock_times(text: str) -> set[str]:
     return found
 
 
+def _instruction(clause: str) -> bool:
+    """Whether `clause` is the model saying back its own instructions ("never make up facts, prices or order
+    details"): four words or more of it in a row from the system prompt."""
+    from appliance.dialogue.prompt import SYSTEM
+
+    said = _words(clause)
+    rules = " ".join(_words(SYSTEM))
+    return len(said) >= 4 and any(" ".join(said[i:i + 4]) in rules for i in range(len(said) - 3)) and \
+        sum(" ".join(said[i:i + 4]) in rules for i in range(len(said) - 3)) >= max(1, (len(said) - 3) // 2)
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -116,6 +127,9 @@ class Grounded:
         """Why `clause` may not be said, and whether that makes the whole answer untrustworthy; None if it may."""
         if META.search(clause):
             return "speaks of its instructions or input", False
+        if _instruction(clause):  # its prompt said back: the rules are noise, the example's facts are made up
+            facts = numbers(clause) or any(re.search(rf"\b{day}", clause, re.I) for day in WEEKDAYS)
+            return "says back its own prompt", bool(facts)
         if HANDOVER.search(clause):
             return "offers a person in its own words", False
         said, asked = _words(clause), set(_words(self.heard))

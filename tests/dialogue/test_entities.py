@@ -175,3 +175,8 @@ def test_an_id_with_letters_after_its_digits_said_apart(text):
 ])
 def test_letters_spelled_with_a_word_for_each(text, expected):
     assert find_email(text) == expected
+
+
+def test_letters_written_with_hyphens_are_one_word():
+    assert find_email("It's k-l-a-r-a dot n-o-v-a-k at example dot com") == "klara.novak@example.com"
+    assert find_email("anne-marie@example.com") == "anne-marie@example.com"  # a real hyphen stays

@@ -72,7 +72,9 @@ def test_hours_written_as_a_timetable_are_read_as_one():
                     "08:00 - 13:00 Sunday ............... CLOSED. 10-year warranty on 2 inverters.", 1.0)
     assert check("Yes, on Sunday we are open.", passages=(table,), heard="Are you open on Sunday?").failed
     late = check("On Saturday we are open from 10 AM to 2 PM.", passages=(table,), heard="When are you open Saturday?")
-    assert late.failed and "time" in late.dropped[0][1]  # 10 and 2 are in the passage, but not as times
+    assert late.failed  # 10 and 2 are in the passage, but not as times (and the prompt's example has them)
+    later = check("Saturday hours run 2 PM till 5 PM.", passages=(table,), heard="When are you open Saturday?")
+    assert later.failed and "time" in later.dropped[0][1]  # a 2 and a 5 (17:00) are in the passage, 2 PM is not
     assert not check("On Saturday we are open from 8 AM to 1 PM.", passages=(table,), heard="Saturday hours?").failed
 
 
@@ -82,3 +84,8 @@ def test_a_fact_about_specialists_is_no_offer_of_one():
     assert kept.text == "Our specialists install every system within 7 days."
     dropped = check("I will connect you with one of our specialists.", passages=(fitters,), heard="How soon?")
     assert dropped.text == "" and not dropped.failed
+
+
+def test_the_models_own_instructions_said_back_are_dropped():
+    grounded = check("Never make up facts, prices or order details. Returns are accepted within 21 days.")
+    assert grounded.text == "Returns are accepted within 21 days." and not grounded.failed

@@ -25,6 +25,7 @@ def test_the_plans_are_listed_with_their_prices(index):
     ("Oak bench: £349, seat pad £39.99", "", "Oak bench: 349 pounds, seat pad 39 pounds 99"),
     ("Only $12 a month", "Australian dollars", "Only 12 Australian dollars a month"),
     ("Room 42 costs nothing", "", "Room 42 costs nothing"),
+    ("Office: 1 190 Kč, Studio: 2 890 CZK", "", "Office: 1190 Kč, Studio: 2890 CZK"),  # grouped by spaces
 ])
 def test_amounts_are_said_in_the_companys_currency(written, words, spoken):
     assert spoken_money(written, words) == spoken
