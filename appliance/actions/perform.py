@@ -143,9 +143,9 @@ class ActionTaker:
     def _topic(self, reply: Reply, state: CallState) -> str:
         return reply.entities.get("details_type") or state.topic or "details"
 
-    def _order_in_hand(self, state: CallState, topic: str = "order ") -> dict | None:
+    def _order_in_hand(self, state: CallState) -> dict | None:
         """The order this call is about when it is the caller's (shown by caller ID or a detail on file)."""
-        order = self.crm.order(state.slots.get("order_id")) if self.crm and topic.startswith("order ") else None
+        order = self.crm.order(state.slots.get("order_id")) if self.crm else None
         return order if order and order["order_id"] in state.verified_orders else None
 
     def _email_allowed(self, email: str) -> None:
@@ -162,7 +162,7 @@ class ActionTaker:
 
     def send_email(self, reply, state, history, now, contacts) -> list[int]:
         topic = self._topic(reply, state)
-        order = self._order_in_hand(state, topic)
+        order = self._order_in_hand(state) if topic.startswith("order ") else None
         if topic.startswith("order ") and not order:
             raise Refused("order details for an order the caller has not shown is theirs",
                           "I'm sorry, I can't send details of that order.")

@@ -67,6 +67,11 @@ def _section_name(heading: str) -> str | None:
     return re.split(r"[:(–—-]\s", heading.split(" > ")[1], maxsplit=1)[0].strip() or None
 
 
+def _section_price(heading: str, text: str) -> str | None:
+    """The price a section names, in its heading or its first lines ("Gold plan: £12 a month")."""
+    return price_in(heading.split(" > ")[1]) or price_in(text[:300])
+
+
 def _priced_rows(text: str) -> list[tuple[str, str]]:
     """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month.") that name a price."""
     rows = []
@@ -90,8 +95,8 @@ def priced_items(passages) -> list[tuple[str, str]]:
             items.setdefault(label, price)
         name = _section_name(passage.heading)
         if name and passage.heading.count(" > ") == 1 and not rows:
+            price = _section_price(passage.heading, passage.text)
             section = passage.heading.split(" > ")[1]
-            price = price_in(section) or price_in(passage.text[:300])
             if price:
                 items.setdefault(name, price)
             elif ":" in section:
@@ -106,9 +111,7 @@ def offer_of(heading: str, text: str = "") -> str | None:
     """The offer a section is about, when it names a price: "Pricing > Gold plan: £12 a month" → "Gold plan". A
     section with no price ("Returns > After you cancel") offers nothing."""
     name = _section_name(heading)
-    if name is None:
-        return None
-    return name if price_in(heading.split(" > ")[1]) or price_in(text[:300]) else None
+    return name if name is not None and _section_price(heading, text) else None
 
 
 def _distinctive(names: list[tuple[str, str]]) -> list[Name]:
@@ -134,12 +137,9 @@ class Catalog:
     @classmethod
     def from_passages(cls, passages, company: str) -> "Catalog":
         """The names in a knowledge base's passages (KnowledgeIndex.passages())."""
-        topics, offers = {}, {}
-        passages = list(passages)
+        topics, offers, by_source = {}, {}, {}
         for passage in passages:
             topics.setdefault(title_of(passage.heading, company), passage.source)
-        by_source: dict[str, list] = {}
-        for passage in passages:
             by_source.setdefault(passage.source, []).append(passage)
         for source, own in by_source.items():
             for name, _ in priced_items(own):

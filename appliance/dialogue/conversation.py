@@ -11,10 +11,10 @@ from typing import Callable
 from appliance.dialogue.catalog import Catalog, priced_items, title_of
 from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
-from appliance.knowledge.documents import plain
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
+from appliance.knowledge.documents import plain
 from appliance.llm.reply import Reply
 from appliance.settings import Tickets
 

@@ -16,12 +16,13 @@ from typing import Callable
 
 import numpy as np
 
+from appliance.dialogue.entities import WEEKDAYS
+from appliance.dialogue.prompt import SYSTEM
 from appliance.knowledge.documents import plain
 from appliance.tts.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
         "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
         "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
@@ -39,8 +40,8 @@ CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for 
 MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (cosine) may answer it
 
 
-# "17:30", "8.30" (not "$19.50", a price)
 GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d.,]\d)")  # thousands grouped by spaces
+# "17:30", "8.30" (not "$19.50", a price)
 TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(?::|\.(?=\d\d\b))([0-5]\d)\b(?!\s*%)")
 
 
@@ -82,16 +83,16 @@ def clock_times(text: str) -> set[str]:
 def _instruction(clause: str) -> bool:
     """Whether `clause` is the model saying back its own instructions ("never make up facts, prices or order
     details"): four words or more of it in a row from the system prompt."""
-    from appliance.dialogue.prompt import SYSTEM
-
     said = _words(clause)
-    rules = " ".join(_words(SYSTEM))
-    return len(said) >= 4 and any(" ".join(said[i:i + 4]) in rules for i in range(len(said) - 3)) and \
-        sum(" ".join(said[i:i + 4]) in rules for i in range(len(said) - 3)) >= max(1, (len(said) - 3) // 2)
+    hits = sum(" ".join(said[i:i + 4]) in _PROMPT for i in range(len(said) - 3))
+    return len(said) >= 4 and hits >= max(1, (len(said) - 3) // 2)
 
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
+
+
+_PROMPT = " ".join(_words(SYSTEM))  # the system prompt's words, for _instruction
 
 
 class Grounded:

@@ -200,9 +200,12 @@ class IntentClassifier:
         variants = [parts] + ([[mask(part) for part in parts]] if mask else [])
         similarity = np.max([self.embedder.embed(version) @ self.vectors.T for version in variants], axis=0)
         # A task may also be read from the clause's head alone; "can you tell me | about ..." stays a question.
-        heads = self.embedder.embed([head(part) for part in parts]) @ self.vectors.T
-        tasks = np.array([label in TASKS for label in self.labels])
-        similarity = np.where(tasks, np.maximum(similarity, heads), similarity)
+        cut = [(row, said) for row, part in enumerate(parts) if (said := head(part)) != part]
+        if cut:
+            heads = self.embedder.embed([text for _, text in cut]) @ self.vectors.T
+            tasks = np.array([label in TASKS for label in self.labels])
+            for (row, _), scores in zip(cut, heads):
+                similarity[row] = np.where(tasks, np.maximum(similarity[row], scores), similarity[row])
         found, buying = [], False
         for part, row in zip(parts, similarity):
             best: dict[str, float] = {}

@@ -46,20 +46,20 @@ NO_MATCH = ("I couldn't match that number to the order. Could you say it again, 
 NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can't share anything about it. I've "
              "asked our team to look into it: if the order is yours, they'll call you on the number we have on "
              "file for it.")
-CONFIRM_BELOW = 0.5
+CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
 FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|cheerio|ta-ra|catch you later|"
                       r"have a good (one|day))\W*$", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me through|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
                     r"an agent|your team|a manager|a representative|a real person)\b", re.I)
-OTHER_QUESTION_MIN = 0.6
+OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 COMPLAINT_WITH_ORDER_MIN = 0.4
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
-                   r"out)\b", re.I)  # a question this sure, asked while a detail is awaited, is a new question
+                   r"out)\b", re.I)
 WRONG_NUMBER_MIN = 0.55  # surer than a yes or no must be: a caller asking for us must never hear "wrong number"
 TASK_MIN_OPENING = 0.6  # "I need help" with nothing else: asked what it is about
-ACT_MIN_WRONG = 0.4  # ... unless they ask "is this the ...?" of a name that is not the company's  # a number heard with less recognition confidence than this is read back first
+ACT_MIN_WRONG = 0.4  # ... unless they ask "is this the ...?" of a name that is not the company's
 SLOT_FOR = {"send_details_email": "email", "send_details_whatsapp": "whatsapp_number", "send_details_sms": "phone",
             "callback_request": "callback_time", "complaint": "order_id", "order_status": "order_id"}
 ON_FILE_EMAIL = "the email address we have on file"
@@ -324,7 +324,7 @@ class Policy:
             return "opening"  # "I need help": nothing asked yet
         if FAREWELL.search(heard) and not reading.question:
             return "goodbye"  # "Choice, ta, bye."; "Okay, got it. Thanks. Bye." is no yes to an offer before it
-        if state.number_unclear and not task:
+        if state.number_unclear:
             return state.waiting_intent  # asked for a number, heard digits that make none: asked again
         if state.offered_specialist and yes and not no and not reading.question:
             return "speak_to_human"
