@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,11 +28,12 @@ from appliance.audio import LINE_RATE_HZ
 from appliance.audio.dtmf import tones
 from appliance.audio.g711 import telephone
 from appliance.audio.wav import read_wav
-from appliance.call.session import CallSession
+from appliance.call.session import CallSession, TurnRecord
 from appliance.dialogue.conversation import Conversation
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
 from appliance.line.callers import PiperCaller, caller_speech
+from appliance.llm.reply import Reply
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 from appliance.modem.simulator import SimulatorThread
 from appliance.outcome import collect, digits, modem_texts, relay_emails, same, score_after
@@ -129,6 +131,42 @@ def _record_for(step: Step, records: list, kind_first: str | None) -> object | N
     return window[0] if window else None
 
 
+def _turn_report(number: int, record, ended: bool, latency: dict) -> dict:
+    return {"index": number, "heard": record.heard if record else None, "reply": record.reply if record else None,
+            "spoken": " ".join(record.spoken) if record else None, "interrupted": bool(record and record.interrupted),
+            "call_ended": ended,
+            "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}}
+
+
+def typed_call(scenario: dict, conversation: Conversation) -> tuple[list, list, str]:
+    """The scenario's turns typed straight into the conversation, with no audio: (turn reports, each turn's record
+    or None, who hung up). It checks understanding and answers only, in a fraction of the time; latencies, speech
+    recognition and barge-in timing are left out, so a set's real score is always the spoken one."""
+    turns, records, ended = [], [], False
+    for number, turn in enumerate(scenario["turns"]):
+        words = turn.get("say") or turn.get("barge_in") or (str(turn["dtmf"]) if "dtmf" in turn else None)
+        record = None
+        if ended:
+            pass
+        elif number == 0 and "silence_ms" in turn:
+            record = TurnRecord(number, "greeting", 0.0, spoken=[conversation.greeting()])
+            record.reply = Reply(record.spoken[0], "greeting").to_dict()
+        elif turn.get("hangup"):
+            ended = True
+        elif words is not None:
+            started = time.perf_counter()
+            said: list[str] = []
+            result = conversation.reply(words, said.append, None)
+            record = TurnRecord(number, "caller", 0.0, heard=words, reply=result.reply.to_dict(),
+                                spoken=[conversation.spoken(" ".join(said)).strip()])
+            record.latency_ms["reply"] = (time.perf_counter() - started) * 1000
+            record.call_ended = ended = result.ends_call
+        turns.append(_turn_report(number, record, bool(record and record.call_ended),
+                                  dict(record.latency_ms) if record else {}))
+        records.append(record)
+    return turns, records, "appliance" if ended else "caller"
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0..100) of the values, 0 for none."""
     return float(np.percentile(values, q)) if values else 0.0
@@ -137,16 +175,18 @@ def percentile(values: list[float], q: float) -> float:
 class Simulator:
     """Loads the engines once and runs scenarios, each in a fresh database with its set's knowledge."""
 
-    def __init__(self, settings: Settings, caller_voice: str = "piper"):
+    def __init__(self, settings: Settings, caller_voice: str = "piper", text: bool = False):
         self.settings = settings
         self.store = engines.model_store(settings)
-        if caller_voice == "piper":
-            self.speak = PiperCaller(self.store.checked_path(settings.tts.model))
-        else:
-            self.speak = lambda text, pad_ms=300: caller_speech(text, caller_voice, pad_ms)
-        self.transcriber = engines.transcriber(settings, self.store)
+        self.text = text  # the caller's words typed, not spoken: no VAD, speech recognition or voice
         self.responder = engines.responder(settings, self.store)
-        self.synthesizer = engines.synthesizer(settings, self.store)
+        if not text:
+            if caller_voice == "piper":
+                self.speak = PiperCaller(self.store.checked_path(settings.tts.model))
+            else:
+                self.speak = lambda words, pad_ms=300: caller_speech(words, caller_voice, pad_ms)
+            self.transcriber = engines.transcriber(settings, self.store)
+            self.synthesizer = engines.synthesizer(settings, self.store)
         self.relay = LoopbackRelay().start()  # the emails "the local SMTP relay accepted"
         self.modem = SimulatorThread()  # the texts "the modem sent"
 
@@ -188,18 +228,38 @@ class Simulator:
                                     country_code=company["default_country_code"], caller_id=scenario.get("caller"),
                                     crm=crm, actions=taker, whatsapp_online=whatsapp_online, knowledge=knowledge,
                                     **engines.conversation_options(settings))
-        if hasattr(self.transcriber, "initial_prompt"):
-            self.transcriber.initial_prompt = engines.speech_hint(company["name"], conversation.catalog.hint(),
-                                                                  settings.stt.vocabulary, crm.order_ids())
-        steps = steps_for(scenario, folder, self.speak)
-        line = ScriptedLine(steps, caller_id=scenario.get("caller"))
-        session = CallSession(line, engines.voice_detector(settings, self.store), self.transcriber,
-                              self.synthesizer, conversation)
-        records = asyncio.run(session.run())
+        if self.text:
+            turns, records, hung_up_by = typed_call(scenario, conversation)
+            everything = [r for r in records if r is not None]
+        else:
+            if hasattr(self.transcriber, "initial_prompt"):
+                self.transcriber.initial_prompt = engines.speech_hint(company["name"], conversation.catalog.hint(),
+                                                                      settings.stt.vocabulary, crm.order_ids())
+            turns, records, everything, hung_up_by = self._spoken_call(scenario, folder, conversation)
         queue.drain()
         queue.close()
-        turns, checks = [], []
-        for number, (turn, step) in enumerate(zip(scenario["turns"], steps)):
+        checks = []
+        for number, (turn, record) in enumerate(zip(scenario["turns"], records)):
+            checks += score_turn(number, turn.get("expect", {}), record, turns[number]["call_ended"], company)
+        taker.end_call(everything, hung_up_by,
+                       [t["latency_ms"]["voice_to_voice"] for t in turns if "voice_to_voice" in t["latency_ms"]])
+        outcome = collect(relay_emails(self.relay.received[mail_before:]), modem_texts(self.modem.sent[texts_before:]))
+        checks += score_after(scenario.get("after", {}), outcome, company["default_country_code"])
+        index.close()
+        db.close()
+        return {"name": scenario.get("name", ""), "turns": turns, "outcome": outcome,
+                "checks": checks, "passed": all(c["ok"] for c in checks)}
+
+    def _spoken_call(self, scenario: dict, folder: Path, conversation: Conversation) -> tuple[list, list, list, str]:
+        """The scenario's turns spoken into a call session from audio: (turn reports, each turn's record or None,
+        all the call's records, who hung up)."""
+        steps = steps_for(scenario, folder, self.speak)
+        line = ScriptedLine(steps, caller_id=scenario.get("caller"))
+        session = CallSession(line, engines.voice_detector(self.settings, self.store), self.transcriber,
+                              self.synthesizer, conversation)
+        records = asyncio.run(session.run())
+        turns, kept = [], []
+        for number, step in enumerate(steps):
             kind = "caller" if step.pcm is not None else None
             record = _record_for(step, records, kind)
             ended = bool(record and record.call_ended) or (line.hung_up_by == "appliance" and step is steps[-1])
@@ -211,20 +271,9 @@ class Simulator:
                 answer = session.voice_to_answer(record, caller_voiced_end_ms(step))
                 if answer is not None:
                     latency["voice_to_answer"] = answer
-            turns.append({"index": number, "heard": record.heard if record else None,
-                          "reply": record.reply if record else None,
-                          "spoken": " ".join(record.spoken) if record else None,
-                          "interrupted": bool(record and record.interrupted), "call_ended": ended,
-                          "latency_ms": {k: round(v) if isinstance(v, float) else v for k, v in latency.items()}})
-            checks += score_turn(number, turn.get("expect", {}), record, ended, company)
-        taker.end_call(records, line.hung_up_by or "line",
-                       [t["latency_ms"]["voice_to_voice"] for t in turns if "voice_to_voice" in t["latency_ms"]])
-        outcome = collect(relay_emails(self.relay.received[mail_before:]), modem_texts(self.modem.sent[texts_before:]))
-        checks += score_after(scenario.get("after", {}), outcome, company["default_country_code"])
-        index.close()
-        db.close()
-        return {"name": scenario.get("name", ""), "turns": turns, "outcome": outcome,
-                "checks": checks, "passed": all(c["ok"] for c in checks)}
+            turns.append(_turn_report(number, record, ended, latency))
+            kept.append(record)
+        return turns, kept, records, line.hung_up_by or "line"
 
     def run(self, target: Path, say=print) -> dict:
         """Every scenario of a set (or one file), and the summary."""

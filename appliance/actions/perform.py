@@ -235,7 +235,9 @@ class ActionTaker:
                         reason=reply.intent, state="scheduled")
         if "notify_sales_team" in reply.actions:
             return []  # the invite goes with the sales team's notice
-        staff = Staff.get_or_none(Staff.role == "callbacks") or Staff.get_or_none(Staff.role == "sales")
+        # Only to whoever the office names for callbacks: the box dials them itself, and sales hear of leads, not of
+        # every caller who asked to be rung back.
+        staff = Staff.get_or_none(Staff.role == "callbacks")
         if staff is None or not staff.email:
             return []
         text = compose.summary(phone, state.caller, state.slots, history)

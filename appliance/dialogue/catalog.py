@@ -104,7 +104,12 @@ def priced_items(passages) -> list[tuple[str, str]]:
     if len(items) >= 2:
         for name, terms in named_terms.items():
             items.setdefault(name, terms)
-    return list(items.items())
+    return [(name, price) for name, price in items.items() if "?" not in name]  # "No plan? Workshop prices" is prose
+
+
+def name_words(name: str) -> set[str]:
+    """The words that make up an offer's name, less the common ones ("the", "per", "and")."""
+    return set(_words(name)) - COMMON
 
 
 def offer_of(heading: str, text: str = "") -> str | None:
@@ -133,18 +138,20 @@ class Catalog:
 
     topics: list[Name] = field(default_factory=list)
     offers: list[Name] = field(default_factory=list)
+    prices: dict[str, str] = field(default_factory=dict)  # each offer's price as its document writes it
 
     @classmethod
     def from_passages(cls, passages, company: str) -> "Catalog":
         """The names in a knowledge base's passages (KnowledgeIndex.passages())."""
-        topics, offers, by_source = {}, {}, {}
+        topics, offers, prices, by_source = {}, {}, {}, {}
         for passage in passages:
             topics.setdefault(title_of(passage.heading, company), passage.source)
             by_source.setdefault(passage.source, []).append(passage)
         for source, own in by_source.items():
-            for name, _ in priced_items(own):
+            for name, price in priced_items(own):
                 offers.setdefault(name, source)
-        return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())))
+                prices.setdefault(name, price)
+        return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())), prices)
 
     @staticmethod
     def _match(names: list[Name], heard: str) -> Name | None:

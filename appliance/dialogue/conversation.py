@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from appliance.dialogue.catalog import Catalog, priced_items, title_of
+from appliance.dialogue.catalog import PRICE, Catalog, name_words, priced_items, title_of
 from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
+from appliance.dialogue.hours import Timetable
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
@@ -22,6 +23,13 @@ from appliance.settings import Tickets
 # this far ahead of the next document (cosine), or the caller is asked what to send.
 TOPIC_MIN_SCORE = 0.2
 TOPIC_MARGIN = 0.05
+# A question about what one thing costs, and the words such a question is made of besides the thing's name.
+PRICE_ASKED = re.compile(r"\b(how much|price|prices|cost|costs|charge|fee)\b", re.I)
+ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is it its it's the a an how much does do
+    cost costs price prices priced what what's whats for me you your can could would tell i i'd like to know there
+    that this one of on about again sorry just then also charge fee be are was""".split())
+ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
+                     r"(?:one|plan|option|package|tier|level|choice)\b", re.I)
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.I)
 # "What are your plans?", "How much do your plans cost?": a question about the whole list of a document's
 # sections, answered from their headings.
@@ -97,6 +105,7 @@ class Conversation:
         self.currency_words = currency_words
         crm = crm or Crm()
         self.catalog = catalog or Catalog.from_passages(index.passages(), company)
+        self.timetable = Timetable.from_passages(index.passages()) if index else Timetable()
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
                              issue_types, unanswered_expertise, sales_expertise, identify_by)
@@ -212,13 +221,21 @@ class Conversation:
         before, state.question = state.question, heard
         stages: dict[str, float] = {}
         start = time.perf_counter()
-        named = self.catalog.offer(heard) or self.catalog.topic(heard)
+        hours = self.timetable.answer(heard, self.now())
+        if hours:  # "are you open on Sunday?": said from the timetable in the documents, not by the model
+            reply = Reply(hours, self._question_intent(state), {**state.slots}, used_knowledge=True)
+            say(hours + " ")
+            stages["retrieval"] = (time.perf_counter() - start) * 1000
+            return TurnReply(reply, [], stages)
+        named = self._listed_item(heard) or self.catalog.offer(heard) or self.catalog.topic(heard)
         refers = state.topic is not None and REFERRING.search(heard) is not None
         queries = [heard]
         if named:  # "what comes with the Gold option?": also the passage of the name the caller said
             queries.append(f"{heard} ({named.text})")
         elif refers:  # "the cheaper one" after a list of offers
             queries.append(f"{heard} ({state.topic})")
+        if state.complaint and REFERRING.search(heard) and not named:
+            queries.append(f"{heard} ({state.complaint})")  # "so what are you going to do about it?"
         found: dict = {}
         for query in queries:  # each passage at its best score over the queries
             for passage in self.index.search(query, k=self.top_k, min_score=self.min_score):
@@ -237,7 +254,7 @@ class Conversation:
             say(reply.immediate_response + " ")
             return TurnReply(reply, [], stages)
         state.topic = title_of(passages[0].heading, self.company)
-        overview = self._overview(heard, self._listed_source(heard, passages))
+        overview = self._overview(heard, self._listed_source(heard, passages)) or self._price_of(heard)
         if overview:
             reply = Reply(overview, intent, {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
@@ -285,6 +302,32 @@ class Conversation:
                     return name.source
         return passages[0].source
 
+    def _listed_item(self, heard: str):
+        """The item of the list just said that "the middle one", "the second option" or "the cheapest" points at."""
+        listed = self.state.listed
+        found = ORDINAL.search(heard) if listed else None
+        if not found:
+            return None
+        word = found.group(1).lower()
+        if word in ("cheapest", "most expensive", "dearest"):
+            return None  # left to the passages: the list's order need not be by price
+        place = {"first": 0, "top": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "bottom": -1,
+                 "middle": len(listed) // 2 if len(listed) % 2 else None}.get(word)
+        if place is None or place >= len(listed):
+            return None
+        return next((name for name in self.catalog.offers if name.text == listed[place]), None)
+
+    def _price_of(self, heard: str) -> str | None:
+        """"How much is the Trail Hauler?": the price of the one thing named, read from its document in code, when
+        the question asks nothing else (the leftover words are few); None otherwise."""
+        offer = self.catalog.offer(heard) if PRICE_ASKED.search(heard) else None
+        price = self.catalog.prices.get(offer.text) if offer else None
+        if not price or not PRICE.search(price):
+            return None
+        words = set(re.findall(r"[a-z']+", heard.lower()))
+        leftover = words - name_words(offer.text) - ASKING_WORDS - {w + "s" for w in name_words(offer.text)}
+        return f"{offer.text} costs {price}." if len(leftover) <= 2 else None
+
     def _overview(self, heard: str, source: str) -> str | None:
         """For a question about the whole list, what the document offers and what each costs, said in code from
         its content (priced sections or table rows, catalog.priced_items); None when it lists no such things."""
@@ -298,6 +341,7 @@ class Conversation:
         first = re.split(r"(?<=[.!?])\s", intro.strip(), maxsplit=1)[0] if intro.strip() else ""
         if not first or len(first) > 160 or not first.endswith((".", "!")):
             first = f"There are {len(items)}."
+        self.state.listed = [name for name, _ in items]  # "the middle one" next refers to these
         listed = " ".join(f"{self.spoken(f'{name}: {price}')}." for name, price in items)
         return f"{first} {listed} Would you like the details of one of them?"
 

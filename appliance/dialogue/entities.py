@@ -25,6 +25,10 @@ HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "s
               "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20}
 # Words before a bare hour that make it a time: "at 3", "around 3", and a correction, "no, make it 4".
 TIME_CUES = r"(?:at|around|by|about|say|make it|no|sorry|actually|rather|instead|or)"
+# ...and a word after it that makes it a quantity: "around six hundred pieces", "about 3 copies", "at 5 percent".
+# A plural noun counts, but not the short words and verbs that end in s ("at 3 works", "at 4 this afternoon").
+QUANTITY_AFTER = re.compile(r"\s+(?:hundred|thousand|million|grand|percent|per|dozen|"
+                            r"(?!(?:this|is|was|works|suits|please|as|us|yes|thanks|plus)\b)[a-z]+s)\b")
 
 
 def spoken_digits(text: str) -> str:
@@ -109,13 +113,14 @@ def find_email(text: str) -> str | None:
     """An email address in `text`, spoken ("jane dot doe at example dot com") or spelled ("j a n e")."""
     spelled = re.sub(r"\b[a-z](?:-[a-z]\b)+", lambda found: found.group(0).replace("-", ""),
                      letters_said(text).lower())  # "k-l-a-r-a", as speech recognition writes letters said apart
-    spoken = f" {join_spelled(spelled.replace(',', ' '))} "
+    spoken = join_spelled(spelled.replace(',', ' '))
+    spoken = " " + re.sub(r"\b([a-z0-9]+)(?: \1\b)+", r"\1", spoken) + " "  # "josh, J O S H": a word and its spelling
     spoken = re.sub(r"\s+(at|at the rate|at the rate of)\s+", "@", spoken)
     spoken = re.sub(r"\s+(dot|period|point)\s+", ".", spoken)
     spoken = re.sub(r"\s+(underscore)\s+", "_", spoken)
     spoken = re.sub(r"\s+(dash|hyphen)\s+", "-", spoken)
     spoken = re.sub(r"\s*@\s*", "@", spoken)
-    spoken = re.sub(r"\s*\.\s*(?=[a-z])", ".", spoken)
+    spoken = re.sub(r"\s+\.\s*(?=[a-z])", ".", spoken)  # "example . com"; "za. Bongani is..." ends a sentence
     found = re.search(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}", spoken)
     return found.group(0).strip(".") if found else None
 
@@ -300,7 +305,8 @@ def parse_when(text: str, now: datetime) -> When:
     hours = "|".join(sorted(HOUR_WORDS, key=len, reverse=True))
     times = [found for found in re.finditer(
         rf"\b(\d{{1,2}}|{hours})(?:[:.](\d{{2}}))?\s*(a\.?\s?m\.?|p\.?\s?m\.?|o'?clock)?(?=\W|$)", words)
-        if found.group(3) or found.group(2) or re.search(rf"\b{TIME_CUES}\W+$", words[:found.start()])]
+        if found.group(3) or found.group(2) or (re.search(rf"\b{TIME_CUES}\W+$", words[:found.start()])
+                                                 and not QUANTITY_AFTER.match(words, found.end()))]
     if times:  # the last time said is the one meant: "at three, no, make it four"
         found = times[-1]
         hour = int(HOUR_WORDS.get(found.group(1), found.group(1)))

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from appliance.dialogue.catalog import PRICE, name_words, priced_items
 from appliance.dialogue.entities import WEEKDAYS
 from appliance.dialogue.prompt import SYSTEM
 from appliance.knowledge.documents import plain
@@ -104,6 +105,9 @@ class Grounded:
         self.facts = numbers(source) | numbers(heard)  # what the caller said may be said back
         self.days = {day for day in WEEKDAYS if re.search(rf"\b{day}", source, re.I)}
         self.times = clock_times(source)
+        # Each priced thing in the passages, by the words of its name: a price said of it must be its own.
+        self.prices = [(name_words(name), numbers(price)) for name, price in priced_items(passages)
+                       if name_words(name) and numbers(price)]
         self.source = source.lower()
         self.heard = heard
         self.forward = forward
@@ -139,6 +143,9 @@ class Grounded:
         unknown = numbers(clause) - self.facts
         if unknown:
             return f"names {', '.join(sorted(unknown))}, which the passages do not", True
+        wrong = self._price_of_another(clause)
+        if wrong:
+            return wrong, True
         times = clock_times(clause) - self.times
         if times:  # "10 AM" must be a time the passages give, not just a 10 somewhere in them
             return f"names the time {', '.join(sorted(times))}, which the passages do not", True
@@ -152,6 +159,19 @@ class Grounded:
                                    self.source)
                 if closed and re.search(r"\bopen\b", lowered) and not re.search(r"\b(not|closed)\b", lowered):
                     return f"says open on {day.title()}, where the passages say closed", True
+        return None
+
+    def _price_of_another(self, clause: str) -> str | None:
+        """Why a clause that names a priced thing and an amount is wrong, when the amount is not that thing's price
+        ("Hardcover binding costs 120 Kč" where the table gives hardcover 390 Kč and softcover 120 Kč)."""
+        amounts = set().union(*(numbers(found.group(0)) for found in PRICE.finditer(clause)))
+        if not amounts:
+            return None
+        said = set(_words(clause))
+        said |= {word.rstrip("s") for word in said}
+        for words, price in self.prices:
+            if all(word in said or word.rstrip("s") in said for word in words) and not amounts & price:
+                return f"gives {' '.join(sorted(words))} a price that is not its own"
         return None
 
     def _take(self, clause: str) -> None:

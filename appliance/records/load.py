@@ -80,6 +80,10 @@ class RecordsCrm:
         """The IDs of the orders placed with this phone number."""
         return [o.order_id for o in Order.select(Order.order_id, Order.phone) if phone and same_number(o.phone, phone)]
 
+    def agent_names(self) -> list[str]:
+        """The names of the people calls can be handed to."""
+        return [agent.name for agent in Agent.select(Agent.name)]
+
     def agent_for(self, expertise: str, words: str = "", similar=None) -> dict | None:
         """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""
         return choose_agent([_row(agent) for agent in Agent.select().order_by(Agent.id)], expertise, words, similar)

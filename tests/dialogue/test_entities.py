@@ -180,3 +180,14 @@ def test_letters_spelled_with_a_word_for_each(text, expected):
 def test_letters_written_with_hyphens_are_one_word():
     assert find_email("It's k-l-a-r-a dot n-o-v-a-k at example dot com") == "klara.novak@example.com"
     assert find_email("anne-marie@example.com") == "anne-marie@example.com"  # a real hyphen stays
+
+
+def test_an_email_said_before_another_sentence_ends_with_it():
+    assert find_email("It's thandi dot mokoena at example dot co dot za. Thandi is T, H, A, N, D, I.") == (
+        "thandi.mokoena@example.co.za")
+
+
+@pytest.mark.parametrize("text", ["around six hundred pieces, how much is one?", "about 3 copies please",
+                                  "at 5 percent interest"])
+def test_a_quantity_is_not_a_time(text):
+    assert parse_when(text, NOW).at is None

@@ -89,3 +89,13 @@ def test_a_fact_about_specialists_is_no_offer_of_one():
 def test_the_models_own_instructions_said_back_are_dropped():
     grounded = check("Never make up facts, prices or order details. Returns are accepted within 21 days.")
     assert grounded.text == "Returns are accepted within 21 days." and not grounded.failed
+
+
+def test_a_price_said_of_the_wrong_thing_is_held_back():
+    binding = Passage("prices.txt", "Price list > Binding", "Soft binding: 95 Kč per copy. Hard binding: 420 Kč per "
+                      "copy. Spiral binding: 60 Kč per copy.", 1.0)
+    grounded = check("Hard binding costs 95 Kč per copy.", (binding,), "How much is hard binding?")
+    assert grounded.failed and not grounded.text
+    grounded = check("Hard binding costs 420 Kč per copy, and spiral binding is 60 Kč.", (binding,),
+                     "How much is hard binding?")
+    assert not grounded.failed and "420" in grounded.text

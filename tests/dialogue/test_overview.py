@@ -119,3 +119,26 @@ def test_the_list_comes_from_the_document_named_for_it(embedder, tmp_path):
         text = conversation.reply("So what plans have you got, and how much are they?").reply.immediate_response
         assert "Basic: 12 dollars 90 a month" in text and "Total: 44 dollars 90 a month" in text
         assert "Plus" in text and "Total" in text and "Zones" not in text and "Tracking" not in text
+
+
+@pytest.mark.parametrize("heard, said", [
+    ("How much is the Professional plan?", "Professional plan costs ₹2,999 per month."),
+    ("Hi, what does the basic one cost?", "Basic plan costs ₹999 per month."),
+])
+def test_the_price_of_one_thing_named_is_read_in_code(index, heard, said):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    turn = conversation.reply(heard)  # no reply model here: the answer cannot come from one
+    assert turn.reply.immediate_response == said and turn.reply.used_knowledge
+
+
+def test_a_price_question_about_something_else_too_is_left_to_the_model(index):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    assert conversation._price_of("How much is installation for the Professional plan in a remote area?") is None
+
+
+def test_the_middle_one_of_a_list_just_said_is_the_one_asked_about(index):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    conversation.reply("What are your pricing plans?")
+    assert conversation._listed_item("What do you get with the middle one?").text == "Professional plan"
+    assert conversation._listed_item("And the last option?").text == "Enterprise plan"
+    assert conversation._listed_item("Is the first month free?") is None

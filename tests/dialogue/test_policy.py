@@ -371,3 +371,87 @@ def test_digits_that_make_no_number_are_asked_for_again(policy):
     turn(policy, state, "Can you text me the refund policy?")
     intent, reply = turn(policy, state, "Yes, my number is 0-8-4-227-R-227")
     assert intent == "send_details_sms" and "key it in" in reply.immediate_response and not reply.actions
+
+
+@pytest.mark.parametrize("heard", [
+    "I need the phone number and the email of Dana Whitfield, the plumber. She is one of your customers.",
+    "Could you give me Mr Okafor's address? I lost it.",
+    "What's his phone number? He bought a laptop from you last week."])
+def test_another_persons_contact_details_are_refused(policy, heard):
+    intent, reply = turn(policy, known_caller(), heard)
+    assert intent == "other" and not reply.actions and "can't share" in reply.immediate_response
+
+
+def test_a_complaint_stated_without_angry_words_opens_a_ticket(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "The laptop you delivered is the wrong model! The screen should be 15 inch, "
+                                        "this one is 13. Order ORD98765.")
+    assert intent == "complaint" and "create_ticket" in reply.actions
+    assert reply.immediate_response.startswith("I'm sorry") and "ticket" in reply.immediate_response
+
+
+def test_asking_about_your_own_order_is_not_a_complaint(policy):
+    intent, _ = turn(policy, known_caller(), "Is anything wrong with my order ORD98765?")
+    assert intent == "order_status"
+
+
+def test_asking_outright_for_somebody_who_handles_something_hands_over(policy):
+    heard = ("Hello there, we've been with you for years, lovely service. Anyway, we moved office last month so the "
+             "address on our bills has to change. Could I please talk to somebody who handles that?")
+    intent, reply = turn(policy, known_caller(), heard)
+    assert intent == "speak_to_human" and reply.escalate_to_human
+
+
+def test_a_name_that_is_not_ours_is_a_wrong_number(policy):
+    intent, reply = turn(policy, known_caller(), "Hi, is that Riverside Vets? I need to move my dog's appointment.")
+    assert intent == "wrong_number" and "wrong number" in reply.immediate_response and not reply.actions
+    intent, _ = turn(policy, known_caller(), "Hi, is that TechCorp? I'd like to ask about your plans.")
+    assert intent != "wrong_number"
+
+
+def test_a_question_about_ordering_in_general_goes_to_the_knowledge_base(policy):
+    assert turn(policy, known_caller(), "What's the last day I can order so it comes before the holidays?")[0] is None
+    assert turn(policy, known_caller(), "Can I order online?")[0] is None
+
+
+def test_a_quantity_is_not_a_callback_time(policy):
+    state = known_caller()
+    intent, _ = turn(policy, state, "We need around six hundred pieces. How much would that be?")
+    assert intent is None and "callback_time" not in state.slots
+
+
+def test_a_plan_of_the_callers_own_is_not_a_callback(policy):
+    intent, _ = turn(policy, known_caller(), "Lovely, I'll pop in on Saturday morning then. Cheers, that's me sorted.")
+    assert intent != "callback_request"
+
+
+def test_a_goodbye_while_asked_for_an_orders_number_ends_the_call(policy):
+    state = CallState(caller_id="+919811111111")
+    turn(policy, state, "Where is the order ORD98765?")
+    assert state.waiting_for == "order_detail"
+    assert turn(policy, state, "Forget it. Bye.")[0] == "goodbye"
+
+
+def test_the_address_on_file_replaces_one_that_was_refused(policy):
+    state = known_caller()
+    turn(policy, state, "Please email the refund policy to mark at example dot com")
+    intent, reply = turn(policy, state, "No, just send it to the email you have on file.")
+    assert intent == "send_details_email" and reply.actions == ("send_email",)
+    assert reply.entities["email"] == "user@example.com"
+
+
+def test_a_decision_to_buy_reaches_sales_even_without_a_time(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Sounds good, we'd like to go ahead. Have your sales people get in touch.")
+    assert intent == "callback_request" and reply.needs_clarification and state.buying
+    intent, reply = turn(policy, state, "Thanks, goodbye.")
+    assert intent == "goodbye" and set(reply.actions) == {"create_hot_lead", "notify_sales_team"}
+
+
+def test_asking_to_tell_sales_tells_them_at_once(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "We're keen to move all five laptops to the Professional plan this month. "
+                                        "Can you let your sales team know?")
+    assert intent == "callback_request" and set(reply.actions) == {"create_hot_lead", "notify_sales_team"}
+    intent, reply = turn(policy, state, "That's all, thanks. Bye.")
+    assert intent == "goodbye" and not reply.actions  # told once, not twice

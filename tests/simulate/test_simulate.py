@@ -75,3 +75,25 @@ def test_the_report_has_every_field_format_md_lists(report):
         assert set(result["outcome"]) == {"emails", "sms", "whatsapp", "callbacks", "tickets", "escalations", "leads"}
         for turn in result["turns"]:
             assert set(turn) >= {"index", "heard", "reply", "spoken", "call_ended", "latency_ms"}
+
+
+def test_typed_calls_check_understanding_without_audio(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    shutil.copy(SEED / "fixtures.json", folder)
+    shutil.copytree(SEED / "knowledge", folder / "knowledge")
+    for scenario in (KEYED, INJECTION):
+        (folder / f"{scenario['name']}.json").write_text(json.dumps(scenario))
+    settings = settings_module.load(environ={"APPLIANCE_PATHS_DATA_DIR": str(tmp_path / "data")})
+    simulator = Simulator(settings, text=True)
+    try:
+        typed = simulator.run(folder, say=lambda line: None)
+    finally:
+        simulator.close()
+    keyed = _scenario(typed, "keyed-whatsapp-number")
+    assert [t["heard"] for t in keyed["turns"]] == ["Send me your product catalog on WhatsApp", "9876543210#",
+                                                     "No, thank you"]
+    assert keyed["passed"], [c for c in keyed["checks"] if not c["ok"]]
+    assert keyed["outcome"]["sms"][0]["to"] == "+919876543210"
+    assert _scenario(typed, "data-exfiltration-attempt")["passed"]
+    assert typed["summary"]["voice_to_voice_ms"] == {"p50": 0, "p95": 0}  # no audio, so no latency is claimed

@@ -1,0 +1,221 @@
+"""Opening hours read from the company's own documents, and questions about them answered in code.
+
+Every business writes its hours somewhere, in its own layout: "Monday to Friday: 8:30am to 5:30pm",
+"Sunday ............... CLOSED", "Mon - Fri   8:00 - 19:00", "24 - 26 Dec   CLOSED", "Bank holidays, 10 AM to
+4 PM". A small model asked "are you open on Sunday?" answers from the shape of the question as often as from
+the passage, so the timetable is read here, line by line, and the answer is said from it: what the document
+says for that day, a date's exception before the weekday's rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from appliance.dialogue.entities import MONTHS, WEEKDAYS
+
+_ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5,
+                  "sun": 6}
+_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?"
+_MONTH = r"(?:" + "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTHS) + r")\.?"
+_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?"
+_SPAN = rf"({_CLOCK})\s*(?:-|–|—|to|until|till)\s*({_CLOCK})"
+_GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
+_SAYS = rf"(?:{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b)"  # what a rule says: hours, or closed
+# Rules as documents write them, found anywhere in a passage (plain-text passages have their lines run together).
+DATED = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
+                   rf"\s+({_MONTH})(?:\s+\d{{4}})?{_GAP}({_SAYS})", re.I)
+WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}({_SAYS})", re.I)
+NAMED = re.compile(rf"\b([A-Z][A-Za-z']*(?: [A-Za-z']+){{0,3}}?)(?::|,|\s\.{{2,}}|\s)\s*((?i:{_SAYS}))")
+CLOSED = re.compile(r"\bclosed\b", re.I)
+CLOSED_FROM = re.compile(rf"\bclosed (?:from )?(\d{{1,2}})(?:st|nd|rd|th)? ({_MONTH})(?: \d{{4}})?\s*(?:-|–|to|until|till)\s*"
+                         rf"(\d{{1,2}})(?:st|nd|rd|th)? ({_MONTH})", re.I)
+HOURS_ASKED = re.compile(r"\b(open|opening|close|closing|closed|shut|hours)\b", re.I)
+# Hours of something other than the door: the model answers these from their own passages.
+OTHER_HOURS = re.compile(r"\b(deliver\w*|phones?|lines?|support|drop-?off|collect\w*|pick-?up|install\w*|call ?backs?|"
+                         r"workshop|service|helpline|emergenc\w*|account|portal|online|website|app)\b", re.I)
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+            "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
+            "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
+            "twentieth": 20, "thirtieth": 30}
+HOLIDAYS = {"christmas eve": (12, 24), "christmas day": (12, 25), "christmas": (12, 25), "boxing day": (12, 26),
+            "st stephen's day": (12, 26), "stephen's day": (12, 26), "new year's eve": (12, 31),
+            "new year's day": (1, 1), "new year": (1, 1)}
+COMMON_WORDS = {"the", "and", "our", "we", "are", "on", "of", "a", "from"}
+# A named line is a named day ("Public holidays", "Christmas Day", "Festive season"), not any "label: 9 - 5".
+DAY_NAME = re.compile(r"\b(holidays?|day|eve|christmas|easter|new year|festive|season|weekends?)\b", re.I)
+PUBLIC_HOLIDAYS = {(12, 25), (12, 26), (1, 1)}  # public holidays nearly everywhere the box is sold
+
+
+def _weekday(word: str) -> int:
+    word = word.lower().rstrip(".")
+    return WEEKDAYS.index(word) if word in WEEKDAYS else _ABBREVIATIONS[word]
+
+
+def _month(word: str) -> int:
+    return next(i for i, name in enumerate(MONTHS, 1) if name.startswith(word.lower().rstrip(".")[:3]))
+
+
+def spoken_clock(text: str) -> str:
+    """"08:00" → "8 AM", "17:30" → "5:30 PM", "8:30am" → "8:30 AM", "9am" → "9 AM"."""
+    found = re.match(r"(\d{1,2})(?:[:.](\d{2}))?\s*(?:([ap])\.?\s?m\.?)?", text.strip(), re.I)
+    hour, minute, half = int(found.group(1)), found.group(2) or "00", (found.group(3) or "").lower()
+    if not half:
+        half, hour = ("p", hour - 12) if hour > 12 else ("p" if hour == 12 else "a", hour)
+    hour = hour or 12
+    return f"{hour}{'' if minute == '00' else ':' + minute} {half.upper()}M"
+
+
+def _clock_like(text: str) -> bool:
+    found = re.match(r"(\d{1,2})(?:[:.](\d{2}))?", text.strip())
+    return int(found.group(1)) <= 24 and int(found.group(2) or 0) < 60
+
+
+def _said(rest: str) -> str | None:
+    """What a timetable line says of its day: "closed", or "open from 8 AM to 1 PM"; None if it says neither."""
+    span = re.search(_SPAN, rest, re.I)
+    if span and not (_clock_like(span.group(1)) and _clock_like(span.group(2))):
+        span = None
+    if span and (not CLOSED.search(rest) or span.start() < CLOSED.search(rest).start()):
+        return f"open from {spoken_clock(span.group(1))} to {spoken_clock(span.group(2))}"
+    if CLOSED.search(rest):
+        return "closed"
+    return None
+
+
+@dataclass
+class Timetable:
+    """The opening hours one knowledge base gives: by weekday, by date, and by named day ("public holidays")."""
+
+    weekly: dict[int, str] = field(default_factory=dict)  # 0 Monday .. 6 Sunday → "closed" / "open from ..."
+    dated: list[tuple[tuple[int, int], tuple[int, int], str]] = field(default_factory=list)  # (from, to, said)
+    named: dict[str, str] = field(default_factory=dict)  # "public holidays" → "closed"
+
+    @classmethod
+    def from_passages(cls, passages) -> Timetable:
+        """Read from the passages; the first rule for a day wins, and passages that speak of opening hours are read
+        first (a shop's own hours come before its phone line's, its deliveries' or its workshop's)."""
+        table = cls()
+        about_hours = sorted(passages, key=lambda p: not re.search(r"\b(opening|hours)\b", f"{p.heading} {p.text}", re.I))
+        for passage in about_hours:
+            table._read(passage.text)
+        return table
+
+    def _read(self, text: str) -> None:
+        for found in DATED.finditer(text):  # "Wed 23 Dec 8:00 - 15:00", "24 - 26 Dec CLOSED"
+            month, first = _month(found.group(3)), int(found.group(1))
+            self.dated.append(((month, first), (month, int(found.group(2) or first)), _said(found.group(4))))
+        text = DATED.sub(lambda found: " " * len(found.group(0)), text)
+        for found in CLOSED_FROM.finditer(text):  # "closed from 24 December to 2 January"
+            self.dated.append(((_month(found.group(2)), int(found.group(1))),
+                               (_month(found.group(4)), int(found.group(3))), "closed"))
+        for found in WEEKLY.finditer(text):  # "Monday to Friday: 8:30am to 5:30pm", "Sunday ...... CLOSED"
+            first = _weekday(found.group(1))
+            last = _weekday(found.group(3)) if found.group(3) else first
+            joined = found.group(2) in ("and", "&")  # "Sunday and Monday: closed"
+            days = [first, last] if joined else [(first + i) % 7 for i in range((last - first) % 7 + 1)]
+            for day in days:
+                self.weekly.setdefault(day, _said(found.group(4)))
+        text = WEEKLY.sub(lambda found: " " * len(found.group(0)), text)
+        for found in NAMED.finditer(text):  # "Public holidays: closed", "Bank holidays, 10 AM to 4 PM"
+            label = found.group(1).strip()
+            if DAY_NAME.search(label) and not re.search(rf"\d|\b{_DAY}\b", label, re.I):
+                self.named.setdefault(label.lower(), _said(found.group(2)))
+        for closed_on in re.finditer(r"\bclosed on ([^.]+)", text, re.I):  # "closed on Christmas Day and Boxing Day"
+            for holiday in re.split(r",\s*|\s+and\s+", closed_on.group(1)):
+                if DAY_NAME.search(holiday) and len(holiday.split()) <= 4:
+                    self.named.setdefault(holiday.strip().lower(), "closed")
+
+    def __bool__(self) -> bool:
+        return bool(self.weekly)
+
+    def _dated(self, day: date) -> str | None:
+        asked = (day.month, day.day)
+        for first, last, said in self.dated:
+            if first <= asked <= last or (last < first and (asked >= first or asked <= last)):  # over the new year
+                return said
+        return None
+
+    def on_date(self, day: date) -> str | None:
+        """What the timetable says for a date: its exception if one is written, else its weekday's hours."""
+        return self._dated(day) or self.weekly.get(day.weekday())
+
+    def answer(self, heard: str, now: datetime) -> str | None:
+        """The answer to a question about opening hours, in code from the timetable; None when the question is not
+        about hours, or names a day the timetable does not cover."""
+        if not self or not HOURS_ASKED.search(heard) or OTHER_HOURS.search(heard):
+            return None
+        words = heard.lower()
+        for label, said in sorted(self.named.items(), key=lambda item: -len(item[0])):
+            own = set(re.findall(r"[a-z']+", label)) - COMMON_WORDS
+            if own and all(re.search(rf"\b{re.escape(word.rstrip('s'))}", words) for word in own):
+                return f"{label[0].upper()}{label[1:]}: we're {said}."
+        asked = _date_asked(words, now.date())
+        if asked is not None:
+            said = self.on_date(asked)
+            holidays = next((said for label, said in self.named.items() if re.search(r"\b(public|bank) holidays?\b",
+                                                                                     label)), None)
+            if holidays and (asked.month, asked.day) in PUBLIC_HOLIDAYS and not self._dated(asked):
+                said = holidays
+            return f"On {asked.day} {MONTHS[asked.month - 1].title()} we're {said}." if said else None
+        days = [(found.start(), _weekday(found.group(1))) for found in
+                re.finditer(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b", words)]
+        if re.search(r"\bweekends?\b", words):
+            days += [(len(words), 5), (len(words) + 1, 6)]
+        for found in re.finditer(r"\b(today|tonight|tomorrow)\b", words):
+            offset = 1 if found.group(1) == "tomorrow" else 0
+            day = now.date() + timedelta(days=offset)
+            said = self.on_date(day)
+            if said:
+                return f"{found.group(1).title() if found.group(1) != 'tonight' else 'Today'} we're {said}."
+        if days:
+            wanted = sorted({day for _, day in days}, key=lambda d: [p for p, x in days if x == d][0])
+            parts = [f"on {WEEKDAYS[day].title()}s we're {self.weekly[day]}" for day in wanted if day in self.weekly]
+            return (" and ".join(parts)[0].upper() + " and ".join(parts)[1:] + ".") if parts else None
+        if re.search(r"\b(opening hours|your hours|hours are|when are you open|what time do you open|"
+                     r"what time do you close|when do you (open|close))\b", words):
+            return self.summary()
+        return None
+
+    def summary(self) -> str:
+        """The week in one sentence: "Monday to Friday we're open from 8 AM to 7 PM, Saturday from 9 AM to 12 PM,
+        Sunday closed."""
+        runs: list[tuple[int, int, str]] = []
+        for day in range(7):
+            said = self.weekly.get(day)
+            if said is None:
+                continue
+            if runs and runs[-1][2] == said and runs[-1][1] == day - 1:
+                runs[-1] = (runs[-1][0], day, said)
+            else:
+                runs.append((day, day, said))
+        parts = []
+        for first, last, said in runs:
+            days = WEEKDAYS[first].title() + (f" to {WEEKDAYS[last].title()}" if last != first else "")
+            parts.append(f"{days} {'we are closed' if said == 'closed' else 'we are ' + said}")
+        return "; ".join(parts) + "."
+
+
+def _date_asked(words: str, today: date) -> date | None:
+    """A date the question names: "the 24th of December", "December 24", "the twenty-fourth", "Christmas Eve"."""
+    ordinal = "|".join(sorted(ORDINALS, key=len, reverse=True))
+    words = re.sub(rf"\b(twenty|thirty)[\s-]({ordinal})\b",
+                   lambda m: str({"twenty": 20, "thirty": 30}[m.group(1)] + ORDINALS[m.group(2)]) + "th", words)
+    words = re.sub(rf"\b({ordinal})\b", lambda m: f"{ORDINALS[m.group(1)]}th", words)
+    month_names = "|".join(MONTHS)
+    found = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({month_names})\b|\b({month_names}) (?:the )?(\d{{1,2}})"
+                      rf"(?:st|nd|rd|th)?\b", words)
+    if found:
+        day = int(found.group(1) or found.group(4))
+        month = MONTHS.index(found.group(2) or found.group(3)) + 1
+    else:
+        holiday = next((name for name in sorted(HOLIDAYS, key=len, reverse=True) if name in words), None)
+        if holiday is None:
+            return None
+        month, day = HOLIDAYS[holiday]
+    try:
+        asked = date(today.year, month, day)
+    except ValueError:
+        return None
+    return asked if asked >= today - timedelta(days=31) else date(today.year + 1, month, day)

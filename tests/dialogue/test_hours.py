@@ -1,0 +1,84 @@
+"""Opening hours read from documents written in different layouts, and questions about them answered in code."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.dialogue.hours import Timetable, spoken_clock
+from appliance.knowledge.index import Passage
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=ZoneInfo("Europe/Dublin"))  # a Monday
+
+
+def table(text: str) -> Timetable:
+    return Timetable.from_passages([Passage("hours.txt", "Hours", text, 1.0)])
+
+
+DOTTED_TEXT = ("OPENING HOURS\n  Mon - Fri ........ 07:45 - 18:15\n  Saturday ......... 09:00 - 12:30\n"
+               "  Sunday ........... CLOSED\n  Public holidays .. CLOSED\n\nTypical saving: 28 - 38%\n"
+               "Deliveries run Monday to Friday 8:00 - 17:00.")
+PROSE_TEXT = ("- Monday to Saturday, 9 AM to 6 PM.\n- Sunday, 11 AM to 3 PM.\n"
+              "- Bank holidays, 11 AM to 3 PM. We are closed on Christmas Day, Boxing Day and New Year's Day.")
+SEASON_TEXT = ("Tuesday to Friday: 10am to 5:30pm\nSaturday: 10am to 2pm\nSunday and Monday: closed\n"
+               "Festive break: closed from 23 December to 3 January.\nWed 22 Dec   10:00 - 13:00\n")
+DOTTED, PROSE, SEASON = table(DOTTED_TEXT), table(PROSE_TEXT), table(SEASON_TEXT)
+
+
+def test_clock_times_are_said_the_way_people_say_them():
+    assert [spoken_clock(t) for t in ("07:45", "18:15", "12:30", "9am", "5:30pm", "00:00")] == [
+        "7:45 AM", "6:15 PM", "12:30 PM", "9 AM", "5:30 PM", "12 AM"]
+
+
+def test_each_layout_gives_the_week():
+    assert DOTTED.weekly == {**{d: "open from 7:45 AM to 6:15 PM" for d in range(5)},
+                             5: "open from 9 AM to 12:30 PM", 6: "closed"}
+    assert PROSE.weekly[6] == "open from 11 AM to 3 PM" and PROSE.weekly[2] == "open from 9 AM to 6 PM"
+    assert SEASON.weekly[0] == SEASON.weekly[6] == "closed" and 0 not in {d for d, s in SEASON.weekly.items()
+                                                                         if s != "closed"}
+
+
+def test_lines_that_are_not_opening_hours_are_left_alone():
+    assert set(DOTTED.named) == {"public holidays"}  # not "typical saving", not the deliveries
+    assert DOTTED.weekly[0] == "open from 7:45 AM to 6:15 PM"  # the first timetable wins, not the deliveries'
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("Are you open on Sundays?", "On Sundays we're closed."),
+    ("What time do you shut on a Saturday?", "On Saturdays we're open from 9 AM to 12:30 PM."),
+    ("Are you lot open at the weekend?", "On Saturdays we're open from 9 AM to 12:30 PM and on Sundays we're closed."),
+    ("Are you open today?", "Today we're open from 7:45 AM to 6:15 PM."),
+    ("Are you open on public holidays?", "Public holidays: we're closed."),
+    ("Are you open on Christmas Day?", "On 25 December we're closed."),  # a public holiday, not its Friday
+])
+def test_questions_about_the_dotted_timetable(question, answer):
+    assert DOTTED.answer(question, NOW) == answer
+
+
+def test_named_days_and_date_ranges():
+    assert PROSE.answer("are you open on boxing day?", NOW) == "Boxing day: we're closed."
+    assert PROSE.answer("What are your hours on bank holidays?", NOW) == "Bank holidays: we're open from 11 AM to 3 PM."
+    assert SEASON.answer("Are you open on the twenty-eighth of December?", NOW) == "On 28 December we're closed."
+    assert SEASON.answer("are you open January 2nd?", NOW) == "On 2 January we're closed."
+    assert SEASON.answer("and on the 22nd of December, are you open?", NOW) == (
+        "On 22 December we're open from 10 AM to 1 PM.")
+    assert SEASON.answer("What are your opening hours?", NOW) == (
+        "Monday we are closed; Tuesday to Friday we are open from 10 AM to 5:30 PM; Saturday we are open from 10 AM "
+        "to 2 PM; Sunday we are closed.")
+
+
+@pytest.mark.parametrize("question", [
+    "How much is the boiler service?", "What time do you deliver on Saturdays?",
+    "Are your phone lines open on Sunday?", "Is the Gold plan open to new members?"])
+def test_other_questions_are_not_answered_from_the_timetable(question):
+    assert DOTTED.answer(question, NOW) is None
+
+
+def test_no_timetable_answers_nothing():
+    assert table("Our refund policy: 30 days.").answer("Are you open on Sunday?", NOW) is None
+
+
+def test_lines_run_together_read_the_same():  # plain-text passages are stored with their lines joined
+    for text in (DOTTED_TEXT, PROSE_TEXT, SEASON_TEXT):
+        apart, joined = table(text), table(" ".join(text.split()))
+        assert (joined.weekly, joined.dated, joined.named) == (apart.weekly, apart.dated, apart.named)
