@@ -66,7 +66,8 @@ def callback_text(company: str, spoken_when: str, moment: datetime) -> str:
 
 def _plain(text: str) -> str:
     """A passage on one line, its list items joined with semicolons."""
-    items = [item.strip() for item in re.split(r"(?:^|\s+)[-*•]\s+", " ".join(plain(text).split())) if item.strip()]
+    # A list item starts a line; a dash inside a line is a range ("8:00 - 18:00") or a pause, and stays.
+    items = [" ".join(item.split()) for item in re.split(r"(?m)^\s*[-*•]\s+", plain(text)) if item.strip()]
     return "".join(item + (" " if item[-1] in ".!?" else "; ") for item in items).rstrip("; ")
 
 
@@ -80,9 +81,15 @@ def details_text(company: str, topic: str, passages: list[Passage], limit: int =
         sections.append(section if section.endswith((".", "!", "?")) else section + ".")
     text = f"{company} {topic}:"
     sentences = [s for section in sections for s in re.split(r"(?<=[.!?])\s+", section) if s]
+    rest = " Ask us for the rest by email."
     for number, sentence in enumerate(sentences):
         if len(text) + 1 + len(sentence) > limit and number:
-            return text + " Ask us for the rest by email."
+            room = limit - len(text) - len(rest) - 1
+            if room > 60:  # a long run of words with no full stop (a timetable's lines run together): what fits
+                cut = sentence[:room].rsplit(" ", 1)[0]
+                text += " " + (cut.rsplit(",", 1)[0] if cut.count(",") and len(cut.rsplit(",", 1)[0]) > room // 2
+                               else cut) + "…"
+            return text + rest
         text += " " + sentence
     return text
 

@@ -194,7 +194,7 @@ class ActionTaker:
         topic = self._topic(reply, state)
         if order and (reply.intent in ("order_status", "complaint") or topic.startswith("order ")):
             return compose.order_text(self.company, order)  # "text me the tracking number" after the order
-        return compose.details_text(self.company, topic, self._answering(topic, state.question))
+        return compose.details_text(self.company, topic, self._answering(topic, state.asked_for or state.question))
 
     def _answering(self, topic: str, question: str) -> list:
         """The document about `topic`, the passages that best answer the caller's question first (a text has room

@@ -30,6 +30,9 @@ ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is i
     that this one of on about again sorry just then also charge fee be are was""".split())
 ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
                      r"(?:one|plan|option|package|tier|level|choice)\b", re.I)
+SENDING_WORDS = set("""send sent text texted sms message email e-mail mail whatsapp details detail info information
+    stuff all everything me us my on by via over in as them those these they okay fine too also normal instead want
+    need get have got some any more""".split())
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.I)
 # "What are your plans?", "How much do your plans cost?": a question about the whole list of a document's
 # sections, answered from their headings.
@@ -206,9 +209,13 @@ class Conversation:
         for passage in self.index.search(heard, k=6):
             best.setdefault(passage.source, passage)
         ranked = sorted(best.values(), key=lambda passage: passage.score, reverse=True)
-        if ranked and ranked[0].score >= TOPIC_MIN_SCORE and (len(ranked) == 1
+        # A request that names what it wants ("the address of your showroom", "your bank details") takes the best
+        # document even when another is close: what is sent is that document's passages nearest the request.
+        named = set(re.findall(r"[a-z']+", heard.lower())) - ASKING_WORDS - SENDING_WORDS
+        if ranked and ranked[0].score >= TOPIC_MIN_SCORE and (len(ranked) == 1 or named
                                                              or ranked[0].score - ranked[1].score >= TOPIC_MARGIN):
             self.state.topic = title_of(ranked[0].heading, self.company)
+            self.state.asked_for = heard if named else None
 
     def _question_intent(self, state: CallState) -> str:
         """policy_query or product_query, as the classifier read the question."""

@@ -27,7 +27,8 @@ HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "s
 TIME_CUES = r"(?:at|around|by|about|say|make it|no|sorry|actually|rather|instead|or)"
 # ...and a word after it that makes it a quantity: "around six hundred pieces", "about 3 copies", "at 5 percent".
 # A plural noun counts, but not the short words and verbs that end in s ("at 3 works", "at 4 this afternoon").
-QUANTITY_AFTER = re.compile(r"\s+(?:hundred|thousand|million|grand|percent|per|dozen|"
+QUANTITY_AFTER = re.compile(r"\W+(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine)\b|"  # a run of digits
+                            r"\s+(?:hundred|thousand|million|grand|percent|per|dozen|"
                             r"(?!(?:this|is|was|works|suits|please|as|us|yes|thanks|plus)\b)[a-z]+s)\b")
 
 
@@ -66,6 +67,8 @@ def spoken_digits(text: str) -> str:
 def to_e164(text: str, country_code: str = "+1") -> str | None:
     """The phone number in `text` as E.164, local numbers taking `country_code`; None if there is none."""
     spoken = re.sub(r"(\bplus\s+|\+\s+)", "+", spoken_digits(text), flags=re.I)
+    # "two two seven... sorry... two two seven": a group said again after a correction replaces the one before it
+    spoken = re.sub(r"\b(\d+)\W+(?:sorry|no|i mean|correction|rather|wait|oops)\b\W+(?=\d)", "", spoken, flags=re.I)
     # Whisper can write a spoken number as a quantity: "9 billion 876 543,210"
     spoken = re.sub(r"(?<=\d)\s+(billion|million|thousand|lakh|crore)\s+(?=\d)", " ", spoken, flags=re.I)
     found = re.search(r"(\+?\d[\d\s().,-]{5,}\d)", spoken)

@@ -197,6 +197,7 @@ class CallState:
     offered_specialist: bool = False
     topic: str | None = None  # what the caller last asked about, for "send it on email"
     buying: bool = False
+    asked_for: str | None = None  # a request to send that named what it wants ("your showroom's address")
     listed: list[str] = field(default_factory=list)  # the items of the last list said, in the order said
     sales_told: bool = False  # the hot lead went to the sales team on this call
     confirmed: set = field(default_factory=set)  # numbers and emails the caller gave when asked, or confirmed

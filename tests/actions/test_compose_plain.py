@@ -30,3 +30,13 @@ def test_an_email_has_plain_text_and_html_without_markdown():
     letter = document_email("Bright Paws", "prices", [Passage("prices.md", "Prices > Plans", PRICES, 1.0)])
     for body in (letter.text, letter.html):
         assert "Starter: Price R 249, Visits 2." in body and "**" not in body and "|:---" not in body
+
+
+def test_a_timetable_with_no_full_stops_still_reaches_the_text():
+    joined = ("ACME PRINT Ltd. Unit 4, Mill Lane, Kilkenny R95 X2Y2 OPENING HOURS Monday to Friday 8:00 - 18:00 "
+              "Saturday 9:00 - 13:00 Sunday CLOSED Public holidays CLOSED PHONE answered around the clock by our "
+              "voice assistant, staff on the phone Monday to Friday 8:00 - 18:00 and glad to call you back at a time "
+              "of your choosing, any day of the week, whatever the weather")
+    text = details_text("Acme Print", "opening hours", [Passage("hours.txt", "hours", joined, 1.0)])
+    assert "Mill Lane" in text and "Monday to Friday 8:00 - 18:00" in text and text.endswith("by email.")
+    assert len(text) <= SMS_CHARS + len(" Ask us for the rest by email.")

@@ -191,3 +191,9 @@ def test_an_email_said_before_another_sentence_ends_with_it():
                                   "at 5 percent interest"])
 def test_a_quantity_is_not_a_time(text):
     assert parse_when(text, NOW).at is None
+
+
+def test_a_group_of_digits_said_again_after_a_correction_counts_once():
+    said = "my cell number is zero eight four, two two six... sorry... two two seven, three three one nine"
+    assert to_e164(said, "+27") == "+27842273319"
+    assert parse_when(said, NOW).at is None  # "sorry... two" is no time of day
