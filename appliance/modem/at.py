@@ -44,6 +44,11 @@ CMS_MEANINGS = {  # 1-127: the network's RP causes (TS 24.011); 128-255: TP fail
 
 CALL_RESULTS = ("NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE")
 NUMBER = re.compile(r"[0-9]{1,9}")  # an index, a state, an error number: ASCII digits, as 27.007 writes them
+KEYS = "0123456789*#ABCD"  # the keys a DTMF report can name
+# SIMCom's call state lines; the manual's own examples write them with and without spaces (VOICE CALL:END:000017)
+VOICE_CALL_BEGIN = re.compile(r"VOICE CALL: ?BEGIN")
+VOICE_CALL_END = re.compile(r"VOICE CALL: ?END(?:: ?(.*))?")
+CALL_TIME = re.compile(r"([0-9]{2})([0-5][0-9])([0-5][0-9])")  # HHMMSS
 
 
 class AtError(ValueError):
@@ -104,6 +109,33 @@ class CallerId:
 @dataclass(frozen=True)
 class NoCarrier:
     """NO CARRIER with no dial in hand: the other side hung up."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """BUSY, NO ANSWER or NO DIALTONE with no dial in hand: a dial the modem already said OK to has failed."""
+
+    result: str
+
+
+@dataclass(frozen=True)
+class VoiceCallBegan:
+    """VOICE CALL: BEGIN (SIMCom): the call is connected."""
+
+
+@dataclass(frozen=True)
+class VoiceCallEnded:
+    """VOICE CALL: END: <time> (SIMCom): a call ended after `duration_s` connected (None when the time is missing
+    or unreadable). It may come inside the answer to AT+CHUP or ATH, and is an event all the same."""
+
+    duration_s: int | None
+
+
+@dataclass(frozen=True)
+class KeyReported:
+    """The modem heard the caller press a key: +RXDTMF: <key> (SIMCom) or +QTONEDET: <ASCII code> (Quectel)."""
+
+    key: str
 
 
 @dataclass(frozen=True)
@@ -173,6 +205,20 @@ def command_name(line: str) -> str:
         end = next((i for i, char in enumerate(body) if char in "=?"), len(body))
         return body[:end].upper()
     return body[:1].upper()
+
+
+def call_seconds(text: str | None) -> int | None:
+    """Seconds from a call time written HHMMSS; None when it is not one."""
+    found = CALL_TIME.fullmatch((text or "").strip())
+    return None if found is None else int(found[1]) * 3600 + int(found[2]) * 60 + int(found[3])
+
+
+def _key(name: str, value: str) -> str:
+    """The key a DTMF report names; AtError for one no keypad has."""
+    key = chr(_integer(value)) if name == "+QTONEDET" else value.strip().upper()
+    if len(key) != 1 or key not in KEYS:
+        raise AtError(f"{name} names no key: {value[:40]!r}")
+    return key
 
 
 def _integer(text: str) -> int:
@@ -284,6 +330,12 @@ class AtParser:
             return Ring()
         if line == "NO CARRIER":
             return NoCarrier()
+        if line in CALL_RESULTS:
+            return CallResult(line)
+        if VOICE_CALL_BEGIN.fullmatch(line):
+            return VoiceCallBegan()
+        if ended := VOICE_CALL_END.fullmatch(line):
+            return VoiceCallEnded(call_seconds(ended[1]))
         name, args = parse_info(line)
         if not name or self._answers_pending(name):
             return None
@@ -295,6 +347,8 @@ class AtParser:
             return RegistrationChanged(_integer(args[0]))
         if name == "+CDS" and len(args) >= 3:
             return StatusReportShown(reference=_integer(args[1]), status=_integer(args[-1]))
+        if name in ("+RXDTMF", "+QTONEDET") and len(args) == 1:
+            return KeyReported(_key(name, args[0]))
         return None
 
     @staticmethod

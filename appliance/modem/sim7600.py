@@ -2,25 +2,34 @@
 
 Written from the command set of the SIM7500/SIM7600 AT command manual and 3GPP TS 27.005/27.007:
 echo, error formats, identity, SIM PIN, registration, signal, operator, SMS in PDU and text mode
-(send, store, read, list, delete, indications, status reports) and call signalling. Tests and
-technicians script the rest of the world through its public methods: the SIM, the network, the
-next command's failure, an incoming text, a ring.
+(send, store, read, list, delete, indications, status reports), voice calls (ATA, ATD, ATH,
+AT+CHUP, AT+CVHU, AT+CEER, VOICE CALL: BEGIN/END), call audio on/off (AT+CPCMREG), key reports
+(AT+DDET, +RXDTMF) and restarts (AT+CRESET, AT+CFUN=1,1). `dialect="quectel"` makes it a Quectel
+EC25 instead where the two differ (see voice_twin.Dialect). Tests and technicians script the rest
+of the world through its public methods: the SIM, the network, the next command's failure, an
+incoming text, a ring, the caller's voice and keys, how a dialled number answers, and faults.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
 
 from appliance.modem import sms
 from appliance.modem.at import CME_MEANINGS, CMS_MEANINGS, split_args
+from appliance.modem.voice_twin import DIAL_RESULTS, DIALECTS, KEYS, RELEASES, VoiceChannel, call_time
 
-MANUFACTURER = "SIMCOM INCORPORATED"
-MODEL = "SIMCOM_SIM7600G-H"
-REVISION = "LE20B04SIM7600G22"
+MANUFACTURER = DIALECTS["sim7600"].manufacturer
+MODEL = DIALECTS["sim7600"].model
+REVISION = DIALECTS["sim7600"].revision
 IMEI = "862478030001239"
 OPERATOR = "SIMULATED"
 SERVICE_CENTRE = "+15550000000"
@@ -67,6 +76,13 @@ def _fixed(line: str):
     return lambda form, args: [] if form == "test" else [line]
 
 
+def _flag(value: str) -> bool:
+    """A 0/1 argument; Refused for anything else."""
+    if value not in ("0", "1"):
+        raise Refused()
+    return value == "1"
+
+
 def _address_type(number: str) -> int:
     return 145 if number.startswith("+") else 129
 
@@ -82,7 +98,11 @@ def _readable(pdu: str) -> sms.Submit | sms.Deliver | sms.StatusReport | None:
 class Sim7600:
     """The modem's state and its AT command set; a subclass supplies `output` (see simulator.Simulator)."""
 
-    def __init__(self, *, sim: bool = True, pin: str | None = None, registration: int = 1, signal: int = 20):
+    def __init__(self, *, sim: bool = True, pin: str | None = None, registration: int = 1, signal: int = 20,
+                 dialect: str = "sim7600"):
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown modem dialect {dialect!r}: known are {', '.join(DIALECTS)}")
+        self.dialect = DIALECTS[dialect]
         self.sim_present = sim
         self.pin = pin
         self.sim_locked = pin is not None
@@ -96,6 +116,25 @@ class Sim7600:
         self.sent: list[SentSms] = []
         self.ringing_from: str | None = None
         self.in_call = False
+        self.dialing: str | None = None  # the number of a call being set up (ATD said, no outcome yet)
+        self.dial_outcomes: dict[str, tuple[str, float]] = {}  # script_dial: number -> (outcome, after_s)
+        self.answer_delay_s = 0.05  # how long a dialled number not scripted takes to answer
+        self.last_release = "Normal, unspecified"  # what AT+CEER says
+        self.caller = VoiceChannel()  # the other end of the call's audio
+        self.audio_enabled = False  # AT+CPCMREG=1 / AT+QPCMV=1
+        self.audio_port = 0  # AT+QPCMV's <port>: 0 is the USB port this twin carries audio on
+        self.mute_to_appliance = False  # faults: audio that never reaches the appliance ...
+        self.mute_from_appliance = False  # ... or never reaches the caller
+        self.audio_dead = False  # the audio port carries nothing until the modem restarts
+        self._audio_dies = False  # audio_dies_after_a_call
+        self.keys_pressed: list[str] = []  # every key the caller pressed, reported or not
+        self.cfun = 1
+        self.boots = 0  # restarts since it was made (AT+CRESET, AT+CFUN=1,1)
+        self.restart_delay_s = 0.05  # after AT+CRESET's OK, before the modem goes
+        self.restart_s = 0.2  # how long it stays gone (the simulator's ports vanish meanwhile)
+        self.restarting = False  # between AT+CRESET's OK and the restart: it hears nothing
+        self._call_began = 0.0  # monotonic seconds when the call connected
+        self._dial_timer: asyncio.TimerHandle | None = None
         self._faults: list[tuple[str, Refused]] = []  # fail_next, in order
         self._ignored: list[str] = []  # ignore_next
         self._typed = bytearray()
@@ -111,8 +150,14 @@ class Sim7600:
             "+CMEE": self._cmee, "+CPIN": self._cpin, "+CREG": self._creg, "+CSQ": self._csq, "+COPS": self._cops,
             "+CMGF": self._cmgf, "+CSCS": self._cscs, "+CSMP": self._csmp, "+CNMI": self._cnmi, "+CPMS": self._cpms,
             "+CMGS": self._cmgs, "+CMGR": self._cmgr, "+CMGL": self._cmgl, "+CMGD": self._cmgd, "+CLIP": self._clip,
-            "+CHUP": self._hang_up,
+            "+CHUP": self._chup, "+CVHU": self._cvhu, "+CEER": self._ceer, "+CFUN": self._cfun,
         }
+        if self.dialect.name == "quectel":
+            self._commands.update({"+QPCMV": self._qpcmv, "+QTONEDET": self._qtonedet,
+                                   "+CGMR": _fixed(self.dialect.revision)})
+        else:
+            self._commands.update({"+CPCMREG": self._cpcmreg, "+DDET": self._ddet, "+CRESET": self._creset})
+        self._commands.update({"+CGMI": _fixed(self.dialect.manufacturer), "+CGMM": _fixed(self.dialect.model)})
 
     def reset(self) -> None:
         """Factory settings (ATZ, AT&F): echo on, plain ERROR, PDU mode, no indications."""
@@ -124,6 +169,8 @@ class Sim7600:
         self.cscs = "IRA"
         self.csmp = [17, 167, 0, 0]  # first octet, validity, protocol id, data coding
         self.cnmi = [0, 0, 0, 0, 0]  # mode, mt (messages), bm, ds (status reports), bfr
+        self.cvhu = 0 if self.dialect.ath_hangs_up else 1  # AT+CVHU: 1 (SIM7600's default) makes ATH a no-op
+        self.key_reports = 0  # AT+DDET / AT+QTONEDET
 
     def output(self, data: bytes) -> None:
         """Send bytes to the computer; the pty wrapper (or a test) supplies this."""
@@ -146,10 +193,13 @@ class Sim7600:
         self._ignored.append(command.upper())
 
     def set_registration(self, stat: int) -> None:
-        """Move to another network state, with the +CREG URC when the computer asked for it."""
+        """Move to another network state, with the +CREG URC when the computer asked for it; losing the network
+        drops the call in progress."""
         self.registration = stat
         if self.creg_mode:
             self._urc(self._creg_line(include_mode=False))
+        if stat not in (1, 5):
+            self.drop_call()
 
     def deliver_sms(self, number: str, text: str) -> list[int]:
         """A text from `number` arrives: stored in SIM storage with +CMTI (or shown with +CMT); returns where."""
@@ -171,8 +221,52 @@ class Sim7600:
     def remote_hang_up(self) -> None:
         """The other side ends the call (or stops ringing)."""
         if self.in_call or self.ringing_from is not None:
-            self.in_call, self.ringing_from = False, None
-            self._urc("VOICE CALL: END: 000000", "NO CARRIER")
+            self._released("remote")
+
+    def drop_call(self) -> None:
+        """The network drops the call in progress (a lost radio link): to the modem a release it did not ask for."""
+        if self.in_call:
+            self._released("network")
+
+    def script_dial(self, number: str, outcome: str = "answered", after_s: float | None = None) -> None:
+        """How a call to `number` goes: answered, busy, no-answer or no-carrier, `after_s` after ATD (default
+        answer_delay_s). Numbers not scripted answer."""
+        if outcome != "answered" and outcome not in DIAL_RESULTS:
+            raise ValueError(f"unknown dial outcome {outcome!r}")
+        self.dial_outcomes[number] = (outcome, self.answer_delay_s if after_s is None else after_s)
+
+    def say(self, voice: np.ndarray | str | Path) -> None:
+        """The caller's voice (an 8 kHz int16 array or a WAV file), sent once call audio flows, then silence."""
+        self.caller.say(voice)
+
+    def heard(self) -> np.ndarray:
+        """What the appliance sent the caller in this call, as int16 samples."""
+        return self.caller.heard()
+
+    def press_keys(self, keys: str, at_s: Sequence[float] | None = None, gap_s: float = 0.15) -> None:
+        """The caller presses `keys` (0-9, *, #, A-D): at each of `at_s` seconds from now, else one now and one every
+        gap_s. The modem reports those pressed while a call is up and key detection is on (AT+DDET=1)."""
+        keys = keys.upper()
+        if any(key not in KEYS for key in keys):
+            raise ValueError(f"{keys!r}: keys are {KEYS}")
+        times = list(at_s) if at_s is not None else [position * gap_s for position in range(len(keys))]
+        for key, delay_s in zip(keys, times):
+            self._later(delay_s, partial(self._key, key))
+
+    def mute_audio(self, to_appliance: bool = True, from_appliance: bool = False) -> None:
+        """One-way (or no-way) audio from now on: what the caller says never reaches the appliance, and/or what
+        the appliance sends is dropped. AT+CPCMREG still answers OK. mute_audio(False, False) mends it."""
+        self.mute_to_appliance, self.mute_from_appliance = to_appliance, from_appliance
+
+    def audio_dies_after_a_call(self) -> None:
+        """Once the next call ends, the audio port carries nothing either way, though the commands still say OK,
+        until the modem restarts (AT+CRESET)."""
+        self._audio_dies = True
+
+    @property
+    def audio_on(self) -> bool:
+        """Whether the call's audio flows on the audio port now (a fault may still silence it)."""
+        return self.audio_enabled and self.in_call and self.audio_port == 0
 
     def stop(self) -> None:
         """Cancel everything scheduled: reports to come, rings to come."""
@@ -184,6 +278,8 @@ class Sim7600:
 
     def receive(self, data: bytes) -> None:
         """Bytes typed at the modem."""
+        if self.restarting:
+            return
         for byte in data:
             if self._finish_body is not None:
                 self._body_byte(byte)
@@ -256,10 +352,11 @@ class Sim7600:
         detail = table.get(refused.number, "unknown error") if self.cmee == 2 else refused.number
         return f"+{refused.kind} ERROR: {detail}"
 
-    def _later(self, delay_s: float, callback) -> None:
+    def _later(self, delay_s: float, callback) -> asyncio.TimerHandle:
         loop = asyncio.get_running_loop()
         self._timers = [timer for timer in self._timers if timer.when() > loop.time()]  # those still to come
         self._timers.append(loop.call_later(delay_s, callback))
+        return self._timers[-1]
 
     # Commands
 
@@ -302,13 +399,15 @@ class Sim7600:
             return []
         if letter == "&":
             return []  # &C, &D, &W: nothing to simulate
+        if letter == "I" and self.dialect.name == "quectel":
+            return [self.dialect.manufacturer, self.dialect.model, f"Revision: {self.dialect.revision}"]
         if letter == "I":
             return [f"Manufacturer: {MANUFACTURER}", f"Model: {MODEL}", f"Revision: {REVISION}", f"IMEI: {IMEI}",
                     "+GCAP: +CGSM"]
         if letter == "A":
             return self._answer_call()
-        if letter == "H":
-            return self._hang_up("exec", [])
+        if letter == "H" and rest in ("", "0"):
+            return self._ath()
         if letter == "D":
             return self._dial(rest)
         raise Refused()
@@ -598,23 +697,188 @@ class Sim7600:
         self._later(self.ring_interval_s, self._ring)
 
     def _answer_call(self) -> list[str]:
-        if self.ringing_from is None:
+        if self.ringing_from is None or self.in_call:
             raise Refused("NO CARRIER")
-        self.ringing_from, self.in_call = None, True
-        self._later(0, lambda: self._urc("VOICE CALL: BEGIN"))
+        self._connect()
+        if self.dialect.call_urcs:
+            self._later(0, lambda: self._urc("VOICE CALL: BEGIN"))  # after the OK, as 3.6 ATA gives it
         return []
 
-    def _hang_up(self, form, args) -> list[str]:
-        self.ringing_from, self.in_call = None, False
-        return []
+    def _connect(self) -> None:
+        """The call is up: a new recording of what the caller hears starts."""
+        self.ringing_from, self.dialing, self.in_call = None, None, True
+        self._call_began = time.monotonic()
+        self.caller.forget_heard()
+        self._audio_changed()
 
-    def _dial(self, dial_string: str) -> list[str]:
+    def _end_call(self, reason: str) -> str:
+        """Whatever call there is ends (`reason` as in RELEASES); returns its VOICE CALL: END line."""
+        seconds = time.monotonic() - self._call_began if self.in_call else 0
+        if self.in_call and self._audio_dies:
+            self.audio_dead = True
+        if self._dial_timer is not None:
+            self._dial_timer.cancel()
+        self.ringing_from, self.dialing, self.in_call, self._dial_timer = None, None, False, None
+        self.last_release = RELEASES[reason]
+        if self.dialect.audio_command == "+CPCMREG":
+            self.audio_enabled = False  # PCM over USB lasts a call; AT+QPCMV stays set until turned off
+        self._audio_changed()
+        return f"VOICE CALL: END: {call_time(seconds)}"
+
+    def _released(self, reason: str) -> None:
+        """The call ended without the computer asking: VOICE CALL: END (SIMCom) and NO CARRIER."""
+        end = self._end_call(reason)
+        self._urc(*([end] if self.dialect.call_urcs else []), "NO CARRIER")
+
+    def _chup(self, form, args) -> list[str]:
+        if form == "test":
+            return []
+        if form != "exec":
+            raise Refused()
+        if not (self.in_call or self.ringing_from is not None or self.dialing):
+            return []  # 6.2: no call, OK all the same
+        end = self._end_call("local")
+        return [end] if self.dialect.call_urcs else []
+
+    def _ath(self) -> list[str]:
+        if self.cvhu == 1:
+            return []  # 3.7: with AT+CVHU=1 (the SIM7600's default) ATH is ignored, OK given
+        return self._chup("exec", [])
+
+    def _cvhu(self, form, args):
+        return self._number_setting("cvhu", "+CVHU", form, args, range(2))
+
+    def _ceer(self, form, args):
+        return [] if form == "test" else [f"+CEER: {self.last_release}"]
+
+    def _dial(self, dial_string: str) -> list[str] | None:
         if not self.sim_present:
             raise Refused("CME", 10)
-        if self.registration not in (1, 5):
+        if self.registration not in (1, 5) or self.cfun != 1:
+            self.last_release = RELEASES["no-service"]
             raise Refused("NO CARRIER")
-        if not re.fullmatch(r"\+?[0-9*#]+;?", dial_string):
+        match = re.fullmatch(r"(\+?[0-9*#ABC]+)[IiGg]?(;?)", dial_string)
+        if match is None:
             raise Refused("CME", 27)
-        self.in_call = True
-        self._later(0, lambda: self._urc("VOICE CALL: BEGIN"))
+        if not match[2]:
+            raise Refused("NO CARRIER")  # no ';': a data call, which this twin does not carry
+        if self.in_call or self.dialing or self.ringing_from is not None:
+            raise Refused("CME", 3)
+        self.dialing = number = match[1]
+        outcome, after_s = self.dial_outcomes.get(number, ("answered", self.answer_delay_s))
+        self._dial_timer = self._later(after_s, partial(self._dial_outcome, outcome))
+        return None if self.dialect.dial_waits else []  # Quectel: the final result is the outcome
+
+    def _dial_outcome(self, outcome: str) -> None:
+        self._dial_timer = None
+        if outcome == "answered":
+            self._connect()
+            if self.dialect.dial_waits:
+                self._final([])
+            else:
+                self._urc("VOICE CALL: BEGIN")
+            return
+        self.dialing = None
+        self.last_release = RELEASES[outcome]
+        self._urc(DIAL_RESULTS[outcome])  # the final result of ATD, or after its OK a result unasked
+
+    def _key(self, key: str) -> None:
+        self.keys_pressed.append(key)
+        if self.in_call and self.key_reports:
+            self._urc(self.dialect.key_urc(key))
+
+    def _ddet(self, form, args):
+        if form == "test":
+            return ["+DDET: (0-1)"]
+        if form == "read":
+            return [f"+DDET: {self.key_reports}"]
+        if form != "set" or not args:
+            raise Refused()
+        self.key_reports = int(_flag(args[0]))
         return []
+
+    def _qtonedet(self, form, args):
+        return self._number_setting("key_reports", "+QTONEDET", form, args, range(2))
+
+    # Call audio: the simulator carries it on a second terminal (see simulator.Simulator)
+
+    def _audio_changed(self) -> None:
+        """Call audio may have started or stopped (see audio_on); the simulator starts or stops its clock."""
+
+    def _cpcmreg(self, form, args):
+        if form == "test":
+            return ["+CPCMREG: (0-1)"]
+        if form == "read":
+            return [f"+CPCMREG: {int(self.audio_enabled)}"]
+        if form != "set" or not args:
+            raise Refused()
+        enable = _flag(args[0])
+        if enable and not self.in_call:
+            raise Refused()  # PCM over USB starts only once a call is connected
+        self.audio_enabled = enable
+        self._audio_changed()
+        return []
+
+    def _qpcmv(self, form, args):
+        if form == "test":
+            return ["+QPCMV: (0,1),(0-2)"]
+        if form == "read":
+            return [f"+QPCMV: {int(self.audio_enabled)},{self.audio_port}"]
+        if form != "set" or not args or len(args) > 2 or (len(args) == 2 and args[1] not in ("0", "1", "2")):
+            raise Refused()
+        self.audio_enabled = _flag(args[0])
+        self.audio_port = int(args[1]) if len(args) == 2 else 0
+        self._audio_changed()
+        return []
+
+    # Restarts
+
+    def _creset(self, form, args):
+        if form == "test":
+            return []
+        if form != "exec":
+            raise Refused()
+        self.restarting = True
+        self._later(self.restart_delay_s, self._restart)
+        return []
+
+    def _cfun(self, form, args):
+        if form == "test":
+            return ["+CFUN: (0,1,4),(0-1)"]
+        if form == "read":
+            return [f"+CFUN: {self.cfun}"]
+        if form != "set" or not args or args[0] not in ("0", "1", "4") or len(args) > 2:
+            raise Refused()
+        if len(args) == 2 and _flag(args[1]):
+            self.restarting = True
+            self._later(self.restart_delay_s, self._restart)  # <rst>=1: reset before setting <fun>
+        self.cfun = int(args[0])
+        return []
+
+    def _restart(self) -> None:
+        """The modem restarts: the call and its audio end, settings go back to the factory's, the SIM locks again."""
+        if self.in_call or self.ringing_from is not None or self.dialing:
+            self._end_call("local")
+        self.stop()
+        self.reset()
+        self.cfun, self.sim_locked = 1, self.pin is not None
+        self.audio_enabled, self.audio_port, self.audio_dead, self._audio_dies = False, 0, False, False
+        self._typed.clear()
+        self._finish_body = None
+        self.restarting = False
+        self.boots += 1
+        self._power_cycle()
+
+    def _power_cycle(self) -> None:
+        """Go away and come back; with no ports to lose, it only boots (the simulator overrides this)."""
+        self._boot()
+
+    def _boot(self) -> None:
+        """Say what a freshly started modem says: RDY, the SIM's state, SMS DONE and PB DONE (or Quectel's lines)."""
+        lines = list(self.dialect.boot)
+        sim_at = lines.index("+CPIN: READY")
+        if not self.sim_present:
+            lines = lines[:sim_at]
+        elif self.sim_locked:
+            lines = lines[:sim_at] + ["+CPIN: SIM PIN"]
+        self._urc(*lines)
