@@ -43,7 +43,7 @@ def document_email(company: str, topic: str, passages: list[Passage]) -> Email:
     footer = f"You asked for this on a call with {company}. Reply to this email if you have any questions."
     name = (passages[0].source.rsplit("/", 1)[-1] if passages else f"{topic}.txt").rsplit(".", 1)[0] + ".txt"
     attachment = {"name": name, "type": "text/plain", "text": f"{title}\n\n{text}\n"}
-    hello = f"As you asked, here is the information on our {topic}."
+    hello = f"As you asked, here is the information on {topic if topic.startswith('our ') else 'our ' + topic}."
     return Email(title, f"Hello,\n\n{hello}\n\n{text}\n\n{footer}\n",
                  _page(title, [("", hello)] + sections, footer), (attachment,))
 
@@ -91,6 +91,17 @@ def details_text(company: str, topic: str, passages: list[Passage], limit: int =
                                else cut) + "…"
             return text + rest
         text += " " + sentence
+    return text
+
+
+def price_text(company: str, topic: str, items: list[tuple[str, str]], limit: int = SMS_CHARS) -> str:
+    """A price list as a short text: each item and its price, as many as fit."""
+    text = f"{company} {topic}:"
+    for name, price in items:
+        entry = f" {plain(name)}: {plain(price)}."
+        if len(text) + len(entry) > limit:
+            return text + " Ask us for the rest by email."
+        text += entry
     return text
 
 

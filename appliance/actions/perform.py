@@ -18,6 +18,7 @@ from typing import Callable
 from appliance.actions import compose, outbox
 from appliance.actions.outbox import Message, message_key
 from appliance.actions.validate import Contacts, Refused, check
+from appliance.dialogue.catalog import PRICE_ASKED, priced_items
 from appliance.dialogue.policy import CallState, same_number, spoken_time
 from appliance.llm.reply import Reply
 from appliance.records import disk_full
@@ -194,7 +195,11 @@ class ActionTaker:
         topic = self._topic(reply, state)
         if order and (reply.intent in ("order_status", "complaint") or topic.startswith("order ")):
             return compose.order_text(self.company, order)  # "text me the tracking number" after the order
-        return compose.details_text(self.company, topic, self._answering(topic, state.asked_for or state.question))
+        asked = state.asked_for or state.question
+        items = priced_items(self._documents(topic)) if asked and PRICE_ASKED.search(asked) else []
+        if len(items) >= 2:  # "text me your price list": the prices, not the document's first sentences
+            return compose.price_text(self.company, topic, items)
+        return compose.details_text(self.company, topic, self._answering(topic, asked))
 
     def _answering(self, topic: str, question: str) -> list:
         """The document about `topic`, the passages that best answer the caller's question first (a text has room

@@ -55,6 +55,10 @@ PRICE = re.compile(rf"(?:(?:R\$|Rs\.?|[A-Z]{{1,3}}\$|[$£€¥₹₦₱₩₺]|\
                    rf"|\b{_NUMBER}\s?(?:{_CODES}|dollars?|euros?|pounds?|rand|rupees?|pesos?|francs?)\b){_UNIT}")
 
 
+# A question or request about what things cost.
+PRICE_ASKED = re.compile(r"\b(how much|price|prices|pricing|price list|cost|costs|charge|fee|fees)\b", re.I)
+
+
 def price_in(text: str) -> str | None:
     """The first amount of money in `text`, with its unit ("₹999 per month", "NZ$ 24.90 a month"), if any."""
     found = PRICE.search(text)

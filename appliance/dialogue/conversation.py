@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from appliance.dialogue.catalog import PRICE, Catalog, name_words, priced_items, title_of
+from appliance.dialogue.catalog import PRICE, PRICE_ASKED, Catalog, name_words, priced_items, title_of
 from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
 from appliance.dialogue.hours import Timetable
@@ -23,8 +23,7 @@ from appliance.settings import Tickets
 # this far ahead of the next document (cosine), or the caller is asked what to send.
 TOPIC_MIN_SCORE = 0.2
 TOPIC_MARGIN = 0.05
-# A question about what one thing costs, and the words such a question is made of besides the thing's name.
-PRICE_ASKED = re.compile(r"\b(how much|price|prices|cost|costs|charge|fee)\b", re.I)
+# The words a question about what one thing costs is made of besides the thing's name.
 ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is it its it's the a an how much does do
     cost costs price prices priced what what's whats for me you your can could would tell i i'd like to know there
     that this one of on about again sorry just then also charge fee be are was""".split())

@@ -144,21 +144,22 @@ class Timetable:
     def answer(self, heard: str, now: datetime) -> str | None:
         """The answer to a question about opening hours, in code from the timetable; None when the question is not
         about hours, or names a day the timetable does not cover."""
-        if not self or not HOURS_ASKED.search(heard) or OTHER_HOURS.search(heard):
-            return None
-        words = heard.lower()
+        asked = [sentence for sentence in re.split(r"(?<=[.!?])\s+", heard) if HOURS_ASKED.search(sentence)]
+        if not self or not asked or any(OTHER_HOURS.search(sentence) for sentence in asked):
+            return None  # "my sister had you install hers... are you open on Sunday?" asks the door's hours
+        words = " ".join(asked).lower()
         for label, said in sorted(self.named.items(), key=lambda item: -len(item[0])):
             own = set(re.findall(r"[a-z']+", label)) - COMMON_WORDS
             if own and all(re.search(rf"\b{re.escape(word.rstrip('s'))}", words) for word in own):
                 return f"{label[0].upper()}{label[1:]}: we're {said}."
-        asked = _date_asked(words, now.date())
-        if asked is not None:
-            said = self.on_date(asked)
+        day_asked = _date_asked(words, now.date())
+        if day_asked is not None:
+            said = self.on_date(day_asked)
             holidays = next((said for label, said in self.named.items() if re.search(r"\b(public|bank) holidays?\b",
                                                                                      label)), None)
-            if holidays and (asked.month, asked.day) in PUBLIC_HOLIDAYS and not self._dated(asked):
+            if holidays and (day_asked.month, day_asked.day) in PUBLIC_HOLIDAYS and not self._dated(day_asked):
                 said = holidays
-            return f"On {asked.day} {MONTHS[asked.month - 1].title()} we're {said}." if said else None
+            return f"On {day_asked.day} {MONTHS[day_asked.month - 1].title()} we're {said}." if said else None
         days = [(found.start(), _weekday(found.group(1))) for found in
                 re.finditer(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b", words)]
         if re.search(r"\bweekends?\b", words):

@@ -77,6 +77,17 @@ COMPLAINT_WITH_ORDER_MIN = 0.4
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
                    r"out)\b", re.I)
+ISSUE_CUES = (
+    (re.compile(r"\b(late|delayed|still (not|hasn't|isn't|haven't)|not (here|arrived|received|delivered)|"
+                r"(haven't|hasn't|never) (received|got|arrived|come|turned up)|meant to (be|arrive|come)|was due|"
+                r"waiting (for|since))\b", re.I), "an order or delivery that is late or has not arrived"),
+    (re.compile(r"\b(broken|damaged|cracked|dented|faulty|defective|scratched|leak\w*|smashed|torn|stopped working|"
+                r"doesn't work|does not work)\b", re.I), "something arrived broken, damaged or faulty"),
+    (re.compile(r"\b(wrong (item|colou?r|size|model|one|thing|order)|not what (i|we) ordered|should (have )?be(en)?|"
+                r"missing|short)\b", re.I), "the wrong item or quantity was sent"),
+    (re.compile(r"\b(charged|overcharged|invoice|bill(ed|ing)?|refund|double[- ]charged|payment)\b", re.I),
+     "a wrong charge, invoice or refund"),
+)
 # Words that make "order" a caller's own order, not ordering in general ("what's the last day I can order?").
 OWN_ORDER = re.compile(r"\b(my|our|mine|i (ordered|bought|placed|paid)|(an|the|this|that) (order|delivery|parcel|"
                        r"package)|order (number|id|no)|status|track(ing)?|where('s| is| are)|shipped|dispatched|arriv\w*|"
@@ -594,8 +605,13 @@ class Policy:
         embed = self.classifier.embedder.embed
         if self._issue_vectors is None:
             self._issue_vectors = embed([description for _, _, description in self.issue_types])
-        # Each clause on its own: "I paid two and a half grand for a folding bike, it was meant to be here last
-        # week" is a late delivery, which the price said first would blur in one embedding of the whole.
+        # Words that say what kind of problem it is, when only one kind is said: "I paid two and a half grand for
+        # it, it was meant to be here last week" is a late delivery, whatever the price said first suggests. The
+        # kind's own words are matched to the company's issue types by meaning, so any set of types works.
+        kinds = [meaning for cue, meaning in ISSUE_CUES if cue.search(text)]
+        if len(kinds) == 1:
+            text = kinds[0]
+        # Else each clause on its own, so one long turn is not blurred into one embedding.
         clauses = [c for c in re.split(r"(?<=[.!?;])\s+|,\s+(?:and\s+)?", text) if len(c.split()) >= 2] or [text]
         scores = embed(clauses) @ self._issue_vectors.T
         best = int(scores.max(axis=0).argmax())

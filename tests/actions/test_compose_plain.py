@@ -40,3 +40,12 @@ def test_a_timetable_with_no_full_stops_still_reaches_the_text():
     text = details_text("Acme Print", "opening hours", [Passage("hours.txt", "hours", joined, 1.0)])
     assert "Mill Lane" in text and "Monday to Friday 8:00 - 18:00" in text and text.endswith("by email.")
     assert len(text) <= SMS_CHARS + len(" Ask us for the rest by email.")
+
+
+def test_a_price_list_text_names_each_item_and_its_price():
+    from appliance.actions.compose import price_text
+
+    text = price_text("Bright Paws", "prices", [("Starter", "R 249"), ("Family", "R 399")])
+    assert text == "Bright Paws prices: Starter: R 249. Family: R 399."
+    many = price_text("Bright Paws", "prices", [(f"Plan {n}", f"R {n}99 a month") for n in range(40)])
+    assert len(many) <= SMS_CHARS + len(" Ask us for the rest by email.") and many.endswith("by email.")

@@ -82,3 +82,8 @@ def test_lines_run_together_read_the_same():  # plain-text passages are stored w
     for text in (DOTTED_TEXT, PROSE_TEXT, SEASON_TEXT):
         apart, joined = table(text), table(" ".join(text.split()))
         assert (joined.weekly, joined.dated, joined.named) == (apart.weekly, apart.dated, apart.named)
+
+
+def test_other_words_in_other_sentences_do_not_hide_the_question():
+    heard = "My sister had you install her boiler and loves it. Are you open on Sundays? I'd like to visit."
+    assert DOTTED.answer(heard, NOW) == "On Sundays we're closed."
