@@ -79,8 +79,9 @@ def _section_price(heading: str, text: str) -> str | None:
 def _priced_rows(text: str) -> list[tuple[str, str]]:
     """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month.") that name a price."""
     rows = []
-    for row in re.finditer(r"(?:^|(?<=[.!?]\s))([^.:;!?]{1,50}): ([^:]*?)(?=\.\s|\.$|$)", text):
+    for row in re.finditer(r"(?:^|(?<=[.!?]\s))([^.:;!?]{1,90}): ([^:]*?)(?=\.\s|\.$|$)", text):
         label, rest = row.group(1).strip(" -*•"), row.group(2)
+        label = re.split(r"\s*\(|\s+with\s+|\s+incl\w*\s+|,\s", label, maxsplit=1)[0]  # "Hardcover binding (pevná vazba) with..."
         if len(label.split()) <= 6 and not price_in(label) and price_in(rest):
             rows.append((label, price_in(rest)))
     return rows

@@ -240,8 +240,10 @@ class Conversation:
             queries.append(f"{heard} ({named.text})")
         elif refers:  # "the cheaper one" after a list of offers
             queries.append(f"{heard} ({state.topic})")
+        about = heard  # what the answer must be about: the question, or the complaint it refers to
         if state.complaint and REFERRING.search(heard) and not named:
-            queries.append(f"{heard} ({state.complaint})")  # "so what are you going to do about it?"
+            about = f"{heard} ({state.complaint})"  # "so what are you going to do about it?"
+            queries.append(about)
         found: dict = {}
         for query in queries:  # each passage at its best score over the queries
             for passage in self.index.search(query, k=self.top_k, min_score=self.min_score):
@@ -279,7 +281,7 @@ class Conversation:
         if escalate:  # the appliance's own offer, never the model's words for it
             said.append(OFFER if checked.text else NO_ANSWER)
         elif checked.failed or not checked.text:
-            quoted = extractive(heard, passages, self.index.embedder.embed)
+            quoted = extractive(about, passages, self.index.embedder.embed)
             if quoted is None:
                 said.append(CONFIRM)
                 escalate = True
