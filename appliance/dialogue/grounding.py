@@ -195,6 +195,7 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
     sentences = []
     for passage in passages:
         for line in plain(passage.text).split("\n"):
+            line = re.sub(r"^\s*[-*•]\s+", "", line)  # a list item is said as a sentence, not with its bullet
             sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", line) if len(_words(s)) >= 3]
     if not sentences:
         return None
