@@ -2,7 +2,8 @@
 
 On SIGTERM or SIGINT the lines stop taking calls (a new INVITE hears 503, a new AudioSocket connection
 is closed), the calls in progress finish, and then the process exits; systemd is told READY, STOPPING
-and fed its watchdog along the way.
+and fed its watchdog along the way. When `[modem] owner` gives serve the GSM modem, serve holds its port
+(modem.owner) from before the lines open until they have closed, and the worker's texts go through it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from appliance.errors import ApplianceError
 from appliance.line import status as line_status
@@ -19,6 +21,9 @@ from appliance.panel.events import publish_to_socket
 from appliance.service import CallEvent, CallService
 from appliance.settings import Settings
 from appliance.sqlite import Error as SqliteError
+
+if TYPE_CHECKING:
+    from appliance.modem.owner import ModemOwner
 
 log = logging.getLogger("appliance.serve")
 KNOWLEDGE_CHECK_S = 5.0  # how often serve looks for a re-indexed knowledge base
@@ -69,6 +74,26 @@ async def open_lines(service: CallService, uris: list[str], on_call, statuses: L
         servers.append(server)
         log.warning("answering calls on %s://%s:%s", scheme, host, server.port)
     return servers
+
+
+async def hold_modem(settings: Settings) -> ModemOwner | None:
+    """A started ModemOwner serving `data_dir/modem.sock` when `[modem] owner` gives serve the modem; else None
+    (the worker holds it, as `appliance worker`)."""
+    from appliance.modem.owner import MODEM_SOCKET, ModemOwner, holder
+    from appliance.modem.report import MODEM_REPORT
+
+    if holder(settings) != "serve":
+        return None
+    data_dir = settings.paths.data_dir
+    owner = ModemOwner(settings.modem, report_path=data_dir / MODEM_REPORT, socket_path=data_dir / MODEM_SOCKET)
+    try:
+        await owner.start()
+    except BaseException:
+        await owner.close()
+        raise
+    log.warning("holding the modem %s; the worker's texts come through %s", settings.modem.device or "(none set)",
+                owner.socket_path)
+    return owner
 
 
 def line_event(status: line_status.LineStatus) -> CallEvent:
@@ -154,7 +179,14 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
         finally:
             calls.discard(task)
 
-    servers = await open_lines(service, uris, on_call, statuses)
+    # The modem, when serve holds it: texts for the worker, and (once a modem line answers) calls on it.
+    service.modem_owner = await hold_modem(settings)
+    try:
+        servers = await open_lines(service, uris, on_call, statuses)
+    except BaseException:
+        if service.modem_owner is not None:
+            await service.modem_owner.close()
+        raise
     dialling = start_callbacks(service, servers)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -175,6 +207,8 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
         await asyncio.gather(*calls, return_exceptions=True)
     for server in servers:
         await server.close()
+    if service.modem_owner is not None:
+        await service.modem_owner.close()
     watchdog.cancel()
     knowledge.cancel()
     writing.cancel()

@@ -197,6 +197,10 @@ class Modem:
     """Serial speed."""
     timeout_s: float = 60.0
     """How long one command (an SMS send) may take before it is tried again later."""
+    owner: Literal["auto", "serve", "worker"] = "auto"
+    """Which process holds the modem's port (only one may read it): `serve`, which answers calls on it, or
+    `worker`, which only sends texts; auto: serve when `[line] listen` has a modem:// line, else the worker.
+    The other one sends its texts through `data_dir/modem.sock`. Restart both services after changing it."""
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,15 @@ def _now() -> datetime:
 def channels_for(settings: Settings) -> dict:
     """The sender for each channel, as the settings configure them."""
     from appliance.actions.sms import ModemTexter
+    from appliance.modem.owner import MODEM_SOCKET, holder
     from appliance.modem.report import MODEM_REPORT
 
-    return {"email": SmtpEmailer(settings.smtp),
-            "sms": ModemTexter(settings.modem, report_path=settings.paths.data_dir / MODEM_REPORT),
-            "whatsapp": WhatsappGateway(settings.whatsapp)}
+    data_dir = settings.paths.data_dir
+    if holder(settings) == "serve":  # serve holds the modem's port: texts go through its socket
+        texter = ModemTexter(settings.modem, socket_path=data_dir / MODEM_SOCKET)
+    else:
+        texter = ModemTexter(settings.modem, report_path=data_dir / MODEM_REPORT)
+    return {"email": SmtpEmailer(settings.smtp), "sms": texter, "whatsapp": WhatsappGateway(settings.whatsapp)}
 
 
 async def deliver(row_id: int, channels: dict, settings: Settings, now: datetime) -> float | None:
@@ -147,7 +151,7 @@ def run_worker(settings: Settings, workers: int = 1) -> None:
     # and every unfinished one gets a task at its time (a task lost with the old process loses nothing).
     for row_id in outbox.recover():
         queue.wake(row_id, at=outbox.due_at(row_id))
-    queue.channels["sms"].listen()  # hear texts and delivery reports from the start, not only after a send
+    queue.channels["sms"].listen()  # hear texts and reports from the start (when serve does not hold the modem)
     consumer = queue.huey.create_consumer(workers=workers, periodic=True, check_worker_health=True)
     log.info("worker draining %s", settings.paths.data_dir / "queue.db")
     try:
