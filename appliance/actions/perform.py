@@ -271,7 +271,8 @@ class ActionTaker:
                   .order_by(Ticket.id.desc()).first())
         if ticket is None:
             return self.create_ticket(reply, state, history, now, contacts)
-        ticket.description += "\n" + (history[-2]["content"] if len(history) >= 2 else "")
+        said = next((turn["content"] for turn in reversed(history) if turn["role"] == "user"), "")
+        ticket.description += "\n" + said.removeprefix("Caller: ")
         ticket.updated_at = utc_now()
         ticket.save()
         return []

@@ -77,11 +77,16 @@ def _section_price(heading: str, text: str) -> str | None:
 
 
 def _priced_rows(text: str) -> list[tuple[str, str]]:
-    """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month.") that name a price."""
+    """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month.") and price-list lines
+    with dot leaders ("- Oil boiler service (kitchen or utility) ........ EUR 140") that name a price."""
     rows = []
-    for row in re.finditer(r"(?:^|(?<=[.!?]\s))([^.:;!?]{1,90}): ([^:]*?)(?=\.\s|\.$|$)", text):
-        label, rest = row.group(1).strip(" -*•"), row.group(2)
-        label = re.split(r"\s*\(|\s+with\s+|\s+incl\w*\s+|,\s", label, maxsplit=1)[0]  # "Hardcover binding (pevná vazba) with..."
+    found = [(row.group(1), row.group(2)) for row in re.finditer(
+        r"(?:^|(?<=[.!?]\s))([^.:;!?]{1,90}): ([^:]*?)(?=\.\s|\.$|$)", text)]
+    found += [(row.group(1), row.group(2)) for row in re.finditer(
+        rf"(?:^|\n|(?<=\s)[-*•])\s*([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
+    for label, rest in found:
+        label = re.split(r"\s[-*•]\s", label)[-1]  # a heading before the first item of a list run together
+        label = re.split(r"\s*\(|\s+with\s+|\s+incl\w*\s+|,\s", label.strip(" -*•"), maxsplit=1)[0]  # "Hardcover binding (...) with..."
         if len(label.split()) <= 6 and not price_in(label) and price_in(rest):
             rows.append((label, price_in(rest)))
     return rows

@@ -32,6 +32,13 @@ ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|c
 SENDING_WORDS = set("""send sent text texted sms message email e-mail mail whatsapp details detail info information
     stuff all everything me us my on by via over in as them those these they okay fine too also normal instead want
     need get have got some any more""".split())
+
+
+def names_something(heard: str) -> bool:
+    """Whether a request to send says what it wants ("your showroom's address"), not just "send me the details"."""
+    return bool(set(re.findall(r"[a-z']+", heard.lower())) - ASKING_WORDS - SENDING_WORDS - {"please", "thanks"})
+
+
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.I)
 # "What are your plans?", "How much do your plans cost?": a question about the whole list of a document's
 # sections, answered from their headings.
@@ -181,6 +188,8 @@ class Conversation:
         if intent:
             if intent.startswith("send_details") and not self.state.topic:
                 self._find_topic(heard)
+            elif intent.startswith("send_details"):  # "text me those Christmas hours": the passages about them
+                self.state.asked_for = heard if names_something(heard) else None
             reply = self.policy.reply(intent, self.state, now)
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
@@ -210,7 +219,7 @@ class Conversation:
         ranked = sorted(best.values(), key=lambda passage: passage.score, reverse=True)
         # A request that names what it wants ("the address of your showroom", "your bank details") takes the best
         # document even when another is close: what is sent is that document's passages nearest the request.
-        named = set(re.findall(r"[a-z']+", heard.lower())) - ASKING_WORDS - SENDING_WORDS
+        named = names_something(heard)
         if ranked and ranked[0].score >= TOPIC_MIN_SCORE and (len(ranked) == 1 or named
                                                              or ranked[0].score - ranked[1].score >= TOPIC_MARGIN):
             self.state.topic = title_of(ranked[0].heading, self.company)

@@ -46,6 +46,14 @@ GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d.,]\d)")
 TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(?::|\.(?=\d\d\b))([0-5]\d)\b(?!\s*%)")
 
 
+# "Yes, we do the gas bottles as well", "we sell and fit stoves": what the business is said to offer.
+OFFERS = re.compile(r"\bwe (?:also )?(?:do|sell|offer|stock|have|carry|provide|supply|install|fit|service|repair|hire|"
+                    r"rent)\b(?: and \w+)?\s+(?P<what>[a-z][a-z' -]{2,40})", re.I)
+PLAIN_WORDS = set("""the a an some any all our your them that this those these it its as well too also yes no not and
+    or for with from to of in on at by can will would could just only both every each more most other such here there
+    very really sure course about around""".split())
+
+
 def numbers(text: str) -> set[str]:
     """The numbers in `text`, as canonical strings ("1,299.00" → "1299", and its parts "1299", "00" → "0"), with
     spoken tens ("thirty days", "forty-five") as digits. A clock time is one number ("17:30" → "17:30", "5:30" and
@@ -143,6 +151,9 @@ class Grounded:
         unknown = numbers(clause) - self.facts
         if unknown:
             return f"names {', '.join(sorted(unknown))}, which the passages do not", True
+        offered = self._offer_not_in_passages(clause)
+        if offered:
+            return offered, True
         wrong = self._price_of_another(clause)
         if wrong:
             return wrong, True
@@ -160,6 +171,16 @@ class Grounded:
                 if closed and re.search(r"\bopen\b", lowered) and not re.search(r"\b(not|closed)\b", lowered):
                     return f"says open on {day.title()}, where the passages say closed", True
         return None
+
+    def _offer_not_in_passages(self, clause: str) -> str | None:
+        """Why "yes, we do the gas bottles as well" may not be said: the business is said to offer something whose
+        words the passages never use."""
+        found = OFFERS.search(clause)
+        if not found:
+            return None
+        missing = [word for word in _words(found.group("what")) if len(word) > 2 and word not in PLAIN_WORDS
+                   and not re.search(rf"\b{re.escape(word.rstrip('s'))}", self.source)]
+        return f"says we offer {', '.join(missing)}, which the passages never mention" if missing else None
 
     def _price_of_another(self, clause: str) -> str | None:
         """Why a clause that names a priced thing and an amount is wrong, when the amount is not that thing's price

@@ -9,6 +9,7 @@ says for that day, a date's exception before the weekday's rule.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,7 +26,8 @@ _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
 _SAYS = rf"(?:{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b)"  # what a rule says: hours, or closed
 # Rules as documents write them, found anywhere in a passage (plain-text passages have their lines run together).
 DATED = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
-                   rf"\s+({_MONTH})(?:\s+\d{{4}})?{_GAP}({_SAYS})", re.I)
+                   rf"\s+({_MONTH})(?:\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"  # "24 December (Christmas Eve) ...."
+                   rf"(?:the [a-z]+ (?:is|will be) )?({_SAYS})", re.I)  # "27 October 2025 The office is closed"
 WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}({_SAYS})", re.I)
 NAMED = re.compile(rf"\b([A-Z][A-Za-z']*(?: [A-Za-z']+){{0,3}}?)(?::|,|\s\.{{2,}}|\s)\s*((?i:{_SAYS}))")
 CLOSED = re.compile(r"\bclosed\b", re.I)
@@ -147,7 +149,7 @@ class Timetable:
         asked = [sentence for sentence in re.split(r"(?<=[.!?])\s+", heard) if HOURS_ASKED.search(sentence)]
         if not self or not asked or any(OTHER_HOURS.search(sentence) for sentence in asked):
             return None  # "my sister had you install hers... are you open on Sunday?" asks the door's hours
-        words = " ".join(asked).lower()
+        words = heard.lower()
         for label, said in sorted(self.named.items(), key=lambda item: -len(item[0])):
             own = set(re.findall(r"[a-z']+", label)) - COMMON_WORDS
             if own and all(re.search(rf"\b{re.escape(word.rstrip('s'))}", words) for word in own):
@@ -170,6 +172,12 @@ class Timetable:
             said = self.on_date(day)
             if said:
                 return f"{found.group(1).title() if found.group(1) != 'tonight' else 'Today'} we're {said}."
+        if len({day for _, day in days}) == 1:  # "are you open on Monday?": the coming Monday may be an exception
+            coming = now.date() + timedelta(days=(days[0][1] - now.weekday()) % 7)
+            exception = self._dated(coming)
+            if exception:
+                named = f"{WEEKDAYS[coming.weekday()].title()} {coming.day} {MONTHS[coming.month - 1].title()}"
+                return f"On {named} we're {exception}."
         if days:
             wanted = sorted({day for _, day in days}, key=lambda d: [p for p, x in days if x == d][0])
             parts = [f"on {WEEKDAYS[day].title()}s we're {self.weekly[day]}" for day in wanted if day in self.weekly]
@@ -211,7 +219,7 @@ def _date_asked(words: str, today: date) -> date | None:
         day = int(found.group(1) or found.group(4))
         month = MONTHS.index(found.group(2) or found.group(3)) + 1
     else:
-        holiday = next((name for name in sorted(HOLIDAYS, key=len, reverse=True) if name in words), None)
+        holiday = _holiday(words)
         if holiday is None:
             return None
         month, day = HOLIDAYS[holiday]
@@ -220,3 +228,16 @@ def _date_asked(words: str, today: date) -> date | None:
     except ValueError:
         return None
     return asked if asked >= today - timedelta(days=31) else date(today.year + 1, month, day)
+
+
+def _holiday(words: str) -> str | None:
+    """The holiday a question names, as speech recognition may write it ("Stevens Day" for St Stephen's Day): the
+    longest name whose words are all there, each alike enough (difflib), so "Christmas" alone is the 25th but
+    "the Christmas ... Stevens Day" is the 26th."""
+    heard = re.findall(r"[a-z]+", words.replace("'", ""))
+    for name in sorted(HOLIDAYS, key=len, reverse=True):
+        own = re.findall(r"[a-z]+", name.replace("'", ""))
+        if any(all(difflib.SequenceMatcher(None, a, b).ratio() >= 0.8 for a, b in zip(own, heard[i:i + len(own)]))
+               for i in range(len(heard) - len(own) + 1)):
+            return name
+    return None

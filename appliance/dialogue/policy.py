@@ -65,14 +65,14 @@ NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can
 CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
 FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|cheerio|ta-ra|catch you later|"
                       r"have a good (one|day))\W*$", re.I)
-PERSON = re.compile(r"\b(speak|talk|put me through|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
+PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
                     r"an agent|your team|a manager|a representative|a real person)\b", re.I)
 # ...asked for outright: "could I talk to somebody who...", "I'd like to speak to someone", "put me through to".
 ASKS_FOR_PERSON = re.compile(r"\b((can|could|may) (i|we) (please )?(speak|talk)|(i'd|i would|we'd|we would|i want|"
-                             r"i need|we need|i wanna) (like )?to (speak|talk)|put me through|connect me|transfer me)\b",
+                             r"i need|we need|i wanna) (like )?to (speak|talk)|put me (through|on|onto|across)|connect me|"
+                             r"transfer me)\b",
                              re.I)
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
-COMPLAINT_WITH_ORDER_MIN = 0.4
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
@@ -106,6 +106,9 @@ TELL_SALES = re.compile(r"\b(let|tell|inform|notify|pass (it|this|that|me|my det
 CALL_ME = re.compile(r"\b(call|ring|phone|contact|reach|get back to|get in touch)\b", re.I)
 CONTACT_ME = re.compile(r"\b(get in touch|contact (me|us)|call (me|us)|ring (me|us)|phone (me|us)|reach (me|us))\b",
                         re.I)
+# Words that add to what was said before: "put that down as well", "and another thing".
+ADDS_TO = re.compile(r"\b(put (that|this|it) down|add (that|this|it)|note (that|this)|as well|another thing|also|"
+                     r"on top of (that|this))\b", re.I)
 # Words of something gone wrong with what was delivered or done: said of an order, not asked, it is a complaint.
 PROBLEM = re.compile(r"\b(disaster|wrong|damaged|broken|faulty|defective|mistake|missing|ruined|spoilt|spoiled|"
                      r"not what (i|we) ordered|should (have )?be(en)?|useless|overcharged|charged (me |us )?twice|"
@@ -210,8 +213,11 @@ class CallState:
     buying: bool = False
     asked_for: str | None = None  # a request to send that named what it wants ("your showroom's address")
     listed: list[str] = field(default_factory=list)  # the items of the last list said, in the order said
-    sales_told: bool = False  # the hot lead went to the sales team on this call
+    wrong_number: bool = False  # the caller was told they may have the wrong number
+    sales_told: bool = False
+    ticket_opened: bool = False  # a complaint ticket was opened on this call: more of it is added to that one  # the hot lead went to the sales team on this call
     confirmed: set = field(default_factory=set)  # numbers and emails the caller gave when asked, or confirmed
+    order_suggested: str | None = None  # the one order on the caller's number, offered when none was named
     order_to_confirm: str | None = None  # a known order one digit away from what was heard: "did you mean ...?"
     reading: Reading | None = None  # this turn, as the classifier read it
     heard: str = ""  # this turn's words
@@ -376,6 +382,9 @@ class Policy:
         if state.waiting_for in ("email_confirmation", "order_confirmation", "number_confirmation") and (
                 yes or no) and not task:
             return state.waiting_intent
+        if state.waiting_for == "order_confirmation" and state.found.get("order_id") and task in (
+                None, "order_status", state.waiting_intent):
+            return state.waiting_intent  # "no, it's ORD98765" in answer to "is it this one?"
         answered = state.slots.get(state.waiting_for) or (state.number_to_confirm and state.waiting_for in (
             "whatsapp_number", "phone"))
         if state.waiting_intent and answered and task in (None, state.waiting_intent):
@@ -394,6 +403,11 @@ class Policy:
         if task == "order_status" and not (state.found.get("order_id") or state.order_to_confirm or state.slots.get(
                 "order_id") or OWN_ORDER.search(heard)) and reading.question:
             task = None  # a question about ordering in general, for the knowledge base
+        if task == "complaint" and not (ANGER.search(heard) or PROBLEM.search(heard)) and (
+                reading.question or reading.best(("order_status",), 0.4)):
+            task = "order_status"  # "I ordered one on Monday, just wondering when it's coming?" asks, calmly
+        if state.ticket_opened and self._adds_to_complaint(heard, task):
+            return "complaint"  # "and another thing, the driver left ruts in the lawn, put that down as well"
         if task == "order_status" and self._complains(heard, reading):
             task = "complaint"  # "order SUN3907B was due last week, this is ridiculous": the status, and a ticket
         if task:
@@ -412,8 +426,8 @@ class Policy:
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
                 ("order_status",), 0.4) and reading.question:
             return "order_status"  # a follow-up about the order just looked up
-        if not reading.question and (reading.act("goodbye") or no):
-            return "goodbye"  # "No, that's okay. Thanks for looking into it."
+        if not reading.question and (reading.act("goodbye") or no or state.wrong_number):
+            return "goodbye"  # also "oh, sorry, wrong number so" once told it is one  # "No, that's okay. Thanks for looking into it."
         return None
 
     def _similar(self, labels: list[str], words: str) -> list[float]:
@@ -449,12 +463,19 @@ class Policy:
         return False
 
     @staticmethod
+    def _adds_to_complaint(heard: str, task: str | None) -> bool:
+        """Whether, after a complaint's ticket was opened, the caller adds to it: another complaint, a problem
+        said with words that add ("put that down as well"), or a kind of problem said with no other task."""
+        problem = PROBLEM.search(heard) or any(cue.search(heard) for cue, _ in ISSUE_CUES)
+        return task == "complaint" or bool(problem and (ADDS_TO.search(heard) or task is None))
+
+    @staticmethod
     def _complains(heard: str, reading: Reading) -> bool:
         """Whether the caller says something about an order went wrong: in words of anger, or in words of a problem
         stated, not asked about ("the logo is purple, it should be blue", not "is anything wrong with it?")."""
         stated = [clause for clause, _, _ in reading.clauses if PROBLEM.search(clause) and "?" not in clause]
-        if ANGER.search(heard) and (stated or reading.best(("complaint",), COMPLAINT_WITH_ORDER_MIN)):
-            return True
+        if ANGER.search(heard):
+            return True  # "this is the third time I'm ringing about it"
         return bool(stated) and bool(reading.best(("complaint",), PROBLEM_MIN) or len(stated) > 1)
 
     def _task_by_detail(self, reading: Reading, state: CallState) -> str | None:
@@ -480,8 +501,13 @@ class Policy:
         if intent == "opening":
             return Reply("Of course. What can I help you with?", "greeting", {})
         if intent == "wrong_number":
+            state.wrong_number = True
             return Reply(f"This is {self.company}. I think you may have the wrong number. Is there anything I can "
                          f"help you with from {self.company}?", "other", {})
+        if intent == "complaint" and state.ticket_opened:
+            state.complaint = f"{state.complaint} {state.heard}"
+            return Reply("I've added that to your complaint, so our team sees it too.", intent,
+                         {**state.slots}, actions=("update_ticket",))
         if intent == "complaint" and not state.complaint:
             state.complaint = state.heard
         if intent == "other":
@@ -497,7 +523,8 @@ class Policy:
                          actions=("create_hot_lead", "notify_sales_team"))
         if missing:
             state.waiting_for, state.waiting_intent = missing, intent
-            return Reply(self._ask(intent, missing, state), intent, {**slots, "missing_info": [missing]},
+            asked = "order_id" if missing == "order_confirmation" and state.order_suggested else missing
+            return Reply(self._ask(intent, missing, state), intent, {**slots, "missing_info": [asked]},
                          needs_clarification=True)
         state.waiting_for = state.waiting_intent = None
         about = state.topic or "details"
@@ -567,6 +594,11 @@ class Policy:
             return None
         if slot == "order_id" and not state.slots.get(slot) and state.order_to_confirm:
             return "order_confirmation"
+        if slot == "order_id" and not state.slots.get(slot) and "caller_id" in self.identify_by:
+            own = self.crm.order_ids_for(state.caller_id)
+            if len(own) == 1:  # "when's my delivery coming?" from the number the one order was placed with
+                state.order_to_confirm = state.order_suggested = own[0]
+                return "order_confirmation"
         return None if state.slots.get(slot) else slot
 
     def _ask(self, intent: str, missing: str, state: CallState) -> str:
@@ -579,6 +611,12 @@ class Policy:
         if missing == "order_id":
             sorry = "I'm really sorry about that. " if intent == "complaint" else ""
             return f"{sorry}Could you tell me your order number, please? You can also key it in on your keypad."
+        if missing == "order_confirmation" and state.order_suggested == state.order_to_confirm:
+            order = self.crm.order(state.order_to_confirm) or {}
+            what = f"{order['product']}, order" if order.get("product") else "order"
+            sorry = "I'm really sorry about that. " if intent == "complaint" else ""
+            return (f"{sorry}I can see one order on this number: {what} {entities.spoken_id(state.order_to_confirm)}. "
+                    f"Is that the one? If not, tell me the order number.")
         if missing == "order_confirmation":
             return f"Just to check, is your order number {entities.spoken_id(state.order_to_confirm)}?"
         if missing == "details_type":
@@ -678,7 +716,10 @@ class Policy:
         if intent == "complaint":
             actions.append("create_ticket")
             issue, priority = self.issue_type(state.complaint or order.get("status", ""))
+            if ANGER.search(state.complaint or ""):
+                priority = "high"  # a caller fed up enough to say so ("third time I'm ringing") goes first
             extra = {"issue_type": issue, "urgency": priority}
+            state.ticket_opened = True
             text = (f"I'm sorry about that. {text.removeprefix('Thank you. ')} I've opened a ticket so our team "
                     f"can put it right and get back to you.")
         return Reply(text, intent, {**entities_out, **extra}, actions=tuple(actions))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.dialogue.catalog import Catalog, offer_of, title_of
+from appliance.dialogue.catalog import Catalog, offer_of, priced_items, title_of
 from appliance.knowledge.index import Passage
 
 
@@ -54,3 +54,11 @@ def test_an_offer_is_found_by_its_own_words(heard, offer):
 def test_the_speech_hint_names_what_the_knowledge_base_names():
     hint = GARDEN.hint()
     assert "Oak Bench" in hint and "care plan" in hint
+
+
+def test_price_list_lines_with_dot_leaders_are_priced_rows():
+    text = ("SERVICING\n  - Gas boiler service (combi or system boiler) .......... GBP 95\n"
+            "  - Landlord safety certificate ....................... GBP 70\n  Most visits take an hour.")
+    for written in (text, " ".join(text.split())):  # as a plain-text passage holds it, lines run together
+        assert priced_items([Passage("s.txt", "servicing", written, 1.0)]) == [
+            ("Gas boiler service", "GBP 95"), ("Landlord safety certificate", "GBP 70")]

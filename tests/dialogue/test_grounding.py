@@ -99,3 +99,10 @@ def test_a_price_said_of_the_wrong_thing_is_held_back():
     grounded = check("Hard binding costs 420 Kč per copy, and spiral binding is 60 Kč.", (binding,),
                      "How much is hard binding?")
     assert not grounded.failed and "420" in grounded.text
+
+
+def test_an_offer_the_passages_never_mention_is_held_back():
+    grounded = check("Yes, we do the gas bottles as well.", (RETURNS, HOURS), "Do you do gas bottles too?")
+    assert grounded.failed and not grounded.text
+    grounded = check("Yes, we offer refunds to your card.", (RETURNS, HOURS), "Do you offer refunds?")
+    assert not grounded.failed and grounded.text

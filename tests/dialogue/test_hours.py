@@ -87,3 +87,23 @@ def test_lines_run_together_read_the_same():  # plain-text passages are stored w
 def test_other_words_in_other_sentences_do_not_hide_the_question():
     heard = "My sister had you install her boiler and loves it. Are you open on Sundays? I'd like to visit."
     assert DOTTED.answer(heard, NOW) == "On Sundays we're closed."
+
+
+HOLIDAY_TEXT = ("Monday to Friday    8.00am - 6.00pm\nSaturday            9.00am - 1.00pm\nSunday              CLOSED\n"
+                "JUNE BANK HOLIDAY - MONDAY 1 JUNE 2026\nThe office is closed for the day.\n"
+                "Wednesday 24 December (Christmas Eve) ....... 8.00am - 1.00pm\n"
+                "Friday 26 December (St Stephen's Day) ....... CLOSED\n")
+
+
+def test_the_coming_weekday_is_checked_against_the_dated_exceptions():
+    holidays = table(HOLIDAY_TEXT)
+    thursday = datetime(2026, 5, 28, 10, 0, tzinfo=ZoneInfo("Europe/Dublin"))
+    assert holidays.answer("Hi, are you open on Monday?", thursday) == "On Monday 1 June we're closed."
+    assert holidays.answer("Are you open on Saturday?", thursday) == "On Saturdays we're open from 9 AM to 1 PM."
+    assert holidays.answer("And Christmas Eve?  Are you open?", NOW) == "On 24 December we're open from 8 AM to 1 PM."
+
+
+def test_a_holiday_is_known_as_speech_recognition_writes_it():
+    holidays = table(HOLIDAY_TEXT)
+    assert holidays.answer("What are your hours over the Christmas? Are you open on Stevens Day?", NOW) == (
+        "On 26 December we're closed.")

@@ -224,7 +224,7 @@ def test_an_order_one_digit_off_is_read_back_and_confirmed(policy):
 
 
 def test_the_keypad_is_offered_for_an_order_number(policy):
-    intent, reply = turn(policy, known_caller(), "I want to check on my order")
+    intent, reply = turn(policy, CallState(caller_id="+919811111111"), "I want to check on my order")
     assert reply.entities["missing_info"] == ["order_id"] and "keypad" in reply.immediate_response
     state = known_caller()
     turn(policy, state, "I want to check on my order")
@@ -455,3 +455,12 @@ def test_asking_to_tell_sales_tells_them_at_once(policy):
     assert intent == "callback_request" and set(reply.actions) == {"create_hot_lead", "notify_sales_team"}
     intent, reply = turn(policy, state, "That's all, thanks. Bye.")
     assert intent == "goodbye" and not reply.actions  # told once, not twice
+
+
+def test_the_one_order_on_the_callers_number_is_offered_and_a_yes_takes_it(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "Hi, I ordered a laptop on Monday, just wondering when it's coming out to me.")
+    assert intent == "order_status" and reply.entities["missing_info"] == ["order_id"]
+    assert "laptop, order O R D, 9 8 7 6 5" in reply.immediate_response
+    intent, reply = turn(policy, state, "Yes, that's the one.")
+    assert intent == "order_status" and "out for delivery" in reply.immediate_response.lower()
