@@ -15,6 +15,7 @@ from difflib import SequenceMatcher
 # Words that never make a name distinctive.
 COMMON = {"the", "a", "an", "and", "or", "of", "for", "to", "in", "on", "our", "your", "my", "with", "per", "by",
           "at", "is", "are", "&", "summary", "overview", "guide", "information", "info", "details", "full"}
+VOCABULARY_WORDS = 30  # how many of the documents' own words speech recognition is told to expect
 SIMILAR = 0.84  # difflib ratio at which a heard word counts as a name's word ("catalogue" and "catalog")
 
 
@@ -117,6 +118,30 @@ def priced_items(passages) -> list[tuple[str, str]]:
     return [(name, price) for name, price in items.items() if "?" not in name]  # "No plan? Workshop prices" is prose
 
 
+NOT_NAMES = set("""the this that these those our your we you they it its a an and or but for with from to of in on
+    at by if as all any each every please note our mon tue wed thu fri sat sun""".split())
+
+
+def own_words(passages, most: int = VOCABULARY_WORDS) -> list[str]:
+    """The words a business uses that a speech recognizer may not expect: names written with a capital inside a
+    sentence (places, brands, people: "Oughterard", "Rayburn") and short forms given in brackets ("kerosene
+    (kero)"), the most used first."""
+    counts: dict[str, int] = {}
+    months = {m.title() for m in ("january", "february", "march", "april", "may", "june", "july", "august",
+                                  "september", "october", "november", "december")}
+    for passage in passages:
+        text = passage.text
+        for found in re.finditer(r"(?:(?<=[^\W_] )|(?<=[^\W_][,;] ))([^\W\d_][\w'&-]{3,})", text):
+            word = found.group(1).strip("'")
+            shouted = word.isupper()  # a heading's word
+            if (word[0].isupper() and not shouted and word.lower() not in NOT_NAMES and word not in months
+                    and not re.search(r"days?$", word)):
+                counts[word] = counts.get(word, 0) + 1
+        for found in re.finditer(r"\(([a-z][a-z-]{2,12})\)", text):
+            counts[found.group(1)] = counts.get(found.group(1), 0) + 2
+    return sorted(counts, key=lambda word: -counts[word])[:most]
+
+
 def name_words(name: str) -> set[str]:
     """The words that make up an offer's name, less the common ones ("the", "per", "and")."""
     return set(_words(name)) - COMMON
@@ -149,6 +174,7 @@ class Catalog:
     topics: list[Name] = field(default_factory=list)
     offers: list[Name] = field(default_factory=list)
     prices: dict[str, str] = field(default_factory=dict)  # each offer's price as its document writes it
+    vocabulary: list[str] = field(default_factory=list)  # the documents' own names: places, brands, short forms
 
     @classmethod
     def from_passages(cls, passages, company: str) -> "Catalog":
@@ -161,7 +187,8 @@ class Catalog:
             for name, price in priced_items(own):
                 offers.setdefault(name, source)
                 prices.setdefault(name, price)
-        return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())), prices)
+        return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())), prices,
+                   own_words(passages))
 
     @staticmethod
     def _match(names: list[Name], heard: str) -> Name | None:
@@ -202,5 +229,5 @@ class Catalog:
 
     def hint(self) -> str:
         """The names, as a sentence for speech recognition to expect."""
-        names = [n.text for n in self.topics] + [n.text for n in self.offers]
+        names = [n.text for n in self.topics] + [n.text for n in self.offers] + self.vocabulary
         return ", ".join(dict.fromkeys(names))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from appliance.dialogue.entities import spoken_id
 from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
 from appliance.dialogue.hours import Timetable
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
-from appliance.dialogue.policy import IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
+from appliance.dialogue.policy import ASKS_FOR_NAME, FAREWELL, IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
 from appliance.knowledge.documents import plain
 from appliance.llm.reply import Reply
@@ -194,13 +195,36 @@ class Conversation:
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
                 reply = self.actions.take(reply, self.state, said, now)
+            ends = intent == "goodbye"
+            if not ends and FAREWELL.search(heard) and not reply.needs_clarification and not reply.escalate_to_human:
+                # "Perfect, send it. Thanks, bye.": done, and the call ends as the caller said
+                reply = dataclasses.replace(reply, immediate_response=f"{reply.immediate_response} {self.goodbye()}")
+                ends = True
             if on_text:
                 on_text(reply.immediate_response + " ")
             self._remember(heard, reply, knowledge=False)
-            return TurnReply(reply, [], {}, ends_call=intent == "goodbye")
-        result = self._knowledge(heard, found, self.state, on_text)
+            return TurnReply(reply, [], {}, ends_call=ends)
+        asked, ours = self._without_our_name(heard)
+        if ours and on_text:
+            on_text(ours + " ")
+        result = self._knowledge(asked, found, self.state, on_text)
+        if ours:
+            result.reply = dataclasses.replace(result.reply,
+                                               immediate_response=f"{ours} {result.reply.immediate_response}")
         self._remember(heard, result.reply, knowledge=True)
         return result
+
+    def _without_our_name(self, heard: str) -> tuple[str, str]:
+        """"Hello, is that Corrib Oil? The boiler's cut out...": (the question without the check of who answered,
+        "Yes, this is Corrib Oil & Heating."), so the model answers the question, not the check; (heard, "")
+        when no such check was made or there is nothing else."""
+        ours = set(re.findall(r"[a-z']{3,}", self.company.lower()))
+        sentences = re.split(r"(?<=[.!?])\s+", heard)
+        kept = [s for s in sentences if not ((found := ASKS_FOR_NAME.search(s)) and set(
+            re.findall(r"[a-z']{3,}", found.group(1).lower())) & ours and len(s.split()) <= 8)]
+        if len(kept) == len(sentences) or not kept:
+            return heard, ""
+        return " ".join(kept), f"Yes, this is {self.company}."
 
     def _find_topic(self, heard: str) -> None:
         """What a caller wants sent when no document's name was heard: the document that fits the request

@@ -97,6 +97,11 @@ def _instruction(clause: str) -> bool:
     return len(said) >= 4 and hits >= max(1, (len(said) - 3) // 2)
 
 
+def _stem(word: str) -> str:
+    """"bottles" → "bottle", as a word to look for; "gas" and "glass" stay whole."""
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -178,9 +183,13 @@ class Grounded:
         found = OFFERS.search(clause)
         if not found:
             return None
-        missing = [word for word in _words(found.group("what")) if len(word) > 2 and word not in PLAIN_WORDS
-                   and not re.search(rf"\b{re.escape(word.rstrip('s'))}", self.source)]
-        return f"says we offer {', '.join(missing)}, which the passages never mention" if missing else None
+        words = [_stem(word) for word in _words(found.group("what")) if len(word) > 2 and word not in PLAIN_WORDS]
+        missing = [word for word in words if not re.search(rf"\b{re.escape(word)}", self.source)]
+        if missing:
+            return f"says we offer {', '.join(missing)}, which the passages never mention"
+        denied = [word for word in words if re.search(rf"\b(don't|do not|doesn't|does not|cannot|can't|no longer|not|"
+                                                      rf"never)\b[^.]{{0,40}}\b{re.escape(word)}", self.source)]
+        return f"says we offer {', '.join(denied)}, where the passages say we do not" if denied else None
 
     def _price_of_another(self, clause: str) -> str | None:
         """Why a clause that names a priced thing and an amount is wrong, when the amount is not that thing's price

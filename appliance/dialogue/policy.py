@@ -107,8 +107,8 @@ CALL_ME = re.compile(r"\b(call|ring|phone|contact|reach|get back to|get in touch
 CONTACT_ME = re.compile(r"\b(get in touch|contact (me|us)|call (me|us)|ring (me|us)|phone (me|us)|reach (me|us))\b",
                         re.I)
 # Words that add to what was said before: "put that down as well", "and another thing".
-ADDS_TO = re.compile(r"\b(put (that|this|it) down|add (that|this|it)|note (that|this)|as well|another thing|also|"
-                     r"on top of (that|this))\b", re.I)
+ADDS_TO = re.compile(r"\b(put (that|this|it) down|add (that|this|it)|note (that|this)|another thing|on top of "
+                     r"(that|this))\b", re.I)
 # Words of something gone wrong with what was delivered or done: said of an order, not asked, it is a complaint.
 PROBLEM = re.compile(r"\b(disaster|wrong|damaged|broken|faulty|defective|mistake|missing|ruined|spoilt|spoiled|"
                      r"not what (i|we) ordered|should (have )?be(en)?|useless|overcharged|charged (me |us )?twice|"
@@ -406,7 +406,7 @@ class Policy:
         if task == "complaint" and not (ANGER.search(heard) or PROBLEM.search(heard)) and (
                 reading.question or reading.best(("order_status",), 0.4)):
             task = "order_status"  # "I ordered one on Monday, just wondering when it's coming?" asks, calmly
-        if state.ticket_opened and self._adds_to_complaint(heard, task):
+        if state.ticket_opened and self._adds_to_complaint(heard, task, reading.question):
             return "complaint"  # "and another thing, the driver left ruts in the lawn, put that down as well"
         if task == "order_status" and self._complains(heard, reading):
             task = "complaint"  # "order SUN3907B was due last week, this is ridiculous": the status, and a ticket
@@ -446,6 +446,7 @@ class Policy:
             entities.MONTHS) - {"the", "and", "okay", "right", "correct", "true"}
         ours = set(re.findall(r"[a-z']{3,}", self.company.lower()))
         ours |= {word for listed in self.catalog.topics + self.catalog.offers for word in listed.words}
+        ours |= {word.lower() for word in self.catalog.vocabulary}  # "is that the Moycullen yard?"
         names = getattr(self.crm, "agent_names", lambda: [])()
         ours |= {word for agent in names for word in re.findall(r"[a-z']{3,}", agent.lower())}
         return bool(name) and not name & ours
@@ -463,11 +464,11 @@ class Policy:
         return False
 
     @staticmethod
-    def _adds_to_complaint(heard: str, task: str | None) -> bool:
-        """Whether, after a complaint's ticket was opened, the caller adds to it: another complaint, a problem
-        said with words that add ("put that down as well"), or a kind of problem said with no other task."""
+    def _adds_to_complaint(heard: str, task: str | None, question: bool) -> bool:
+        """Whether, after a complaint's ticket was opened, the caller adds to it: another complaint, or something
+        said (not asked) with words that add ("put that down as well") or words of a problem, with no other task."""
         problem = PROBLEM.search(heard) or any(cue.search(heard) for cue, _ in ISSUE_CUES)
-        return task == "complaint" or bool(problem and (ADDS_TO.search(heard) or task is None))
+        return task == "complaint" or (task is None and not question and bool(ADDS_TO.search(heard) or problem))
 
     @staticmethod
     def _complains(heard: str, reading: Reading) -> bool:
@@ -596,7 +597,10 @@ class Policy:
             return "order_confirmation"
         if slot == "order_id" and not state.slots.get(slot) and "caller_id" in self.identify_by:
             own = self.crm.order_ids_for(state.caller_id)
-            if len(own) == 1:  # "when's my delivery coming?" from the number the one order was placed with
+            if len(own) == 1 and intent == "order_status":  # "when's it coming?" from the number it was placed with
+                state.slots["order_id"] = own[0]
+                return None
+            if len(own) == 1:  # a complaint opens a ticket against an order: which one is asked first
                 state.order_to_confirm = state.order_suggested = own[0]
                 return "order_confirmation"
         return None if state.slots.get(slot) else slot

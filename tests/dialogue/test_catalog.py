@@ -62,3 +62,11 @@ def test_price_list_lines_with_dot_leaders_are_priced_rows():
     for written in (text, " ".join(text.split())):  # as a plain-text passage holds it, lines run together
         assert priced_items([Passage("s.txt", "servicing", written, 1.0)]) == [
             ("Gas boiler service", "GBP 95"), ("Landlord safety certificate", "GBP 70")]
+
+
+def test_the_speech_hint_has_the_documents_own_names():
+    text = ("DELIVERY ZONES\nWe deliver heating oil (kero) to Oughterard, Moycullen and Spiddal every week. "
+            "Moycullen orders before noon go out the same day. Ask for Siobhán in the Oughterard yard.")
+    hint = Catalog.from_passages([Passage("zones.txt", "zones", text, 1.0)], "Corrib").hint()
+    assert {"Oughterard", "Moycullen", "Spiddal", "Siobhán", "kero"} <= set(hint.split(", "))
+    assert "DELIVERY" not in hint and "Ask" not in hint

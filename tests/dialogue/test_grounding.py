@@ -106,3 +106,10 @@ def test_an_offer_the_passages_never_mention_is_held_back():
     assert grounded.failed and not grounded.text
     grounded = check("Yes, we offer refunds to your card.", (RETURNS, HOURS), "Do you offer refunds?")
     assert not grounded.failed and grounded.text
+
+
+def test_an_offer_the_passages_deny_is_held_back():
+    shop = Passage("about.txt", "About", "We deliver heating oil and service boilers. We do not sell bottled gas.", 1.0)
+    grounded = check("Yes, we do sell gas bottles as well.", (shop,), "Do you do the gas bottles?")
+    assert grounded.failed and not grounded.text
+    assert not check("Yes, we service boilers.", (shop,), "Do you service boilers?").failed

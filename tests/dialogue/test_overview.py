@@ -142,3 +142,9 @@ def test_the_middle_one_of_a_list_just_said_is_the_one_asked_about(index):
     assert conversation._listed_item("What do you get with the middle one?").text == "Professional plan"
     assert conversation._listed_item("And the last option?").text == "Enterprise plan"
     assert conversation._listed_item("Is the first month free?") is None
+
+
+def test_a_check_of_who_answered_is_answered_and_the_question_too(index):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    turn = conversation.reply("Hello, is that TechCorp? How much is the Professional plan?")
+    assert turn.reply.immediate_response == "Yes, this is TechCorp. Professional plan costs ₹2,999 per month."

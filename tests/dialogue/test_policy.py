@@ -457,10 +457,18 @@ def test_asking_to_tell_sales_tells_them_at_once(policy):
     assert intent == "goodbye" and not reply.actions  # told once, not twice
 
 
-def test_the_one_order_on_the_callers_number_is_offered_and_a_yes_takes_it(policy):
-    state = known_caller()
-    intent, reply = turn(policy, state, "Hi, I ordered a laptop on Monday, just wondering when it's coming out to me.")
-    assert intent == "order_status" and reply.entities["missing_info"] == ["order_id"]
-    assert "laptop, order O R D, 9 8 7 6 5" in reply.immediate_response
-    intent, reply = turn(policy, state, "Yes, that's the one.")
+def test_the_one_order_on_the_callers_number_is_the_one_asked_about(policy):
+    intent, reply = turn(policy, known_caller(), "Hi, I ordered a laptop on Monday, just wondering when it's coming "
+                                                 "out to me.")
     assert intent == "order_status" and "out for delivery" in reply.immediate_response.lower()
+
+
+def test_a_complaint_confirms_the_one_order_on_the_callers_number_first(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "This is the third time I'm ringing about my laptop, it's a disgrace.")
+    assert intent == "complaint" and reply.entities["missing_info"] == ["order_id"]
+    assert "laptop, order O R D, 9 8 7 6 5" in reply.immediate_response and not reply.actions
+    intent, reply = turn(policy, state, "Yes, that's the one.")
+    assert intent == "complaint" and "create_ticket" in reply.actions and reply.entities["urgency"] == "high"
+    intent, reply = turn(policy, state, "And another thing, the driver left the gate open, put that down as well.")
+    assert intent == "complaint" and reply.actions == ("update_ticket",)
