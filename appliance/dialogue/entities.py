@@ -112,12 +112,28 @@ def join_spelled(text: str) -> str:
     return " ".join(out)
 
 
+def _spelling_kept(words: str) -> str:
+    """Words said and then spelled keep the spelling only: "josh josh" → "josh", "o sullivan osullivan" →
+    "osullivan" (the spelling is what the caller meant the words to be)."""
+    out: list[str] = []
+    for word in words.split():
+        for size in (1, 2, 3):
+            if len(out) >= size and len(word) >= 3 and "".join(out[-size:]) == word:
+                del out[-size:]
+                break
+        out.append(word)
+    return " ".join(out)
+
+
 def find_email(text: str) -> str | None:
     """An email address in `text`, spoken ("jane dot doe at example dot com") or spelled ("j a n e")."""
     spelled = re.sub(r"\b[a-z](?:-[a-z]\b)+", lambda found: found.group(0).replace("-", ""),
                      letters_said(text).lower())  # "k-l-a-r-a", as speech recognition writes letters said apart
-    spoken = join_spelled(spelled.replace(',', ' '))
-    spoken = " " + re.sub(r"\b([a-z0-9]+)(?: \1\b)+", r"\1", spoken) + " "  # "josh, J O S H": a word and its spelling
+    spoken = re.sub(r"\b((?!at\b|dot\b)[a-z]+(?: (?!at\b|dot\b)[a-z]+){1,3}),? all one word\b", lambda found: found.group(1).replace(" ", ""),
+                    spelled)  # "at derryclare house, all one word"
+    spoken = re.sub(r"\b([a-z0-9])[.!?](?=\s|$)", r"\1", spoken)  # "... dot i e." ends with a letter, not a dot
+    spoken = join_spelled(re.sub(r"\b(that's|that is|spelt|spelled)\b", " ", spoken.replace(",", " ")))
+    spoken = " " + _spelling_kept(spoken) + " "
     spoken = re.sub(r"\s+(at|at the rate|at the rate of)\s+", "@", spoken)
     spoken = re.sub(r"\s+(dot|period|point)\s+", ".", spoken)
     spoken = re.sub(r"\s+(underscore)\s+", "_", spoken)

@@ -49,6 +49,8 @@ TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(
 # "Yes, we do the gas bottles as well", "we sell and fit stoves": what the business is said to offer.
 OFFERS = re.compile(r"\bwe (?:also )?(?:do|sell|offer|stock|have|carry|provide|supply|install|fit|service|repair|hire|"
                     r"rent)\b(?: and \w+)?\s+(?P<what>[a-z][a-z' -]{2,40})", re.I)
+FREE = re.compile(r"\b(no (extra )?(charges?|fees?|costs?)|free of charge|(is|it's|are|they're) free|doesn't cost|"
+                  r"won't cost|nothing to pay)\b", re.I)
 PLAIN_WORDS = set("""the a an some any all our your them that this those these it its as well too also yes no not and
     or for with from to of in on at by can will would could just only both every each more most other such here there
     very really sure course about around""".split())
@@ -156,6 +158,9 @@ class Grounded:
         unknown = numbers(clause) - self.facts
         if unknown:
             return f"names {', '.join(sorted(unknown))}, which the passages do not", True
+        charged = self._free_where_charged(clause)
+        if charged:
+            return charged, True
         offered = self._offer_not_in_passages(clause)
         if offered:
             return offered, True
@@ -175,6 +180,17 @@ class Grounded:
                                    self.source)
                 if closed and re.search(r"\bopen\b", lowered) and not re.search(r"\b(not|closed)\b", lowered):
                     return f"says open on {day.title()}, where the passages say closed", True
+        return None
+
+    def _free_where_charged(self, clause: str) -> str | None:
+        """Why "no charge if you cancel" may not be said: the passages' sentences about the same thing name a fee."""
+        if not FREE.search(clause):
+            return None
+        about = {_stem(word) for word in _words(FREE.sub(" ", clause)) if len(word) > 3 and word not in PLAIN_WORDS}
+        for sentence in re.split(r"(?<=[.!?])\s+", self.source):
+            if any(re.search(rf"\b{re.escape(word)}", sentence) for word in about) and PRICE.search(sentence) and \
+                    re.search(r"\b(fee|charge|charged|cost|pay)\b", sentence):
+                return "says there is no charge, where the passages name a fee for it"
         return None
 
     def _offer_not_in_passages(self, clause: str) -> str | None:

@@ -197,3 +197,11 @@ def test_a_group_of_digits_said_again_after_a_correction_counts_once():
     said = "my cell number is zero eight four, two two six... sorry... two two seven, three three one nine"
     assert to_e164(said, "+27") == "+27842273319"
     assert parse_when(said, NOW).at is None  # "sorry... two" is no time of day
+
+
+@pytest.mark.parametrize("said, email", [
+    ("It's c dot o sullivan, that's o, s, u, l, l, i, v, a, n, at eircom dot net.", "c.osullivan@eircom.net"),
+    ("It's niamh, n i a m h, dot walsh at ballyglass house, all one word, dot i e.", "niamh.walsh@ballyglasshouse.ie"),
+])
+def test_an_email_spelled_after_its_words_keeps_the_spelling(said, email):
+    assert find_email(said) == email

@@ -113,3 +113,11 @@ def test_an_offer_the_passages_deny_is_held_back():
     grounded = check("Yes, we do sell gas bottles as well.", (shop,), "Do you do the gas bottles?")
     assert grounded.failed and not grounded.text
     assert not check("Yes, we service boilers.", (shop,), "Do you service boilers?").failed
+
+
+def test_no_charge_where_the_passages_name_a_fee_is_held_back():
+    terms = Passage("terms.txt", "Terms", "Cancel free of charge until 5pm the day before delivery. After that a "
+                    "cancellation fee of €45 applies.", 1.0)
+    grounded = check("No charge if you cancel.", (terms,), "Is there a charge if I cancel?")
+    assert grounded.failed and not grounded.text
+    assert not check("Tyres are fitted at no extra charge.", (RETURNS,), "Do you fit tyres?").failed
