@@ -1,4 +1,5 @@
-"""Callbacks that really dial: a due callback is called through the trunk or PBX, and what came of it is recorded.
+"""Callbacks that really dial: a due callback is called through the trunk or PBX (or on the GSM modem, when it is the
+line), and what came of it is recorded.
 
 `CallbackDialer.run` marks callbacks due (the same query as the queue worker's sweep), then places a call for
 each due one whose time has come, within the free call slots of the service. An answered call is run by the
@@ -49,7 +50,8 @@ def opening(company: str, reason: str) -> str:
 
 
 class CallbackDialer:
-    """Dials due callbacks through a `SipServer` and runs the answered ones on the call service."""
+    """Dials due callbacks through a `SipServer`, or a `ModemLineServer` (ATD on the GSM modem, one call at a time),
+    and runs the answered ones on the call service."""
 
     def __init__(self, service, sip_server, settings, now=lambda: datetime.now(timezone.utc),
                  retry_delay_s: float = RETRY_DELAY_S, poll_s: float = POLL_S):
@@ -76,7 +78,15 @@ class CallbackDialer:
     def free_slots(self) -> int:
         """Calls that may start now: `[line] max_calls` less the calls in progress and the attempts not yet
         answered (they hold a slot the service does not count yet)."""
-        return self.settings.line.max_calls - len(self.service.active) - (len(self.dialling) - len(self.answered))
+        slots = self.settings.line.max_calls - len(self.service.active) - (len(self.dialling) - len(self.answered))
+        if self.by_modem:  # one call on the modem, and none while it is gone or off the network: callbacks wait
+            slots = min(slots, self.sip.free_calls() - (len(self.dialling) - len(self.answered)))
+        return slots
+
+    @property
+    def by_modem(self) -> bool:
+        """Whether callbacks are dialled on the GSM modem (a number, no trunk) rather than over SIP."""
+        return getattr(self.sip, "dials_numbers", False)
 
     async def run(self) -> None:
         """Until cancelled: every few seconds, dial the callbacks whose time has come. Cancelled, it stops
@@ -120,7 +130,7 @@ class CallbackDialer:
         """One attempt at `callback`: place the call, run it when answered, record the outcome and return it."""
         phone = re.sub(r"[^\d+]", "", callback.phone)
         try:
-            trunk, problem = self.trunk(), None
+            trunk, problem = (None, None) if self.by_modem else (self.trunk(), None)
         except ApplianceError as exc:  # nowhere to send it: no sip_trunk, and no registrar or trunk the line trusts
             trunk, problem = None, exc.message
         if problem is not None:
@@ -128,11 +138,15 @@ class CallbackDialer:
         elif not phone:
             outcome = f"failed: {callback.phone!r} is not a number"
         else:
-            host = f"[{trunk[0]}]" if ":" in trunk[0] else trunk[0]
             try:
-                line = await self.sip.place_call(f"sip:{phone}@{host}", via=trunk,
-                                                 ring_timeout_s=self.settings.line.ring_timeout_s,
-                                                 display_name=self.settings.company.name, caller_id=phone)
+                if self.by_modem:
+                    line = await self.sip.place_call(phone, ring_timeout_s=self.settings.line.ring_timeout_s,
+                                                     display_name=self.settings.company.name, caller_id=phone)
+                else:
+                    host = f"[{trunk[0]}]" if ":" in trunk[0] else trunk[0]
+                    line = await self.sip.place_call(f"sip:{phone}@{host}", via=trunk,
+                                                     ring_timeout_s=self.settings.line.ring_timeout_s,
+                                                     display_name=self.settings.company.name, caller_id=phone)
             except ApplianceError as exc:
                 outcome = OUTCOMES.get(exc.code, f"failed: {exc.message}")
             except Exception as exc:  # a socket error or the like: this attempt failed, the next may not
@@ -156,7 +170,8 @@ class CallbackDialer:
                 self.answered.discard(callback.id)
                 await line.hangup()
                 line.release()
-                self.sip.lines.pop(getattr(line, "call_id", None), None)
+                if not self.by_modem:
+                    self.sip.lines.pop(getattr(line, "call_id", None), None)
         return outcome
 
     def _record(self, callback: Callback, attempts: int, outcome: str) -> str:

@@ -9,6 +9,7 @@ and fed its watchdog along the way. When `[modem] owner` gives serve the GSM mod
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from typing import TYPE_CHECKING
@@ -34,8 +35,11 @@ def parse_line_uri(uri: str) -> tuple[str, str, int]:
     """`sip://0.0.0.0:5060` → ("sip", "0.0.0.0", 5060); the schemes `appliance serve` answers on."""
     scheme, sep, rest = uri.strip().partition("://")
     defaults = {"sip": 5060, "audiosocket": 9092}
+    if sep and scheme == "modem":  # its paths are read by line.modem.parse_modem_uri
+        return scheme, "", 0
     if not sep or scheme not in defaults:
-        raise ApplianceError("line-uri-invalid", f"{uri!r}: a line is sip://HOST:PORT or audiosocket://HOST:PORT")
+        raise ApplianceError("line-uri-invalid", f"{uri!r}: a line is sip://HOST:PORT, audiosocket://HOST:PORT or "
+                                                 f"modem://AT_PORT?audio=AUDIO_PORT")
     from appliance.line.sip import parse_hostport
 
     try:
@@ -45,13 +49,38 @@ def parse_line_uri(uri: str) -> tuple[str, str, int]:
     return scheme, host or "0.0.0.0", port
 
 
+async def open_modem_line(service: CallService, uri: str, on_call, statuses: LineStatuses):
+    """Answer calls on the GSM modem of `uri` (modem://AT_PORT?audio=AUDIO_PORT): through the modem's owner in this
+    process when serve holds the modem (texts go out through it too), else by opening the port itself."""
+    from appliance.line.modem import HEALTH_FILE, ModemLineServer, parse_modem_uri
+
+    parsed = parse_modem_uri(uri)
+    owner = getattr(service, "modem_owner", None)
+    health = service.settings.paths.data_dir / HEALTH_FILE
+    if owner is None:
+        server = ModemLineServer.open(parsed.at_path, parsed.audio_path, on_call, dialect=parsed.dialect, uri=uri,
+                                      on_status=statuses.update, health_path=health)
+    else:
+        server = ModemLineServer(owner.modem, parsed.audio_path, on_call, open_modem=owner.opened,
+                                 dialect=parsed.dialect, at_path=parsed.at_path, uri=uri, on_status=statuses.update,
+                                 health_path=health)
+        owner.on_call_event = server.handle_event
+        owner.on_reopened = server.modem_back
+    return await server.start()
+
+
 async def open_lines(service: CallService, uris: list[str], on_call, statuses: LineStatuses | None = None) -> list:
-    """Start a SIP or AudioSocket server for each URI; each line's health goes to `statuses`."""
+    """Start a SIP, AudioSocket or GSM modem line for each URI; each line's health goes to `statuses`."""
     statuses = statuses or LineStatuses()
     settings = service.settings.line
     servers = []
     for uri in uris:
         scheme, host, port = parse_line_uri(uri)
+        if scheme == "modem":
+            server = await open_modem_line(service, uri, on_call, statuses)
+            servers.append(server)
+            log.warning("answering calls on %s", uri)
+            continue
         try:
             if scheme == "sip":
                 from appliance.line.sip import SipServer
@@ -76,23 +105,32 @@ async def open_lines(service: CallService, uris: list[str], on_call, statuses: L
     return servers
 
 
-async def hold_modem(settings: Settings) -> ModemOwner | None:
-    """A started ModemOwner serving `data_dir/modem.sock` when `[modem] owner` gives serve the modem; else None
-    (the worker holds it, as `appliance worker`)."""
+async def hold_modem(settings: Settings, uris: list[str] = ()) -> ModemOwner | None:
+    """A started ModemOwner serving `data_dir/modem.sock` when `[modem] owner` gives serve the modem, or a `modem://`
+    line is answered here (its AT port is then the modem's); else None (the worker holds it, as `appliance
+    worker`)."""
+    from appliance.line.modem import parse_modem_uri
     from appliance.modem.owner import MODEM_SOCKET, ModemOwner, holder
     from appliance.modem.report import MODEM_REPORT
 
-    if holder(settings) != "serve":
+    line = next((parse_modem_uri(uri) for uri in uris if uri.strip().startswith("modem://")), None)
+    if holder(settings) != "serve" and line is None:
         return None
+    modem = dataclasses.replace(settings.modem, device=line.at_path) if line else settings.modem
     data_dir = settings.paths.data_dir
-    owner = ModemOwner(settings.modem, report_path=data_dir / MODEM_REPORT, socket_path=data_dir / MODEM_SOCKET)
+    owner = ModemOwner(modem, report_path=data_dir / MODEM_REPORT, socket_path=data_dir / MODEM_SOCKET,
+                       dialect=line.dialect if line else "sim7600")
     try:
         await owner.start()
     except BaseException:
         await owner.close()
         raise
-    log.warning("holding the modem %s; the worker's texts come through %s", settings.modem.device or "(none set)",
+    log.warning("holding the modem %s; the worker's texts come through %s", modem.device or "(none set)",
                 owner.socket_path)
+    if holder(settings) != "serve":  # only the command line names the modem line: the worker thinks it is its own
+        log.error("modem-owner-unclear: %s is answered by serve, but the settings give the modem to the worker; put "
+                  "the modem:// line in [line] listen (or set [modem] owner = serve) before starting the worker",
+                  line.at_path)
     return owner
 
 
@@ -102,15 +140,20 @@ def line_event(status: line_status.LineStatus) -> CallEvent:
 
 
 def start_callbacks(service: CallService, servers: list) -> asyncio.Task | None:
-    """Dial due callbacks and warm transfers through the first SIP line, if one is open (appliance.callbacks)."""
+    """Dial due callbacks (appliance.callbacks) through the line `[line] callback_via` names: the first SIP line
+    (which also places warm transfers), or the GSM modem's (ATD; it carries one call, so it never transfers)."""
     from appliance.callbacks import CallbackDialer
     from appliance.line.sip import SipServer
 
+    via = service.settings.line.callback_via
     sip = next((server for server in servers if isinstance(server, SipServer)), None)
-    if sip is None:
+    modem = next((server for server in servers if getattr(server, "dials_numbers", False)), None)
+    if sip is not None:
+        service.dialer = sip.place_call
+    line = sip if via == "sip" else modem if via == "modem" else (sip or modem)
+    if line is None:
         return None
-    service.dialer = sip.place_call
-    return asyncio.create_task(CallbackDialer(service, sip, service.settings).run())
+    return asyncio.create_task(CallbackDialer(service, line, service.settings).run())
 
 
 async def take_up_knowledge(service: CallService, every_s: float = KNOWLEDGE_CHECK_S) -> None:
@@ -180,7 +223,7 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
             calls.discard(task)
 
     # The modem, when serve holds it: texts for the worker, and (once a modem line answers) calls on it.
-    service.modem_owner = await hold_modem(settings)
+    service.modem_owner = await hold_modem(settings, uris)
     try:
         servers = await open_lines(service, uris, on_call, statuses)
     except BaseException:

@@ -208,12 +208,15 @@ class CallService:
         return f"sip:{phone}@{trunk}" if phone and trunk else None
 
     def _hand_over_to(self, session, line, conversation, call_id: int) -> None:
-        """The caller asked for a person and heard who they are connected to: start the transfer."""
+        """The caller asked for a person and heard who they are connected to: start the transfer (or, on a line that
+        cannot hand a caller over, such as a GSM modem's, offer a callback instead)."""
         agent = conversation.state.agent or {}
         target = self.transfer_target(agent)
-        if not target:
+        if not getattr(line, "can_transfer", True):
+            coroutine = self._offer_callback(session, line, conversation, call_id)
+        elif not target:
             return
-        if self.settings.handoff.transfer == "warm" and self.dialer is not None:
+        elif self.settings.handoff.transfer == "warm" and self.dialer is not None:
             coroutine = self._warm_transfer(session, line, conversation, target, call_id)
         elif hasattr(line, "transfer"):
             coroutine = self._hand_over(session, line, conversation, target, call_id)
@@ -231,6 +234,16 @@ class CallService:
                 self.publish("stage-failed", call_id, code="line-transfer-failed", target=target, error=str(exc))
 
         task.add_done_callback(done)
+
+    async def _offer_callback(self, session, line, conversation, call_id: int) -> None:
+        """This line cannot transfer (a GSM modem carries one call): once the caller has heard the reply, offer a
+        callback from the person they asked for."""
+        while line.playing and line.hung_up_by is None:
+            await asyncio.sleep(0.05)
+        if line.hung_up_by is not None:
+            return
+        self.publish("transfer-impossible", call_id)
+        await session.resume(conversation.offer_callback((conversation.state.agent or {}).get("name")))
 
     async def _warm_transfer(self, session, line, conversation, target: str, call_id: int) -> None:
         """Call the agent while the caller hears ringing, tell the agent who is waiting and why, then connect the
@@ -356,6 +369,7 @@ class CallService:
 
     async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
+        conversation.policy.can_transfer = getattr(line, "can_transfer", True)  # a GSM modem's line cannot
         # A call the full disk could not record yet is numbered below zero until its row is written.
         call_id = taker.call.id if taker.call is not None else -number
         self.publish("call-started", call_id, caller=caller_id, line=type(line).__name__, active=len(self.active))

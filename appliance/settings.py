@@ -247,7 +247,10 @@ class Line:
     """The phone lines `appliance serve` answers."""
 
     listen: str = "sip://0.0.0.0:5060"
-    """Line URIs, comma-separated: `sip://HOST:PORT` (SIP over UDP), `audiosocket://HOST:PORT` (Asterisk)."""
+    """Line URIs, comma-separated: `sip://HOST:PORT` (SIP over UDP), `audiosocket://HOST:PORT` (Asterisk),
+    `modem://AT_PORT?audio=AUDIO_PORT[&dialect=quectel]` (calls on the GSM modem: SIMCom SIM7600 or Quectel EC25)."""
+    callback_via: Literal["auto", "sip", "modem"] = "auto"
+    """Which line dials due callbacks: `auto` takes the SIP line if one is open, else the modem line."""
     max_calls: int = 2
     """Calls answered at once; one more hears a short busy message. On 2 cores, 2 keep answers quick."""
     sip_allow: str = "127.0.0.1, ::1"
@@ -399,8 +402,17 @@ def _line_uris(value: str) -> None:
         raise ValueError("must name at least one line, e.g. sip://0.0.0.0:5060")
     for uri in uris:
         scheme, sep, rest = uri.partition("://")
+        if sep and scheme == "modem":
+            from appliance.line.modem import parse_modem_uri
+
+            try:
+                parse_modem_uri(uri)
+            except ApplianceError as exc:
+                raise ValueError(exc.message) from None
+            continue
         if not sep or scheme not in ("sip", "audiosocket"):
-            raise ValueError(f"{uri!r} is not sip://HOST:PORT or audiosocket://HOST:PORT")
+            raise ValueError(f"{uri!r} is not sip://HOST:PORT, audiosocket://HOST:PORT or "
+                             f"modem://AT_PORT?audio=AUDIO_PORT")
         _host_port(rest)
 
 

@@ -271,6 +271,7 @@ class Policy:
         self.unanswered_expertise = unanswered_expertise
         self.sales_expertise = sales_expertise
         self._issue_vectors = None
+        self.can_transfer = True  # the line can hand a caller to a person; a GSM modem's cannot, so one calls back
 
     def read(self, heard: str, state: CallState, now: datetime) -> dict:
         """Details in the caller's words, into the call's slots; a bare number answers what was asked."""
@@ -544,6 +545,12 @@ class Policy:
             agent = state.agent = self.crm.agent_for(expertise, " ".join(filter(None, (state.question, state.heard))),
                                                      self._similar)
             state.offered_specialist = False
+            if not self.can_transfer:  # one call at a time on this line: the person rings back instead
+                state.waiting_for, state.waiting_intent = "callback_time", "callback_request"
+                who = agent["name"] if agent else "one of our specialists"
+                return Reply(f"I can't put you through on this line, but I can have {who} call you back. When "
+                             f"would be a good time?", "callback_request",
+                             {**entities_out, "missing_info": ["callback_time"]}, needs_clarification=True)
             who = f"{agent['name']}, one of our specialists" if agent else "one of our specialists"
             return Reply(f"Sure. I'm connecting you with {who} now. Please stay on the line.", intent,
                          entities_out, actions=("escalate_to_human",), escalate_to_human=True)

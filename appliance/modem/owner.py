@@ -71,8 +71,9 @@ class ModemOwner:
     def __init__(self, settings: ModemSettings, *, on_event: Callable[[object], None] | None = None,
                  report_path: Path | None = None, socket_path: Path | None = None,
                  report_every_s: float = REPORT_EVERY_S, reopen_first_s: float = REOPEN_FIRST_S,
-                 reopen_wait_s: float = REOPEN_WAIT_S):
+                 reopen_wait_s: float = REOPEN_WAIT_S, dialect: str = "sim7600"):
         self.settings = settings
+        self.dialect = dialect  # sim7600 or quectel: how its calls are answered (driver.DIALECTS)
         self.on_event = on_event or _sms_handler()
         self.on_call_event: Callable[[object], None] | None = None
         self.on_reopened: Callable[[], Awaitable[None]] | None = None
@@ -109,13 +110,15 @@ class ModemOwner:
                 log.warning("modem report %s: %s", self.report_path, exc)
 
     def _event(self, event) -> None:
-        """What the modem says unasked, from the driver: texts' events to `on_event`, the rest to `on_call_event`."""
+        """What the modem says unasked, from the driver: texts' events to `on_event`, the rest (and the network's
+        changes) to `on_call_event`."""
         if isinstance(event, SMS_EVENTS):
             if isinstance(event, NetworkChanged) and self.report is not None and not self.report.error:
                 self._record(Status(self.report.sim, event.registration, self.report.signal_dbm))
             with suppress(RuntimeError):  # closed: the handlers' thread has stopped
                 self._handlers.submit(self._handle, event)
-            return
+            if not isinstance(event, NetworkChanged):  # the network's state is the voice line's business too
+                return
         if isinstance(event, ModemLost):
             log.warning("modem: lost: %s", event.reason)
             self.lose(event.reason)
@@ -152,7 +155,7 @@ class ModemOwner:
                     task.add_done_callback(self._reopened)
             if self.modem is None:
                 modem = open_serial(self.settings.device, self.settings.baudrate, sms_timeout_s=self.settings.timeout_s,
-                                    on_event=self._event)
+                                    on_event=self._event, dialect=self.dialect)
                 try:
                     status = await modem.open()
                 except BaseException:

@@ -472,3 +472,13 @@ def test_a_complaint_confirms_the_one_order_on_the_callers_number_first(policy):
     assert intent == "complaint" and "create_ticket" in reply.actions and reply.entities["urgency"] == "high"
     intent, reply = turn(policy, state, "And another thing, the driver left the gate open, put that down as well.")
     assert intent == "complaint" and reply.actions == ("update_ticket",)
+
+
+def test_on_a_line_that_cannot_transfer_a_person_calls_back(policy):
+    policy.can_transfer = False
+    state = known_caller()
+    intent, reply = turn(policy, state, "Can I speak to someone, please?")
+    assert reply.intent == "callback_request" and not reply.escalate_to_human and not reply.actions
+    assert "can't put you through" in reply.immediate_response and "John" in reply.immediate_response
+    intent, reply = turn(policy, state, "Tomorrow at 10 AM")
+    assert intent == "callback_request" and "schedule_callback" in reply.actions
