@@ -123,12 +123,16 @@ def score_turn(number: int, expect: dict, record, ended: bool, company: dict) ->
     return checks
 
 
-def _record_for(step: Step, records: list, kind_first: str | None) -> object | None:
-    window = [r for r in records if step.started_ms is not None and step.started_ms <= r.at_ms
-              and (step.ended_ms is None or r.at_ms < step.ended_ms)]
-    if kind_first:
-        window.sort(key=lambda r: r.kind != kind_first)
-    return window[0] if window else None
+def record_for(step: Step, records: list) -> TurnRecord | None:
+    """The record of what answered a step. A caller's turn belongs to the step whose speech holds its last voiced
+    audio: a turn is decided only once the caller has stopped, and by then a barge-in that follows may have begun.
+    Anything else the appliance said (the greeting, a reprompt) belongs to the step during which it began."""
+    spoke_until = step.speech_end_ms if step.speech_end_ms is not None else float("inf")
+    heard = [r for r in records if r.kind == "caller" and step.pcm is not None and step.speech_start_ms is not None
+             and r.speech_end_ms is not None and step.speech_start_ms <= r.speech_end_ms <= spoke_until]
+    said = [r for r in records if r.kind != "caller" and step.started_ms is not None and step.started_ms <= r.at_ms
+            and (step.ended_ms is None or r.at_ms < step.ended_ms)]
+    return next(iter(heard + said), None)
 
 
 def _turn_report(number: int, record, ended: bool, latency: dict) -> dict:
@@ -260,8 +264,7 @@ class Simulator:
         records = asyncio.run(session.run())
         turns, kept = [], []
         for number, step in enumerate(steps):
-            kind = "caller" if step.pcm is not None else None
-            record = _record_for(step, records, kind)
+            record = record_for(step, records)
             ended = bool(record and record.call_ended) or (line.hung_up_by == "appliance" and step is steps[-1])
             latency = dict(record.latency_ms) if record else {}
             if record and step.pcm is not None:
