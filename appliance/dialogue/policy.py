@@ -427,7 +427,7 @@ class Policy:
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
                 ("order_status",), 0.4) and reading.question:
             return "order_status"  # a follow-up about the order just looked up
-        if not reading.question and (reading.act("goodbye") or no or state.wrong_number):
+        if not reading.question and (self._says_goodbye(reading) or no or state.wrong_number):
             return "goodbye"  # also "oh, sorry, wrong number so" once told it is one  # "No, that's okay. Thanks for looking into it."
         return None
 
@@ -463,6 +463,16 @@ class Policy:
             if score >= WRONG_NUMBER_MIN or (asks and not ours & set(re.findall(r"[a-z]{3,}", asks.group(4)))):
                 return True
         return False
+
+    @staticmethod
+    def _says_goodbye(reading: Reading) -> bool:
+        """A goodbye said, not an apology ("sorry, sorry") before words that go on ("just for 500 litres, like")."""
+        byes = [clause for clause, label, _ in reading.clauses
+                if label == "goodbye" and not re.fullmatch(r"\W*((so|very) )?(sorry|excuse me|pardon)(\W+sorry)*\W*",
+                                                            clause, re.I)]
+        said_more = any(label not in ACTS and len(clause.split()) > 2 for clause, label, _ in reading.clauses)
+        ends_with_bye = reading.clauses[-1][0] in byes or FAREWELL.search(reading.clauses[-1][0])
+        return bool(byes) and reading.act("goodbye") and (ends_with_bye or not said_more)
 
     @staticmethod
     def _adds_to_complaint(heard: str, task: str | None, question: bool) -> bool:

@@ -482,3 +482,8 @@ def test_on_a_line_that_cannot_transfer_a_person_calls_back(policy):
     assert "can't put you through" in reply.immediate_response and "John" in reply.immediate_response
     intent, reply = turn(policy, state, "Tomorrow at 10 AM")
     assert intent == "callback_request" and "schedule_callback" in reply.actions
+
+
+def test_an_apology_before_more_words_is_no_goodbye(policy):
+    assert turn(policy, known_caller(), "Sorry, sorry, just for the basic plan, like.")[0] != "goodbye"
+    assert turn(policy, known_caller(), "Grand, I'll pop in on Saturday then. Cheers, that's me sorted.")[0] == "goodbye"
