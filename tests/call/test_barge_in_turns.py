@@ -5,13 +5,10 @@ import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from appliance import engines
-from appliance import settings as settings_module
 from appliance.call.session import CallSession, TurnRecord
 from appliance.dialogue.conversation import Conversation
-from appliance.dialogue.prompt import system_prompt
 from appliance.line.scripted import ScriptedLine, Step
 from appliance.simulate import record_for
 
@@ -19,17 +16,6 @@ from speech import phone_speech
 
 NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
 STOPPED_WITHIN_MS = 300  # of the caller's first word, on the call's audio timeline
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory, whisper, piper):
-    settings = settings_module.load(environ={"APPLIANCE_PATHS_DATA_DIR": str(tmp_path_factory.mktemp("barge"))})
-    store = engines.model_store(settings)
-    index = engines.knowledge_index(settings, store)
-    index.ingest(settings.paths.knowledge_dir)
-    responder = engines.responder(settings, store)
-    responder.warm(system_prompt("TechCorp"))
-    return settings, store, index, responder, whisper, piper
 
 
 def call(parts, steps):

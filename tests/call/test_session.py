@@ -7,26 +7,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance import engines
-from appliance import settings as settings_module
 from appliance.call.session import CallSession
 from appliance.dialogue.conversation import Conversation, greeting_for
-from appliance.dialogue.prompt import system_prompt
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 
 from speech import phone_speech, word_errors
 
 NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory, whisper, piper):
-    settings = settings_module.load(environ={"APPLIANCE_PATHS_DATA_DIR": str(tmp_path_factory.mktemp("call"))})
-    store = engines.model_store(settings)
-    index = engines.knowledge_index(settings, store)
-    index.ingest(settings.paths.knowledge_dir)
-    responder = engines.responder(settings, store)
-    responder.warm(system_prompt("TechCorp"))
-    return settings, store, index, responder, whisper, piper
 
 
 def call(parts, steps):
