@@ -5,7 +5,6 @@ import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-
 from appliance import engines
 from appliance.call.session import CallSession, TurnRecord
 from appliance.dialogue.conversation import Conversation
