@@ -28,6 +28,10 @@ _SAYS = rf"(?:{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b)"  # wh
 DATED = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
                    rf"\s+({_MONTH})(?:\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"  # "24 December (Christmas Eve) ...."
                    rf"(?:the [a-z]+ (?:is|will be) )?({_SAYS})", re.I)  # "27 October 2025 The office is closed"
+# "Fri 12/12/2025 (Jamhuri Day) ...... CLOSED": a date in figures, the day first (the month first only where the
+# second number is past 12); written with slashes, so "8.00 - 18.00" stays a time
+NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})/(\d{{1,2}})(?:/\d{{2,4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"
+                     rf"(?:the [a-z]+ (?:is|will be) )?({_SAYS})", re.I)
 WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}({_SAYS})", re.I)
 NAMED = re.compile(rf"\b([A-Z][A-Za-z']*(?: [A-Za-z']+){{0,3}}?)(?::|,|\s\.{{2,}}|\s)\s*((?i:{_SAYS}))")
 CLOSED = re.compile(r"\bclosed\b", re.I)
@@ -109,6 +113,12 @@ class Timetable:
             month, first = _month(found.group(3)), int(found.group(1))
             self.dated.append(((month, first), (month, int(found.group(2) or first)), _said(found.group(4))))
         text = DATED.sub(lambda found: " " * len(found.group(0)), text)
+        for found in NUMERIC.finditer(text):
+            first, second = int(found.group(1)), int(found.group(2))
+            day, month = (second, first) if second > 12 else (first, second)
+            if 1 <= month <= 12 and 1 <= day <= 31:
+                self.dated.append(((month, day), (month, day), _said(found.group(3))))
+        text = NUMERIC.sub(lambda found: " " * len(found.group(0)), text)
         for found in CLOSED_FROM.finditer(text):  # "closed from 24 December to 2 January"
             self.dated.append(((_month(found.group(2)), int(found.group(1))),
                                (_month(found.group(4)), int(found.group(3))), "closed"))

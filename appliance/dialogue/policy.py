@@ -66,7 +66,9 @@ CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this
 FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|cheerio|ta-ra|catch you later|"
                       r"have a good (one|day))\W*$", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
-                    r"an agent|your team|a manager|a representative|a real person)\b", re.I)
+                    r"an agent|your team|a manager|a representative|a real person|(a|an|the|your) (doctor|vet|nurse|"
+                    r"manager|supervisor|accountant|technician|engineer|specialist|advisor|adviser|consultant|"
+                    r"receptionist|owner)|(your|the) \w+ (team|department|office|desk))\b", re.I)
 # ...asked for outright: "could I talk to somebody who...", "I'd like to speak to someone", "put me through to".
 ASKS_FOR_PERSON = re.compile(r"\b((can|could|may) (i|we) (please )?(speak|talk)|(i'd|i would|we'd|we would|i want|"
                              r"i need|we need|i wanna) (like )?to (speak|talk)|put me (through|on|onto|across)|connect me|"
@@ -445,12 +447,14 @@ class Policy:
             return False
         name = {word.lower() for word in re.findall(r"[A-Za-z']{3,}", found.group(1))} - set(entities.WEEKDAYS) - set(
             entities.MONTHS) - {"the", "and", "okay", "right", "correct", "true"}
+        if not name:
+            return False
         ours = set(re.findall(r"[a-z']{3,}", self.company.lower()))
         ours |= {word for listed in self.catalog.topics + self.catalog.offers for word in listed.words}
         ours |= {word.lower() for word in self.catalog.vocabulary}  # "is that the Moycullen yard?"
         names = getattr(self.crm, "agent_names", lambda: [])()
         ours |= {word for agent in names for word in re.findall(r"[a-z']{3,}", agent.lower())}
-        return bool(name) and not name & ours
+        return len(name & ours) * 2 < len(name)  # "Nairobi West Hospital" names our city, not us
 
     def _wrong_number(self, reading: Reading) -> bool:
         """Whether the caller meant to reach someone else: sure of it, or less sure but asking "is this the ...?"
@@ -468,7 +472,7 @@ class Policy:
     def _says_goodbye(reading: Reading) -> bool:
         """A goodbye said, not an apology ("sorry, sorry") before words that go on ("just for 500 litres, like")."""
         byes = [clause for clause, label, _ in reading.clauses
-                if label == "goodbye" and not re.fullmatch(r"\W*((so|very) )?(sorry|excuse me|pardon)(\W+sorry)*\W*",
+                if label == "goodbye" and "?" not in clause and not re.fullmatch(r"\W*((so|very) )?(sorry|excuse me|pardon)(\W+sorry)*\W*",
                                                             clause, re.I)]
         said_more = any(label not in ACTS and len(clause.split()) > 2 for clause, label, _ in reading.clauses)
         ends_with_bye = reading.clauses[-1][0] in byes or FAREWELL.search(reading.clauses[-1][0])

@@ -107,3 +107,10 @@ def test_a_holiday_is_known_as_speech_recognition_writes_it():
     holidays = table(HOLIDAY_TEXT)
     assert holidays.answer("What are your hours over the Christmas? Are you open on Stevens Day?", NOW) == (
         "On 26 December we're closed.")
+
+
+def test_a_date_in_figures_is_an_exception_too():
+    clinic = table("Mon - Fri ...... 8:00 - 19:00\nSat ...... 9:00 - 16:00\nFri 12/12/2025 (Republic Day) ...... "
+                   "CLOSED. Emergency line open.\n")
+    tuesday = datetime(2025, 12, 9, 8, 20, tzinfo=ZoneInfo("Africa/Nairobi"))
+    assert clinic.answer("Are you people open this Friday?", tuesday) == "On Friday 12 December we're closed."

@@ -487,3 +487,14 @@ def test_on_a_line_that_cannot_transfer_a_person_calls_back(policy):
 def test_an_apology_before_more_words_is_no_goodbye(policy):
     assert turn(policy, known_caller(), "Sorry, sorry, just for the basic plan, like.")[0] != "goodbye"
     assert turn(policy, known_caller(), "Grand, I'll pop in on Saturday then. Cheers, that's me sorted.")[0] == "goodbye"
+
+
+def test_asking_who_to_talk_to_is_no_goodbye_and_a_role_asked_for_is_a_person(policy):
+    assert turn(policy, known_caller(), "We need an invoice with our tax number on it. Who do I talk to?")[0] != "goodbye"
+    intent, reply = turn(policy, known_caller(), "My laptop is smoking! I need to talk to a technician now, please.")
+    assert intent == "speak_to_human" and reply.escalate_to_human
+
+
+def test_a_business_named_with_our_city_is_still_another_business(policy):
+    intent, _ = turn(policy, known_caller(), "Hello, is this Mumbai Central Hospital? I want to book a scan.")
+    assert intent == "wrong_number"
