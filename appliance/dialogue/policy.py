@@ -360,7 +360,9 @@ class Policy:
 
     def intent(self, heard: str, state: CallState) -> str | None:
         """The task the caller wants, or None for a question for the knowledge base."""
-        someone_elses = THIRD_PARTY.search(heard) or (NAMED_CONTACT.search(heard) and PERSON_CUE.search(heard))
+        # (Not while the number on an order's file is asked for: "I don't know her number" answers that.)
+        someone_elses = state.waiting_for != "order_detail" and (
+            THIRD_PARTY.search(heard) or (NAMED_CONTACT.search(heard) and PERSON_CUE.search(heard)))
         if (OTHERS_DATA.search(heard) and HANDING_OVER.search(heard)) or (someone_elses and ASKING_FOR.search(heard)):
             return "other"
         if self._another_business(heard):
@@ -387,7 +389,7 @@ class Policy:
             return state.waiting_intent
         if state.waiting_for == "order_confirmation" and state.found.get("order_id") and task in (
                 None, "order_status", state.waiting_intent):
-            return state.waiting_intent  # "no, it's ORD98765" in answer to "is it this one?"
+            return state.waiting_intent  # "no, it's this one" (an order number) in answer to "is it this one?"
         answered = state.slots.get(state.waiting_for) or (state.number_to_confirm and state.waiting_for in (
             "whatsapp_number", "phone"))
         if state.waiting_intent and answered and task in (None, state.waiting_intent):

@@ -143,8 +143,8 @@ def test_the_modem_watch_reads_past_a_bad_message_and_keeps_watching(tmp_path):
         modem.do("deliver_sms", CUSTOMER, "third")
         assert _until(lambda: texts() == ["first", "second", "third"])
         modem.simulator.signal = 10  # the watch's next status check reports it: -113 + 2 * 10
-        assert _until(lambda: texter.report is not None and texter.report.signal_dbm == -93)
-        assert texter.report.error == ""
+        assert _until(lambda: texter.owner.report is not None and texter.owner.report.signal_dbm == -93)
+        assert texter.owner.report.error == ""
     finally:
         texter.close()
         modem.close()
