@@ -26,6 +26,7 @@ from appliance.audio import LINE_RATE_HZ
 from appliance.call.gate import CpuGate, GatedResponder, GatedSynthesizer, GatedTranscriber
 from appliance.call.session import CallSession, acknowledgements, prepared, synthesized
 from appliance.dialogue.catalog import Catalog
+from appliance.dialogue.hours import Timetable
 from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_for
 from appliance.dialogue.intents import IntentClassifier
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
@@ -115,7 +116,9 @@ class CallService:
         self.transcriber = engines.transcriber(settings, self.store)
         self.synthesizer = engines.synthesizer(settings, self.store)
         self.classifier = IntentClassifier(self.index.embedder)
-        self.catalog = Catalog.from_passages(self.index.passages(), self.company.name)
+        passages = self.index.passages()
+        self.catalog = Catalog.from_passages(passages, self.company.name)
+        self.timetable = Timetable.from_passages(passages)  # read once per knowledge base, not once per call
         self.vad = engines.vad_model(settings, self.store)  # one for every call; each call keeps its own state
         self.gate = CpuGate()
         self.voice = GatedSynthesizer(self.synthesizer, self.gate)  # one for every call: its phrases are kept
@@ -141,15 +144,16 @@ class CallService:
         return self.index.fingerprint() != self.knowledge_seen
 
     def take_up_knowledge(self) -> int:
-        """Take up the index as it is now: the passages in the prompt, the catalog of names the dialogue and the
-        speech hint know, and the reply model's cached prompt. A call in progress keeps what it began with; the
-        next one gets the new. Returns how many passages the index has."""
+        """Take up the index as it is now: the passages in the prompt, the catalog of names and the opening hours
+        the dialogue and the speech hint know, and the reply model's cached prompt. A call in progress keeps what it
+        began with; the next one gets the new. Returns how many passages the index has."""
         seen = self.index.fingerprint()
         knowledge = whole_knowledge(self.index, self.settings.knowledge.prompt_chars)
-        catalog = Catalog.from_passages(self.index.passages(), self.company.name)
+        passages = self.index.passages()
+        catalog, timetable = Catalog.from_passages(passages, self.company.name), Timetable.from_passages(passages)
         with self.gate.model_lock, self.gate.turn():  # the prompt is evaluated in turn with the calls' engines
             self.responder.warm(system_prompt(self.company.name, knowledge))
-        self.knowledge, self.catalog, self.knowledge_seen = knowledge, catalog, seen
+        self.knowledge, self.catalog, self.timetable, self.knowledge_seen = knowledge, catalog, timetable, seen
         return self.index.count()
 
     def close_abandoned_calls(self) -> int:
@@ -343,7 +347,7 @@ class CallService:
         conversation = Conversation(self.company.name, self.index, GatedResponder(self.responder, self.gate), self.now,
                                     country_code=self.company.country_code, caller_id=caller_id, crm=crm,
                                     actions=taker, whatsapp_online=self.whatsapp_online, knowledge=self.knowledge,
-                                    classifier=self.classifier, catalog=self.catalog,
+                                    classifier=self.classifier, catalog=self.catalog, timetable=self.timetable,
                                     **engines.conversation_options(self.settings))
         return conversation, taker, crm
 

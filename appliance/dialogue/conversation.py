@@ -103,7 +103,8 @@ class Conversation:
                  top_k: int = 3, min_score: float = 0.35, caller_id: str | None = None, crm: Crm | None = None,
                  actions=None, whatsapp_online=lambda: False, knowledge: list = (), currency_words: str = "",
                  issue_types: str = Tickets.issue_types, unanswered_expertise: str = "technical", sales_expertise: str = "sales",
-                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None, greeting: str = "",
+                 classifier: IntentClassifier | None = None, catalog: Catalog | None = None,
+                 timetable: Timetable | None = None, greeting: str = "",
                  identify_by: str = IDENTIFY_BY):
         self.company = company
         self.greeting_template = greeting
@@ -115,7 +116,7 @@ class Conversation:
         self.currency_words = currency_words
         crm = crm or Crm()
         self.catalog = catalog or Catalog.from_passages(index.passages(), company)
-        self.timetable = Timetable.from_passages(index.passages()) if index else Timetable()
+        self.timetable = timetable or (Timetable.from_passages(index.passages()) if index else Timetable())
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
                              issue_types, unanswered_expertise, sales_expertise, identify_by)
