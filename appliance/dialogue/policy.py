@@ -69,6 +69,8 @@ PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|t
                     r"an agent|your team|a manager|a representative|a real person|(a|an|the|your) (doctor|vet|nurse|"
                     r"manager|supervisor|accountant|technician|engineer|specialist|advisor|adviser|consultant|"
                     r"receptionist|owner)|(your|the) \w+ (team|department|office|desk))\b", re.I)
+# ...or by name, with the capitals a name is written with: "can I speak to Priya?", "I'd like to talk with Mr Osei".
+NAMED_PERSON = re.compile(r"\b(?:[Ss]peak|[Tt]alk) (?:to|with) (?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][a-z'-]+")
 # ...asked for outright: "could I talk to somebody who...", "I'd like to speak to someone", "put me through to".
 ASKS_FOR_PERSON = re.compile(r"\b((can|could|may) (i|we) (please )?(speak|talk)|(i'd|i would|we'd|we would|i want|"
                              r"i need|we need|i wanna) (like )?to (speak|talk)|put me (through|on|onto|across)|connect me|"
@@ -500,8 +502,9 @@ class Policy:
         """A task the turn's details name when no clause was sure enough of one: an order ID says the call is
         about that order ("it's the blender, number AB-4471-Q"), a day or time says which callback, and asking to
         speak to someone says it outright, whatever else the clause is about."""
-        if PERSON.search(state.heard) and (ASKS_FOR_PERSON.search(state.heard) or
-                                           reading.best(("speak_to_human",), 0.3)):
+        asked = ASKS_FOR_PERSON.search(state.heard)
+        if (PERSON.search(state.heard) and (asked or reading.best(("speak_to_human",), 0.3))) or (
+                asked and NAMED_PERSON.search(state.heard)):
             return "speak_to_human"
         if state.found.get("order_id") or state.order_to_confirm:
             if self._complains(state.heard, reading):

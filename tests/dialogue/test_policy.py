@@ -498,3 +498,9 @@ def test_asking_who_to_talk_to_is_no_goodbye_and_a_role_asked_for_is_a_person(po
 def test_a_business_named_with_our_city_is_still_another_business(policy):
     intent, _ = turn(policy, known_caller(), "Hello, is this Mumbai Central Hospital? I want to book a scan.")
     assert intent == "wrong_number"
+
+
+@pytest.mark.parametrize("heard", ["Can I speak to Priya, please?", "Hi, I'd like to talk to Mr Osei about my bill.",
+                                   "Actually, can I speak to Urban Police?"])
+def test_a_person_asked_for_by_name_is_a_request_for_a_person(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "speak_to_human"
