@@ -111,6 +111,7 @@ def test_install_in_a_clean_debian_root_gives_units_user_venv_and_a_passing_doct
     assert (etc / "multi-user.target.wants/appliance.target").is_symlink()
     assert (etc / "appliance.target.wants/appliance-serve.service").is_symlink()
     assert (debian / "etc/udev/rules.d/60-appliance-modem.rules").is_file()
+    assert (debian / "etc/udev/rules.d/61-appliance-line-board.rules").is_file()
     passwd = run("chroot", debian, "getent", "passwd", "appliance", env=env).stdout
     assert "/usr/sbin/nologin" in passwd
     assert os.access(debian / "opt/appliance/current/.venv/bin/appliance", os.X_OK)

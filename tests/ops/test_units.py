@@ -66,3 +66,8 @@ def test_the_worker_stops_after_the_call_service_and_lets_the_send_in_hand_finis
 def test_the_udev_rule_names_the_modem_ports():
     rules = (ROOT / "systemd" / "60-appliance-modem.rules").read_text()
     assert 'SYMLINK+="appliance-modem-at"' in rules and 'GROUP="dialout"' in rules
+
+
+def test_the_udev_rule_names_the_line_board():
+    rules = (ROOT / "systemd" / "61-appliance-line-board.rules").read_text()
+    assert 'ATTRS{idVendor}=="2e8a"' in rules and 'SYMLINK+="appliance-line-board"' in rules and 'GROUP="dialout"' in rules
