@@ -9,6 +9,7 @@ the few ways the two modem families say the same things.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import numpy as np
 from appliance.audio import LINE_RATE_HZ
 from appliance.audio.wav import read_wav
 from appliance.line import FRAME_SAMPLES
+
+VOICED = 500  # a frame whose peak is over this (of 32767) has voice in it, not line hiss or μ-law's floor
 
 FRAME_BYTES = FRAME_SAMPLES * 2
 KEYS = "0123456789*#ABCD"
@@ -86,6 +89,7 @@ class VoiceChannel:
         self._script = bytearray()  # little-endian samples still to say
         self.heard_chunks: list[tuple[float, bytes]] = []  # (monotonic seconds, bytes) as they arrived
         self.frames_sent = 0
+        self.last_voiced_s: float | None = None  # monotonic time the caller last sent a frame with voice in it
 
     def say(self, voice: np.ndarray | str | Path) -> None:
         """Queue the caller's voice (an 8 kHz int16 array, or a WAV file) after what is already queued."""
@@ -101,6 +105,8 @@ class VoiceChannel:
         frame = bytes(self._script[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
         del self._script[:FRAME_BYTES]
         self.frames_sent += 1
+        if np.abs(np.frombuffer(frame, dtype="<i2")).max() > VOICED:
+            self.last_voiced_s = time.monotonic()
         return frame
 
     def hear(self, data: bytes, at_s: float) -> None:
@@ -111,6 +117,11 @@ class VoiceChannel:
         """Everything the appliance sent, as int16 samples (a trailing odd byte waits for its pair)."""
         data = b"".join(chunk for _, chunk in self.heard_chunks)
         return np.frombuffer(data[:len(data) // 2 * 2], dtype="<i2").astype(np.int16)
+
+    def first_voiced_heard_after(self, moment_s: float) -> float | None:
+        """Monotonic time of the first chunk with voice in it that the appliance sent after `moment_s`."""
+        return next((at for at, data in self.heard_chunks if at > moment_s and len(data) >= 2 and
+                     np.abs(np.frombuffer(data[:len(data) // 2 * 2], dtype="<i2")).max() > VOICED), None)
 
     def forget_heard(self) -> None:
         """Start a new call's recording; what the caller has queued to say stays queued."""

@@ -390,6 +390,8 @@ async def test_a_caller_asks_the_refund_policy_and_hears_it_while_a_text_goes_ou
     finished = await next_event(events, "reply-finished")
     assert finished.data["intent"] == "policy_query"
     answer = heard_words(service, await said_since(twin, line, mark))
+    answered_s = twin.caller.first_voiced_heard_after(twin.caller.last_voiced_s)
+    print(f"voice to voice on the modem twin: {(answered_s - twin.caller.last_voiced_s) * 1000:.0f} ms")  # measured
     assert "30" in answer or "thirty" in answer, " ".join(answer)
     twin.remote_hang_up()
     assert (await call_over(twin, server, 1)).ended_by == "caller"
