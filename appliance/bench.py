@@ -2,14 +2,18 @@
 
 Numbers are printed, never asserted: p50/p95 of each stage over the set's caller turns, the process's
 memory peak, word error rate on telephone audio (real read speech from Debian's pocketsphinx-testdata and
-the sets' callers' lines), and how often each set's intents and entities come out right.
+the sets' callers' lines), and how often each set's intents and entities come out right. `--turns`: how
+soon a caller's turn ends and how often a caller is cut off mid-sentence, with the end-of-turn model and
+with silence alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import resource
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +21,11 @@ import numpy as np
 from appliance import engines
 from appliance.audio import LINE_RATE_HZ
 from appliance.audio.wav import read_wav
-from appliance.line.callers import on_the_line
+from appliance.call.controller import PRE_ROLL_MS
+from appliance.line import FRAME_SAMPLES, voiced
+from appliance.line.callers import caller_speech, on_the_line
 from appliance.simulate import Simulator, load_set, percentile
+from appliance.vad import VoiceStarted, VoiceStopped
 
 READ_SPEECH = Path("/usr/share/pocketsphinx/test/data/librivox")
 STAGES = ("endpoint", "stt", "retrieval", "llm_prompt_tokens", "llm_first_token", "llm_first_sentence", "llm_total",
@@ -203,3 +210,110 @@ def run_concurrent(settings, counts: list[int], target: Path, say=print) -> dict
     finally:
         service.close()
     return {"concurrent": results}
+
+
+# Callers for `bench --turns`, said by espeak-ng: whole questions and statements, and lines with a pause in the
+# middle (numbers read in groups, an address, "um ..."), where a turn that ends at the pause cuts the caller off.
+COMPLETE_LINES = (
+    "What are your opening hours on Saturday?", "What is your refund policy?", "I would like to cancel my order.",
+    "Can I speak to a person please?", "How much does the premium plan cost?", "My internet keeps dropping.",
+    "Where is my order?", "Do you deliver on Sundays?", "I want to change my delivery address.",
+    "No, that's all. Thank you!", "My number is nine eight seven six five four three two one zero.",
+    "The laptop I bought stopped working.",
+)
+PAUSED_LINES = (
+    "My number is nine eight seven <break time='600ms'/> six five four <break time='600ms'/> three two one zero.",
+    "My phone number is oh four one two <break time='800ms'/> three four five <break time='700ms'/> six seven eight.",
+    "The order number is A B <break time='900ms'/> one two three four.",
+    "I live at twenty two <break time='700ms'/> Harbour Street <break time='500ms'/> in Springfield.",
+    "The postcode is two zero <break time='1000ms'/> zero zero.",
+    "Um <break time='800ms'/> I was wondering if you could help me.",
+    "I'd like to ask about the <break time='900ms'/> professional plan.",
+    "I want to <break time='600ms'/> change my delivery address.",
+    "Can you tell me <break time='700ms'/> how much the premium plan costs?",
+    "I bought a laptop from you and <break time='800ms'/> it stopped working.",
+    "So the thing is <break time='1000ms'/> my internet keeps dropping.",
+    "My card ends in <break time='500ms'/> four four <break time='400ms'/> two one.",
+)
+TRAILING_MS = 3000  # silence after each line: longer than any rule waits
+
+
+def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = None, spent: list | None = None) -> list:
+    """Where in `pcm` (ms of audio) each caller turn was decided, frame by frame as a call hears it. `judge` is
+    asked as the call session asks it, once per pause after `decide_after_ms`, and its answer lands `model_ms` of
+    audio later (None: as long as it took on this CPU). How long each answer took is appended to `spent`."""
+    segmenter = detector.segmenter
+    ends, asked, answer, start_ms = [], False, None, 0.0
+    for offset in range(0, len(pcm), FRAME_SAMPLES):
+        position_ms = (offset + FRAME_SAMPLES) * 1000 / LINE_RATE_HZ
+        events = detector.process(pcm[offset:offset + FRAME_SAMPLES])
+        if answer is not None and position_ms >= answer[0]:
+            complete, answer = answer[1], None
+            if complete is None:
+                segmenter.end_after(None)
+            events += segmenter.end_turn() if complete else []
+        for event in events:
+            if isinstance(event, VoiceStarted):
+                start_ms = event.at_ms
+            elif isinstance(event, VoiceStopped):
+                ends.append(position_ms)
+        if segmenter.pause_ms == 0.0:
+            asked, answer = False, None
+        elif judge is not None and not asked and segmenter.pause_ms >= judge.decide_after_ms:
+            asked = True
+            segmenter.end_after(judge.incomplete_silence_ms)
+            began = time.perf_counter()
+            turn = pcm[int(max(0.0, start_ms - PRE_ROLL_MS) * LINE_RATE_HZ / 1000):offset + FRAME_SAMPLES]
+            complete = judge.complete(turn, LINE_RATE_HZ)
+            took_ms = (time.perf_counter() - began) * 1000
+            if spent is not None:
+                spent.append(took_ms)
+            answer = (position_ms + (took_ms if model_ms is None else model_ms), complete)
+    return ends
+
+
+def last_voiced_ms(pcm: np.ndarray) -> float:
+    """Where the last voiced 20 ms frame of `pcm` ends."""
+    frames = [i for i in range(0, len(pcm), FRAME_SAMPLES) if voiced(pcm[i:i + FRAME_SAMPLES])]
+    return (frames[-1] + FRAME_SAMPLES) * 1000 / LINE_RATE_HZ if frames else 0.0
+
+
+def turn_taking(clips: list[np.ndarray], new_detector, judge=None, spent: list | None = None) -> dict:
+    """End-of-turn delay (last voiced audio to the turn's end) p50/p95 over the clips' last turns, and the share of
+    clips in which a turn ended before the caller had finished."""
+    delays, cut = [], 0
+    for pcm in clips:
+        ends, finished_ms = turn_ends(pcm, new_detector(), judge, spent=spent), last_voiced_ms(pcm)
+        cut += any(end < finished_ms for end in ends)
+        delays += [ends[-1] - finished_ms] if ends and ends[-1] >= finished_ms else []
+    delay = {"p50": round(percentile(delays, 50)), "p95": round(percentile(delays, 95))}
+    return {"clips": len(clips), "delay_ms": delay, "ended": len(delays), "cut_ins": round(100 * cut / len(clips), 1)}
+
+
+def run_turns(settings, say=print) -> dict:
+    """`appliance bench --turns`: the turn's end, with the end-of-turn model and with silence alone, on callers who
+    finish and callers who pause mid-sentence."""
+    store = engines.model_store(settings)
+    vad = engines.vad_model(settings, store)
+    with_model = dataclasses.replace(settings, vad=dataclasses.replace(settings.vad,
+                                                                        turn_model=settings.vad.turn_model or "turn"))
+    judge = engines.turn_judge(with_model, store)
+    sets = {"complete": [caller_speech(text) for text in COMPLETE_LINES],
+            "mid-sentence pause": [caller_speech(text, markup=True) for text in PAUSED_LINES]}
+    trailing = np.zeros(TRAILING_MS * LINE_RATE_HZ // 1000, np.int16)
+    sets = {name: [np.concatenate([pcm, trailing]) for pcm in clips] for name, clips in sets.items()}
+    rules = {f"silence {settings.vad.end_silence_ms} ms": None,
+             f"turn model, then {judge.incomplete_silence_ms:.0f} ms": judge}
+    spent: list[float] = []
+    results: dict = {}
+    say(f"{'end of turn (espeak-ng callers, 8 kHz)':46} {'clips':>5} {'delay p50':>10} {'delay p95':>10} {'cut-ins':>8}")
+    for rule, chosen in rules.items():
+        for name, clips in sets.items():
+            result = turn_taking(clips, lambda: engines.voice_detector(settings, store, model=vad), chosen, spent)
+            results.setdefault(rule, {})[name] = result
+            say(f"{rule + ', ' + name:46} {result['clips']:5} {result['delay_ms']['p50']:8} ms "
+                f"{result['delay_ms']['p95']:7} ms {result['cut_ins']:7.1f}%")
+    cost = {"p50": round(percentile(spent, 50)), "p95": round(percentile(spent, 95)), "n": len(spent)}
+    say(f"turn model: {cost['p50']} ms a decision p50, {cost['p95']} ms p95, {cost['n']} decisions, 1 thread; asked "
+        f"after {judge.decide_after_ms:.0f} ms of pause, complete at {judge.complete_at}")
+    return {"turns": results, "turn_model_ms": cost}

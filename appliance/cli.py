@@ -105,7 +105,9 @@ def cmd_simulate(settings, args) -> int:
 def cmd_bench(settings, args) -> int:
     from appliance import bench
 
-    if args.calls:
+    if args.turns:
+        results = bench.run_turns(settings)
+    elif args.calls:
         counts = [int(count) for count in args.calls.split(",")]
         results = bench.run_concurrent(settings, counts, Path(args.target[0]))
     else:
@@ -338,6 +340,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="write the numbers and the scenario report as JSON here")
     bench.add_argument("--calls", help="instead: voice to voice with this many calls at once, e.g. 1,2,4, the callers "
                        "taken from the first set's scenarios")
+    bench.add_argument("--turns", action="store_true", help="instead: how soon a caller's turn ends, and how often "
+                       "one pausing mid-sentence is cut off, with the end-of-turn model and with silence alone")
     bench.set_defaults(run=cmd_bench)
 
     knowledge = commands.add_parser("knowledge", help="the knowledge index").add_subparsers(

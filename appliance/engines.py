@@ -28,6 +28,23 @@ def voice_detector(settings: Settings, store: ModelStore, model=None):
                          start_ms=settings.vad.start_ms, end_silence_ms=settings.vad.end_silence_ms, model=model)
 
 
+def turn_judge(settings: Settings, store: ModelStore, gate=None):
+    """The end-of-turn model and when to ask it, or None when `[vad] turn_model` is empty (silence alone ends a
+    turn). One for every call; with a `CpuGate`, each decision takes its turn on it."""
+    vad = settings.vad
+    if not vad.turn_model:
+        return None
+    from appliance.vad.turn_model import SmartTurnDetector, TurnJudge
+
+    model = SmartTurnDetector(store.checked_path(vad.turn_model))
+    if gate is not None:
+        from appliance.call.gate import GatedTurnDetector
+
+        model = GatedTurnDetector(model, gate)
+    return TurnJudge(model, complete_at=vad.complete_at, decide_after_ms=vad.decide_after_ms,
+                     incomplete_silence_ms=vad.incomplete_silence_ms)
+
+
 def transcriber(settings: Settings, store: ModelStore):
     """Whisper or Vosk, as the settings say."""
     path = store.checked_path(settings.stt.model)

@@ -55,6 +55,7 @@ def ask(settings: Settings, wav: str | None, out: str | None, text: str | None =
     knowledge = whole_knowledge(index, settings.knowledge.prompt_chars)
     responder.warm(system_prompt(company.name, knowledge))
     transcriber, synthesizer = engines.transcriber(settings, store), engines.synthesizer(settings, store)
+    judge = engines.turn_judge(settings, store)
     if text is not None:
         line = WavLine(PiperCaller(store.checked_path(settings.tts.model))(text))
         print(f"question : {text!r}, said by a synthesized caller")
@@ -69,7 +70,8 @@ def ask(settings: Settings, wav: str | None, out: str | None, text: str | None =
     if hasattr(transcriber, "initial_prompt"):
         transcriber.initial_prompt = engines.speech_hint(company.name, conversation.catalog.hint(),
                                                          settings.stt.vocabulary)
-    session = CallSession(line, engines.voice_detector(settings, store), transcriber, synthesizer, conversation)
+    session = CallSession(line, engines.voice_detector(settings, store), transcriber, synthesizer, conversation,
+                          judge=judge)
     records = asyncio.run(session.run())
     turn = next((r for r in records if r.kind == "caller"), None)
     if turn is None:

@@ -121,6 +121,7 @@ class CallService:
         self.timetable = Timetable.from_passages(passages)  # read once per knowledge base, not once per call
         self.vad = engines.vad_model(settings, self.store)  # one for every call; each call keeps its own state
         self.gate = CpuGate()
+        self.judge = engines.turn_judge(settings, self.store, self.gate)  # one end-of-turn model for every call
         self.voice = GatedSynthesizer(self.synthesizer, self.gate)  # one for every call: its phrases are kept
         self.whatsapp_online = WhatsappGateway(settings.whatsapp).online
         self.active: dict[int, object] = {}
@@ -414,7 +415,7 @@ class CallService:
                 self._hand_over_to(session, line, conversation, call_id)
 
         session = CallSession(line, detector, transcriber, self.voice, conversation, events=on_event,
-                              opening=opening)
+                              opening=opening, judge=self.judge)
         records, agent_line = [], None
         try:
             records = await session.run()

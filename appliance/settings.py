@@ -95,7 +95,18 @@ class Vad:
     start_ms: int = 60
     """Voiced audio needed before the caller counts as speaking."""
     end_silence_ms: int = 700
-    """Silence after speech that ends the caller's turn."""
+    """Silence after speech that ends the caller's turn when the end-of-turn model is off or fails."""
+    turn_model: str = "turn"
+    """Model role of the end-of-turn model (Smart Turn v3.2), which hears from the caller's words and intonation
+    whether they have finished; empty: silence alone ends a turn, after `end_silence_ms`."""
+    decide_after_ms: int = 200
+    """Pause after which the end-of-turn model is asked whether the caller has finished (again at each later
+    pause of the same turn)."""
+    complete_at: float = 0.5
+    """Probability (0..1) from the end-of-turn model at or above which the turn is finished and ends at once."""
+    incomplete_silence_ms: int = 2000
+    """Silence that ends a turn the end-of-turn model heard as unfinished (a caller reading out a number, or
+    thinking of the next word)."""
 
 
 @dataclass(frozen=True)
@@ -338,6 +349,7 @@ class Settings:
 KIND_WORDS = {int: "a whole number (int)", float: "a number (float)"}
 RANGES = {
     ("vad", "threshold"): (0.0, 1.0),
+    ("vad", "complete_at"): (0.0, 1.0),
     ("knowledge", "min_score"): (-1.0, 1.0),
     ("llm", "temperature"): (0.0, 2.0),
 }
@@ -512,7 +524,7 @@ def _read(path: Path) -> configparser.ConfigParser:
 def from_panel(section: str, key: str) -> bool:
     """Whether an admin may change this setting in the panel: not the box's folders, the models, the panel's
     own address and certificate; the technician's file and the environment keep those."""
-    return section not in ("paths", "stt", "llm", "tts", "panel") and key != "model"
+    return section not in ("paths", "stt", "llm", "tts", "panel") and not key.endswith("model")
 
 
 def load(path: str | os.PathLike | None = None, environ: typing.Mapping[str, str] | None = None,

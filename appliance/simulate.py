@@ -191,6 +191,7 @@ class Simulator:
                 self.speak = lambda words, pad_ms=300: caller_speech(words, caller_voice, pad_ms)
             self.transcriber = engines.transcriber(settings, self.store)
             self.synthesizer = engines.synthesizer(settings, self.store)
+            self.judge = engines.turn_judge(settings, self.store)
         self.relay = LoopbackRelay().start()  # the emails "the local SMTP relay accepted"
         self.modem = SimulatorThread()  # the texts "the modem sent"
 
@@ -260,7 +261,7 @@ class Simulator:
         steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(self.settings, self.store), self.transcriber,
-                              self.synthesizer, conversation)
+                              self.synthesizer, conversation, judge=self.judge)
         records = asyncio.run(session.run())
         turns, kept = [], []
         for number, step in enumerate(steps):

@@ -132,7 +132,7 @@ def test_verify_detects_a_flipped_byte_in_every_model_file(tmp_path, monkeypatch
     expected = []
     installed = [m for m in real.models().values() if not real.problems(m)]
     # scripts/test installs these; an optional model provisioned on this box is checked too
-    assert {"llm", "stt", "tts", "embed", "vad", "llm-tiny", "vosk-ko"} <= {m.role for m in installed}
+    assert {"llm", "stt", "tts", "embed", "vad", "turn", "llm-tiny", "vosk-ko"} <= {m.role for m in installed}
     for model in installed:
         for spec in model.files:
             source, target = model.folder(real.dir) / spec.name, model.folder(models_dir) / spec.name
@@ -153,5 +153,5 @@ def test_verify_detects_a_flipped_byte_in_every_model_file(tmp_path, monkeypatch
 
 
 def test_verify_passes_on_the_installed_models(capsys):
-    assert main(["models", "verify", "llm", "stt", "tts", "embed", "vad", "llm-tiny", "vosk-ko"]) == 0
+    assert main(["models", "verify", "llm", "stt", "tts", "embed", "vad", "turn", "llm-tiny", "vosk-ko"]) == 0
     assert "FAIL" not in capsys.readouterr().err

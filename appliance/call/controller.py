@@ -2,11 +2,11 @@
 
 The runner (`session.py`) feeds the controller each 20 ms frame of the caller's audio with the VAD's events
 and keys, and tells it when the appliance has said something and when a reply is over. The controller
-answers with commands: say a phrase, answer a turn, start recognising a turn early, forget that early
-start, stop the reply, hang up. It keeps the turn's audio and decides every interruption; the runner only
-carries out. While a transfer rings the controller is on hold: the caller's words start no turn. A call
-handed over to a person ends here without a hang-up. Nothing here waits or reads a clock, so whole calls
-are tested by feeding it frames.
+answers with commands: say a phrase, answer a turn, ask the end-of-turn model about a pause, start
+recognising a turn early, forget those early starts, stop the reply, hang up. It keeps the turn's audio and
+decides every interruption; the runner only carries out. While a transfer rings the controller is on hold:
+the caller's words start no turn. A call handed over to a person ends here without a hang-up. Nothing here
+waits or reads a clock, so whole calls are tested by feeding it frames.
 """
 
 from __future__ import annotations
@@ -64,8 +64,17 @@ class Recognise:
 
 
 @dataclass(frozen=True)
+class JudgeTurn:
+    """The caller paused: ask the end-of-turn model whether this audio is a finished turn. Its answer is about
+    this pause only."""
+
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
 class ForgetEarly:
-    """The caller went on after the pause: the early recognition misses words; drop it."""
+    """The caller went on after the pause: the early recognition misses words, and the end-of-turn model's
+    answer is about a pause that is over; drop both."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +94,16 @@ class Hangup:
 class CallController:
     """The call's decisions. Feed `frame()` with each frame; report `said()` and `reply_over()`."""
 
-    def __init__(self, turns: TurnTaker | None = None, opening: bool = False):
+    def __init__(self, turns: TurnTaker | None = None, opening: bool = False, judge_after_ms: float | None = None):
         self.turns = turns or TurnTaker()
         self.opening = opening  # a call the appliance placed: it speaks first, at once
+        self.judge_after_ms = judge_after_ms  # a pause this long is judged by the end-of-turn model; None: no model
         self.ended = False
         self._ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
         self._collecting: list | None = None  # the turn being spoken
         self._held: list = []  # audio of a turn whose reply was dropped because the caller went on
         self._early = False
+        self._judging = False  # the end-of-turn model was asked about this pause
         self._ending = False
         self._replying = False  # a Say or Answer is being carried out
         self._reply_audio: list | None = None  # the audio of the turn being answered
@@ -119,7 +130,7 @@ class CallController:
         thinking = self._replying and not speaking
         if self.on_hold:  # the caller hears the ringing of a transfer: nothing they say is a turn, and no reprompt
             self.turns.advance(FRAME_MS, events, thinking=True, speaking=speaking)
-            self._collecting, self._held, self._early = None, [], False
+            self._collecting, self._held, self._early, self._judging = None, [], False, False
             return []
         out: list = []
         for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking):
@@ -165,7 +176,7 @@ class CallController:
         if isinstance(decision, TurnEnded) and self._collecting is not None:
             audio = self._held + self._collecting
             self._held, self._collecting = [], None
-            early, self._early = self._early, False
+            early, self._early, self._judging = self._early, False, False
             self._reply_audio = audio
             return self._reply(Answer(decision, self.turns.position_ms, np.concatenate(audio), early=early))
         if isinstance(decision, KeysStarted):
@@ -199,15 +210,19 @@ class CallController:
         return [StopReply(barge_in, forget_turn=forget)]
 
     def _speculate(self, pause_ms: float) -> list:
-        """Start recognising the turn in a pause; drop that if the caller goes on speaking."""
+        """In a pause, ask whether the turn is finished and start recognising it; drop both if the caller goes on."""
         if self._collecting is None:
             return []
         if pause_ms == 0.0:
-            if self._early:
-                self._early = False
+            if self._early or self._judging:
+                self._early = self._judging = False
                 return [ForgetEarly()]
             return []
+        out: list = []
+        if not self._judging and self.judge_after_ms is not None and pause_ms >= self.judge_after_ms:
+            self._judging = True
+            out.append(JudgeTurn(np.concatenate(self._held + self._collecting)))
         if not self._early and pause_ms >= EARLY_STT_MS:
             self._early = True
-            return [Recognise(np.concatenate(self._held + self._collecting))]
-        return []
+            out.append(Recognise(np.concatenate(self._held + self._collecting)))
+        return out

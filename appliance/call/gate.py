@@ -116,3 +116,16 @@ class GatedResponder:
 
         with self.gate.model_lock, self.gate.turn():
             return self.inner.respond(messages, streamed)
+
+
+class GatedTurnDetector:
+    """The shared end-of-turn model: one decision per turn on the gate, so it waits behind a transcription
+    rather than slowing it down."""
+
+    def __init__(self, detector, gate: CpuGate):
+        self.inner = detector
+        self.gate = gate
+
+    def complete_probability(self, pcm, rate_hz: int) -> float:
+        with self.gate.turn():
+            return self.inner.complete_probability(pcm, rate_hz)

@@ -24,6 +24,7 @@ from appliance.call.controller import (
     CallController,
     ForgetEarly,
     Hangup,
+    JudgeTurn,
     Recognise,
     Say,
     StopReply,
@@ -32,6 +33,7 @@ from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter, speakable
+from appliance.vad.turn_model import TurnJudge
 
 log = logging.getLogger(__name__)
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
@@ -104,7 +106,8 @@ class CallSession:
     """Runs one call on a line until either side hangs up: the runner of the call's controller."""
 
     def __init__(self, line, detector, transcriber, synthesizer, conversation, turns: TurnTaker | None = None,
-                 events=None, opening: str | None = None):
+                 events=None, opening: str | None = None, judge: TurnJudge | None = None):
+        """`judge`: the end-of-turn model and when to ask it; None: silence alone ends the caller's turn."""
         self.line = line
         self.opening = opening  # said at once when the line connects, instead of the greeting (a call placed)
         self.events = events or (lambda kind, **data: None)  # events(kind, **data): what the call service publishes
@@ -112,12 +115,15 @@ class CallSession:
         self.transcriber = transcriber
         self.synthesizer = synthesizer
         self.conversation = conversation
-        self.controller = CallController(turns, opening=opening is not None)
+        self.judge = judge
+        self.controller = CallController(turns, opening=opening is not None,
+                                         judge_after_ms=judge.decide_after_ms if judge else None)
         self.records: list[TurnRecord] = []
         self._task: asyncio.Task | None = None
         self._record: TurnRecord | None = None
         self._cancel = threading.Event()
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
+        self._judging: asyncio.Task | None = None  # the end-of-turn model's answer about this pause
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
 
@@ -134,7 +140,7 @@ class CallSession:
             await self._carry_out(command)
         take_keys = getattr(self.line, "take_keys", None)  # keys signalled out of band (RFC 4733, AudioSocket)
         async for frame in self.line.audio():
-            events = self.detector.process(frame)
+            events = self.detector.process(frame) + self._verdict()
             if take_keys is not None:
                 events += [KeyPressed(key, controller.turns.position_ms + FRAME_MS) for key in take_keys()]
             for command in controller.frame(frame, events, speaking=self.line.playing,
@@ -174,18 +180,35 @@ class CallSession:
             kind = {"opening": "greeting"}.get(command.phrase, command.phrase)
             self._start(self._say(text, kind, command.at_ms, ends=command.ends))
         elif isinstance(command, Answer):
-            early, self._early = (self._early if command.early else None), None
+            early, self._early, self._judging = (self._early if command.early else None), None, None
             self._start(self._answer(command.audio, command.turn, command.decided_ms, early, keyed=command.keys))
         elif isinstance(command, Recognise):
             self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
                                                                 LINE_RATE_HZ))
             self._early.add_done_callback(quietly)
+        elif isinstance(command, JudgeTurn):
+            # Until the model answers, only the longer silence ends the turn: a slow answer is not pre-empted by
+            # the plain rule, which would cut a caller pausing mid-number.
+            self.detector.segmenter.end_after(self.judge.incomplete_silence_ms)
+            self._judging = asyncio.create_task(asyncio.to_thread(self.judge.complete, command.audio, LINE_RATE_HZ))
+            self._judging.add_done_callback(quietly)
         elif isinstance(command, ForgetEarly):
-            self._early = None
+            self._early = self._judging = None
         elif isinstance(command, StopReply):
             await self._interrupt(command.forget_turn)
         elif isinstance(command, Hangup):
             await self.line.hangup()
+
+    def _verdict(self) -> list:
+        """The end-of-turn model's answer about this pause, once it is in: finished ends the turn now; unfinished
+        leaves it to the longer silence; no answer (the model failed) leaves it to the plain silence rule."""
+        if self._judging is None or not self._judging.done():
+            return []
+        complete, self._judging = self._judging.result(), None
+        if complete is None:
+            self.detector.segmenter.end_after(None)
+            return []
+        return self.detector.segmenter.end_turn() if complete else []
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()
@@ -256,6 +279,8 @@ class CallSession:
         record.audio = [audio] if audio is not None else []
         record.speech_end_ms = turn.end_ms
         record.latency_ms["endpoint"] = decided_ms - turn.end_ms
+        if isinstance(turn, TurnEnded):
+            record.latency_ms["endpoint_by"] = turn.ended_by
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:

@@ -51,10 +51,12 @@ class BargeIn:
 
 @dataclass(frozen=True)
 class TurnEnded:
-    """The caller's turn: speech from `start_ms` to `end_ms` of the call's audio."""
+    """The caller's turn: speech from `start_ms` to `end_ms` of the call's audio, ended by `silence` or by the
+    end-of-turn `model`."""
 
     start_ms: float
     end_ms: float
+    ended_by: str = "silence"
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class TurnTaker:
                 out.append(BargeIn(event.at_ms) if speaking else TurnStarted(event.at_ms))
             elif isinstance(event, VoiceStopped) and self.caller_speaking:
                 self.caller_speaking = False
-                out.append(TurnEnded(self._turn_start, event.at_ms))
+                out.append(TurnEnded(self._turn_start, event.at_ms, event.ended_by))
             elif isinstance(event, KeyPressed):
                 out += self._key(event)
         if self.keys and self.position_ms - self._last_key >= self.keys_end_ms:

@@ -15,21 +15,23 @@ from appliance.audio.wav import read_wav
 from appliance.errors import ApplianceError
 
 
-def espeak(text: str, voice: str = "en-us", rate_hz: int = LINE_RATE_HZ, words_per_minute: int = 150) -> np.ndarray:
-    """`text` spoken by espeak-ng, as int16 samples at `rate_hz`."""
+def espeak(text: str, voice: str = "en-us", rate_hz: int = LINE_RATE_HZ, words_per_minute: int = 150,
+           markup: bool = False) -> np.ndarray:
+    """`text` spoken by espeak-ng, as int16 samples at `rate_hz`. `markup`: the text is SSML, so a caller can
+    pause mid-sentence (`<break time="800ms"/>`) and go on with the same sentence's intonation."""
     if not shutil.which("espeak-ng"):
         raise ApplianceError("line-espeak-missing", "espeak-ng speaks simulated callers: apt-get install espeak-ng")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "caller.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
-                       check=True, capture_output=True)
+        subprocess.run(["espeak-ng", *(["-m"] if markup else []), "-v", voice, "-s", str(words_per_minute),
+                        "-w", str(path), text], check=True, capture_output=True)
         pcm, _ = read_wav(path, rate_hz)
     return pcm
 
 
-def caller_speech(text: str, voice: str = "en-us", pad_ms: int = 300) -> np.ndarray:
-    """`text` as a caller on a phone line: 8 kHz, through μ-law, with silence either side."""
-    return on_the_line(espeak(text, voice), pad_ms)
+def caller_speech(text: str, voice: str = "en-us", pad_ms: int = 300, markup: bool = False) -> np.ndarray:
+    """`text` (SSML with `markup`) as a caller on a phone line: 8 kHz, through μ-law, with silence either side."""
+    return on_the_line(espeak(text, voice, markup=markup), pad_ms)
 
 
 def on_the_line(pcm: np.ndarray, pad_ms: int = 300) -> np.ndarray:

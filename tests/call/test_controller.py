@@ -5,7 +5,7 @@ import numpy as np
 from appliance.audio import FRAME_MS
 from appliance.audio.dtmf import KeyPressed
 from appliance.call.controller import (EARLY_STT_MS, PRE_ROLL_MS, Answer, CallController, ForgetEarly, Hangup,
-                                       Recognise, Say, StopReply)
+                                       JudgeTurn, Recognise, Say, StopReply)
 from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
 from appliance.vad.segmenter import VoiceStarted, VoiceStopped
 
@@ -99,6 +99,40 @@ def test_speaking_again_after_the_pause_forgets_the_early_recognition():
     assert caller.frames(1, pause_ms=0.0) == [ForgetEarly()]
     answer = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 900)]}, pause_ms=700)
     assert isinstance(answer[0], Answer) and not answer[0].early
+
+
+def test_a_pause_is_judged_once_by_the_end_of_turn_model_with_the_turns_audio():
+    controller = CallController(TurnTaker(greet_after_ms=60000), judge_after_ms=200)
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(20)
+    out = caller.frames(20, pause_ms=lambda i: (i + 1) * FRAME_MS)
+    judged = [c for c in out if isinstance(c, JudgeTurn)]
+    assert len(judged) == 1 and out.index(judged[0]) < out.index(next(c for c in out if isinstance(c, Recognise)))
+    assert frames_in(judged[0].audio)[-1] == caller.count - 10  # asked at 200 ms of pause, with the audio so far
+    answer = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 900, "model")]}, pause_ms=500)
+    assert isinstance(answer[0], Answer) and answer[0].early and answer[0].turn.ended_by == "model"
+
+
+def test_going_on_after_a_judged_pause_forgets_the_judgement_and_the_next_pause_is_judged_again():
+    controller = CallController(TurnTaker(greet_after_ms=60000), judge_after_ms=200)
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(20)
+    assert [type(c) for c in caller.frames(11, pause_ms=lambda i: (i + 1) * FRAME_MS)] == [JudgeTurn]
+    assert caller.frames(1, pause_ms=0.0) == [ForgetEarly()]  # before the early recognition: the verdict is stale
+    caller.frames(10)
+    again = caller.frames(11, pause_ms=lambda i: (i + 1) * FRAME_MS)
+    assert [type(c) for c in again] == [JudgeTurn]
+
+
+def test_without_a_model_no_pause_is_judged():
+    controller = CallController(TurnTaker(greet_after_ms=60000))
+    caller = Caller(controller)
+    caller.frames(1, {0: [VoiceStarted(0)]})
+    caller.frames(20)
+    out = caller.frames(40, pause_ms=lambda i: (i + 1) * FRAME_MS)
+    assert not [c for c in out if isinstance(c, JudgeTurn)] and [c for c in out if isinstance(c, Recognise)]
 
 
 def test_barge_in_stops_the_reply_that_is_playing():

@@ -82,3 +82,54 @@ def test_pause_ms_counts_the_silence_inside_a_turn():
     assert segmenter.state is State.SPEAKING and segmenter.pause_ms == 0.0
     run(segmenter, [0.0] * 10)
     assert segmenter.state is State.QUIET and segmenter.pause_ms == 0.0
+
+
+def test_end_turn_ends_the_turn_in_a_pause_at_the_last_voiced_window():
+    segmenter = VadSegmenter(end_silence_ms=700)
+    run(segmenter, [0.9] * 10 + [0.0] * 7)  # 224 ms into the pause: the end-of-turn model says it is complete
+    assert segmenter.end_turn() == [VoiceStopped(10 * WINDOW_MS, 10 * WINDOW_MS, "model")]
+    assert segmenter.state is State.QUIET and segmenter.pause_ms == 0.0
+    assert run(segmenter, [0.0] * 30) == []  # and the silence rule does not end it a second time
+
+
+def test_end_turn_does_nothing_while_the_caller_speaks_or_outside_a_turn():
+    segmenter = VadSegmenter()
+    assert segmenter.end_turn() == []
+    run(segmenter, [0.9] * 10)
+    assert segmenter.end_turn() == [] and segmenter.state is State.SPEAKING
+
+
+def test_end_after_holds_this_pause_for_a_longer_silence():
+    segmenter = VadSegmenter(end_silence_ms=700)
+    run(segmenter, [0.9] * 10 + [0.0] * 7)
+    segmenter.end_after(2000)  # the model heard the caller stop mid-number
+    assert run(segmenter, [0.0] * 55) == []  # 1984 ms of silence in all
+    assert run(segmenter, [0.0]) == [(VoiceStopped(10 * WINDOW_MS, 10 * WINDOW_MS), 0)]  # 2016 ms: by the silence
+
+
+def test_end_after_holds_one_pause_only():
+    segmenter = VadSegmenter(end_silence_ms=700)
+    run(segmenter, [0.9] * 10 + [0.0] * 7)
+    segmenter.end_after(2000)
+    run(segmenter, [0.0] * 20 + [0.9] * 10)  # the caller goes on before the 2 s are up
+    events = run(segmenter, [0.0] * 22)
+    assert events == [(VoiceStopped(47 * WINDOW_MS, 47 * WINDOW_MS), 21)]  # the next pause ends at 700 ms again
+
+
+def test_end_after_none_goes_back_to_the_plain_rule_at_once():
+    """The model failed after the pause outgrew `end_silence_ms`: the next window ends the turn."""
+    segmenter = VadSegmenter(end_silence_ms=700)
+    run(segmenter, [0.9] * 10 + [0.0] * 7)
+    segmenter.end_after(2000)
+    assert run(segmenter, [0.0] * 30) == []  # 1184 ms of pause
+    segmenter.end_after(None)
+    assert run(segmenter, [0.0]) == [(VoiceStopped(10 * WINDOW_MS, 10 * WINDOW_MS), 0)]
+
+
+def test_end_after_outside_a_pause_changes_nothing():
+    segmenter = VadSegmenter(end_silence_ms=300)
+    segmenter.end_after(5000)
+    run(segmenter, [0.9] * 10)
+    segmenter.end_after(5000)  # the caller is speaking: no pause to hold
+    events = run(segmenter, [0.0] * 10)
+    assert events == [(VoiceStopped(10 * WINDOW_MS, 10 * WINDOW_MS), 9)]

@@ -1,0 +1,96 @@
+"""End of turn by meaning: Smart Turn v3.2 through onnxruntime hears whether the caller has finished.
+
+Silence alone cannot tell "What are your opening hours on Saturday?" from "My number is nine eight
+seven ..." followed by a breath. The model listens to the turn's words and intonation and gives the
+probability that the turn is complete, so a finished question can end after a short pause while a caller
+reading out a number is given longer. Preprocessing follows pipecat 1.14's LocalSmartTurnAnalyzerV3, which
+the weights were trained for: the last 8 s of the turn at 16 kHz, zero-padded at the front, normalised to
+zero mean and unit variance, then Whisper's 80-bin log-mel (10 ms hop, the trailing frame dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from appliance.audio.resample import resample, to_float
+from appliance.errors import ApplianceError
+
+log = logging.getLogger(__name__)
+RATE_HZ = 16000
+WINDOW_SAMPLES = 8 * RATE_HZ  # the model hears the last 8 s of the turn
+INPUT = "input_features"
+INPUT_SHAPE = [80, 800]  # mel bins × 10 ms frames
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """(80, 800) Whisper log-mel features of exactly 8 s of float audio at 16 kHz, normalised as the model was
+    trained (zero mean, unit variance before the spectrogram)."""
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+    return FeatureExtractor(chunk_length=8)(audio.astype(np.float32), padding=0)
+
+
+def last_window(pcm: np.ndarray, rate_hz: int) -> np.ndarray:
+    """The turn's last 8 s as float audio at 16 kHz, silence in front of a shorter turn."""
+    audio = to_float(resample(pcm, rate_hz, RATE_HZ))[-WINDOW_SAMPLES:]
+    return np.pad(audio, (WINDOW_SAMPLES - len(audio), 0))
+
+
+class SmartTurnDetector:
+    """Smart Turn v3.2 (int8 ONNX, 8.7 MB) on one CPU thread: is this turn's audio a finished turn?"""
+
+    def __init__(self, model_path: Path, threads: int = 1):
+        import onnxruntime
+
+        if not Path(model_path).is_file():
+            raise ApplianceError("vad-turn-model-missing", f"{model_path} does not exist")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ApplianceError("vad-turn-model-invalid", f"{model_path}: {exc}") from exc
+        inputs = {tensor.name: tensor.shape[1:] for tensor in self._session.get_inputs()}
+        if inputs != {INPUT: INPUT_SHAPE}:
+            raise ApplianceError("vad-turn-model-invalid", f"{model_path} takes {inputs}, not Smart Turn v3's "
+                                 f"{INPUT} of {INPUT_SHAPE}")
+
+    def complete_probability(self, pcm: np.ndarray, rate_hz: int) -> float:
+        """Probability (0..1) that the turn whose int16 audio this is, up to now, is complete."""
+        features = log_mel(last_window(pcm, rate_hz))[np.newaxis]
+        (probability,) = self._session.run(None, {INPUT: features})  # named "logits", but already a sigmoid
+        return float(probability[0, 0])
+
+
+class TurnJudge:
+    """When to ask the end-of-turn model, and what its answer means for the pause the caller is in.
+
+    After `decide_after_ms` of pause the turn is judged: complete (probability ≥ `complete_at`) ends it at once;
+    incomplete leaves it to end after `incomplete_silence_ms` of silence, unless the caller goes on and pauses
+    again, which is judged afresh. `model` is shared by every call (a `SmartTurnDetector`, maybe gated).
+    """
+
+    def __init__(self, model, complete_at: float = 0.5, decide_after_ms: float = 200,
+                 incomplete_silence_ms: float = 2000):
+        self.model = model
+        self.complete_at = complete_at
+        self.decide_after_ms = decide_after_ms
+        self.incomplete_silence_ms = incomplete_silence_ms
+        self.failures = 0
+
+    def complete(self, pcm: np.ndarray, rate_hz: int) -> bool | None:
+        """Whether the turn is complete; None when the model failed, and the plain silence rule decides. The first
+        failure is logged with its cause; later ones only counted, so a broken model does not flood the log."""
+        try:
+            return self.model.complete_probability(pcm, rate_hz) >= self.complete_at
+        except Exception as exc:
+            self.failures += 1
+            if self.failures == 1:
+                log.error("vad-turn-model-failed: %s; turns end after [vad] end_silence_ms of silence when it fails "
+                          "(logged once)", exc, exc_info=exc)
+            return None
