@@ -102,9 +102,9 @@ class Vad:
     decide_after_ms: int = 200
     """Pause after which the end-of-turn model is asked whether the caller has finished (again at each later
     pause of the same turn)."""
-    complete_at: float = 0.5
+    complete_at: float = 0.9
     """Probability (0..1) from the end-of-turn model at or above which the turn is finished and ends at once."""
-    incomplete_silence_ms: int = 2000
+    incomplete_silence_ms: int = 1200
     """Silence that ends a turn the end-of-turn model heard as unfinished (a caller reading out a number, or
     thinking of the next word)."""
 

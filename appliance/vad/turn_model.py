@@ -75,8 +75,8 @@ class TurnJudge:
     again, which is judged afresh. `model` is shared by every call (a `SmartTurnDetector`, maybe gated).
     """
 
-    def __init__(self, model, complete_at: float = 0.5, decide_after_ms: float = 200,
-                 incomplete_silence_ms: float = 2000):
+    def __init__(self, model, complete_at: float = 0.9, decide_after_ms: float = 200,
+                 incomplete_silence_ms: float = 1200):
         self.model = model
         self.complete_at = complete_at
         self.decide_after_ms = decide_after_ms
