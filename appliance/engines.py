@@ -107,6 +107,7 @@ def speech_hint(company: str, names: str, vocabulary: str = "", order_ids=()) ->
 def conversation_options(settings: Settings) -> dict:
     """The settings a Conversation takes, as keyword arguments."""
     return {"top_k": settings.knowledge.top_k, "min_score": settings.knowledge.min_score,
+            "quote_at": settings.knowledge.quote_at,
             "currency_words": settings.company.currency_words, "issue_types": settings.tickets.issue_types,
             "unanswered_expertise": settings.handoff.unanswered_expertise,
             "sales_expertise": settings.handoff.sales_expertise, "greeting": settings.company.greeting,

@@ -174,6 +174,10 @@ class Knowledge:
     """Cosine similarity (0..1) below which a passage is not used."""
     prompt_chars: int = 10000
     """A knowledge base this small (characters of all passages) goes whole into the warm prompt; 0: never."""
+    quote_at: float = 0.5
+    """A sentence of the documents this close in meaning (cosine, 0..1) to a question is said as its answer, at
+    once and in the documents' own words; a question with none so close goes to the reply model. 1: always the
+    model."""
 
 
 @dataclass(frozen=True)

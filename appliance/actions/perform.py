@@ -261,13 +261,15 @@ class ActionTaker:
         urgency = reply.entities.get("urgency") or "normal"
         checking = reply.entities.get("issue_type") == "identity_check"  # an order the caller could not show is theirs
         order_id = state.slots.get("order_id") or (state.order_heard if checking else "")
-        Ticket.create(call=self.call, phone=state.caller_id or "", order_id=order_id or "",
+        phone = state.caller_id or state.slots.get("phone") or ""  # a caller with no caller ID gives one
+        Ticket.create(call=self.call, phone=phone, order_id=order_id or "",
                       issue_type=reply.entities.get("issue_type") or reply.intent, priority=urgency,
                       description=next((t["content"] for t in history if t["role"] == "user"), ""))
         return []
 
     def update_ticket(self, reply, state, history, now, contacts) -> list[int]:
-        ticket = (Ticket.select().where((Ticket.phone == (state.caller_id or "")) & (Ticket.status != "closed"))
+        phone = state.caller_id or state.slots.get("phone") or ""
+        ticket = (Ticket.select().where((Ticket.phone == phone) & (Ticket.status != "closed"))
                   .order_by(Ticket.id.desc()).first())
         if ticket is None:
             return self.create_ticket(reply, state, history, now, contacts)

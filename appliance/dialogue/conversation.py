@@ -105,7 +105,7 @@ class Conversation:
                  issue_types: str = Tickets.issue_types, unanswered_expertise: str = "technical", sales_expertise: str = "sales",
                  classifier: IntentClassifier | None = None, catalog: Catalog | None = None,
                  timetable: Timetable | None = None, greeting: str = "",
-                 identify_by: str = IDENTIFY_BY):
+                 identify_by: str = IDENTIFY_BY, quote_at: float = 0.5):
         self.company = company
         self.greeting_template = greeting
         self.index = index
@@ -113,6 +113,7 @@ class Conversation:
         self.now = now
         self.top_k = top_k
         self.min_score = min_score
+        self.quote_at = quote_at
         self.currency_words = currency_words
         crm = crm or Crm()
         self.catalog = catalog or Catalog.from_passages(index.passages(), company)
@@ -300,6 +301,12 @@ class Conversation:
         if overview:
             reply = Reply(overview, intent, {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
+            return TurnReply(reply, passages, stages)
+        quoted = None if refers else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at)
+        if quoted:  # the documents' own sentence answers it: said now, with nothing the model could get wrong
+            quoted = self.spoken(quoted)
+            reply = Reply(quoted, intent, {**state.slots}, used_knowledge=True)
+            say(quoted + " ")
             return TurnReply(reply, passages, stages)
         history = self.history if refers else []  # only a question that refers back needs the one before it
         # Each clause the model says is checked against the passages before the caller hears it (grounding.py).

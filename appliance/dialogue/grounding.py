@@ -38,6 +38,7 @@ HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|pu
                       r"(specialists?|colleagues?|agents?|representatives?|team)|(a|one of our|our) (specialists?|"
                       r"colleagues?|representatives?) (will|can|could|would))\b", re.I)
 CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
+MAX_QUOTED_WORDS = 40  # longer is a run-together table or paragraph, not a sentence to say; a question answers nothing
 MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (cosine) may answer it
 
 
@@ -235,19 +236,41 @@ class Grounded:
         self.forward(clause + " ")
 
 
-def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220) -> str | None:
+def speakable(line: str) -> str:
+    """A line of a document as a sentence said on the phone: no bullet, section number, shouted heading run into
+    it, "Q:" / "A:" marks or dot leaders ("Boiler service ........ EUR 140" → "Boiler service: EUR 140")."""
+    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)]?(?=\s))\s+", "", line)  # "- ", "3.1 ", "2) "
+    line = re.sub(r"^(?:[A-Z][A-Z&'/-]+\s+){2,}(?=[A-Z]?[a-z0-9])", "", line)  # "RETURNS AND EXCHANGES Unopened ..."
+    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)]?(?=\s))\s+", "", line)  # the number after such a heading
+    line = re.sub(r"^\s*Q:.*?\?\s*A:\s*", "", line)  # an FAQ's question and answer on one line: the answer
+    line = re.sub(r"^\s*[QA]:\s*", "", line)
+    line = re.sub(r"\s*(\.{3,}|…+|_{3,})\s*", ": ", line)
+    return line.strip()
+
+
+def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220,
+               min_score: float = MIN_EXTRACT_SCORE) -> str | None:
     """The passages' own sentences that best answer `question` (by meaning, in the passages' order), made
-    speakable; None when none is close enough to answer it."""
-    sentences = []
+    speakable; None when none is `min_score` close to answering it."""
+    sentences, asked = [], []  # what may be said; what each is scored by (an FAQ answer: with its question)
     for passage in passages:
+        faq = ""  # an FAQ's question line, which its answer on the next line is matched with
         for line in plain(passage.text).split("\n"):
-            line = re.sub(r"^\s*[-*•]\s+", "", line)  # a list item is said as a sentence, not with its bullet
-            sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", line) if len(_words(s)) >= 3]
+            if re.fullmatch(r"\s*Q:.*\?\s*", line):
+                faq = line.strip()[2:]
+                continue  # the question is no answer, however close to the caller's words
+            for sentence in re.split(r"(?<=[.!?])\s+|\s+[*•]\s+", speakable(line)):  # inline bullets too
+                if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.rstrip().endswith("?"):
+                    sentences.append(sentence.strip())
+                    asked.append(f"{faq} {sentence}".strip())
+            faq = faq if not line.strip() else ""
     if not sentences:
         return None
-    vectors = embed([question] + sentences)
+    vectors = embed([question] + asked)
     scores = vectors[1:] @ vectors[0]
     best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE]
+    if not best or scores[best[0]] < min_score:
+        return None
     chosen, length = [], 0
     for index in sorted(best):
         if chosen and length + len(sentences[index]) > max_chars:

@@ -111,12 +111,31 @@ CALL_ME = re.compile(r"\b(call|ring|phone|contact|reach|get back to|get in touch
 CONTACT_ME = re.compile(r"\b(get in touch|contact (me|us)|call (me|us)|ring (me|us)|phone (me|us)|reach (me|us))\b",
                         re.I)
 # Words that add to what was said before: "put that down as well", "and another thing".
-ADDS_TO = re.compile(r"\b(put (that|this|it) down|add (that|this|it)|note (that|this)|another thing|on top of "
+ADDS_TO = re.compile(r"\b(put (that|this|it) (down|there|in|on)|(also|please) (put|add|note|write|mention)|write (that|this|it) "
+                     r"down|add (that|this|it)|note (that|this)|another thing|on top of "
                      r"(that|this))\b", re.I)
 # Words of something gone wrong with what was delivered or done: said of an order, not asked, it is a complaint.
-PROBLEM = re.compile(r"\b(disaster|wrong|damaged|broken|faulty|defective|mistake|missing|ruined|spoilt|spoiled|"
+PROBLEM = re.compile(r"\b(disaster|wrong(?! (number|line|person|department))|damaged|broken|faulty|defective|mistake|"
+                     r"missing|ruined|spoilt|spoiled|"
                      r"not what (i|we) ordered|should (have )?be(en)?|useless|overcharged|charged (me |us )?twice|"
-                     r"double[- ]charged|short (delivery|by)|scratched|leaking|leaked|torn)\b", re.I)
+                     r"double[- ]charged|short (delivery|by)|scratched|leaking|leaked|torn|"
+                     r"(charged|paid|deducted|debited|billed|taken|went|came out)( \w+){0,3} (twice|two times|double))\b",
+                     re.I)
+# Words of a caller let down, which add to a complaint already made ("and nobody even called me"); said of
+# someone else ("we're not happy with who we have now") they make no complaint of their own.
+LET_DOWN = re.compile(r"\b((nobody|no one|no-one) (even )?(called|rang|phoned|told|picked|answered|came|bothered|got "
+                      r"back)|not happy|unhappy|disappointed|supposed to (just )?(wait|put up))\b", re.I)
+# A clause that asks or supposes ("what if it arrives broken", "if the money goes out twice") states no problem.
+ASKS_OR_SUPPOSES = re.compile(r"\W*(what|how|when|where|why|who|which|can|could|do|does|did|is|are|will|would|should|"
+                              r"may|if|in case|suppose)\b", re.I)
+# Words that put a complaint on an order. Without them ("the money went out twice", "your vet was rude to me") the
+# ticket is opened for the caller, with no order to ask for.
+ABOUT_AN_ORDER = re.compile(r"\b(order(ed)?|deliver(y|ed)|parcel|package|shipment|tracking|arriv\w*|dispatch\w*)\b",
+                            re.I)
+# "I don't have the order number", "it isn't about an order": asked for an order, the caller has none.
+NO_ORDER = re.compile(r"\b((don't|do not|dont|haven't|have not|can't|cannot|didn't) (have|got|find|remember|know|get)\b"
+                      r".{0,25}\b(order|number|reference|receipt)|(not|isn't) (about )?(an|a|my|the) order|no order)\b",
+                      re.I)
 PROBLEM_MIN = 0.25
 WRONG_NUMBER_MIN = 0.55  # surer than a yes or no must be: a caller asking for us must never hear "wrong number"
 TASK_MIN_OPENING = 0.6  # "I need help" with nothing else: asked what it is about
@@ -218,8 +237,9 @@ class CallState:
     asked_for: str | None = None  # a request to send that named what it wants ("your showroom's address")
     listed: list[str] = field(default_factory=list)  # the items of the last list said, in the order said
     wrong_number: bool = False  # the caller was told they may have the wrong number
-    sales_told: bool = False
-    ticket_opened: bool = False  # a complaint ticket was opened on this call: more of it is added to that one  # the hot lead went to the sales team on this call
+    sales_told: bool = False  # the hot lead went to the sales team on this call
+    no_order: bool = False  # the complaint is about no order the caller can name: its ticket is opened without one
+    ticket_opened: bool = False  # a complaint ticket was opened on this call: more of it is added to that one
     confirmed: set = field(default_factory=set)  # numbers and emails the caller gave when asked, or confirmed
     order_suggested: str | None = None  # the one order on the caller's number, offered when none was named
     order_to_confirm: str | None = None  # a known order one digit away from what was heard: "did you mean ...?"
@@ -373,6 +393,11 @@ class Policy:
             return "goodbye"  # "Forget it. Bye." when asked for the order's number
         if state.waiting_for == "order_detail" and state.order_detail is not None:
             return state.waiting_intent
+        if state.waiting_for in ("order_id", "order_confirmation") and state.waiting_intent == "complaint" and \
+                NO_ORDER.search(heard) and not state.found.get("order_id"):
+            state.no_order = True  # "I don't have an order number, it's about a payment"
+            state.order_to_confirm = state.order_suggested = None
+            return "complaint"
         reading = state.reading or self.classifier.read(heard, self.catalog.mask)
         yes, no = reading.act("affirm"), reading.act("deny")
         task = reading.task
@@ -487,7 +512,11 @@ class Policy:
         """Whether, after a complaint's ticket was opened, the caller adds to it: another complaint, or something
         said (not asked) with words that add ("put that down as well") or words of a problem, with no other task."""
         problem = PROBLEM.search(heard) or any(cue.search(heard) for cue, _ in ISSUE_CUES)
-        return task == "complaint" or (task is None and not question and bool(ADDS_TO.search(heard) or problem))
+        if task == "complaint" or ADDS_TO.search(heard):
+            return True  # "please also put it down that nobody picked up"
+        if task in (None, "callback_request") and (PROBLEM.search(heard) or LET_DOWN.search(heard)):
+            return True  # "nobody even called me back": said as a question or not, it is no request for a call
+        return task is None and not question and bool(problem)
 
     @staticmethod
     def _complains(heard: str, reading: Reading) -> bool:
@@ -511,6 +540,10 @@ class Policy:
                 return "complaint"
             found = reading.best(("complaint", "order_status"), 0.3)
             return found[0] if found else "order_status"
+        stated = any(PROBLEM.search(clause) and "?" not in clause and not ASKS_OR_SUPPOSES.match(clause)
+                     for clause, _, _ in reading.clauses)
+        if stated and ("?" not in state.heard or self._complains(state.heard, reading)):
+            return "complaint"  # "I paid on Monday and the money went out two times": about no order named
         if state.found.get("callback_time") and reading.best(("callback_request", "buying"), 0.35) and (
                 CALL_ME.search(state.heard) or state.buying):  # not "I'll swing by Saturday morning then"
             return "callback_request"
@@ -599,6 +632,8 @@ class Policy:
                 state.sales_told = True
             return Reply(f"Done. Our specialist will call you {spoken_time(moment, now)}. "
                          f"You'll get a confirmation SMS shortly.", intent, entities_out, actions=tuple(actions))
+        if intent == "complaint" and not slots.get("order_id"):
+            return self._ticket_without_order(state, entities_out)
         if intent in ("order_status", "complaint"):
             return self._order(intent, state, entities_out)
         raise ValueError(f"no policy for intent {intent}")
@@ -619,6 +654,11 @@ class Policy:
         if slot in ("whatsapp_number", "phone") and (state.slots.get("whatsapp_number") or state.slots.get("phone")
                                                     or state.caller_id):  # "a text is fine then, my number's..."
             return None
+        if intent == "complaint" and not state.slots.get(slot) and not state.order_to_confirm and (state.no_order or not (
+                ABOUT_AN_ORDER.search(state.complaint or state.heard) or self.crm.order_ids_for(state.caller_id))):
+            if state.caller_id or state.slots.get("phone"):
+                return None  # a complaint about no order: the ticket is opened for the caller
+            return "phone" if not state.number_to_confirm else "number_confirmation"
         if slot == "order_id" and not state.slots.get(slot) and state.order_to_confirm:
             return "order_confirmation"
         if slot == "order_id" and not state.slots.get(slot) and "caller_id" in self.identify_by:
@@ -664,6 +704,8 @@ class Policy:
             return "Sure. What email address should I send it to?"
         if missing == "email_confirmation":
             return f"Just to confirm, should I send it to {spoken_email(state.slots['email'])}?"
+        if intent == "complaint":
+            return "I'm really sorry about that. What number can our team call you back on?"
         return "Sure. What number should I use?"
 
     def issue_type(self, text: str) -> tuple[str, str]:
@@ -721,6 +763,19 @@ class Policy:
         state.waiting_for = state.waiting_intent = None
         state.complaint = state.complaint or state.heard
         return Reply(sorry + NOT_FOUND, intent, {**entities_out, "issue_type": "identity_check", "urgency": "normal"},
+                     actions=("create_ticket",))
+
+    def _ticket_without_order(self, state: CallState, entities_out: dict) -> Reply:
+        """A complaint about no order (a payment taken twice, a visit that went wrong): a ticket for the caller, whom
+        the team calls back on the number they rang from or gave."""
+        issue, priority = self.issue_type(state.complaint or state.heard)
+        if ANGER.search(state.complaint or ""):
+            priority = "high"
+        state.ticket_opened = True
+        number = state.slots.get("phone")
+        back = f" on {spoken_phone(number)}" if number else " on this number"
+        return Reply(f"I'm really sorry about that. I've opened a ticket so our team can look into it and call you "
+                     f"back{back}.", "complaint", {**entities_out, "issue_type": issue, "urgency": priority},
                      actions=("create_ticket",))
 
     def _order_status(self, intent: str, state: CallState, entities_out: dict, order: dict) -> Reply:

@@ -1,6 +1,8 @@
 """The reply model's words are checked against the passages before a caller hears them."""
 
-from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers
+import pytest
+
+from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers, speakable
 from appliance.knowledge.index import Passage
 
 RETURNS = Passage("returns.txt", "Returns", "You can return a bike within 21 days of delivery. A restocking fee of 15% "
@@ -121,3 +123,17 @@ def test_no_charge_where_the_passages_name_a_fee_is_held_back():
     grounded = check("No charge if you cancel.", (terms,), "Is there a charge if I cancel?")
     assert grounded.failed and not grounded.text
     assert not check("Tyres are fitted at no extra charge.", (RETURNS,), "Do you fit tyres?").failed
+
+
+@pytest.mark.parametrize("line, said", [
+    ("- Free parking behind the building.", "Free parking behind the building."),
+    ("3.1 Unopened food can be returned within 7 days.", "Unopened food can be returned within 7 days."),
+    ("RETURNS AND EXCHANGES 3.1 Unopened food can be returned within 7 days.",
+     "Unopened food can be returned within 7 days."),
+    ("Oil boiler service ............ EUR 140", "Oil boiler service: EUR 140"),
+    ("Q: Do you deliver? A: Yes, within 20 km.", "Yes, within 20 km."),
+    ("A: Yes, within 20 km.", "Yes, within 20 km."),
+    ("We are open 7 days a week.", "We are open 7 days a week."),
+])
+def test_a_document_line_is_made_speakable(line, said):
+    assert speakable(line) == said

@@ -504,3 +504,28 @@ def test_a_business_named_with_our_city_is_still_another_business(policy):
                                    "Actually, can I speak to Urban Police?"])
 def test_a_person_asked_for_by_name_is_a_request_for_a_person(policy, heard):
     assert turn(policy, known_caller(), heard)[0] == "speak_to_human"
+
+
+def test_a_complaint_about_no_order_opens_a_ticket_for_the_caller(policy):
+    state = CallState(caller_id="+919000000001")  # no order on file for this number
+    intent, reply = turn(policy, state, "I paid for my plan on Monday and the money went out two times. I want it back.")
+    assert intent == "complaint" and reply.actions == ("create_ticket",) and "ticket" in reply.immediate_response
+    assert "order number" not in reply.immediate_response
+    intent, reply = turn(policy, state, "And please also put down that nobody called me back yesterday.")
+    assert intent == "complaint" and reply.actions == ("update_ticket",)
+
+
+def test_a_complaint_without_caller_id_asks_where_to_call_back(policy):
+    state = CallState(caller_id=None)
+    intent, reply = turn(policy, state, "I was charged twice for my subscription this month, this is not good enough.")
+    assert intent == "complaint" and reply.needs_clarification and "number" in reply.immediate_response
+    intent, reply = turn(policy, state, "It's 98765 43210.")
+    assert intent == "complaint" and reply.actions == ("create_ticket",) and "9 8 7" not in reply.immediate_response
+
+
+def test_a_caller_with_no_order_number_still_gets_a_ticket(policy):
+    state = CallState(caller_id="+919000000001")
+    intent, reply = turn(policy, state, "My order arrived broken, the screen is cracked.")
+    assert intent == "complaint" and reply.needs_clarification and "order number" in reply.immediate_response
+    intent, reply = turn(policy, state, "I don't have the order number with me, sorry.")
+    assert intent == "complaint" and reply.actions == ("create_ticket",)
