@@ -31,7 +31,7 @@ def test_ask_answers_the_built_in_question_through_a_call_session(data_dir, monk
     assert word_errors(QUESTION, heard) <= 1
     assert re.search(r"^answered : .*30", printed, re.M)
     assert "intent=policy_query" in printed and "used_knowledge=True" in printed
-    for name in ("endpoint", "retrieval", "LLM first token", "TTS first audio", "voice to voice"):
+    for name in ("endpoint", "retrieval", "TTS first audio", "voice to voice"):
         assert re.search(rf"^{name}.* \d+ ms$", printed, re.M), name
     endpoint = int(re.search(r"^endpoint.* (\d+) ms$", printed, re.M).group(1))
     assert 700 <= endpoint <= 800  # the end-of-turn silence, to a VAD window

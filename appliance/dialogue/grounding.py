@@ -38,6 +38,9 @@ HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|pu
                       r"(specialists?|colleagues?|agents?|representatives?|team)|(a|one of our|our) (specialists?|"
                       r"colleagues?|representatives?) (will|can|could|would))\b", re.I)
 CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
+# Where a line of run-together text breaks into sentences and list items: after a full stop, at a bullet, and at
+# a dash that starts an item ("on request - Dedicated account manager", not "Monday - Friday 9am - 5pm").
+INLINE_ITEM = re.compile(r"(?<=[.!?])\s+|\s+[*•]\s+|(?<=[a-z)])\s+-\s+(?=[A-Z][a-z]+ [a-z])")
 MAX_QUOTED_WORDS = 40  # longer is a run-together table or paragraph, not a sentence to say; a question answers nothing
 MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (cosine) may answer it
 
@@ -248,29 +251,55 @@ def speakable(line: str) -> str:
     return line.strip()
 
 
+def _unwrapped(text: str) -> list[str]:
+    """The lines of a passage with the lines a paragraph or list item was wrapped onto joined back to it."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        starts = re.match(r"\s*([-*•]|\d+[.)]|[QA]:|\|)", line)
+        if lines and lines[-1].strip() and line.strip() and not starts and not lines[-1].rstrip().endswith(
+                (".", "!", "?", ":")):
+            lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+        else:
+            lines.append(line)
+    return lines
+
+
 def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220,
                min_score: float = MIN_EXTRACT_SCORE) -> str | None:
     """The passages' own sentences that best answer `question` (by meaning, in the passages' order), made
     speakable; None when none is `min_score` close to answering it."""
     sentences, asked = [], []  # what may be said; what each is scored by (an FAQ answer: with its question)
+    leads = {}  # the index of each passage's heading among `asked`: its first sentences answer a general question
     for passage in passages:
         faq = ""  # an FAQ's question line, which its answer on the next line is matched with
-        for line in plain(passage.text).split("\n"):
+        first = len(sentences)
+        for line in _unwrapped(plain(passage.text)):
             if re.fullmatch(r"\s*Q:.*\?\s*", line):
                 faq = line.strip()[2:]
                 continue  # the question is no answer, however close to the caller's words
-            for sentence in re.split(r"(?<=[.!?])\s+|\s+[*•]\s+", speakable(line)):  # inline bullets too
-                if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.rstrip().endswith("?"):
-                    sentences.append(sentence.strip())
+            for sentence in INLINE_ITEM.split(speakable(line)):
+                sentence = speakable(sentence)
+                if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.endswith("?"):
+                    sentences.append(sentence)
                     asked.append(f"{faq} {sentence}".strip())
             faq = faq if not line.strip() else ""
+        heading = passage.heading.split(" > ")[-1]
+        if len(sentences) > first and heading:
+            leads[len(asked)] = first
+            sentences.append(sentences[first])
+            asked.append(heading)
     if not sentences:
         return None
     vectors = embed([question] + asked)
     scores = vectors[1:] @ vectors[0]
-    best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE]
-    if not best or scores[best[0]] < min_score:
+    top = int(np.argmax(scores))
+    if scores[top] < min_score:
         return None
+    if top in leads:  # "what is your refund policy?" is closest to the heading: the section's opening says it
+        start = leads[top]
+        best = [start] + ([start + 1] if start + 1 < top else [])  # its first two sentences
+    else:
+        best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE and int(i) not in leads]
     chosen, length = [], 0
     for index in sorted(best):
         if chosen and length + len(sentences[index]) > max_chars:
