@@ -63,8 +63,10 @@ NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can
              "asked our team to look into it: if the order is yours, they'll call you on the number we have on "
              "file for it.")
 CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
-FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see ya|see you( later)?|cheerio|ta-ra|catch you later|"
-                      r"have a good (one|day))\W*$", re.I)
+FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see (ya|you)( later| soon| then)?|cheerio|ta-ra|catch (you|ya)( later)?|"
+                      r"cheers( mate| then)?|take care|have a good (one|day|night|weekend))\W*$", re.I)
+# "I'll get her to ring you": the caller's side will call, which asks for no callback.
+THEY_WILL_CALL = re.compile(r"\b(ring|call|phone|contact) you\b", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
                     r"an agent|your team|a manager|a representative|a real person|(a|an|the|your) (doctor|vet|nurse|"
                     r"manager|supervisor|accountant|technician|engineer|specialist|advisor|adviser|consultant|"
@@ -96,6 +98,9 @@ ISSUE_CUES = (
 OWN_ORDER = re.compile(r"\b(my|our|mine|i (ordered|bought|placed|paid)|(an|the|this|that) (order|delivery|parcel|"
                        r"package)|order (number|id|no)|status|track(ing)?|where('s| is| are)|shipped|dispatched|arriv\w*|"
                        r"deliver(ed|y)? (yet|today|tomorrow))\b", re.I)
+# "Is it done yet?", "is my bike ready?": the state of the caller's own job or order asked, in any trade's words.
+STATUS_ASKED = re.compile(r"\b((is|are) (it|they|my \w+|the \w+) (done|ready|finished|fixed|sorted|repaired|back|"
+                          r"on (its|their) way|out for delivery)|(ready|done|finished) yet)\b", re.I)
 # A caller who decides to buy, not one who asks how buying works.
 COMMITS = re.compile(r"\b(i'd like|i would like|we'd like|we would like|i want|we want|i'll take|we'll take|"
                      r"let's|go ahead|sign (me|us) up|i'm ready|we're ready|book (me|us)|count (me|us) in|interested)\b",
@@ -119,7 +124,9 @@ PROBLEM = re.compile(r"\b(disaster|wrong(?! (number|line|person|department))|dam
                      r"missing|ruined|spoilt|spoiled|"
                      r"not what (i|we) ordered|should (have )?be(en)?|useless|overcharged|charged (me |us )?twice|"
                      r"double[- ]charged|short (delivery|by)|scratched|leaking|leaked|torn|"
-                     r"(charged|paid|deducted|debited|billed|taken|went|came out)( \w+){0,3} (twice|two times|double))\b",
+                     r"(charged|paid|deducted|debited|billed|taken|went|came out)( \w+){0,3} (twice|two times|double)|"
+                     r"slipping|playing up|acting up|grinding|not impressed|cut(s|ting)? out|(stopped|isn't|is not|not) "
+                     r"working|keeps? (breaking|failing|dropping|cutting))\b",
                      re.I)
 # Words of a caller let down, which add to a complaint already made ("and nobody even called me"); said of
 # someone else ("we're not happy with who we have now") they make no complaint of their own.
@@ -343,7 +350,13 @@ class Policy:
         phone = entities.to_e164(heard, self.country_code)
         state.number_unclear = (state.waiting_for in ("whatsapp_number", "phone") and not phone
                                 and len(re.sub(r"\D", "", entities.spoken_digits(heard))) >= 4)
-        if phone and not any(i and re.sub(r"\D", "", i) in phone for i in ids):
+        said_with_order = phone and found.get("order_id") and "detail" in self.identify_by and \
+            state.waiting_for not in ("whatsapp_number", "phone")
+        if said_with_order and not any(i and re.sub(r"\D", "", i) in phone for i in ids):
+            # "the job number's KT5093R and the mobile on it is 021 458 3307": the order's number on file, checked
+            # against the order as if asked for, and not kept as the caller's own.
+            state.order_detail = phone
+        elif phone and not any(i and re.sub(r"\D", "", i) in phone for i in ids):
             slot = "whatsapp_number" if state.waiting_for == "whatsapp_number" else "phone"
             if state.waiting_for in ("whatsapp_number", "phone") and (state.confidence or 1.0) < CONFIRM_BELOW:
                 state.number_to_confirm, state.number_slot = phone, slot  # not sure of it: read it back first
@@ -442,10 +455,12 @@ class Policy:
             return "complaint"  # "and another thing, the driver left ruts in the lawn, put that down as well"
         if task == "order_status" and self._complains(heard, reading):
             task = "complaint"  # "order SUN3907B was due last week, this is ridiculous": the status, and a ticket
+        if task == "callback_request" and THEY_WILL_CALL.search(heard) and not CONTACT_ME.search(heard):
+            task = None  # "fine, I'll get her to ring you, bye"
         if task:
             return task
-        if self._wrong_number(reading):
-            return "goodbye" if FAREWELL.search(heard) else "wrong_number"  # "sorry, wrong number, bye"
+        if self._wrong_number(reading):  # "sorry, wrong number, bye", or said after the box said it may be one
+            return "goodbye" if FAREWELL.search(heard) or state.wrong_number else "wrong_number"
         if reading.best(("opening",), TASK_MIN_OPENING) and not reading.question and all(
                 label in ACTS for _, label, _ in reading.clauses):
             return "opening"  # "I need help": nothing asked yet
@@ -535,6 +550,9 @@ class Policy:
         if (PERSON.search(state.heard) and (asked or reading.best(("speak_to_human",), 0.3))) or (
                 asked and NAMED_PERSON.search(state.heard)):
             return "speak_to_human"
+        if STATUS_ASKED.search(state.heard) and not state.found.get("order_id") and \
+                "caller_id" in self.identify_by and self.crm.order_ids_for(state.caller_id):
+            return "order_status"  # "I dropped my bike off on Saturday, is it done yet?" from the number on file
         if state.found.get("order_id") or state.order_to_confirm:
             if self._complains(state.heard, reading):
                 return "complaint"
@@ -659,6 +677,8 @@ class Policy:
             if state.caller_id or state.slots.get("phone"):
                 return None  # a complaint about no order: the ticket is opened for the caller
             return "phone" if not state.number_to_confirm else "number_confirmation"
+        if intent == "callback_request" and state.slots.get(slot) and not (state.caller_id or state.slots.get("phone")):
+            return "number_confirmation" if state.number_to_confirm else "phone"  # a withheld number: where to call
         if slot == "order_id" and not state.slots.get(slot) and state.order_to_confirm:
             return "order_confirmation"
         if slot == "order_id" and not state.slots.get(slot) and "caller_id" in self.identify_by:
@@ -706,6 +726,8 @@ class Policy:
             return f"Just to confirm, should I send it to {spoken_email(state.slots['email'])}?"
         if intent == "complaint":
             return "I'm really sorry about that. What number can our team call you back on?"
+        if intent == "callback_request":
+            return "Sure. What number should we call you on?"
         return "Sure. What number should I use?"
 
     def issue_type(self, text: str) -> tuple[str, str]:

@@ -529,3 +529,38 @@ def test_a_caller_with_no_order_number_still_gets_a_ticket(policy):
     assert intent == "complaint" and reply.needs_clarification and "order number" in reply.immediate_response
     intent, reply = turn(policy, state, "I don't have the order number with me, sorry.")
     assert intent == "complaint" and reply.actions == ("create_ticket",)
+
+
+@pytest.mark.parametrize("heard", ["Copy, that's all, see ya later.", "Choice, that's all, cheers mate.",
+                                   "Fine, I'll get her to ring you, bye."])
+def test_a_goodbye_after_other_words_ends_the_call(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "goodbye"
+
+
+def test_sorry_wrong_number_after_being_told_so_is_a_goodbye(policy):
+    state = known_caller()
+    state.wrong_number = True
+    assert turn(policy, state, "Oh gosh, sorry, wrong number.")[0] == "goodbye"
+
+
+def test_a_callback_from_a_withheld_number_asks_where_to_call(policy):
+    state = CallState(caller_id=None)
+    intent, reply = turn(policy, state, "Could someone call me back this afternoon at about 4?")
+    assert intent == "callback_request" and reply.needs_clarification and "number" in reply.immediate_response
+    intent, reply = turn(policy, state, "Yep, it's 98765 43210.")
+    assert intent == "callback_request" and "schedule_callback" in reply.actions
+    assert reply.entities["phone"] == "+919876543210"
+
+
+def test_an_order_and_its_number_said_together_from_another_phone_are_checked_together(classifier, index):
+    crm = Crm(orders=[{"order_id": "KT5093R", "phone": "+919812345678", "product": "e-bike", "status": "Awaiting parts"}])
+    policy = Policy("TechCorp", crm, classifier, "+91", catalog=Catalog.from_passages(index.passages(), "TechCorp"))
+    state = CallState(caller_id="+919000000001")
+    intent, reply = turn(policy, state, "I'm on my work phone, the job is KT5093R and the mobile on it is 98123 45678.")
+    assert intent == "order_status" and "awaiting parts" in reply.immediate_response.lower()
+    assert state.slots.get("phone") == "+919812345678"  # texts about it go to the number on file
+
+
+def test_is_it_done_yet_from_the_number_on_file_is_the_order_s_status(policy):
+    intent, reply = turn(policy, known_caller(), "Hi, I dropped my laptop off on Saturday. Is it ready yet?")
+    assert intent == "order_status" and "ORD98765" in reply.immediate_response
