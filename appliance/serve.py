@@ -1,9 +1,10 @@
 """`appliance serve`: the call service on the phone lines in `[line] listen`, until SIGTERM.
 
-On SIGTERM or SIGINT the lines stop taking calls (a new INVITE hears 503, a new AudioSocket connection
-is closed), the calls in progress finish, and then the process exits; systemd is told READY, STOPPING
-and fed its watchdog along the way. When `[modem] owner` gives serve the GSM modem, serve holds its port
-(modem.owner) from before the lines open until they have closed, and the worker's texts go through it.
+On SIGTERM or SIGINT the lines stop taking calls (OPTIONS and a new INVITE hear 503, a new AudioSocket
+connection is closed), the calls in progress finish, and then the process exits; systemd is told READY, STOPPING
+and fed its watchdog along the way. That is also how a box behind Kamailio is drained for maintenance: the proxy
+sees the 503 and sends the next calls to the other boxes. When `[modem] owner` gives serve the GSM modem, serve
+holds its port (modem.owner) from before the lines open until they have closed, and the worker's texts go through it.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def open_lines(service: CallService, uris: list[str], on_call, statuses: L
                                    public_host=settings.sip_public_host, rtp_ports=settings.rtp_ports,
                                    username=settings.sip_username, password=settings.sip_password,
                                    registrar=settings.registrar, register_expires_s=settings.register_expires_s,
-                                   on_status=statuses.update)
+                                   on_status=statuses.update, capacity=service.capacity)
                 await server.start()
             else:
                 from appliance.line.audiosocket import AudioSocketServer
@@ -132,6 +133,18 @@ async def hold_modem(settings: Settings, uris: list[str] = ()) -> ModemOwner | N
                   "the modem:// line in [line] listen (or set [modem] owner = serve) before starting the worker",
                   line.at_path)
     return owner
+
+
+def slots(max_calls: int) -> str:
+    """What `ready` says about the call slots."""
+    if max_calls == 0:
+        return "drained: [line] max_calls = 0 takes no calls; OPTIONS are answered 503"
+    return f"up to {max_calls} calls at once"
+
+
+def capacity_event(service: CallService) -> CallEvent:
+    """The call slots as a bus event (`capacity`; call 0: it belongs to no call)."""
+    return CallEvent("capacity", 0, data=service.capacity().to_dict())
 
 
 def line_event(status: line_status.LineStatus) -> CallEvent:
@@ -205,16 +218,19 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
         log.warning("records: %d call(s) left in progress by a stopped process were closed", closed)
     # Each line's health, as an event on the bus for every change, and all of it again to a panel that connects.
     statuses = LineStatuses(lambda status: service.bus.publish(line_event(status)))
-    # The admin panel, a process of its own, follows the calls live through this socket.
-    relay = asyncio.create_task(publish_to_socket(service.bus, settings.paths.data_dir / "events.sock",
-                                                  current=lambda: [line_event(s) for s in statuses.current()]))
+    # The admin panel, a process of its own, follows the calls live through this socket; on connecting it hears how
+    # the lines and the call slots stand.
+    relay = asyncio.create_task(publish_to_socket(
+        service.bus, settings.paths.data_dir / "events.sock",
+        current=lambda: [line_event(s) for s in statuses.current()] + [capacity_event(service)]))
     stopping = asyncio.Event()
     calls: set[asyncio.Task] = set()
 
+    def stop() -> None:
+        service.stop_taking_calls()  # from now on a new call is refused (503), OPTIONS too
+        stopping.set()
+
     async def on_call(line) -> None:
-        if stopping.is_set():
-            await line.hangup()
-            return
         task = asyncio.current_task()
         calls.add(task)
         try:
@@ -233,12 +249,13 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
     dialling = start_callbacks(service, servers)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(sig, stop)
     watchdog = asyncio.create_task(keep_watchdog_fed())
     knowledge = asyncio.create_task(take_up_knowledge(service))
     writing = asyncio.create_task(write_unwritten(service))
     notify("READY=1", f"STATUS=answering on {', '.join(uris)}")
-    say(f"ready: answering on {', '.join(uris)} (up to {settings.line.max_calls} calls at once)")
+    service.bus.publish(capacity_event(service))
+    say(f"ready: answering on {', '.join(uris)} ({slots(settings.line.max_calls)})")
     indexing = asyncio.create_task(index_knowledge(service, say))
     await stopping.wait()
     notify("STOPPING=1", f"STATUS=finishing {len(calls)} call(s)")

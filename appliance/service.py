@@ -31,6 +31,7 @@ from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_
 from appliance.dialogue.intents import IntentClassifier
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
+from appliance.line.capacity import Capacity
 from appliance.records import disk_full, open_database
 from appliance.records.models import Call, utc_now
 from appliance.records.load import RecordsCrm
@@ -125,6 +126,8 @@ class CallService:
         self.voice = GatedSynthesizer(self.synthesizer, self.gate)  # one for every call: its phrases are kept
         self.whatsapp_online = WhatsappGateway(settings.whatsapp).online
         self.active: dict[int, object] = {}
+        self.stopping = False  # serve got SIGTERM: no new call is taken, the calls in progress finish
+        self._said_capacity: Capacity | None = None  # the last `capacity` event published
         # Places a call for a warm transfer: `await dialer(uri, ring_timeout_s=, display_name=, caller_id=)` → a
         # line once answered (a SipServer's place_call; `serve` sets it when a SIP line is open), or None.
         self.dialer = None
@@ -179,21 +182,55 @@ class CallService:
     def publish(self, kind: str, call: int, **data) -> None:
         self.bus.publish(CallEvent(kind, call, data=data))
 
+    def capacity(self) -> Capacity:
+        """The call slots now: how many are free, and why none is (full, drained, stopping)."""
+        return Capacity(self.settings.line.max_calls, len(self.active), self.stopping, self.settings.line.overflow)
+
+    def _slots_changed(self) -> None:
+        """Publish the slots (a `capacity` event) when they say something new: the panel's Health page shows them."""
+        capacity = self.capacity()
+        if capacity != self._said_capacity:
+            self._said_capacity = capacity
+            self.publish("capacity", 0, **capacity.to_dict())
+
+    def stop_taking_calls(self) -> None:
+        """SIGTERM: every new call is refused from now on (503), while the calls in progress finish."""
+        self.stopping = True
+        self._slots_changed()
+
     async def answer(self, line, caller_id: str | None = None, opening: str | None = None) -> list:
         """Run one call on `line` until it ends; returns its turn records (none for a call turned away).
         `opening`: said as soon as the line connects, instead of the greeting (a call the appliance placed)."""
         caller_id = caller_id if caller_id is not None else getattr(line, "caller_id", None)
-        if len(self.active) >= self.settings.line.max_calls:
-            return await self._busy(line, caller_id)
+        capacity = self.capacity()
+        if not capacity.accepting:
+            return await self._turn_away(line, caller_id, capacity, placed=opening is not None)
         number = next(self._numbers)
         self.active[number] = line
+        self._slots_changed()
         try:
             return await self._run(line, caller_id, opening, number)
         finally:
             self.active.pop(number, None)
+            self._slots_changed()
 
-    async def _busy(self, line, caller_id: str | None) -> list:
-        self.publish("call-busy", 0, caller=caller_id, active=len(self.active))
+    async def _turn_away(self, line, caller_id: str | None, capacity: Capacity, placed: bool) -> list:
+        """A call with no slot: refused unanswered (SIP 486 or 503), so that the proxy or PBX in front tries another
+        box, when `[line] overflow = reject` or the box is stopping; a line that cannot refuse (AudioSocket, the modem)
+        is hung up unanswered then. Otherwise, and on a call the box placed itself (a callback that found its slot
+        taken), the person hears the busy message."""
+        status = None if placed else capacity.refusal()
+        self.publish("call-busy", 0, caller=caller_id, active=len(self.active), why=capacity.why_not, refused=status)
+        if status is None:
+            return await self._busy(line)
+        refuse = getattr(line, "refuse", None)
+        if refuse is not None:
+            await refuse(status, capacity.retry_after_s)
+        else:
+            await line.hangup()
+        return []
+
+    async def _busy(self, line) -> list:
         line.play(self._busy_pcm)
         async for _ in line.audio():
             if not line.playing:
@@ -436,6 +473,7 @@ class CallService:
                 self.publish("call-ended", call_id, ended_by=ended_by, turns=len(records))
         if agent_line is not None:  # connected to a person: it takes no engine, so its slot is free for the next
             self.active.pop(number, None)
+            self._slots_changed()
             try:
                 ended_by = await self._bridge(line, agent_line)
             finally:

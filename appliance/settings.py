@@ -267,7 +267,12 @@ class Line:
     callback_via: Literal["auto", "sip", "modem"] = "auto"
     """Which line dials due callbacks: `auto` takes the SIP line if one is open, else the modem line."""
     max_calls: int = 2
-    """Calls answered at once; one more hears a short busy message. On 2 cores, 2 keep answers quick."""
+    """Calls answered at once; one more hears a short busy message (or is refused: `overflow`). On 2 cores, 2 keep
+    answers quick. 0 drains the box for maintenance: no new calls, SIP OPTIONS answered 503."""
+    overflow: Literal["message", "reject"] = "message"
+    """A call over `max_calls`: `message` answers it with a short busy message (one box on its own); `reject` turns it
+    away at once without a word (SIP: unanswered, 486 Busy Here, or 503 when drained; AudioSocket and the modem: hung
+    up), so that Kamailio or the PBX in front of several boxes tries the next one (README, Several boxes)."""
     sip_allow: str = "127.0.0.1, ::1"
     """Addresses or networks (CIDR) whose INVITEs are answered; others get 403. The trunk, the PBX, the gateway."""
     sip_user: str = "support"

@@ -91,11 +91,12 @@ def address_towards(peer: str) -> str:
 
 class SipServer(asyncio.DatagramProtocol):
     """One SIP socket; `on_call(line)` runs each answered call to its end; `on_status(LineStatus)` hears how the
-    line stands: listening (trunk mode), or registering, registered and failed with the PBX."""
+    line stands: listening (trunk mode), or registering, registered and failed with the PBX; `capacity()` whether the
+    box takes another call (appliance.line.capacity), which OPTIONS answers."""
 
     def __init__(self, host: str, port: int, on_call=None, user: str = "support", allow: str = "127.0.0.1, ::1",
                  public_host: str = "", rtp_ports: str = "10000-10999", username: str = "", password: str = "",
-                 registrar: str = "", register_expires_s: int = 300, on_status=None):
+                 registrar: str = "", register_expires_s: int = 300, on_status=None, capacity=None):
         self.bind_host, self.bind_port = host, port
         self.on_call = on_call
         self.on_status = on_status or (lambda status: None)
@@ -109,7 +110,7 @@ class SipServer(asyncio.DatagramProtocol):
         wildcard = host in ("0.0.0.0", "::", "")
         contact_host = public_host or (address_towards(self.registrar[0] if self.registrar else "192.0.2.1")
                                        if wildcard else host)
-        self.agent = UserAgent(contact_host, port, user, allow, credentials)
+        self.agent = UserAgent(contact_host, port, user, allow, credentials, capacity)
         self.register_expires_s = register_expires_s
         self.transport: asyncio.DatagramTransport | None = None
         self.lines: dict[str, RtpLine] = {}
@@ -258,6 +259,11 @@ class SipServer(asyncio.DatagramProtocol):
     async def _hangup(self, call_id: str) -> None:
         self._handle(self.agent.hangup(call_id, time.monotonic()))
 
+    async def _refuse(self, call_id: str, status: int, retry_after_s: int | None) -> None:
+        """Turn away a call not yet answered (the box is full or stopping), so the proxy in front tries another box."""
+        log.info("call %s refused with %s", call_id, status)
+        self._handle(self.agent.reject(call_id, status, time.monotonic(), retry_after_s))
+
     async def _incoming(self, call: IncomingCall) -> None:
         now = time.monotonic()
         self.last_trunk = call.addr
@@ -283,6 +289,7 @@ class SipServer(asyncio.DatagramProtocol):
             return
         line.configure(agreed.codec, agreed.payload_type, remote, agreed.telephone_event)
         line.transfer = lambda target: self.transfer(call.call_id, target)
+        line.refuse = lambda status, retry_after_s=None: self._refuse(call.call_id, status, retry_after_s)
         self.lines[call.call_id] = line
         self._handle(self.agent.ringing(call.call_id, time.monotonic()))
         line.on_answer = lambda: self._handle(self.agent.answer(call.call_id, agreed.sdp.encode(), time.monotonic()))

@@ -1,11 +1,11 @@
 """The live events relay: the call service writes one JSON line per call event to `data_dir/events.sock`,
-the panel listens there, keeps the calls in progress and each phone line's latest status (`line-status`), and
-hands every event to its live pages.
+the panel listens there, keeps the calls in progress, each phone line's latest status (`line-status`) and the
+call service's free call slots (`capacity`), and hands every event to its live pages.
 
 The panel owns the socket; the call service connects to it when it can (`publish_to_socket`) and says
 nothing while no panel listens, so a call never waits on the panel. On (re)connecting, the service
-first replays the events of the calls still in progress and the lines' current status, so a panel started
-mid-call or after the service knows them.
+first replays the events of the calls still in progress, the lines' current status and its call slots, so a
+panel started mid-call or after the service knows them.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ STAGES = {"call-started": "greeting", "caller-heard": "thinking", "reply-started
           "action-queued": "speaking", "stage-failed": "error", "transfer-ringing": "transferring",
           "call-transferred": "transferred"}
 RESPONSE_STAGES = ("endpoint", "stt", "llm_first_sentence", "tts_first_audio")
-NOT_CALLS = ("call-busy", "line-status", "knowledge-changed")  # of no call: a caller turned away, a line's health,
-# the call service taking up a re-indexed knowledge base
+NOT_CALLS = ("call-busy", "line-status", "knowledge-changed", "capacity")  # of no call: a caller turned away, a
+# line's health, the call service taking up a re-indexed knowledge base, its free call slots
 
 
 class LiveCalls:
@@ -84,6 +84,7 @@ class EventRelay:
         self.path = Path(path)
         self.live = LiveCalls()
         self.lines: dict[str, dict] = {}  # line URI → its latest `line-status` event, as the service sent it
+        self.capacity: dict | None = None  # the call service's latest `capacity` event: its free call slots
         self._subscribers: set[asyncio.Queue] = set()
         self._server: asyncio.AbstractServer | None = None
         self.connections = 0  # the call service's open connections: its liveness, for the Health page
@@ -128,6 +129,8 @@ class EventRelay:
         data = event.get("data")
         if event["kind"] == "line-status" and isinstance(data, dict) and isinstance(data.get("line"), str):
             self.lines[data["line"]] = event
+        elif event["kind"] == "capacity" and isinstance(data, dict):
+            self.capacity = event
         for queue in list(self._subscribers):
             self._offer(queue, event)
 

@@ -1,7 +1,8 @@
 """The Health page (`/system`): the box checked by `appliance doctor`'s own checks, whether the call service is
-connected to the panel's events relay, and each phone line as the call service last reported it (registered with
-the PBX, listening for a trunk, or failed and why). The modem is the worker's last report, never probed from here:
-the worker holds its port. `/health`, the open route for monitoring, is another thing (pages.py)."""
+connected to the panel's events relay, its call slots (free, full, drained or stopping), and each phone line as the
+call service last reported it (registered with the PBX, listening for a trunk, or failed and why). The modem is the
+worker's last report, never probed from here: the worker holds its port. `/health`, the open route for monitoring,
+is another thing (pages.py)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,27 @@ def call_service_check(relay: EventRelay, now: float) -> Check:
     return Check("call service", "warn", f"disconnected from {relay.path} {now - relay.heard_at:.0f} s ago", fix)
 
 
+def slots_checks(relay: EventRelay) -> list[Check]:
+    """The call slots as the call service last reported them (none while it is not connected: the call service's
+    own row says so). A full box is fine; a drained or stopping one takes no calls, which an admin should know."""
+    if not relay.connections or relay.capacity is None:
+        return []
+    data = relay.capacity["data"]
+    free, busy, total = data.get("free"), data.get("in_progress"), data.get("max_calls")
+    why = data.get("why_not")
+    sip = "SIP OPTIONS answered 503" if why else "SIP OPTIONS answered 200"
+    if why == "drained":
+        return [Check("call slots", "warn", f"drained: [line] max_calls = 0, no new calls; {busy} in progress; {sip}",
+                      "set [line] max_calls above 0 and restart the call service to take calls again")]
+    if why == "stopping":
+        return [Check("call slots", "warn", f"stopping: finishing {busy} call(s), new calls refused; {sip}",
+                      "wait for the call service to restart, or start it: systemctl start appliance-serve")]
+    over = "are refused (486)" if data.get("overflow") == "reject" else "hear the busy message"
+    if why == "full":
+        return [Check("call slots", "ok", f"full: {busy} of {total} in use, calls over the limit {over}; {sip}")]
+    return [Check("call slots", "ok", f"{free} of {total} free, {busy} in progress; {sip}")]
+
+
 def _ago(seconds: float) -> str:
     seconds = max(0, round(seconds))
     return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
@@ -97,8 +119,8 @@ async def system_page(request):
     panel = request.app[PANEL]
     checks, outbox = await asyncio.gather(asyncio.to_thread(request.app[DOCTOR].checks),
                                           panel.records.run(outbox_check, panel.records.path))
-    checks = checks + [outbox, call_service_check(panel.relay, time.monotonic())] + line_checks(panel.relay,
-                                                                                                time.time())
+    checks = checks + [outbox, call_service_check(panel.relay, time.monotonic())] + slots_checks(panel.relay) + \
+        line_checks(panel.relay, time.time())
     rows = [html('<tr data-check="{name}"><td>{name}</td><td class="check-{state}">{state}</td><td>{detail}</td>'
                  '<td>{fix}</td></tr>', name=check.name, state=check.state, detail=check.detail,
                  fix=check.fix if check.state != "ok" else "") for check in checks]

@@ -556,8 +556,12 @@ async def audit_log(request):
 
 
 async def health(request):
-    """Open to monitoring without a login: nothing in it names a caller."""
-    report = await _db(request, figures.health, request.app[PANEL].settings.paths.data_dir)
+    """Open to monitoring without a login: nothing in it names a caller. `calls` is the call service's slots as it
+    last said them (free, accepting, why not), or null while it is not connected; a full or drained box is not
+    unhealthy, so they leave `ok` alone."""
+    panel = request.app[PANEL]
+    report = await _db(request, figures.health, panel.settings.paths.data_dir)
+    report["calls"] = panel.relay.capacity["data"] if panel.relay.connections and panel.relay.capacity else None
     return web.json_response(report, status=200 if report["ok"] else 503)
 
 

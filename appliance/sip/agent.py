@@ -1,10 +1,11 @@
 """The SIP user agent's core, with no I/O: datagrams and the clock go in, datagrams and call events come out.
 
 RFC 3261 as a phone appliance needs it, over UDP: the server side of INVITE (100, 180, 200 with SDP,
-the 2xx retransmitted until the ACK, CANCEL → 487), BYE from either side, OPTIONS, INFO keys, and the
-client side for what the appliance starts itself: INVITE for callbacks and warm transfers (with digest
-authentication), REFER for blind transfers, REGISTER to a PBX. Every retransmission runs off `tick(now)`
-with the RFC's timers (T1 0.5 s doubling to T2 4 s, given up after 64·T1).
+the 2xx retransmitted until the ACK, CANCEL → 487), BYE from either side, OPTIONS (200, or 503 while the
+box takes no call), INFO keys, and the client side for what the appliance starts itself: INVITE for
+callbacks and warm transfers (with digest authentication), REFER for blind transfers, REGISTER to a PBX.
+Every retransmission runs off `tick(now)` with the RFC's timers (T1 0.5 s doubling to T2 4 s, given up
+after 64·T1).
 
 In-dialog requests go to the address the dialog's first message came from (or was sent to): the trunk,
 PBX or gateway in front of the box, which is where a caller's BYE comes from too.
@@ -215,7 +216,7 @@ class UserAgent:
     """The appliance's SIP endpoint: `receive` datagrams, `tick` the clock, and the call-control methods."""
 
     def __init__(self, host: str, port: int, user: str = "support", allow: str = "127.0.0.1, ::1",
-                 credentials: DigestClient | None = None):
+                 credentials: DigestClient | None = None, capacity=None):
         self.host = host
         self.port = port
         self.user = user
@@ -227,6 +228,9 @@ class UserAgent:
         self.dropped = 0  # malformed datagrams from the addresses served, and requests refused with 403
         self.forbidden = ForbiddenSources()  # datagrams from other addresses: counted, a few read, the rest not
         self.registration: dict | None = None
+        # capacity() says whether the box takes another call now (appliance.line.capacity.Capacity), for OPTIONS;
+        # None: always.
+        self.capacity = capacity or (lambda: None)
 
     # The wire.
 
@@ -430,7 +434,14 @@ class UserAgent:
         return [self._reply(request, addr, 200, now=now), self._end(dialog, "caller", "the caller hung up")]
 
     def _options(self, request: Request, addr, now: float) -> list:
-        return [self._reply(request, addr, 200, headers=[("Allow", ALLOW), ("Accept", "application/sdp")], now=now)]
+        """200 while the box has a free call slot; 503 with Retry-After when it is full, drained or stopping, so that a
+        proxy probing its boxes (Kamailio's dispatcher) sends calls to another one meanwhile."""
+        headers = [("Allow", ALLOW), ("Accept", "application/sdp")]
+        capacity = self.capacity()
+        if capacity is not None and not capacity.accepting:
+            return [self._reply(request, addr, 503, headers=[("Retry-After", str(capacity.retry_after_s)), *headers],
+                                now=now)]
+        return [self._reply(request, addr, 200, headers=headers, now=now)]
 
     def _info(self, request: Request, addr, now: float) -> list:
         dialog = self._in_dialog(request)
@@ -491,17 +502,18 @@ class UserAgent:
         self.responses[(call_id, _branch(request), "INVITE")] = (send.data, now + KEEP_RESPONSES_S)
         return [send]
 
-    def reject(self, call_id: str, status: int, now: float) -> list:
-        """Refuse a call not yet answered (486 busy, 488 no common codec, 503...)."""
+    def reject(self, call_id: str, status: int, now: float, retry_after_s: int | None = None) -> list:
+        """Refuse a call not yet answered (486 busy, 488 no common codec, 503...), saying when to try again if given."""
         dialog = self.dialogs.get(call_id)
         if dialog is None or dialog.final_sent is not None:
             return []
-        out = self._final(dialog, status, now)
+        out = self._final(dialog, status, now, [("Retry-After", str(retry_after_s))] if retry_after_s else [])
         dialog.state = "ended"
         return out
 
-    def _final(self, dialog: Dialog, status: int, now: float) -> list:
-        response = response_to(dialog.invite, status, to_tag=dialog.local_tag, headers=[("User-Agent", USER_AGENT)])
+    def _final(self, dialog: Dialog, status: int, now: float, headers=()) -> list:
+        response = response_to(dialog.invite, status, to_tag=dialog.local_tag,
+                               headers=[("User-Agent", USER_AGENT), *headers])
         dialog.final_sent = response
         data = response.to_bytes()
         self._start_timer(("final", dialog.call_id), data, dialog.peer, now, dialog.call_id, "final")

@@ -142,3 +142,33 @@ async def test_the_modem_is_the_workers_last_report_never_probed(admin, settings
     write_report(settings.paths.data_dir / MODEM_REPORT, ModemReport("/dev/ttyUSB2", "ready", "roaming", -97))
     state, row = checks_of(await (await admin.get("/system")).text())["modem"]
     assert state == "ok" and "SIM ready, network roaming, signal -97 dBm, 1 of 4 bars" in row
+
+
+async def test_the_call_slots_show_as_the_call_service_last_said_and_on_health(admin, settings):
+    """Behind Kamailio an admin sees each box's slots on its Health page, and monitoring on its open /health."""
+    from appliance.line.capacity import Capacity
+
+    assert (await (await admin.get("/health")).json())["calls"] is None  # no call service connected
+    reader, writer = await asyncio.open_unix_connection(str(settings.paths.data_dir / "events.sock"))
+    try:
+        for capacity in (Capacity(2, 1), Capacity(0, 1, overflow="reject")):
+            writer.write(json.dumps({"kind": "capacity", "call": 0, "data": capacity.to_dict()}).encode() + b"\n")
+            await writer.drain()
+            for _ in range(100):
+                checks = checks_of(await (await admin.get("/system")).text())
+                if "call slots" in checks and f"{capacity.in_progress} in progress" in checks["call slots"][1] and (
+                        capacity.accepting == ("drained" not in checks["call slots"][1])):
+                    break
+                await asyncio.sleep(0.05)
+            state, row = checks["call slots"]
+            report = await (await admin.get("/health")).json()
+            if capacity.accepting:
+                assert state == "ok" and "1 of 2 free" in row and "OPTIONS answered 200" in row
+                assert report["calls"]["free"] == 1 and report["calls"]["accepting"] is True
+            else:
+                assert state == "warn" and "drained" in row and "OPTIONS answered 503" in row and "max_calls" in row
+                assert report["calls"]["accepting"] is False and report["calls"]["why_not"] == "drained"
+                assert report["ok"] is True  # a drained box is not a broken one
+    finally:
+        writer.close()
+        await writer.wait_closed()

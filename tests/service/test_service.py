@@ -96,6 +96,27 @@ def test_a_stage_that_fails_is_published_and_the_caller_hears_the_apology(servic
     assert turn.latency_ms["error"] == "call-stage-failed" and "sorry" in " ".join(turn.spoken).lower()
 
 
+def test_behind_a_proxy_a_call_with_no_slot_is_refused_unanswered_and_the_slots_are_published(service):
+    """`[line] overflow = reject`: no busy message, so the proxy or PBX in front can try another box; a line that
+    cannot say 486 (this one, AudioSocket, the modem) is hung up unanswered."""
+    before = service.settings
+    drained = dataclasses.replace(before.line, max_calls=0, overflow="reject")
+    service.settings = dataclasses.replace(before, line=drained)
+    listener = service.bus.listen()
+    try:
+        line = caller("Hello?", "+15550104")
+        assert asyncio.run(service.answer(line)) == []
+        assert line.hung_up_by == "appliance" and not line.playback.sent_voiced_at
+        busy = next(e for e in iter(listener.get_nowait, None) if e.kind == "call-busy")
+        assert (busy.data["why"], busy.data["refused"]) == ("drained", 503)
+        service.stop_taking_calls()
+        slots = next(e for e in iter(listener.get_nowait, None) if e.kind == "capacity")
+        assert (slots.data["accepting"], slots.data["why_not"], slots.data["free"]) == (False, "stopping", 0)
+    finally:
+        service.bus.forget(listener)
+        service.stopping, service.settings = False, before
+
+
 def test_four_calls_at_once_all_get_their_right_answers(service):
     questions = [("What is your refund policy?", "policy_query", "30"),
                  ("Do you have a mobile app?", "product_query", "app"),

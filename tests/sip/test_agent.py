@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from appliance.sip.agent import (CallConnected, CallEnded, Dropped, IncomingCall, KeyReceived, Notified, RequestDone,
                                  Ringing, Send, UserAgent)
+from appliance.line.capacity import Capacity
 from appliance.sip.digest import DigestClient
 from appliance.sip.message import Request, Response, parse
 
@@ -116,6 +117,30 @@ def test_the_appliance_hangs_up_with_a_bye_in_the_dialog_retransmitted_until_200
 def test_options_is_answered_with_what_the_appliance_allows():
     reply = sent(UserAgent("127.0.0.1", 5070).receive(request("OPTIONS", call_id="o1"), PEER, 0.0))[0]
     assert reply.status == 200 and "INVITE" in reply.get("Allow")
+
+
+def test_options_say_503_with_retry_after_while_the_box_takes_no_call():
+    """Kamailio's dispatcher probes each box with OPTIONS and takes a box that answers 503 out of its set."""
+    slots = {"now": Capacity(2, 1)}
+    agent = UserAgent("127.0.0.1", 5070, capacity=lambda: slots["now"])
+    assert sent(agent.receive(request("OPTIONS", call_id="o1"), PEER, 0.0))[0].status == 200
+    for capacity, retry_s in ((Capacity(2, 2), "30"), (Capacity(0), "300"), (Capacity(2, 0, stopping=True), "60")):
+        slots["now"] = capacity
+        reply = sent(agent.receive(request("OPTIONS", call_id=f"o-{capacity.why_not}"), PEER, 0.0))[0]
+        assert (reply.status, reply.get("Retry-After"), capacity.accepting) == (503, retry_s, False)
+        assert "INVITE" in reply.get("Allow")
+    slots["now"] = Capacity(2, 1)  # a call ended: the next probe finds it free again
+    assert sent(agent.receive(request("OPTIONS", call_id="o2"), PEER, 1.0))[0].status == 200
+
+
+def test_a_refused_call_says_when_to_try_again_and_its_ack_ends_it():
+    agent = UserAgent("127.0.0.1", 5070)
+    agent.receive(invite(), PEER, 0.0)
+    busy = sent(agent.reject("c1@peer", 486, 0.1, retry_after_s=30))[0]
+    assert (busy.status, busy.get("Retry-After")) == (486, "30")
+    tag = ";tag=" + busy.get("To").split("tag=")[1]
+    assert agent.receive(request("ACK", cseq=1, to_tag=tag, branch="z9hG4bKaaa"), PEER, 0.2) == []
+    assert agent.tick(5.0) == [] and not agent.dialogs
 
 
 def test_an_address_that_is_not_allowed_gets_403():
