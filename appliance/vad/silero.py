@@ -15,19 +15,24 @@ CONTEXT_SAMPLES = {8000: 32, 16000: 64}
 MODEL_INPUTS = {"input", "state", "sr"}
 
 
-def load_model(model_path: Path, threads: int = 1):
-    """The Silero VAD model as an onnxruntime session, checked to be one."""
+def onnx_session(model_path: Path, threads: int, code: str):
+    """An onnxruntime session on the CPU with `threads` threads; `code`-missing / `code`-invalid errors name the file."""
     import onnxruntime
 
     if not Path(model_path).is_file():
-        raise ApplianceError("vad-model-missing", f"{model_path} does not exist")
+        raise ApplianceError(f"{code}-missing", f"{model_path} does not exist")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     try:
-        session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
-        raise ApplianceError("vad-model-invalid", f"{model_path}: {exc}") from exc
+        raise ApplianceError(f"{code}-invalid", f"{model_path}: {exc}") from exc
+
+
+def load_model(model_path: Path, threads: int = 1):
+    """The Silero VAD model as an onnxruntime session, checked to be one."""
+    session = onnx_session(model_path, threads, "vad-model")
     inputs = {tensor.name for tensor in session.get_inputs()}
     if inputs != MODEL_INPUTS:
         raise ApplianceError("vad-model-invalid", f"{model_path} takes {sorted(inputs)}, not Silero VAD v5/v6's "

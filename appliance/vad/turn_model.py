@@ -17,6 +17,7 @@ import numpy as np
 
 from appliance.audio.resample import resample, to_float
 from appliance.errors import ApplianceError
+from appliance.vad.silero import onnx_session
 
 log = logging.getLogger(__name__)
 RATE_HZ = 16000
@@ -44,17 +45,7 @@ class SmartTurnDetector:
     """Smart Turn v3.2 (int8 ONNX, 8.7 MB) on one CPU thread: is this turn's audio a finished turn?"""
 
     def __init__(self, model_path: Path, threads: int = 1):
-        import onnxruntime
-
-        if not Path(model_path).is_file():
-            raise ApplianceError("vad-turn-model-missing", f"{model_path} does not exist")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            self._session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise ApplianceError("vad-turn-model-invalid", f"{model_path}: {exc}") from exc
+        self._session = onnx_session(model_path, threads, "vad-turn-model")
         inputs = {tensor.name: tensor.shape[1:] for tensor in self._session.get_inputs()}
         if inputs != {INPUT: INPUT_SHAPE}:
             raise ApplianceError("vad-turn-model-invalid", f"{model_path} takes {inputs}, not Smart Turn v3's "
