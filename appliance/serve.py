@@ -36,11 +36,11 @@ def parse_line_uri(uri: str) -> tuple[str, str, int]:
     """`sip://0.0.0.0:5060` → ("sip", "0.0.0.0", 5060); the schemes `appliance serve` answers on."""
     scheme, sep, rest = uri.strip().partition("://")
     defaults = {"sip": 5060, "audiosocket": 9092}
-    if sep and scheme == "modem":  # its paths are read by line.modem.parse_modem_uri
+    if sep and scheme in ("modem", "sound"):  # their paths are read by line.modem and line.sound
         return scheme, "", 0
     if not sep or scheme not in defaults:
-        raise ApplianceError("line-uri-invalid", f"{uri!r}: a line is sip://HOST:PORT, audiosocket://HOST:PORT or "
-                                                 f"modem://AT_PORT?audio=AUDIO_PORT")
+        raise ApplianceError("line-uri-invalid", f"{uri!r}: a line is sip://HOST:PORT, audiosocket://HOST:PORT, "
+                                                 f"modem://AT_PORT?audio=AUDIO_PORT or sound://DEVICE")
     from appliance.line.sip import parse_hostport
 
     try:
@@ -70,15 +70,28 @@ async def open_modem_line(service: CallService, uri: str, on_call, statuses: Lin
     return await server.start()
 
 
+async def open_sound_line(service: CallService, uri: str, on_call, statuses: LineStatuses):
+    """Answer calls on the sound device of `uri` (sound://DEVICE[?board=SERIAL]), its health in data_dir too."""
+    from appliance.line.sound import HEALTH_FILE, SoundLineServer, parse_sound_uri
+
+    parsed = parse_sound_uri(uri)
+    server = SoundLineServer(parsed.device, on_call, rate_hz=parsed.rate_hz, board_path=parsed.board,
+                             rings=service.settings.line.rings, uri=uri, on_status=statuses.update,
+                             health_path=service.settings.paths.data_dir / HEALTH_FILE)
+    return await server.start()
+
+
 async def open_lines(service: CallService, uris: list[str], on_call, statuses: LineStatuses | None = None) -> list:
-    """Start a SIP, AudioSocket or GSM modem line for each URI; each line's health goes to `statuses`."""
+    """Start a SIP, AudioSocket, GSM modem or sound-device line for each URI; each line's health goes to
+    `statuses`."""
     statuses = statuses or LineStatuses()
     settings = service.settings.line
     servers = []
     for uri in uris:
         scheme, host, port = parse_line_uri(uri)
-        if scheme == "modem":
-            server = await open_modem_line(service, uri, on_call, statuses)
+        if scheme in ("modem", "sound"):
+            opener = open_modem_line if scheme == "modem" else open_sound_line
+            server = await opener(service, uri, on_call, statuses)
             servers.append(server)
             log.warning("answering calls on %s", uri)
             continue
@@ -263,6 +276,9 @@ async def serve(settings: Settings, uris: list[str], say=print) -> int:
     if dialling is not None:  # no new callbacks; a callback call in progress finishes like the others
         dialling.cancel()
         await asyncio.gather(dialling, return_exceptions=True)
+    for server in servers:  # a line whose calls no caller ends (a sound device with no board) ends them now
+        if hasattr(server, "stopping"):
+            await server.stopping()
     if calls:
         await asyncio.gather(*calls, return_exceptions=True)
     for server in servers:

@@ -263,7 +263,8 @@ class Line:
 
     listen: str = "sip://0.0.0.0:5060"
     """Line URIs, comma-separated: `sip://HOST:PORT` (SIP over UDP), `audiosocket://HOST:PORT` (Asterisk),
-    `modem://AT_PORT?audio=AUDIO_PORT[&dialect=quectel]` (calls on the GSM modem: SIMCom SIM7600 or Quectel EC25)."""
+    `modem://AT_PORT?audio=AUDIO_PORT[&dialect=quectel]` (calls on the GSM modem: SIMCom SIM7600 or Quectel EC25),
+    `sound://DEVICE[?board=SERIAL_PORT]` (a sound device: a headset, or with the line board an analog phone line)."""
     callback_via: Literal["auto", "sip", "modem"] = "auto"
     """Which line dials due callbacks: `auto` takes the SIP line if one is open, else the modem line."""
     max_calls: int = 2
@@ -296,6 +297,9 @@ class Line:
     """UDP ports for the calls' audio (RTP), `FIRST-LAST`; open these on the box's firewall."""
     ring_timeout_s: float = 30.0
     """How long a call the appliance places may ring before it counts as not answered."""
+    rings: int = 2
+    """Rings before a sound:// line's board answers an analog call; 2 lets North American caller ID, sent between
+    the first and the second ring, arrive first."""
 
 
 @dataclass(frozen=True)
@@ -423,17 +427,18 @@ def _line_uris(value: str) -> None:
         raise ValueError("must name at least one line, e.g. sip://0.0.0.0:5060")
     for uri in uris:
         scheme, sep, rest = uri.partition("://")
-        if sep and scheme == "modem":
+        if sep and scheme in ("modem", "sound"):
             from appliance.line.modem import parse_modem_uri
+            from appliance.line.sound import parse_sound_uri
 
             try:
-                parse_modem_uri(uri)
+                (parse_modem_uri if scheme == "modem" else parse_sound_uri)(uri)
             except ApplianceError as exc:
                 raise ValueError(exc.message) from None
             continue
         if not sep or scheme not in ("sip", "audiosocket"):
-            raise ValueError(f"{uri!r} is not sip://HOST:PORT, audiosocket://HOST:PORT or "
-                             f"modem://AT_PORT?audio=AUDIO_PORT")
+            raise ValueError(f"{uri!r} is not sip://HOST:PORT, audiosocket://HOST:PORT, "
+                             f"modem://AT_PORT?audio=AUDIO_PORT or sound://DEVICE")
         _host_port(rest)
 
 

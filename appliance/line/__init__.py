@@ -7,6 +7,7 @@ audio timeline mean the same thing for the caller and for the appliance.
 
 from __future__ import annotations
 
+import asyncio
 from typing import AsyncIterator, Protocol
 
 import numpy as np
@@ -20,6 +21,18 @@ VOICED_RMS = 300  # a frame louder than this carries speech, not Piper's lead-in
 def voiced(frame: np.ndarray) -> bool:
     """Whether a frame is louder than silence and line noise."""
     return len(frame) > 0 and float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) > VOICED_RMS
+
+
+async def within(awaitable, timeout_s: float) -> bool:
+    """Wait up to `timeout_s` for `awaitable` (an event's wait, a future); whether it came. Unlike asyncio.wait_for on
+    Python 3.11, a cancellation that arrives as it comes is never lost (the task would live on after close)."""
+    waiting = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({waiting}, timeout=timeout_s)
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+    return bool(done)
 
 
 class Line(Protocol):

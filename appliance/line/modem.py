@@ -1,4 +1,5 @@
-"""`modem://AT_PORT?audio=AUDIO_PORT`: GSM calls answered and placed on the modem itself, their audio on its PCM port.
+"""`modem://AT_PORT?audio=AUDIO_PORT`: GSM calls answered and placed on the modem itself, their audio on its PCM port
+(or, on a Quectel, `audio=sound:NAME`: its USB sound card, through PortAudio).
 
 `ModemLineServer` answers a ringing call (IncomingCall → ATA → CallStarted → PCM on), hands its `ModemLine`
 to the call service, and cleans up however the call ends (AT+CHUP if the modem still has it, PCM off). It
@@ -35,7 +36,7 @@ import numpy as np
 from appliance.errors import ApplianceError
 from appliance.line.clocked import ClockedLine
 from appliance.line.status import LineStatus
-from appliance.modem.audio_port import FRAME_BYTES, AudioPort
+from appliance.modem.audio_port import FRAME_BYTES, SOUND, AudioPort, audio_port_present, open_audio_port
 from appliance.modem.driver import (DIALECTS, CallEnded, CallStarted, IncomingCall, KeyPressed, Modem, ModemError,
                                     ModemLost, NetworkChanged, open_serial)
 
@@ -69,7 +70,7 @@ class ModemUri:
 
 def parse_modem_uri(uri: str) -> ModemUri:
     """`modem:///dev/ttyUSB2?audio=/dev/ttyUSB4&dialect=quectel` → paths and dialect; `line-uri-invalid` if not."""
-    shape = "a modem line is modem://AT_PORT?audio=AUDIO_PORT[&dialect=sim7600|quectel]"
+    shape = "a modem line is modem://AT_PORT?audio=AUDIO_PORT|sound:NAME[&dialect=sim7600|quectel]"
     scheme, sep, rest = uri.strip().partition("://")
     if scheme != "modem" or not sep:
         raise ApplianceError("line-uri-invalid", f"{uri!r}: {shape}")
@@ -86,10 +87,14 @@ def parse_modem_uri(uri: str) -> ModemUri:
     audio_path, dialect = options.get("audio", [""])[0], options.get("dialect", ["sim7600"])[0]
     if not at_path.startswith("/"):
         raise ApplianceError("line-uri-invalid", f"{uri!r}: the AT port is a device path (/dev/ttyUSB2); {shape}")
-    if audio_path.startswith("sound:"):
-        raise ApplianceError("line-uri-invalid", f"{uri!r}: audio on a USB sound card is not supported yet; give "
-                                                 "the modem's PCM serial port")
-    if not audio_path.startswith("/"):
+    if audio_path.startswith(SOUND):
+        if dialect != "quectel":
+            raise ApplianceError("line-uri-invalid", f"{uri!r}: audio on a USB sound card (audio=sound:NAME) is the "
+                                                     "Quectel's (add &dialect=quectel); a SIM7600 gives its PCM on a "
+                                                     "serial port")
+        if not audio_path[len(SOUND):]:
+            raise ApplianceError("line-uri-invalid", f"{uri!r}: audio=sound:NAME names the sound card")
+    elif not audio_path.startswith("/"):
         raise ApplianceError("line-uri-invalid", f"{uri!r}: audio= names the modem's audio port (/dev/ttyUSB4); "
                                                  f"{shape}")
     if dialect not in DIALECTS:
@@ -411,18 +416,19 @@ class ModemLineServer:
     async def _connect_audio(self, call: _Call) -> ModemLine | None:
         """PCM on and the caller heard: the call's line; None (the reason recorded) when no audio comes."""
         try:
-            call.audio = AudioPort(self.audio_path)
+            call.audio = await open_audio_port(self.audio_path)
         except ModemError as exc:
             self._audio_failed(call, exc)
             return None
-        await self.modem.start_audio()
+        sound_card = self.audio_path.startswith(SOUND)
+        await self.modem.start_audio(sound_card)
         call.audio_on = True
         first = await self._first_frame(call)
         if first is None and not call.over and self._gone is None:
             log.warning("modem line: no caller audio %g s after PCM on; turning PCM off and on again",
                         self.first_audio_s)
             await self.modem.stop_audio()
-            await self.modem.start_audio()
+            await self.modem.start_audio(sound_card)
             first = await self._first_frame(call)
         if first is None:
             if call.over or self._gone is not None:
@@ -664,7 +670,7 @@ class ModemLineServer:
     async def _wait_for(self, path: str) -> None:
         """Wait, longer between looks, until the device `path` exists again (the audio port after the AT port)."""
         wait_s = REOPEN_FIRST_WAIT_S / 5
-        while not os.path.exists(path):
+        while not await audio_port_present(path):
             self._report("failed", f"modem gone: the AT port is back, the audio port {path} not yet", MODEM_FIX)
             await asyncio.sleep(wait_s)
             wait_s = min(wait_s * 2, REOPEN_MAX_WAIT_S)
@@ -783,7 +789,7 @@ async def check_voice(at_path: str, audio_path: str, dialect: str = "sim7600",
         except (OSError, ValueError):
             health = None
     said, status = [], 0
-    if not os.path.exists(audio_path):
+    if not await audio_port_present(audio_path):
         said.append(f"voice: audio port {audio_path} does not exist")
         status = 2
     if _serve_holds(health):
@@ -794,7 +800,7 @@ async def check_voice(at_path: str, audio_path: str, dialect: str = "sim7600",
         status = max(status, {"listening": 0, "recovering": 1}.get(line.get("state"), 1 if no_network else 2))
     elif status == 0:
         try:
-            AudioPort(audio_path).close()
+            (await open_audio_port(audio_path)).close()
             said.append(f"voice: audio port {audio_path} opens")
         except ModemError as exc:
             said.append(f"voice: audio port {audio_path} does not open: {exc.message}")

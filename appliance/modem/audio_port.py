@@ -5,6 +5,9 @@ its USB NMEA port once AT+QPCMV=1,0 (Modem.start_audio); both send 320 bytes eve
 what is written at the same pace. The bytes come in whatever chunks USB delivers; this cuts them
 into frames again. A device that vanishes (unplugged, re-enumerated, restarted) is a ModemError
 `modem-audio-io` on the next read or write; open a new AudioPort on the same path once it is back.
+
+A Quectel can also give the call's audio as a USB sound card (AT+QPCMV=1,2): `sound:NAME` names it, and
+`open_audio_port` opens it through PortAudio (line.sound_port) with the same frames and the same errors.
 """
 
 from __future__ import annotations
@@ -17,10 +20,44 @@ import numpy as np
 import serial
 
 from appliance.line import FRAME_SAMPLES
+from appliance.line.sound_port import SoundError, SoundPort, find_device, scan
 from appliance.modem.driver import ModemError
 
 FRAME_BYTES = FRAME_SAMPLES * 2
 MAX_QUEUED_FRAMES = 50  # a reader that falls 1 s behind loses the oldest audio, as a live line would
+SOUND = "sound:"  # the audio port named as a sound card: sound:NAME
+
+
+class ModemSoundPort(SoundPort):
+    """The modem's USB sound card: a SoundPort that fails as the modem's serial audio port does. No echo gate: the
+    network cancels its own echo, and the modem's digital path returns none."""
+
+    def __init__(self, name: str, devices: list[dict]):
+        super().__init__(name, devices, echo=False, max_queued_ms=2000)  # the line's own clock drops beyond 1 s
+
+    def _error(self, message: str) -> ModemError:
+        return ModemError("modem-audio-io", message)
+
+
+async def open_audio_port(path: str) -> "AudioPort | ModemSoundPort":
+    """The call's audio port on `path`: a serial PCM port, or `sound:NAME` (a USB sound card); ModemError if not."""
+    if not path.startswith(SOUND):
+        return AudioPort(path)
+    try:
+        devices = await asyncio.to_thread(scan)
+    except SoundError as exc:
+        raise ModemError("modem-audio-io", exc.message) from None
+    return ModemSoundPort(path[len(SOUND):], devices)
+
+
+async def audio_port_present(path: str) -> bool:
+    """Whether the audio port is there now: its device node, or the sound card in PortAudio's list."""
+    if not path.startswith(SOUND):
+        return os.path.exists(path)
+    try:
+        return find_device(path[len(SOUND):], await asyncio.to_thread(scan)) is not None
+    except SoundError:
+        return False
 
 
 class AudioPort:

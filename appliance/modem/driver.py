@@ -549,10 +549,14 @@ class Modem:
             self._call = None
             self._emit(CallEnded("local"))
 
-    async def start_audio(self) -> None:
+    async def start_audio(self, sound_card: bool = False) -> None:
         """Have the call's audio flow on the audio port (AT+CPCMREG=1 once connected; Quectel's AT+QPCMV=1,0, the
-        USB port, may come before). Read and write it with audio_port.AudioPort."""
-        await self.command("AT+QPCMV=1,0" if self.dialect == "quectel" else "AT+CPCMREG=1")
+        USB port, may come before; AT+QPCMV=1,2 with `sound_card`, its USB sound card). Read and write it with
+        audio_port.open_audio_port."""
+        if self.dialect == "quectel":
+            await self.command("AT+QPCMV=1,2" if sound_card else "AT+QPCMV=1,0")
+        else:
+            await self.command("AT+CPCMREG=1")
 
     async def stop_audio(self) -> None:
         """Stop the call's audio on the audio port (AT+CPCMREG=0, AT+QPCMV=0)."""

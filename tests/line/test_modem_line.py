@@ -45,6 +45,8 @@ def test_a_modem_uri_gives_its_ports_and_dialect():
     assert parse_modem_uri("modem:///dev/ttyUSB2?audio=/dev/ttyUSB4") == ModemUri("/dev/ttyUSB2", "/dev/ttyUSB4")
     assert parse_modem_uri(" modem:///dev/pts/3?audio=/dev/pts/4&dialect=quectel ") == \
         ModemUri("/dev/pts/3", "/dev/pts/4", "quectel")
+    assert parse_modem_uri("modem:///dev/ttyUSB2?audio=sound:EC25&dialect=quectel") == \
+        ModemUri("/dev/ttyUSB2", "sound:EC25", "quectel")
 
 
 @pytest.mark.parametrize("uri, says", [
@@ -55,7 +57,8 @@ def test_a_modem_uri_gives_its_ports_and_dialect():
     ("modem:///dev/ttyUSB2?audio=/dev/ttyUSB4&baud=9600", "unknown option baud"),
     ("modem:///dev/ttyUSB2?audio=/dev/a&audio=/dev/b", "given twice"),
     ("modem:///dev/ttyUSB2?audio", "is not NAME=VALUE"),
-    ("modem:///dev/ttyUSB2?audio=sound:EC25", "USB sound card is not supported yet"),
+    ("modem:///dev/ttyUSB2?audio=sound:EC25", "is the Quectel's (add &dialect=quectel)"),
+    ("modem:///dev/ttyUSB2?audio=sound:&dialect=quectel", "audio=sound:NAME names the sound card"),
 ])
 def test_a_bad_modem_uri_says_what_is_wrong(uri, says):
     with pytest.raises(ApplianceError) as bad:

@@ -6,7 +6,7 @@ import pytest
 from appliance.settings import ROOT
 
 SCRIPTS = sorted(p for p in (ROOT / "scripts").iterdir() if p.is_file())
-OPS = ["install", "upgrade", "backup", "restore", "health", "test-call", "modem-check", "reindex",
+OPS = ["install", "upgrade", "backup", "restore", "health", "test-call", "modem-check", "line-check", "reindex",
        "provision-model", "diagnostics"]
 
 
