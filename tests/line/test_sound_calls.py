@@ -168,3 +168,83 @@ async def test_appliance_serve_on_a_headset_with_echo_answers_to_the_end_and_is_
     assert any("shipping" in heard for _, heard, _ in kinds[3:]), kinds
     health = json.loads((data / "sound-line.json").read_text())
     print(f"\nserve on a -6 dB hybrid: {health['echo']}")
+
+
+# `appliance serve` on the sound device with the line board: the board's twin runs the board's own firmware
+
+
+async def test_appliance_serve_answers_the_board_s_ring_with_caller_id_and_either_side_hangs_up(hybrid, tmp_path,
+                                                                                                whisper):
+    """A ring with MDMF caller ID on the board twin is answered after two rings; the caller's question is answered
+    through the PortAudio device; the caller's hang-up (loop drop) ends the call; on a second call the caller says
+    goodbye, the appliance hangs up and the board's relay opens."""
+    from firmware.twin_pty import PtyTwin
+
+    twin = hybrid(-10, 50)
+    data = tmp_path / "data"
+    link = tmp_path / "board-tty"
+    with PtyTwin(str(link), cadence="na") as board:
+        env = {**os.environ, **twin.env(), "APPLIANCE_PATHS_DATA_DIR": str(data),
+               "APPLIANCE_LINE_LISTEN": f"sound://{twin.name}?board={link}"}
+        serving = await asyncio.create_subprocess_exec(sys.executable, "-m", "appliance", "serve", env=env,
+                                                       stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.STDOUT)
+        said: list[str] = []
+
+        async def read_until(word: str) -> None:
+            while not any(word in line for line in said):
+                line = await serving.stdout.readline()
+                assert line, "serve ended:\n" + "".join(said)
+                said.append(line.decode())
+
+        async def until(condition, timeout_s: float = TALK_S) -> None:
+            async def poll():
+                while not condition():
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(poll(), timeout_s)
+
+        def logged_since(mark: int, text: str) -> bool:
+            return any(text in line for line in said[mark:])
+
+        def greeted(since: int) -> bool:
+            """The device played voice since its sample `since`, and has been quiet for a second since."""
+            heard = twin.heard(since)
+            frames = [voiced(heard[start:start + 160]) for start in range(0, len(heard) - 159, 160)]
+            quiet = twin.rate_hz // 160  # frames in a second
+            return any(frames) and len(frames) > quiet and not any(frames[-quiet:])
+
+        draining = None
+        try:
+            await asyncio.wait_for(read_until("knowledge:"), TALK_S)
+            draining = asyncio.create_task(read_until("never said"))  # a full pipe would stop serve mid-sentence
+            logged = len(said)
+            board.call(number="5551234567", name="JOHN DOE", cid="mdmf")
+            await until(lambda: board.off_hook)  # answered through the board's relay
+            start = twin.played
+            await until(lambda: greeted(start))
+            mark, logged = twin.played, len(said)
+            twin.say(phone_speech("What is your refund policy?"))
+            await until(lambda: logged_since(logged, "reply-finished") and twin.played - mark > 8 * twin.rate_hz)
+            answer = heard_words(whisper, twin.heard(mark))
+            assert "30" in answer or "thirty" in answer, " ".join(answer)
+            board.caller_hangs_up("loop-drop")
+            await until(lambda: not board.off_hook and logged_since(logged, "call-ended"))
+
+            logged = len(said)
+            board.call(number="5559876543", cid="sdmf")
+            await until(lambda: board.off_hook)
+            start = twin.played
+            await until(lambda: greeted(start))
+            twin.say(phone_speech("No, that's all. Thank you, goodbye."))
+            await until(lambda: not board.off_hook)  # the appliance hung up through the board
+        finally:
+            serving.terminate()
+            assert await asyncio.wait_for(serving.wait(), TALK_S) == 0, "".join(said)
+            if draining is not None:
+                await asyncio.gather(draining, return_exceptions=True)
+
+    calls = sqlite3.connect(data / "appliance.db").execute(
+        "select caller_id, ended_by from call order by id").fetchall()
+    assert calls[0] == ("5551234567", "caller"), calls
+    assert calls[1] == ("5559876543", "appliance"), calls
