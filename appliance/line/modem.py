@@ -35,7 +35,7 @@ import numpy as np
 
 from appliance.errors import ApplianceError
 from appliance.line.clocked import ClockedLine
-from appliance.line.status import LineStatus
+from appliance.line.status import LineFault, LineStatus
 from appliance.modem.audio_port import FRAME_BYTES, SOUND, AudioPort, audio_port_present, open_audio_port
 from appliance.modem.driver import (DIALECTS, CallEnded, CallStarted, IncomingCall, KeyPressed, Modem, ModemError,
                                     ModemLost, NetworkChanged, open_serial)
@@ -109,20 +109,10 @@ def dialled_number(target: str) -> str:
     return re.sub(r"[\s().-]", "", number)
 
 
-@dataclass(frozen=True)
-class ModemFault:
-    """A fault of the voice path: `kind` (a FAULTS key), what was seen, when, and when the box was past it."""
+class ModemFault(LineFault):
+    """A fault of the voice path: `kind` is a FAULTS key."""
 
-    kind: str
-    detail: str
-    at: float  # time.time()
-    recovered_at: float | None = None
-
-    def describe(self) -> str:
-        """One line for the health page and modem-check."""
-        when = time.strftime("%H:%M:%S", time.localtime(self.at))
-        over = "" if self.recovered_at is None else ", recovered"
-        return f"{FAULTS.get(self.kind, self.kind)} at {when}{over}: {self.detail}"
+    NAMES = FAULTS
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from appliance.line.board import (COMMAND_S, Board, BoardError, BoardLost, Boot,
                                   LineState, Ring)
 from appliance.line.clocked import ClockedLine
 from appliance.line.sound_port import STALL_S, SoundError, SoundPort, open_sound_port
-from appliance.line.status import LineStatus
+from appliance.line.status import LineFault, LineStatus
 
 log = logging.getLogger("appliance.line.sound")
 
@@ -94,20 +94,10 @@ def parse_sound_uri(uri: str) -> SoundUri:
     return SoundUri(device, board, int(rate) if rate else None)
 
 
-@dataclass(frozen=True)
-class LineFault:
-    """A fault of the line: `kind` (a FAULTS key), what was seen, when, and when it was over."""
+class SoundFault(LineFault):
+    """A fault of the sound line: `kind` is a FAULTS key."""
 
-    kind: str
-    detail: str
-    at: float  # time.time()
-    recovered_at: float | None = None
-
-    def describe(self) -> str:
-        """One line for the health page and line-check."""
-        when = time.strftime("%H:%M:%S", time.localtime(self.at))
-        over = "" if self.recovered_at is None else ", recovered"
-        return f"{FAULTS.get(self.kind, self.kind)} at {when}{over}: {self.detail}"
+    NAMES = FAULTS
 
 
 @dataclass(frozen=True)
@@ -191,7 +181,7 @@ class SoundLineServer:
         self.command_s = command_s
         self.status_every_s = status_every_s
         self.status: LineStatus | None = None
-        self.last_fault: LineFault | None = None
+        self.last_fault: SoundFault | None = None
         self.calls: list[SoundCall] = []  # every call, newest last
         self.port: SoundPort | None = None
         self.board: Board | None = None
@@ -199,7 +189,7 @@ class SoundLineServer:
         self.board_version = ""
         self.hook_off = False
         self.volts: float | None = None
-        self._faults: dict[str, LineFault] = {}  # what is wrong now, by part: device, board, line
+        self._faults: dict[str, SoundFault] = {}  # what is wrong now, by part: device, board, line
         self._caller_id: tuple[float, str | None] | None = None  # (when, number) of the last caller ID heard
         self._answering: asyncio.Task | None = None
         self._answered = asyncio.Event()  # the board is off hook for a call: the device's loop starts it
@@ -493,7 +483,7 @@ class SoundLineServer:
     # Faults and health
 
     def _fault(self, part: str, kind: str, detail: str) -> None:
-        self._faults[part] = self.last_fault = LineFault(kind, detail, time.time())
+        self._faults[part] = self.last_fault = SoundFault(kind, detail, time.time())
         log.warning("line-%s: %s", kind, detail)
         self._report_ready()
 

@@ -10,9 +10,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 HEALTH = {"listening": "ok", "registered": "ok", "registering": "warn", "failed": "fail"}  # state → check state
 CREDENTIALS_FIX = "check [line] sip_username and sip_password against the extension on the PBX"
+
+
+@dataclass(frozen=True)
+class LineFault:
+    """A fault of a line's hardware: `kind`, what was seen, when, and when the box was past it. A line's own
+    subclass names its kinds for people in NAMES ("one-way audio")."""
+
+    NAMES: ClassVar[dict[str, str]] = {}
+    kind: str
+    detail: str
+    at: float  # time.time()
+    recovered_at: float | None = None
+
+    def describe(self) -> str:
+        """One line for the health page and the line's check script."""
+        when = time.strftime("%H:%M:%S", time.localtime(self.at))
+        over = "" if self.recovered_at is None else ", recovered"
+        return f"{self.NAMES.get(self.kind, self.kind)} at {when}{over}: {self.detail}"
 
 
 @dataclass(frozen=True)
