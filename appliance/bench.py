@@ -215,11 +215,11 @@ def run_concurrent(settings, counts: list[int], target: Path, say=print) -> dict
 # Callers for `bench --turns`, said by espeak-ng: whole questions and statements, and lines with a pause in the
 # middle (numbers read in groups, an address, "um ..."), where a turn that ends at the pause cuts the caller off.
 COMPLETE_LINES = (
-    "What are your opening hours on Saturday?", "What is your refund policy?", "I would like to cancel my order.",
+    "What are your opening hours on Saturday?", "What is your returns policy?", "I would like to cancel my order.",
     "Can I speak to a person please?", "How much does the premium plan cost?", "My internet keeps dropping.",
     "Where is my order?", "Do you deliver on Sundays?", "I want to change my delivery address.",
     "No, that's all. Thank you!", "My number is nine eight seven six five four three two one zero.",
-    "The laptop I bought stopped working.",
+    "The kettle I bought stopped working.",
 )
 PAUSED_LINES = (
     "My number is nine eight seven <break time='600ms'/> six five four <break time='600ms'/> three two one zero.",
@@ -231,7 +231,7 @@ PAUSED_LINES = (
     "I'd like to ask about the <break time='900ms'/> professional plan.",
     "I want to <break time='600ms'/> change my delivery address.",
     "Can you tell me <break time='700ms'/> how much the premium plan costs?",
-    "I bought a laptop from you and <break time='800ms'/> it stopped working.",
+    "I bought a kettle from you and <break time='800ms'/> it stopped working.",
     "So the thing is <break time='1000ms'/> my internet keeps dropping.",
     "My card ends in <break time='500ms'/> four four <break time='400ms'/> two one.",
 )

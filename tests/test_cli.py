@@ -8,7 +8,7 @@ from appliance.settings import ROOT
 def test_settings_prints_every_key_with_its_doc(capsys):
     assert main(["settings"]) == 0
     out = capsys.readouterr().out
-    assert "[llm]" in out and "backend = llama" in out and "# Silence after speech that ends the caller's turn." in out
+    assert "[llm]" in out and "backend = llama" in out and "# Silence after speech that ends the caller's turn" in out
 
 
 def test_bad_setting_is_one_clear_line_and_exit_2(monkeypatch, capsys):

@@ -295,7 +295,7 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
     top = int(np.argmax(scores))
     if scores[top] < min_score:
         return None
-    if top in leads:  # "what is your refund policy?" is closest to the heading: the section's opening says it
+    if top in leads:  # "what is your returns policy?" is closest to the heading: the section's opening says it
         start = leads[top]
         best = [start] + ([start + 1] if start + 1 < top else [])  # its first two sentences
     else:

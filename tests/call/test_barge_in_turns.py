@@ -17,11 +17,12 @@ NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
 STOPPED_WITHIN_MS = 300  # of the caller's first word, on the call's audio timeline
 
 
-def call(parts, steps):
-    """The call's line and each step's record, as `appliance simulate` reports them."""
+def call(parts, steps, quote_at: float = 0.5):
+    """The call's line and each step's record, as `appliance simulate` reports them (`quote_at` 1: every knowledge
+    answer from the reply model)."""
     settings, store, index, responder, whisper, piper = parts
     line = ScriptedLine(steps, caller_id="+919876543210", reply_gap_ms=2500)  # waits out a slow answer
-    conversation = Conversation("TechCorp", index, responder, lambda: NOW)
+    conversation = Conversation("TechCorp", index, responder, lambda: NOW, quote_at=quote_at)
     session = CallSession(line, engines.voice_detector(settings, store), whisper, piper, conversation)
     records = asyncio.run(asyncio.wait_for(session.run(), 150))
     return line, records, [record_for(step, records) for step in steps]
@@ -63,7 +64,7 @@ def test_a_reply_from_the_model_is_cut_off_and_the_new_words_and_the_next_turn_a
              Step(pcm=phone_speech("How long does shipping take?")),
              Step(pcm=phone_speech("And do you have a mobile app?", pad_ms=0), barge_in_after_ms=1000),
              Step(pcm=phone_speech("No, that's all. Thank you!"))]
-    line, records, (greeting, shipping, app, goodbye) = call(parts, steps)
+    line, records, (greeting, shipping, app, goodbye) = call(parts, steps, quote_at=1.0)
     assert greeting.kind == "greeting"
     assert shipping.interrupted and "shipping" in shipping.heard.lower()
     assert shipping.reply is None or "llm_total" in shipping.latency_ms  # stopped while generating, or the model's
