@@ -8,6 +8,7 @@ audio timeline mean the same thing for the caller and for the appliance.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import AsyncIterator, Protocol
 
 import numpy as np
@@ -130,6 +131,20 @@ class PlaybackLine:
     def playing(self) -> bool:
         """Whether reply audio is still queued."""
         return self.playback.playing
+
+
+def serve_holds(health: dict | None) -> bool:
+    """Whether the `appliance serve` that wrote a line's health file (its "pid") still runs, and so holds the line's
+    device: a technician's check script then leaves it alone."""
+    if not health or not isinstance(health.get("pid"), int):
+        return False
+    try:
+        os.kill(health["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it runs
+    return True
 
 
 def open_line(uri: str, caller_id: str | None = None):

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from appliance.errors import ApplianceError
+from appliance.line import serve_holds
 from appliance.line.clocked import ClockedLine
 from appliance.line.status import LineFault, LineStatus
 from appliance.modem.audio_port import FRAME_BYTES, SOUND, AudioPort, audio_port_present, open_audio_port
@@ -755,19 +756,6 @@ class ModemLineServer:
 # The voice path's check, for scripts/modem-check
 
 
-def _serve_holds(health: dict | None) -> bool:
-    """Whether the process that wrote the health file is still running (and so holds the modem's ports)."""
-    if not health or not isinstance(health.get("pid"), int):
-        return False
-    try:
-        os.kill(health["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def check_voice(at_path: str, audio_path: str, dialect: str = "sim7600",
                       health_path: str | Path | None = None) -> tuple[int, list[str]]:
     """The voice path as far as it can be seen without a call: returns an exit status (0 fine, 1 a fault, 2 no
@@ -782,7 +770,7 @@ async def check_voice(at_path: str, audio_path: str, dialect: str = "sim7600",
     if not await audio_port_present(audio_path):
         said.append(f"voice: audio port {audio_path} does not exist")
         status = 2
-    if _serve_holds(health):
+    if serve_holds(health):
         line = health.get("status") or {}
         said.append(f"voice: appliance serve holds the modem (pid {health['pid']}): {line.get('state')}: "
                     f"{line.get('detail')}")

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.audio import LINE_RATE_HZ
+from appliance.line import serve_holds
 from appliance.line.board import Board, BoardError, CallerId, Ring
 from appliance.line.sound_port import SoundError, SoundPort, find_device, scan
 
@@ -49,19 +49,6 @@ def rates_taken(index: int) -> list[int]:
     return taken
 
 
-def _serve_holds(health: dict | None) -> bool:
-    """Whether the process that wrote the health file still runs."""
-    if not health or not isinstance(health.get("pid"), int):
-        return False
-    try:
-        os.kill(health["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def check_device(name: str, seconds: float, tone: bool, health: dict | None) -> tuple[int, list[str]]:
     """The device's list entry, rates, input level and a tone; an exit status (0 fine, 1 a doubt, 2 not there)."""
     try:
@@ -76,7 +63,7 @@ async def check_device(name: str, seconds: float, tone: bool, health: dict | Non
     if found is None:
         return 2, said + [f"sound: no device {name!r} that records and plays" if name else
                           "sound: name a device (--device, or a sound:// line in [line] listen)"]
-    if _serve_holds(health):
+    if serve_holds(health):
         line = health.get("status") or {}
         said.append(f"sound: appliance serve holds {found['name']} (pid {health['pid']}): {line.get('state')}: "
                     f"{line.get('detail')}")
@@ -161,7 +148,7 @@ async def check(device: str, seconds: float, tone: bool, board: str, ring_s: flo
             health = None
     status, said = await check_device(device, seconds, tone, health)
     if board:
-        if _serve_holds(health) and health.get("board") == board:
+        if serve_holds(health) and health.get("board") == board:
             said.append(f"board: appliance serve holds {board}: firmware {health.get('board_version') or '?'}, "
                         f"hook {health.get('hook')}, {health.get('volts')} V")
         else:
