@@ -15,6 +15,7 @@ from difflib import SequenceMatcher
 # Words that never make a name distinctive.
 COMMON = {"the", "a", "an", "and", "or", "of", "for", "to", "in", "on", "our", "your", "my", "with", "per", "by",
           "at", "is", "are", "&", "summary", "overview", "guide", "information", "info", "details", "full"}
+LINKING = {"the", "a", "an", "and", "or", "of", "for", "to", "in", "on", "with", "per", "by", "at", "+", "&"}
 VOCABULARY_WORDS = 30  # how many of the documents' own words speech recognition is told to expect
 SIMILAR = 0.84  # difflib ratio at which a heard word counts as a name's word ("catalogue" and "catalog")
 
@@ -22,6 +23,11 @@ SIMILAR = 0.84  # difflib ratio at which a heard word counts as a name's word ("
 def _words(text: str) -> list[str]:
     return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
             for w in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def words_of(text: str) -> list[str]:
+    """The words of `text` as names are matched: lower case, a plural's "s" dropped ("e-bikes" → "e", "bike")."""
+    return _words(text)
 
 
 def _similar(heard: str, word: str) -> bool:
@@ -207,6 +213,19 @@ class Catalog:
     def offer(self, heard: str) -> Name | None:
         """The offer the caller names, if any."""
         return self._match(self.offers, heard)
+
+    def named_in(self, heard: str) -> list[tuple[str, str, set[str]]]:
+        """The priced offers the caller names in full, every word of the name said ("full service" is not
+        "standard service"), as (name, price, its words); a name inside a longer one named too is left out ("chain
+        fit" where "chain and cassette fit" was said)."""
+        said = _words(heard)
+        named = []
+        for offer in self.offers:
+            words = {word for word in _words(offer.text) if word not in LINKING}
+            price = self.prices.get(offer.text, "")
+            if words and PRICE.search(price) and all(any(_similar(heard, word) for heard in said) for word in words):
+                named.append((offer.text, price, words))
+        return [(text, price, words) for text, price, words in named if not any(words < other for *_, other in named)]
 
     def mask(self, heard: str) -> str:
         """The caller's words with the offers' names said as "it" ("I'd like to order the Gold plan" → "I'd like to

@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Callable
 
 from appliance.dialogue.catalog import PRICE, PRICE_ASKED, Catalog, name_words, priced_items, title_of
-from appliance.dialogue.entities import spoken_id
-from appliance.dialogue.grounding import CONFIRM, Grounded, extractive
+from appliance.dialogue.catalog import words_of as catalog_words
+from appliance.dialogue.entities import MONTHS, spoken_id
+from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers
 from appliance.dialogue.hours import Timetable
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import ASKS_FOR_NAME, FAREWELL, IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
@@ -27,7 +28,7 @@ TOPIC_MARGIN = 0.05
 # The words a question about what one thing costs is made of besides the thing's name.
 ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is it its it's the a an how much does do
     cost costs price prices priced what what's whats for me you your can could would tell i i'd like to know there
-    that this one of on about again sorry just then also charge fee be are was""".split())
+    that this one of on about again sorry just then also charge fee be are was yeah well roughly much""".split())
 ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
                      r"(?:one|plan|option|package|tier|level|choice)\b", re.I)
 SENDING_WORDS = set("""send sent text texted sms message email e-mail mail whatsapp details detail info information
@@ -69,6 +70,29 @@ class TurnReply:
 # Thousands grouped by spaces before a currency written after the amount ("1 190 Kč", "12 500 kr"): one number.
 _GROUPED_BEFORE_CODE = re.compile(r"(?<![\d.,])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?=\s?(?:[A-Z]{3}\b|Kč|zł|kr\b|Ft\b|lei\b|"
                                   r"€|EUR\b|CHF\b))")
+
+
+# "24/12/2025", "06/01": a date in figures, which a voice would read as numbers and slashes
+# with its year, or after a weekday or a word that leads a date ("3/4 full" is a fraction, "50/50" a split)
+_FIGURES_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(?:\d{4}|\d{2})\b|\b((?:on|from|until|till|to|by|before|after|"
+                           r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]{0,6}) )(\d{1,2})/(\d{1,2})\b(?!/)", re.I)
+
+
+def spoken_dates(text: str, month_first: bool = False) -> str:
+    """Dates in figures as said aloud: "Wednesday 24/12/2025" → "Wednesday 24 December". The day comes first
+    unless the country writes the month first (`month_first`) or the second number can only be a day."""
+    def say(found: re.Match) -> str:
+        lead = found.group(3) or ""  # the word before a date with no year, kept
+        first, second = (int(found.group(1)), int(found.group(2))) if found.group(1) else (int(found.group(4)),
+                                                                                          int(found.group(5)))
+        day, month = (second, first) if month_first or second > 12 else (first, second)
+        if first > 12 and month_first:
+            day, month = first, second
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return found.group(0)
+        return f"{lead}{day} {MONTHS[month - 1].title()}"
+
+    return _FIGURES_DATE.sub(say, text)
 
 
 def spoken_money(text: str, words: str = "") -> str:
@@ -117,6 +141,7 @@ class Conversation:
         self.currency_words = currency_words
         crm = crm or Crm()
         self.catalog = catalog or Catalog.from_passages(index.passages(), company)
+        self.country_code = country_code
         self.timetable = timetable or (Timetable.from_passages(index.passages()) if index else Timetable())
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
@@ -171,7 +196,7 @@ class Conversation:
 
     def spoken(self, sentence: str) -> str:
         """A sentence as it is said on the line: amounts in words of this company's currency."""
-        return spoken_money(sentence, self.currency_words)
+        return spoken_dates(spoken_money(sentence, self.currency_words), self.country_code == "+1")
 
     def _understand(self, heard: str, state: CallState, now: datetime) -> tuple[dict, str | None]:
         """Details and the task in the caller's words, into `state`; the intent is None for a question."""
@@ -264,6 +289,7 @@ class Conversation:
         start = time.perf_counter()
         hours = self.timetable.answer(heard, self.now())
         if hours:  # "are you open on Sunday?": said from the timetable in the documents, not by the model
+            hours = self.spoken(hours)
             reply = Reply(hours, self._question_intent(state), {**state.slots}, used_knowledge=True)
             say(hours + " ")
             stages["retrieval"] = (time.perf_counter() - start) * 1000
@@ -297,12 +323,14 @@ class Conversation:
             say(reply.immediate_response + " ")
             return TurnReply(reply, [], stages)
         state.topic = title_of(passages[0].heading, self.company)
-        overview = self._overview(heard, self._listed_source(heard, passages)) or self._price_of(heard)
+        overview = self._overview(heard, self._listed_source(heard, passages)) or self._price_of(heard, passages)
         if overview:
             reply = Reply(overview, intent, {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
             return TurnReply(reply, passages, stages)
-        quoted = None if refers else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at)
+        priced = PRICE_ASKED.search(heard) is not None  # "how much is...": only a sentence with an amount answers it
+        quoted = None if refers else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at,
+                                                priced=priced)
         if quoted:  # the documents' own sentence answers it: said now, with nothing the model could get wrong
             quoted = self.spoken(quoted)
             reply = Reply(quoted, intent, {**state.slots}, used_knowledge=True)
@@ -322,7 +350,7 @@ class Conversation:
         if escalate:  # the appliance's own offer, never the model's words for it
             said.append(OFFER if checked.text else NO_ANSWER)
         elif checked.failed or not checked.text:
-            quoted = extractive(about, passages, self.index.embedder.embed)
+            quoted = extractive(about, passages, self.index.embedder.embed, priced=priced)
             if quoted is None:
                 said.append(CONFIRM)
                 escalate = True
@@ -366,16 +394,42 @@ class Conversation:
             return None
         return next((name for name in self.catalog.offers if name.text == listed[place]), None)
 
-    def _price_of(self, heard: str) -> str | None:
-        """"How much is the Trail Hauler?": the price of the one thing named, read from its document in code, when
-        the question asks nothing else (the leftover words are few); None otherwise."""
-        offer = self.catalog.offer(heard) if PRICE_ASKED.search(heard) else None
-        price = self.catalog.prices.get(offer.text) if offer else None
-        if not price or not PRICE.search(price):
+    def _price_of(self, heard: str, passages: list = ()) -> str | None:
+        """"How much is a full service, and do you do e-bikes?": the price of each thing the caller names, read from
+        the documents in code. A name counts when every word of it is said ("full service" is not "standard
+        service"), or, in a short question ("what does the basic one cost?"), when it is the one offer the words
+        point to. A clause that asks about something else as well ("installation for the Gold plan in a remote
+        area") leaves the answer to the documents' sentences or the model; another clause ("...and is there a
+        deposit?") is answered after the prices with the documents' own sentence, when one is close enough."""
+        if not PRICE_ASKED.search(heard):
             return None
-        words = set(re.findall(r"[a-z']+", heard.lower()))
-        leftover = words - name_words(offer.text) - ASKING_WORDS - {w + "s" for w in name_words(offer.text)}
-        return f"{offer.text} costs {price}." if len(leftover) <= 2 else None
+        named = self.catalog.named_in(heard)
+        if not named:
+            offer = self.catalog.offer(heard)
+            price = self.catalog.prices.get(offer.text, "") if offer else ""
+            if not PRICE.search(price):
+                return None
+            named = [(offer.text, price, set(catalog_words(offer.text)))]
+        names = set().union(*(words for _, _, words in named))
+        clauses = re.split(r"(?<=[?.!,])\s+(?:and\s+)?|\s+and\s+", heard)
+        about = [clause for clause in clauses if names & set(catalog_words(clause))]
+        rest = [clause for clause in clauses if clause not in about]
+
+        def other_words(text: str) -> set[str]:
+            return {word for word in catalog_words(text) if len(word) > 3} - ASKING_WORDS - names
+
+        if len(other_words(" ".join(about))) > 2:
+            return None
+        if len(named) == 1:
+            answer = f"{named[0][0]} costs {named[0][1]}."
+        else:
+            answer = " ".join(f"{text}: {price}." for text, price, _ in named)
+        if len(other_words(" ".join(rest))) > 2:
+            more = extractive(" ".join(rest), passages, self.index.embedder.embed, most=1, min_score=self.quote_at,
+                              priced=True) if passages else None
+            if more and not any(numbers(price) & numbers(more) for _, price, _ in named):
+                answer = f"{answer} {more}"
+        return self.spoken(answer)
 
     def _overview(self, heard: str, source: str) -> str | None:
         """For a question about the whole list, what the document offers and what each costs, said in code from

@@ -287,6 +287,14 @@ def _clock_words(words: str) -> str:
     words = re.sub(rf"\bhalf {_HOUR}\b", lambda m: f"{hour(m.group(1))}:30", words)  # "half four": 4:30
     words = re.sub(rf"\b(?:a )?quarter past {_HOUR}\b", lambda m: f"{hour(m.group(1))}:15", words)
     words = re.sub(rf"\b(?:a )?quarter to {_HOUR}\b", lambda m: f"{(hour(m.group(1)) - 2) % 12 + 1}:45", words)
+    # "twenty past four" → 4:20, "ten to five" → 4:50, "25 past 3" → 3:25
+    past = r"(five|ten|twenty|twenty[- ]five|\d{1,2})(?: minutes)?"
+    said = {"five": 5, "ten": 10, "twenty": 20, "twenty five": 25, "twenty-five": 25}
+    words = re.sub(rf"\b{past} past {_HOUR}\b", lambda m: f"{hour(m.group(2))}:{int(said.get(m.group(1), m.group(1))):02d}"
+                   if int(said.get(m.group(1), m.group(1))) < 30 else m.group(0), words)
+    words = re.sub(rf"\b(five|ten|twenty|twenty[- ]five)(?: minutes)? to {_HOUR}\b(?! \w*(?:litres?|liters?|kilos?|"
+                   rf"kg|metres?|days?|weeks?|hours?|people|of))",  # not "nine to five", "ten to twelve litres"
+                   lambda m: f"{(hour(m.group(2)) - 2) % 12 + 1}:{60 - said[m.group(1)]:02d}", words)
     minutes = "|".join(sorted(MINUTE_WORDS, key=len, reverse=True))
     return re.sub(rf"\b{_HOUR} ({minutes})\b(?! (?:minutes?|hours?|days?))",
                   lambda m: f"{hour(m.group(1))}:{MINUTE_WORDS[m.group(2)]:02d}", words)

@@ -82,6 +82,11 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+def _money(text: str) -> set[str]:
+    """The amounts `text` writes as money, as canonical numbers."""
+    return set().union(*(numbers(found.group(0)) for found in PRICE.finditer(text)))
+
+
 def clock_times(text: str) -> set[str]:
     """The times of day in `text` on a 24-hour clock ("2 PM", "14:00", "2.30 pm" → "14:00", "14:30"); a time written
     without AM or PM ("9:00 to 5:30") counts both ways, as a reader would take it."""
@@ -127,6 +132,8 @@ class Grounded:
         # Each priced thing in the passages, by the words of its name: a price said of it must be its own.
         self.prices = [(name_words(name), numbers(price)) for name, price in priced_items(passages)
                        if name_words(name) and numbers(price)]
+        # The amounts written as money ("€1,195", "450 KES"): "1350 euros" is no price where 1,350 is litres.
+        self.money = _money(source) | _money(heard)
         self.source = source.lower()
         self.heard = heard
         self.forward = forward
@@ -162,6 +169,9 @@ class Grounded:
         unknown = numbers(clause) - self.facts
         if unknown:
             return f"names {', '.join(sorted(unknown))}, which the passages do not", True
+        priced = _money(clause) - self.money
+        if priced and self.money:
+            return f"names {', '.join(sorted(priced))} as money, which the passages do not", True
         charged = self._free_where_charged(clause)
         if charged:
             return charged, True
@@ -242,22 +252,31 @@ class Grounded:
 def speakable(line: str) -> str:
     """A line of a document as a sentence said on the phone: no bullet, section number, shouted heading run into
     it, "Q:" / "A:" marks or dot leaders ("Boiler service ........ EUR 140" → "Boiler service: EUR 140")."""
-    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)]?(?=\s))\s+", "", line)  # "- ", "3.1 ", "2) "
+    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)](?=\s)|\d+(\.\d+)+(?=\s))\s+", "", line)  # "- ", "3.1 ", "2) "; not "4 hours"
     line = re.sub(r"^(?:[A-Z][A-Z&'/-]+\s+){2,}(?=[A-Z]?[a-z0-9])", "", line)  # "RETURNS AND EXCHANGES Unopened ..."
-    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)]?(?=\s))\s+", "", line)  # the number after such a heading
+    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)](?=\s)|\d+(\.\d+)+(?=\s))\s+", "", line)  # the number after it
     line = re.sub(r"^\s*Q:.*?\?\s*A:\s*", "", line)  # an FAQ's question and answer on one line: the answer
     line = re.sub(r"^\s*[QA]:\s*", "", line)
     line = re.sub(r"\s*(\.{3,}|…+|_{3,})\s*", ": ", line)
     return line.strip()
 
 
+def _row(line: str) -> bool:
+    """Whether `line` stands alone: a table row with dot leaders or a column gap ("Boiler service ...... €140"), or
+    a heading in capitals ("OIL TANKS - SUPPLY AND FIT")."""
+    letters = re.sub(r"[^A-Za-z]", "", line)
+    return bool(re.search(r"\S(\s*\.{3,}|…|\s{3,})\s*\S", line)) or (len(letters) >= 4 and letters.isupper())
+
+
 def _unwrapped(text: str) -> list[str]:
     """The lines of a passage with the lines a paragraph or list item was wrapped onto joined back to it."""
     lines: list[str] = []
     for line in text.split("\n"):
-        starts = re.match(r"\s*([-*•]|\d+[.)]|[QA]:|\|)", line)
-        if lines and lines[-1].strip() and line.strip() and not starts and not lines[-1].rstrip().endswith(
-                (".", "!", "?", ":")):
+        if re.fullmatch(r"\s*[-=_*~#]{3,}\s*", line):  # a rule under a heading
+            line = ""
+        starts = re.match(r"\s*([-*•]|\d+[.)]|[QA]:|\|)", line) or _row(line)
+        if lines and lines[-1].strip() and line.strip() and not starts and not _row(lines[-1]) and not \
+                lines[-1].rstrip().endswith((".", "!", "?", ":")):
             lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
         else:
             lines.append(line)
@@ -265,14 +284,16 @@ def _unwrapped(text: str) -> list[str]:
 
 
 def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220,
-               min_score: float = MIN_EXTRACT_SCORE) -> str | None:
+               min_score: float = MIN_EXTRACT_SCORE, priced: bool = False) -> str | None:
     """The passages' own sentences that best answer `question` (by meaning, in the passages' order), made
-    speakable; None when none is `min_score` close to answering it."""
+    speakable; None when none is `min_score` close to answering it. `priced`: the question asks what something
+    costs, so only a sentence that names an amount of money answers it."""
     sentences, asked = [], []  # what may be said; what each is scored by (an FAQ answer: with its question)
     leads = {}  # the index of each passage's heading among `asked`: its first sentences answer a general question
     for passage in passages:
         faq = ""  # an FAQ's question line, which its answer on the next line is matched with
         first = len(sentences)
+        heading = passage.heading.split(" > ")[-1]  # "What's a bike fit?" is what "It costs $180" is about
         for line in _unwrapped(plain(passage.text)):
             if re.fullmatch(r"\s*Q:.*\?\s*", line):
                 faq = line.strip()[2:]
@@ -281,9 +302,8 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
                 sentence = speakable(sentence)
                 if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.endswith("?"):
                     sentences.append(sentence)
-                    asked.append(f"{faq} {sentence}".strip())
+                    asked.append(f"{faq or heading}: {sentence}".strip(": "))
             faq = faq if not line.strip() else ""
-        heading = passage.heading.split(" > ")[-1]
         if len(sentences) > first and heading:
             leads[len(asked)] = first
             sentences.append(sentences[first])
@@ -292,12 +312,19 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
         return None
     vectors = embed([question] + asked)
     scores = vectors[1:] @ vectors[0]
+    if priced:
+        for index, sentence in enumerate(sentences):
+            if not PRICE.search(sentence):
+                scores[index] = -1.0
     top = int(np.argmax(scores))
     if scores[top] < min_score:
         return None
     if top in leads:  # "what is your returns policy?" is closest to the heading: the section's opening says it
         start = leads[top]
         best = [start] + ([start + 1] if start + 1 < top else [])  # its first two sentences
+    elif priced:  # rows of one price list close to the question ("a new tank?": each size) are said together
+        best = [int(i) for i in np.argsort(-scores)[:most + 1] if scores[i] >= max(MIN_EXTRACT_SCORE, scores[top] - 0.05)
+                and int(i) not in leads]
     else:
         best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE and int(i) not in leads]
     chosen, length = [], 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from appliance.dialogue.entities import MONTHS, WEEKDAYS
+from appliance.dialogue.grounding import _unwrapped, speakable
 
 _ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5,
                   "sun": 6}
@@ -97,6 +98,7 @@ class Timetable:
     weekly: dict[int, str] = field(default_factory=dict)  # 0 Monday .. 6 Sunday → "closed" / "open from ..."
     dated: list[tuple[tuple[int, int], tuple[int, int], str]] = field(default_factory=list)  # (from, to, said)
     named: dict[str, str] = field(default_factory=dict)  # "public holidays" → "closed"
+    lines: list[str] = field(default_factory=list)  # every line read, for a date the rules above do not cover
 
     @classmethod
     def from_passages(cls, passages) -> Timetable:
@@ -109,6 +111,8 @@ class Timetable:
         return table
 
     def _read(self, text: str) -> None:
+        self.lines += [sentence.strip() for line in _unwrapped(text) for sentence in re.split(r"(?<=[.!?])\s+", line)
+                       if sentence.strip()]
         for found in DATED.finditer(text):  # "Wed 23 Dec 8:00 - 15:00", "24 - 26 Dec CLOSED"
             month, first = _month(found.group(3)), int(found.group(1))
             self.dated.append(((month, first), (month, int(found.group(2) or first)), _said(found.group(4))))
@@ -165,6 +169,10 @@ class Timetable:
             if own and all(re.search(rf"\b{re.escape(word.rstrip('s'))}", words) for word in own):
                 return f"{label[0].upper()}{label[1:]}: we're {said}."
         day_asked = _date_asked(words, now.date())
+        if day_asked is not None and not self._dated(day_asked):
+            line = self._line_naming(day_asked, _holiday(words))
+            if line:  # "Christmas: we close at 12 noon on 24/12 and reopen on 06/01": no rule the table reads
+                return line  # the document's own line, not the weekday's hours it would otherwise be given
         if day_asked is not None:
             said = self.on_date(day_asked)
             holidays = next((said for label, said in self.named.items() if re.search(r"\b(public|bank) holidays?\b",
@@ -182,20 +190,34 @@ class Timetable:
             said = self.on_date(day)
             if said:
                 return f"{found.group(1).title() if found.group(1) != 'tonight' else 'Today'} we're {said}."
-        if len({day for _, day in days}) == 1:  # "are you open on Monday?": the coming Monday may be an exception
-            coming = now.date() + timedelta(days=(days[0][1] - now.weekday()) % 7)
-            exception = self._dated(coming)
+        wanted = sorted({day for _, day in days}, key=lambda d: [p for p, x in days if x == d][0])
+        parts = []
+        for day in wanted:  # "are you open on Friday?": the coming Friday may be an exception
+            coming = now.date() + timedelta(days=(day - now.weekday()) % 7)
+            exception = self._dated(coming) if len(wanted) <= 2 else None  # "Monday to Friday" asks the rule
             if exception:
                 named = f"{WEEKDAYS[coming.weekday()].title()} {coming.day} {MONTHS[coming.month - 1].title()}"
-                return f"On {named} we're {exception}."
+                parts.append(f"on {named} we're {exception}")
+            elif day in self.weekly:
+                parts.append(f"on {WEEKDAYS[day].title()}s we're {self.weekly[day]}")
         if days:
-            wanted = sorted({day for _, day in days}, key=lambda d: [p for p, x in days if x == d][0])
-            parts = [f"on {WEEKDAYS[day].title()}s we're {self.weekly[day]}" for day in wanted if day in self.weekly]
             return (" and ".join(parts)[0].upper() + " and ".join(parts)[1:] + ".") if parts else None
         if re.search(r"\b(opening hours|your hours|hours are|when are you open|what time do you open|"
                      r"what time do you close|when do you (open|close))\b", words):
             return self.summary()
         return None
+
+    def _line_naming(self, day: date, holiday: str | None) -> str | None:
+        """The line that names `day` ("24/12/2025", "24 December", "Dec 24th") or the holiday asked for by name, one
+        that speaks of opening or closing first."""
+        month = MONTHS[day.month - 1]
+        forms = [rf"\b0?{day.day}/0?{day.month}\b", rf"\b0?{day.month}/0?{day.day}/\d", rf"\b{day.day}(?:st|nd|rd|th)?"
+                 rf"(?: of)? {month[:3]}", rf"\b{month[:3]}[a-z]*\.? {day.day}(?:st|nd|rd|th)?\b"]
+        if holiday:
+            forms.append(rf"\b{re.escape(holiday.split()[0].rstrip('s'))}")  # "Christmas" names the break
+        naming = [line for line in self.lines if any(re.search(form, line, re.I) for form in forms)]
+        naming.sort(key=lambda line: not HOURS_ASKED.search(line))
+        return speakable(naming[0]) if naming else None
 
     def summary(self) -> str:
         """The week in one sentence: "Monday to Friday we're open from 8 AM to 7 PM, Saturday from 9 AM to 12 PM,

@@ -64,7 +64,10 @@ NOT_FOUND = ("I'm sorry, I couldn't find that order with those details, so I can
              "file for it.")
 CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this is read back first
 FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see (ya|you)( later| soon| then)?|cheerio|ta-ra|catch (you|ya)( later)?|"
-                      r"cheers( mate| then)?|take care|have a good (one|day|night|weekend))\W*$", re.I)
+                      r"cheers( mate| then)?|take care|have a good (one|day|night|weekend)|"
+                      # wishes that close a call: "Happy Christmas when it comes!", "Merry Christmas to you all"
+                      r"(?<![\w,] )(happy|merry) (?!with|to\b|for\b|about|enough|now)\w+( \w+)?( when it comes| to you( all| too)?)?"
+                      r")\W*$", re.I)
 # "I'll get her to ring you": the caller's side will call, which asks for no callback.
 THEY_WILL_CALL = re.compile(r"\b(ring|call|phone|contact) you\b", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"

@@ -14,7 +14,7 @@ from appliance.errors import ApplianceError
 MAX_CHARS = 500
 HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_END = re.compile(r"(?<!\.\.)(?<=[.!?])\s+")  # not after dot leaders ("Sunday ...... CLOSED")
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,24 @@ def _units(paragraph: str, limit: int) -> list[str]:
 
 
 def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
-    """Text cut at paragraph, then sentence boundaries into pieces of at most `limit` characters, whitespace folded."""
-    units = []
+    """Text cut at paragraph, then line, then sentence boundaries into pieces of at most `limit` characters, spaces
+    folded. A paragraph keeps its line breaks: a price list's rows and a timetable's days are lines, not one run."""
+    parts = []  # (text, what joins it to the part before: a new line, or a space within a line)
     for paragraph in re.split(r"\n\s*\n", text):
-        units += _units(" ".join(paragraph.split()), limit)
-    return _pack(units, limit)
+        lines = [" ".join(line.split()) for line in paragraph.split("\n") if line.strip()]
+        if len("\n".join(lines)) <= limit:
+            parts.append(("\n".join(lines), "\n"))
+            continue
+        for line in lines:
+            parts += [(unit, " " if number else "\n") for number, unit in enumerate(_units(line, limit))]
+    packed, current = [], ""
+    for part, joint in parts:
+        if current and len(current) + 1 + len(part) > limit:
+            packed.append(current)
+            current = part
+        elif part:
+            current = f"{current}{joint}{part}" if current else part
+    return packed + [current] if current else packed
 
 
 def markdown_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
@@ -94,9 +107,36 @@ def markdown_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
     return chunks
 
 
+RULE = re.compile(r"^\s*([=\-_~*#])\1{2,}\s*$")  # "=======", "-------": a line drawn under or around a heading
+
+
+def _text_heading(lines: list[str], number: int) -> bool:
+    """Whether a plain-text line is a section heading: underlined by a rule ("Returns" over "-------"), or in
+    capitals on a line of its own ("EMERGENCIES - 24 HOURS"), as people head sections in a text file."""
+    line = lines[number].strip()
+    if not line or RULE.match(line) or len(line) > 70 or line.endswith((".", ",", ";", ":")):
+        return False
+    letters = re.sub(r"[^A-Za-z]", "", line)
+    shouted = len(letters) >= 4 and letters.isupper() and not re.search(r"\.{3,}|…|\s{3,}", line)
+    alone = number == 0 or not lines[number - 1].strip() or RULE.match(lines[number - 1])
+    underlined = number + 1 < len(lines) and RULE.match(lines[number + 1])
+    return bool(underlined or (shouted and alone))
+
+
 def text_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
-    """Plain text in paragraph pieces, headed `title` (the file name unless given)."""
-    return [Chunk(source, title or Path(source).stem, piece) for piece in pieces(text)]
+    """Plain text in paragraph pieces under the text's own headings (text_heading), each within `title` (the
+    file name unless given)."""
+    title = title or Path(source).stem
+    lines = text.splitlines()
+    marked = [f"# {title}"]
+    for number, line in enumerate(lines):
+        if _text_heading(lines, number):
+            marked.append(f"## {line.strip()}")
+        elif RULE.match(line):
+            marked.append("")
+        else:
+            marked.append(re.sub(r"^(\s*)#", r"\1\\#", line))  # a "#" in plain text is no heading
+    return markdown_chunks(source, "\n".join(marked), title)
 
 
 def decode_text(source: str, data: bytes) -> str:

@@ -98,6 +98,9 @@ def test_an_order_id_is_read_back_a_character_at_a_time():
     ("quarter to eleven tomorrow", datetime(2025, 10, 6, 10, 45, tzinfo=KOLKATA)),
     ("at ten fifteen", datetime(2025, 10, 5, 10, 15, tzinfo=KOLKATA)),
     ("Run 2P them.", datetime(2025, 10, 5, 14, 0, tzinfo=KOLKATA)),  # "Around 2 PM", as Whisper heard it once
+    ("this afternoon, about twenty past four", datetime(2025, 10, 5, 16, 20, tzinfo=KOLKATA)),
+    ("ten to five tomorrow", datetime(2025, 10, 6, 16, 50, tzinfo=KOLKATA)),
+    ("5 past 3 tomorrow", datetime(2025, 10, 6, 15, 5, tzinfo=KOLKATA)),
 ])
 def test_when(text, expected):
     assert parse_when(text, NOW).resolve(NOW) == expected
@@ -114,6 +117,8 @@ def test_a_day_and_a_time_from_different_turns_make_one_moment():
 def test_numbers_that_are_not_times_are_not_times():
     assert parse_when("I ordered a laptop 5 days ago", NOW) == When()
     assert parse_when("I have 2 laptops", NOW) == When()
+    assert parse_when("I need ten to twelve litres", NOW) == When()
+    assert parse_when("you're open 9 to 5 today", NOW).at is None
 
 
 def test_an_order_id_spoken_in_groups():

@@ -137,3 +137,19 @@ def test_no_charge_where_the_passages_name_a_fee_is_held_back():
 ])
 def test_a_document_line_is_made_speakable(line, said):
     assert speakable(line) == said
+
+
+TANKS = Passage("tanks.txt", "Tanks", "OIL TANKS - SUPPLY AND FIT\n1,350 litre bunded tank ...... €1,195\n"
+                "2,500 litre bunded tank ...... €1,690\nWe take the old tank away, and the oil in it moves\n"
+                "to the new one for free.\nA site survey takes about an hour.", 1.0)
+
+
+def test_a_number_the_passages_hold_but_not_as_money_is_no_price():
+    grounded = check("A new tank costs 1350 euros.", [TANKS], "How much is a new tank?")
+    assert grounded.failed and grounded.text == ""
+    assert not check("The 1,350 litre tank costs €1,195.", [TANKS], "How much is a new tank?").failed
+
+
+def test_a_price_question_is_answered_with_the_rows_that_name_prices(embedder):
+    quoted = extractive("Roughly how much is a new tank for a house?", [TANKS], embedder.embed, priced=True)
+    assert "€1,195" in quoted and "€1,690" in quoted and "survey" not in quoted

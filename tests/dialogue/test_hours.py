@@ -114,3 +114,19 @@ def test_a_date_in_figures_is_an_exception_too():
                    "CLOSED. Emergency line open.\n")
     tuesday = datetime(2025, 12, 9, 8, 20, tzinfo=ZoneInfo("Africa/Nairobi"))
     assert clinic.answer("Are you people open this Friday?", tuesday) == "On Friday 12 December we're closed."
+
+
+BREAK_TEXT = ("Tuesday to Friday: 8:00am - 5:30pm\nSaturday: 9:00am - 3:00pm\nMonday: CLOSED\n\n"
+              "* Show Day, FRIDAY 11/12/2026: CLOSED ALL DAY.\n"
+              "* Christmas: we close at 12 noon on Thursday 24/12/2026 and reopen on\n  Tuesday 05/01/2027 at 8:00am.")
+
+
+def test_each_day_asked_gets_its_coming_dates_exception():
+    said = table(BREAK_TEXT).answer("Are you open this Friday, and what time do you shut on Saturday?", NOW)
+    assert said == "On Friday 11 December we're closed and on Saturdays we're open from 9 AM to 3 PM."
+
+
+def test_a_date_no_rule_covers_is_answered_with_the_line_that_names_it():
+    said = table(BREAK_TEXT).answer("When do you close up for Christmas?", NOW)
+    assert said.startswith("Christmas: we close at 12 noon on Thursday 24/12/2026 and reopen on Tuesday 05/01/2027")
+    assert "open from" not in said  # not the weekday's hours for the 25th

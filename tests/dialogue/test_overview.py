@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.dialogue.conversation import Conversation, spoken_money
+from appliance.dialogue.conversation import Conversation, spoken_dates, spoken_money
 
 
 def test_the_plans_are_listed_with_their_prices(index):
@@ -122,8 +122,10 @@ def test_the_list_comes_from_the_document_named_for_it(embedder, tmp_path):
 
 
 @pytest.mark.parametrize("heard, said", [
-    ("How much is the Professional plan?", "Professional plan costs ₹2,999 per month."),
-    ("Hi, what does the basic one cost?", "Basic plan costs ₹999 per month."),
+    ("How much is the Professional plan?", "Professional plan costs 2999 rupees per month."),
+    ("Hi, what does the basic one cost?", "Basic plan costs 999 rupees per month."),
+    ("How much are the Basic plan and the Professional plan?",
+     "Basic plan: 999 rupees per month. Professional plan: 2999 rupees per month."),
 ])
 def test_the_price_of_one_thing_named_is_read_in_code(index, heard, said):
     conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
@@ -147,4 +149,14 @@ def test_the_middle_one_of_a_list_just_said_is_the_one_asked_about(index):
 def test_a_check_of_who_answered_is_answered_and_the_question_too(index):
     conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     turn = conversation.reply("Hello, is that TechCorp? How much is the Professional plan?")
-    assert turn.reply.immediate_response == "Yes, this is TechCorp. Professional plan costs ₹2,999 per month."
+    assert turn.reply.immediate_response == "Yes, this is TechCorp. Professional plan costs 2999 rupees per month."
+
+
+@pytest.mark.parametrize("written, month_first, spoken", [
+    ("we close on Wednesday 24/12/2025 and reopen on 06/01", False, "we close on Wednesday 24 December and reopen on 6 January"),
+    ("closed 12/24/2025", False, "closed 24 December"),  # only the second number can be the day
+    ("closed on 07/04", True, "closed on 4 July"),
+    ("a 50/50 split, 3/4 full, open 9/5", False, "a 50/50 split, 3/4 full, open 9/5"),  # no date
+])
+def test_dates_in_figures_are_said_as_dates(written, month_first, spoken):
+    assert spoken_dates(written, month_first) == spoken

@@ -43,7 +43,8 @@ def test_short_paragraphs_are_packed_and_never_cut():
     paragraphs = [f"Paragraph {i} " + "word " * 30 for i in range(10)]
     found = pieces("\n\n".join(paragraphs))
     assert 1 < len(found) < 10 and all(len(p) <= MAX_CHARS for p in found)
-    assert " ".join(found) == " ".join(" ".join(p.split()) for p in paragraphs)
+    assert " ".join(found).split() == " ".join(paragraphs).split()
+    assert all(p.startswith("Paragraph") for p in found[0].split("\n"))  # each paragraph on its own line
 
 
 def test_text_without_sentence_ends_or_spaces_is_still_cut_to_size():
@@ -56,8 +57,18 @@ def test_plain_text_paragraphs(tmp_path):
     path = tmp_path / "hours.txt"
     path.write_text("Open nine to five.\n\nClosed on Sundays.")
     chunks = read_document(path)
-    assert [c.text for c in chunks] == ["Open nine to five. Closed on Sundays."]
+    assert [c.text for c in chunks] == ["Open nine to five.\nClosed on Sundays."]
     assert chunks[0].heading == "hours"
+
+
+def test_a_price_lists_rows_stay_lines(tmp_path):
+    path = tmp_path / "prices.txt"
+    path.write_text("TANKS - SUPPLY AND FIT\n---------\n  1,350 litre tank ...... €1,195\n"
+                    "  2,500   litre tank ...... €1,690\nWe take the old tank away\nfree of charge.")
+    [chunk] = read_document(path)
+    assert chunk.heading == "prices > TANKS - SUPPLY AND FIT"  # a heading over a rule, as text files head sections
+    assert chunk.text.split("\n") == ["1,350 litre tank ...... €1,195", "2,500 litre tank ...... €1,690",
+                                          "We take the old tank away", "free of charge."]
 
 
 def test_each_suffix_has_its_parser():
@@ -145,3 +156,12 @@ def test_a_broken_or_textless_pdf_is_refused(tmp_path, data, words):
     with pytest.raises(ApplianceError) as error:
         read_document(path)
     assert error.value.code == "knowledge-document-invalid" and words in str(error.value)
+
+
+def test_a_text_files_headings_are_its_sections(tmp_path):
+    path = tmp_path / "notice.txt"
+    path.write_text("Opening hours\n=============\nMonday to Friday ...... 8 am - 5 pm\n\nEMERGENCIES - 24 HOURS\n"
+                    "Call 0733 900 117 at any time.\n\nWE ARE A FAMILY BUSINESS since 1990, and proud of it.\n")
+    chunks = read_document(path)
+    assert [c.heading for c in chunks] == ["notice > Opening hours", "notice > EMERGENCIES - 24 HOURS"]
+    assert chunks[1].text == "Call 0733 900 117 at any time.\nWE ARE A FAMILY BUSINESS since 1990, and proud of it."
