@@ -231,6 +231,10 @@ class Conversation:
                 on_text(reply.immediate_response + " ")
             self._remember(heard, reply, knowledge=False)
             return TurnReply(reply, [], {}, ends_call=ends)
+        if self.state.waiting_for in ("order_confirmation", "email_confirmation", "number_confirmation"):
+            # "Is that the one?" answered with another question: the yes or no asked for is not coming, and a later
+            # "fine, goodbye" is no answer to it
+            self.state.waiting_for = self.state.waiting_intent = None
         asked, ours = self._without_our_name(heard)
         if ours and on_text:
             on_text(ours + " ")

@@ -61,6 +61,12 @@ def spoken_digits(text: str) -> str:
         else:
             out.append(tokens[i])
             i += 1
+    # "oh eight five, double two, three, four seven": a digit said alone between runs of digits is one of them
+    words = [k for k, token in enumerate(out) if re.fullmatch(r"[\w']+", token)]
+    for before, k, after in zip(words, words[1:], words[2:]):
+        if out[k].lower() in DIGIT_WORDS and out[k].lower() not in AMBIGUOUS and out[before].isdigit() \
+                and out[after].isdigit():
+            out[k] = DIGIT_WORDS[out[k].lower()]
     return re.sub(r"\s+([^\w\s'])", r"\1", " ".join(out))
 
 

@@ -135,6 +135,7 @@ class Grounded:
         # The amounts written as money ("€1,195", "450 KES"): "1350 euros" is no price where 1,350 is litres.
         self.money = _money(source) | _money(heard)
         self.source = source.lower()
+        self.characters = set(source) | set(heard)
         self.heard = heard
         self.forward = forward
         self.said: list[str] = []
@@ -158,6 +159,9 @@ class Grounded:
         """Why `clause` may not be said, and whether that makes the whole answer untrustworthy; None if it may."""
         if META.search(clause):
             return "speaks of its instructions or input", False
+        foreign = set(re.findall(r"[^\x00-\u024f\u2000-\u206f\u20a0-\u20cf]", clause)) - self.characters
+        if foreign:  # "If it locks出": a small model slipping into another script is past what it can be trusted with
+            return f"writes {''.join(sorted(foreign))}, which neither the passages nor the caller use", True
         if _instruction(clause):  # its prompt said back: the rules are noise, the example's facts are made up
             facts = numbers(clause) or any(re.search(rf"\b{day}", clause, re.I) for day in WEEKDAYS)
             return "says back its own prompt", bool(facts)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from appliance.dialogue import entities
 from appliance.dialogue.catalog import Catalog
+from appliance.dialogue.entities import MONTHS, WEEKDAYS
+from appliance.dialogue.hours import spoken_clock
 from appliance.dialogue.intents import ACTS, QUESTIONS, IntentClassifier, Reading
 from appliance.llm.reply import Reply
 
@@ -68,6 +70,10 @@ FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see (ya|you)( later| soon
                       # wishes that close a call: "Happy Christmas when it comes!", "Merry Christmas to you all"
                       r"(?<![\w,] )(happy|merry) (?!with|to\b|for\b|about|enough|now)\w+( \w+)?( when it comes| to you( all| too)?)?"
                       r")\W*$", re.I)
+# An order's status that says it has happened: its date is when it did, not when it should
+DONE = re.compile(r"\b(delivered|collected|completed?|ready|cancell?ed|refunded|returned|picked up|done|finished)\b", re.I)
+# Words without which nothing was said to have gone wrong with an order ("it hasn't come", "still nothing")
+NEGATIVE = re.compile(r"\b(not|never|no|nothing|n't|wrong|still|yet|late|missing|again)\b|n't\b", re.I)
 # "I'll get her to ring you": the caller's side will call, which asks for no callback.
 THEY_WILL_CALL = re.compile(r"\b(ring|call|phone|contact) you\b", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
@@ -560,6 +566,8 @@ class Policy:
             if self._complains(state.heard, reading):
                 return "complaint"
             found = reading.best(("complaint", "order_status"), 0.3)
+            if found and found[0] == "complaint" and not NEGATIVE.search(state.heard):
+                return "order_status"  # "just want to double-check it's all go": nothing said went wrong
             return found[0] if found else "order_status"
         stated = any(PROBLEM.search(clause) and "?" not in clause and not ASKS_OR_SUPPOSES.match(clause)
                      for clause, _, _ in reading.clauses)
@@ -810,11 +818,15 @@ class Policy:
         said_before = state.topic == f"order {order['order_id']}"
         state.topic = f"order {order['order_id']}"
         if said_before:
-            text = f"Yes. It is {status.lower()} and should reach you {eta}." if eta else f"It is {status.lower()}."
+            text = f"Yes. It is {status.lower()}" + ((f": {eta}." if DONE.search(status) else f" and should reach you {eta}.")
+                                                       if eta else ".")
             return Reply(text, "order_status", entities_out, actions=("lookup_order",))
         product = order.get("product") or "order"
         text = f"Thank you. Your {product} order {order['order_id']} is {status.lower()}"
-        text += f" and should reach you {eta}." if eta else "."
+        if eta and DONE.search(status):  # "delivered", "ready for collection": when, not when it should come
+            text += f": {eta}."
+        else:
+            text += f" and should reach you {eta}." if eta else "."
         actions = ["lookup_order"]
         if order.get("tracking_id") and order.get("phone"):
             here = same_number(order["phone"], state.caller_id)
@@ -839,6 +851,14 @@ def spoken_eta(estimate: str | None) -> str | None:
     """An estimated delivery such as "today 18:00" as said on the phone: "today by 6 PM"."""
     if not estimate:
         return None
+    iso = re.fullmatch(r"\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{1,2}):(\d{2})(?::\d{2})?)?\s*", estimate)
+    if iso:  # "2025-11-15 09:00", as a system exports it: "on Saturday 15 November by 9 AM"
+        try:
+            day = date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+        except ValueError:
+            return estimate
+        said = f"on {WEEKDAYS[day.weekday()].title()} {day.day} {MONTHS[day.month - 1].title()}"
+        return f"{said} by {spoken_clock(f'{iso.group(4)}:{iso.group(5)}')}" if iso.group(4) else said
     found = re.match(r"(\w+)\s+(\d{1,2}):(\d{2})", estimate)
     if not found:
         return estimate

@@ -16,6 +16,8 @@ NOW = datetime(2025, 10, 5, 9, 0, tzinfo=KOLKATA)  # a Sunday morning
     ("send it to my phone", "send it to my phone"),
     ("I have two laptops", "I have two laptops"),
     ("room 42, floor three", "room 42, floor three"),
+    ("oh eight five, double two, three, four seven, double nine", "085, 22, 3, 47, 99"),  # one digit in groups
+    ("I want 2 of them, three at most", "I want 2 of them, three at most"),
 ])
 def test_spoken_digits(text, expected):
     assert spoken_digits(text) == expected

@@ -153,3 +153,8 @@ def test_a_number_the_passages_hold_but_not_as_money_is_no_price():
 def test_a_price_question_is_answered_with_the_rows_that_name_prices(embedder):
     quoted = extractive("Roughly how much is a new tank for a house?", [TANKS], embedder.embed, priced=True)
     assert "€1,195" in quoted and "€1,690" in quoted and "survey" not in quoted
+
+
+def test_a_clause_in_a_script_nobody_used_stops_the_answer():
+    grounded = check("You can return a bike within 21 days. If it locks出 again, call us.")
+    assert grounded.text == "You can return a bike within 21 days." and grounded.failed
