@@ -3,8 +3,10 @@ line), and what came of it is recorded.
 
 `CallbackDialer.run` marks callbacks due (the same query as the queue worker's sweep), then places a call for
 each due one whose time has come, within the free call slots of the service. An answered call is run by the
-call service with an opening that says who calls and why; no answer, busy and failure move the callback's
-`at_utc` on by a retry delay until `[actions] callback_attempts` tries are spent, then it is failed.
+call service, which first listens to who answered: a person hears an opening that says who calls and why; a
+voicemail gets a short message after its beep (who, why, how to call back), and the attempt is recorded as
+`voicemail`, done or tried again later as `[actions] callback_voicemail` says. No answer, busy and failure move
+the callback's `at_utc` on by a retry delay until `[actions] callback_attempts` tries are spent, then it is failed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from appliance.actions.queue import mark_due_callbacks
+from appliance.dialogue.entities import spoken_id
 from appliance.errors import ApplianceError
 from appliance.line.sip import parse_hostport
 from appliance.llm.reply import INTENTS
@@ -25,7 +28,7 @@ log = logging.getLogger("appliance.callbacks")
 POLL_S = 5.0
 """How often the dialer looks for callbacks whose time has come."""
 RETRY_DELAY_S = 300.0
-"""Wait after an unanswered, busy or failed attempt before the next one."""
+"""Wait after an unanswered, busy or failed attempt (or a voicemail, to retry) before the next one."""
 OUTCOMES = {"line-no-answer": "no answer", "line-busy": "busy"}
 # A callback's reason is the intent of the turn that booked it (actions/perform.py); said aloud, it is this.
 REASONS = {"callback_request": "your call", "complaint": "your complaint", "order_status": "your order",
@@ -42,11 +45,28 @@ def _utc(moment: datetime) -> str:
     return moment.isoformat()
 
 
+def _about(reason: str) -> str:
+    """A callback's reason (an intent, or words) as said aloud: "your complaint"."""
+    reason = reason.strip().rstrip(".")
+    return REASONS.get(reason) or ("your call" if not reason or reason in INTENTS or "_" in reason else reason)
+
+
 def opening(company: str, reason: str) -> str:
     """What the appliance says first on a callback: who calls, and why (`reason`: an intent, or words)."""
-    reason = reason.strip().rstrip(".")
-    about = REASONS.get(reason) or ("your call" if not reason or reason in INTENTS or "_" in reason else reason)
-    return f"Hello, this is {company} calling you back about {about}, as promised. How can I help?"
+    return f"Hello, this is {company} calling you back about {_about(reason)}, as promised. How can I help?"
+
+
+def voicemail_message(company: str, reason: str, phone: str = "", again: bool = False) -> str:
+    """The message a callback leaves on a voicemail: who called and why, how to call back (the company's `phone`,
+    digit by digit, when it has one), and whether the appliance will try `again`."""
+    words = [f"Hello, this is {company} calling you back about {_about(reason)}, as promised. Sorry we missed you."]
+    if phone.strip():
+        words.append(f"Please call us back on {spoken_id(phone)}.")
+    if again:
+        words.append("We'll also try you again later." if phone.strip() else "We'll try you again later.")
+    elif not phone.strip():
+        words.append("Please call us back when it suits you.")
+    return " ".join(words + ["Thank you, goodbye."])
 
 
 class CallbackDialer:
@@ -126,8 +146,19 @@ class CallbackDialer:
                                         & Callback.id.not_in(list(self.dialling) or [0]))
         return list(query.order_by(Callback.at_utc).limit(limit))
 
+    def message(self, callback: Callback, attempt: int) -> str:
+        """What a voicemail is told on this attempt: who, why, how to call back; nothing when the attempt before
+        already left this callback's message on it (`retry` hopes for the person, not for a second message)."""
+        if callback.outcome == "voicemail":
+            return ""
+        actions = self.settings.actions
+        again = actions.callback_voicemail == "retry" and attempt < actions.callback_attempts
+        return voicemail_message(self.settings.company.name, callback.reason, self.settings.company.phone, again)
+
     async def dial(self, callback: Callback) -> str:
-        """One attempt at `callback`: place the call, run it when answered, record the outcome and return it."""
+        """One attempt at `callback`: place the call, run it when answered, record the outcome (`answered`,
+        `voicemail`, `busy`, `no answer`, `failed: why`) and return it."""
+        message = self.message(callback, callback.attempts + 1)
         phone = re.sub(r"[^\d+]", "", callback.phone)
         try:
             trunk, problem = (None, None) if self.by_modem else (self.trunk(), None)
@@ -162,8 +193,13 @@ class CallbackDialer:
             # Recorded before the conversation: a restart mid-call does not ring the caller a second time.
             self.answered.add(callback.id)
             try:
-                await self.service.answer(line, caller_id=phone,
-                                          opening=opening(self.settings.company.name, callback.reason))
+                records = await self.service.answer(line, caller_id=phone, voicemail=message,
+                                                    opening=opening(self.settings.company.name, callback.reason))
+                if any(record.kind == "voicemail" for record in records):
+                    outcome = "voicemail"
+                    state = await asyncio.to_thread(self._record, callback, attempts, outcome)
+                    log.info("callback %s to %s, attempt %d: reached a voicemail, %s (%s)", callback.id,
+                             callback.phone, attempts, "left a message" if message else "no second message", state)
             except Exception:
                 log.exception("call-failed: callback %s", callback.id)
             finally:
@@ -175,9 +211,10 @@ class CallbackDialer:
         return outcome
 
     def _record(self, callback: Callback, attempts: int, outcome: str) -> str:
-        """Write one attempt; returns the new state (done, due again later, or failed)."""
+        """Write one attempt; returns the new state (done, due again later, or failed). A voicemail reached is
+        written over the attempt's `answered`: done, or, with `[actions] callback_voicemail = retry`, tried again."""
         changes = {"attempts": attempts, "outcome": outcome}
-        if outcome == "answered":
+        if outcome == "answered" or (outcome == "voicemail" and self.settings.actions.callback_voicemail == "done"):
             changes["state"] = "done"
         elif attempts >= self.settings.actions.callback_attempts:
             changes["state"] = "failed"

@@ -214,7 +214,8 @@ def cmd_calls(settings, args) -> int:
         stats = CallStats.get_or_none(CallStats.call == call)
         summary = (f"{stats.turns} turns, {stats.duration_s} s, v2v p50 {stats.voice_to_voice_p50_ms} ms, "
                    f"intents {','.join(dict.fromkeys(stats.intents))}, actions {','.join(stats.actions) or '-'}"
-                   f"{', escalated' if stats.escalated else ''}") if stats else "in progress"
+                   f"{', escalated' if stats.escalated else ''}, ended by {call.ended_by or '?'}"
+                   ) if stats else "in progress"
         print(f"{call.id:5} {call.started_at}  {call.caller_id or 'withheld':14} {summary}")
     return 0
 

@@ -28,6 +28,14 @@ def voice_detector(settings: Settings, store: ModelStore, model=None):
                          start_ms=settings.vad.start_ms, end_silence_ms=settings.vad.end_silence_ms, model=model)
 
 
+def turn_taker(settings: Settings):
+    """A call's turn taking, with the `[vad]` times for a caller who goes quiet."""
+    from appliance.call.turns import TurnTaker
+
+    return TurnTaker(still_there_after_ms=settings.vad.still_there_after_ms,
+                     goodbye_after_ms=settings.vad.quiet_goodbye_after_ms)
+
+
 def turn_judge(settings: Settings, store: ModelStore, gate=None):
     """The end-of-turn model and when to ask it, or None when `[vad] turn_model` is empty (silence alone ends a
     turn). One for every call; with a `CpuGate`, each decision takes its turn on it."""

@@ -27,7 +27,7 @@ from appliance.call.gate import CpuGate, GatedResponder, GatedSynthesizer, Gated
 from appliance.call.session import CallSession, acknowledgements, prepared, synthesized
 from appliance.dialogue.catalog import Catalog
 from appliance.dialogue.hours import Timetable
-from appliance.dialogue.conversation import Conversation, goodbye_for, greeting_for
+from appliance.dialogue.conversation import STILL_THERE, Conversation, goodbye_for, greeting_for, quiet_goodbye_for
 from appliance.dialogue.intents import IntentClassifier
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
@@ -139,7 +139,7 @@ class CallService:
         # Said on every call: ready before the first one rings, so a call is answered at once.
         acknowledgements(self.voice)
         greeting = greeting_for(self.company.name, self.settings.company.greeting)
-        for text in (greeting, goodbye_for(self.company.name)) + (
+        for text in (greeting, goodbye_for(self.company.name), STILL_THERE, quiet_goodbye_for(self.company.name)) + (
                 (self._noticed(greeting),) if settings.recording.mode == "notice" else ()):
             prepared(self.voice, text)
 
@@ -198,9 +198,12 @@ class CallService:
         self.stopping = True
         self._slots_changed()
 
-    async def answer(self, line, caller_id: str | None = None, opening: str | None = None) -> list:
+    async def answer(self, line, caller_id: str | None = None, opening: str | None = None,
+                     voicemail: str | None = None) -> list:
         """Run one call on `line` until it ends; returns its turn records (none for a call turned away).
-        `opening`: said as soon as the line connects, instead of the greeting (a call the appliance placed)."""
+        `opening`: said as soon as the line connects, instead of the greeting (a call the appliance placed).
+        `voicemail` (with it): who answers is listened to first; a person hears the opening, a voicemail this
+        message ("": none), and the call's records then hold a `voicemail` turn."""
         caller_id = caller_id if caller_id is not None else getattr(line, "caller_id", None)
         capacity = self.capacity()
         if not capacity.accepting:
@@ -209,7 +212,7 @@ class CallService:
         self.active[number] = line
         self._slots_changed()
         try:
-            return await self._run(line, caller_id, opening, number)
+            return await self._run(line, caller_id, opening, number, voicemail)
         finally:
             self.active.pop(number, None)
             self._slots_changed()
@@ -409,7 +412,8 @@ class CallService:
         log.error("recording-unwritable: call %s: %s", call_id, exc)
         self.publish("stage-failed", call_id, code="recording-unwritable", error=str(exc))
 
-    async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0) -> list:
+    async def _run(self, line, caller_id: str | None, opening: str | None = None, number: int = 0,
+                   voicemail: str | None = None) -> list:
         conversation, taker, crm = await asyncio.to_thread(self._conversation, caller_id)
         conversation.policy.can_transfer = getattr(line, "can_transfer", True)  # a GSM modem's line cannot
         # A call the full disk could not record yet is numbered below zero until its row is written.
@@ -417,7 +421,7 @@ class CallService:
         self.publish("call-started", call_id, caller=caller_id, line=type(line).__name__, active=len(self.active))
         recorder = self._recorder(line, call_id)
         if recorder is None:
-            return await self._converse(line, conversation, taker, crm, opening, number, call_id)
+            return await self._converse(line, conversation, taker, crm, opening, number, call_id, voicemail)
         recorded, relative = recorder
         if self.settings.recording.mode == "notice":  # said first, before the greeting (or a placed call's opening)
             if opening is None:
@@ -425,7 +429,7 @@ class CallService:
             else:
                 opening = self._noticed(opening)
         try:  # a bridged transfer goes through the same line: the agent is recorded on the appliance's side
-            return await self._converse(recorded, conversation, taker, crm, opening, number, call_id)
+            return await self._converse(recorded, conversation, taker, crm, opening, number, call_id, voicemail)
         finally:
             try:
                 seconds = recorded.close()
@@ -440,7 +444,8 @@ class CallService:
                 self._recording_failed(call_id, exc)
             self.publish("call-recorded", call_id, path=relative, seconds=round(seconds, 2))
 
-    async def _converse(self, line, conversation, taker, crm, opening: str | None, number: int, call_id: int) -> list:
+    async def _converse(self, line, conversation, taker, crm, opening: str | None, number: int, call_id: int,
+                        voicemail: str | None = None) -> list:
         transcriber = GatedTranscriber(self.transcriber, self.gate)
         transcriber.initial_prompt = engines.speech_hint(self.company.name, self.catalog.hint(),
                                                          self.settings.stt.vocabulary, crm.order_ids())
@@ -452,7 +457,8 @@ class CallService:
                 self._hand_over_to(session, line, conversation, call_id)
 
         session = CallSession(line, detector, transcriber, self.voice, conversation, events=on_event,
-                              opening=opening, judge=self.judge)
+                              turns=engines.turn_taker(self.settings), opening=opening, judge=self.judge,
+                              voicemail=voicemail)
         records, agent_line = [], None
         try:
             records = await session.run()
@@ -462,7 +468,9 @@ class CallService:
                 await asyncio.gather(handing_over, return_exceptions=True)
             agent_line = self._bridges.pop(call_id, None)
         finally:
-            ended_by = "transferred" if agent_line is not None else getattr(line, "hung_up_by", None) or "line"
+            # The appliance's own reasons first: a caller who went quiet (`silence`), a voicemail reached.
+            ended_by = "transferred" if agent_line is not None else (
+                session.ended_by or getattr(line, "hung_up_by", None) or "line")
             v2v = [v for v in (session.voice_to_voice(r) for r in records if r.kind == "caller") if v is not None]
             await asyncio.to_thread(taker.end_call, records, ended_by, v2v)
             if taker.unwritten:

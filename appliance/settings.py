@@ -32,7 +32,7 @@ class Company:
 
     name: str = "our company"
     """Said in the greeting and used in the prompt. Unset, each of these comes from the knowledge folder's
-    company.json ({"name", "timezone", "default_country_code", "currency_words"}), where there is one."""
+    company.json ({"name", "timezone", "default_country_code", "currency_words", "phone"}), where there is one."""
     timezone: str = "UTC"
     """IANA zone for the company's dates and times ("tomorrow at 10 AM")."""
     country_code: str = "+1"
@@ -42,6 +42,9 @@ class Company:
     greeting: str = ""
     """What every call hears first; `{company}` is replaced by the name. Empty: "Hello, thank you for calling
     {company}. How can I help you today?"""
+    phone: str = ""
+    """The company's own number, for people to call back on: said in the message a callback leaves on a voicemail.
+    Unset, from company.json's "phone"; empty: the message asks them to call back without saying a number."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Paths:
 
 @dataclass(frozen=True)
 class Vad:
-    """Voice activity detection and end of turn."""
+    """Voice activity detection, end of turn, and a caller who goes quiet."""
 
     model: str = "vad"
     """Model role of the Silero VAD network."""
@@ -107,6 +110,11 @@ class Vad:
     incomplete_silence_ms: int = 1200
     """Silence that ends a turn the end-of-turn model heard as unfinished (a caller reading out a number, or
     thinking of the next word)."""
+    still_there_after_ms: int = 8000
+    """Silence after the appliance stopped speaking before it asks, once, "Are you still there?"."""
+    quiet_goodbye_after_ms: int = 6000
+    """Silence after that question before the appliance says a short goodbye and hangs up; the call is recorded
+    as ended by `silence` (the caller went quiet). Anything the caller says or keys before then goes on as usual."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,10 @@ class Actions:
     """Longest wait between tries."""
     callback_attempts: int = 3
     """How many times a callback is dialled before it is marked failed."""
+    callback_voicemail: Literal["done", "retry"] = "done"
+    """A callback that reaches a voicemail leaves a message (who calls, why, the company's `phone` to call back on).
+    `done`: that is the callback done. `retry`: it is dialled again later, like a callback not answered, until
+    `callback_attempts` are spent, hoping for the person; only the first voicemail gets a message."""
 
 
 @dataclass(frozen=True)
@@ -602,7 +614,7 @@ def env_name(section: str, key: str) -> str:
 
 # company.json's keys (the fixtures' company block, FORMAT.md) for each [company] setting.
 COMPANY_FILE_KEYS = {"name": "name", "timezone": "timezone", "country_code": "default_country_code",
-                     "currency_words": "currency_words"}
+                     "currency_words": "currency_words", "phone": "phone"}
 
 
 def company_from_file(company: Company, knowledge_dir: Path, given: set[str] = frozenset()) -> Company:

@@ -261,7 +261,7 @@ class Simulator:
         steps = steps_for(scenario, folder, self.speak)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(self.settings, self.store), self.transcriber,
-                              self.synthesizer, conversation, judge=self.judge)
+                              self.synthesizer, conversation, turns=engines.turn_taker(self.settings), judge=self.judge)
         records = asyncio.run(session.run())
         turns, kept = [], []
         for number, step in enumerate(steps):

@@ -37,6 +37,8 @@ def test_config_path_from_environment(tmp_path, monkeypatch):
     ("APPLIANCE_LLM_BACKEND", "cloud", ["[llm] backend", "llama, http"]),
     ("APPLIANCE_STT_THREADS", "-1", ["[stt] threads", "negative"]),
     ("APPLIANCE_RECORDING_MODE", "always", ["[recording] mode", "off, on, notice"]),
+    ("APPLIANCE_ACTIONS_CALLBACK_VOICEMAIL", "again", ["[actions] callback_voicemail", "done, retry"]),
+    ("APPLIANCE_VAD_STILL_THERE_AFTER_MS", "-1", ["[vad] still_there_after_ms", "negative"]),
 ])
 def test_bad_value_names_key_and_what_is_allowed(variable, value, words):
     with pytest.raises(ApplianceError) as error:
@@ -134,3 +136,21 @@ def test_the_panels_file_may_not_move_folders_or_models(tmp_path):
     (tmp_path / settings.PANEL_FILE).write_text("[smtp]\nport = twenty-five\n")
     with pytest.raises(ApplianceError, match=r"\[smtp\] port .*panel-settings.ini.*must be a whole number"):
         settings.load(ini, environ={})
+
+
+def test_a_quiet_caller_and_a_voicemail_reached_have_settings_that_work_unset(monkeypatch):
+    monkeypatch.delenv("APPLIANCE_CONFIG", raising=False)
+    loaded = settings.load(environ={})
+    assert (loaded.vad.still_there_after_ms, loaded.vad.quiet_goodbye_after_ms) == (8000, 6000)
+    assert loaded.actions.callback_voicemail == "done" and loaded.company.phone == ""
+    changed = settings.load(environ={"APPLIANCE_VAD_STILL_THERE_AFTER_MS": "5000",
+                                     "APPLIANCE_ACTIONS_CALLBACK_VOICEMAIL": "retry"})
+    assert changed.vad.still_there_after_ms == 5000 and changed.actions.callback_voicemail == "retry"
+
+
+def test_the_company_phone_comes_from_the_knowledge_folder_unless_set(tmp_path):
+    (tmp_path / "company.json").write_text('{"name": "Greenleaf", "phone": "+44 20 7946 0000"}')
+    folder = {"APPLIANCE_PATHS_KNOWLEDGE_DIR": str(tmp_path)}
+    assert settings.load(environ=folder).company.phone == "+44 20 7946 0000"
+    assert settings.load(environ={**folder, "APPLIANCE_COMPANY_PHONE": "+44 1632 960000"}).company.phone == \
+        "+44 1632 960000"

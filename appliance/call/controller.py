@@ -5,8 +5,10 @@ and keys, and tells it when the appliance has said something and when a reply is
 answers with commands: say a phrase, answer a turn, ask the end-of-turn model about a pause, start
 recognising a turn early, forget those early starts, stop the reply, hang up. It keeps the turn's audio and
 decides every interruption; the runner only carries out. While a transfer rings the controller is on hold:
-the caller's words start no turn. A call handed over to a person ends here without a hang-up. Nothing here
-waits or reads a clock, so whole calls are tested by feeding it frames.
+the caller's words start no turn. A call handed over to a person ends here without a hang-up. A call the
+appliance placed may first be screened (`voicemail.py`): what the called party says is only listened to,
+until a person is heard (the opening is said) or a voicemail is recording (the message is left, then the call
+ends). Nothing here waits or reads a clock, so whole calls are tested by feeding it frames.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from appliance.call.turns import (
     TurnStarted,
     TurnTaker,
 )
+from appliance.call.voicemail import LeaveMessage, PersonAnswered, VoicemailAnswered, VoicemailDetector
+from appliance.vad.segmenter import VoiceStarted, VoiceStopped
 
 PRE_ROLL_MS = 300  # audio kept from before the VAD is sure the caller speaks: the turn's first syllable
 EARLY_STT_MS = 240  # a pause this long starts speech recognition before the turn is sure to be over
@@ -35,12 +39,12 @@ EARLY_STT_MS = 240  # a pause this long starts speech recognition before the tur
 
 @dataclass(frozen=True)
 class Say:
-    """Say one of the conversation's phrases: `opening`, `greeting`, `reprompt` (the `count`th) or `goodbye`;
-    or, as `announcement`, the `text` given (what the call service has to tell the caller)."""
+    """Say one of the conversation's phrases: `opening`, `greeting`, `reprompt` (are you still there?),
+    `goodbye`, `quiet_goodbye` (to a caller who went quiet) or `voicemail` (the message a voicemail is left); or,
+    as `announcement`, the `text` given (what the call service has to tell the caller)."""
 
     phrase: str
     at_ms: float
-    count: int = 0
     ends: bool = False  # the call ends once it has been said
     text: str = ""
 
@@ -78,6 +82,22 @@ class ForgetEarly:
 
 
 @dataclass(frozen=True)
+class HearGreeting:
+    """The called party of a call being screened said something: recognise it, and report its words with
+    `CallController.heard()` (a voicemail's greeting says so)."""
+
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class VoicemailReached:
+    """The call the appliance placed reached a voicemail (`why`: long greeting, words, beep); its message will be
+    left once it records."""
+
+    why: str
+
+
+@dataclass(frozen=True)
 class StopReply:
     """Stop the reply in progress and the audio playing. `forget_turn`: the caller went on speaking before
     anything was said to their turn, so it is not a turn of its own; its audio joins the next one."""
@@ -94,9 +114,12 @@ class Hangup:
 class CallController:
     """The call's decisions. Feed `frame()` with each frame; report `said()` and `reply_over()`."""
 
-    def __init__(self, turns: TurnTaker | None = None, opening: bool = False, judge_after_ms: float | None = None):
+    def __init__(self, turns: TurnTaker | None = None, opening: bool = False, judge_after_ms: float | None = None,
+                 screen: VoicemailDetector | None = None):
         self.turns = turns or TurnTaker()
-        self.opening = opening  # a call the appliance placed: it speaks first, at once
+        self.opening = opening  # a call the appliance placed: it speaks first, at once (or once a person is heard)
+        self.screen = screen  # who answered a placed call is heard first; None: nobody is screened
+        self.screening = screen is not None  # listening only: until a person is heard, or to the end on a voicemail
         self.judge_after_ms = judge_after_ms  # a pause this long is judged by the end-of-turn model; None: no model
         self.ended = False
         self._ring: deque = deque(maxlen=PRE_ROLL_MS // FRAME_MS)
@@ -110,13 +133,14 @@ class CallController:
         self._reply_said = False
         self.on_hold = False
         self.handed_over = False
+        self.ended_by: str | None = None  # why the appliance ended the call: `silence`, `voicemail`; None: other
 
     def start(self) -> list:
         """The line is connected."""
         if not self.opening:
             return []
         self.turns.greeted = True
-        return self._reply(Say("opening", 0.0))
+        return [] if self.screening else self._reply(Say("opening", 0.0))
 
     def frame(self, frame: np.ndarray, events: list, *, speaking: bool, pause_ms: float) -> list:
         """One frame of the caller's audio, the VAD's events and keys in it, whether the line is playing the
@@ -132,14 +156,24 @@ class CallController:
             self.turns.advance(FRAME_MS, events, thinking=True, speaking=speaking)
             self._collecting, self._held, self._early, self._judging = None, [], False, False
             return []
-        out: list = []
-        for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking):
-            out += self._decide(decision, thinking, speaking)
-        out += self._speculate(pause_ms)
+        if self.screening:
+            out = self._screen(events)
+        else:
+            out = []
+            for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking):
+                out += self._decide(decision, thinking, speaking)
+            out += self._speculate(pause_ms)
         if self._ending and not self._replying and not speaking:
             self.ended = True
             out.append(Hangup())
         return out
+
+    def heard(self, text: str) -> list:
+        """The words of the oldest `HearGreeting` not yet reported ("" when they could not be recognised)."""
+        if self.screen is None:
+            return []
+        decided = self.screen.heard(text)
+        return [] if self.ended else [command for decision in decided for command in self._screened(decision)]
 
     def said(self) -> None:
         """The reply in progress put something on the line."""
@@ -186,10 +220,37 @@ class CallController:
         if isinstance(decision, Greet):
             return self._reply(Say("greeting", decision.at_ms))
         if isinstance(decision, Reprompt):
-            return self._reply(Say("reprompt", decision.at_ms, count=decision.count))
+            return self._reply(Say("reprompt", decision.at_ms))
         if isinstance(decision, SilenceHangup):
+            self._ending, self.ended_by = True, "silence"
+            return self._reply(Say("quiet_goodbye", decision.at_ms, ends=True))
+        return []
+
+    def _screen(self, events: list) -> list:
+        """A frame of a call being screened: the called party's speech is only collected to be recognised, and the
+        screen decides. The turn taker keeps time with the call's audio but greets and asks nobody meanwhile."""
+        self.turns.advance(FRAME_MS, [], thinking=True)
+        out: list = []
+        for event in events:
+            if isinstance(event, VoiceStarted):
+                self._collecting = list(self._ring)
+                self._ring.clear()
+            elif isinstance(event, VoiceStopped) and self._collecting is not None:
+                out.append(HearGreeting(np.concatenate(self._collecting)))
+                self._collecting = None
+        return out + [command for decision in self.screen.advance(FRAME_MS, events)
+                      for command in self._screened(decision)]
+
+    def _screened(self, decision) -> list:
+        if isinstance(decision, PersonAnswered):
+            self.screening, self._collecting = False, None
+            return self._reply(Say("opening", decision.at_ms))
+        if isinstance(decision, VoicemailAnswered):
+            self.ended_by = "voicemail"
+            return [VoicemailReached(decision.why)]
+        if isinstance(decision, LeaveMessage):
             self._ending = True
-            return self._reply(Say("goodbye", decision.at_ms, ends=True))
+            return self._reply(Say("voicemail", decision.at_ms, ends=True))
         return []
 
     def _reply(self, command) -> list:

@@ -3,7 +3,9 @@
 What happens next is decided by the call's controller (`controller.py`, no I/O): a barge-in stops the
 reply, a goodbye ends the call. The session carries out its commands: it runs the engines (synchronous,
 on worker threads), streams the reply sentence by sentence, holds the caller while the answer is being
-prepared, records every turn, and turns a stage's error into the apology.
+prepared, records every turn, and turns a stage's error into the apology. On a call the appliance placed
+with a message for a voicemail, it also listens for the voicemail's beep and recognises what the called
+party says first, for the controller's screen.
 """
 
 from __future__ import annotations
@@ -18,18 +20,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.audio import FRAME_MS, LINE_RATE_HZ
+from appliance.audio.beep import BeepDetector
 from appliance.audio.dtmf import KeyPressed
 from appliance.call.controller import (
     Answer,
     CallController,
     ForgetEarly,
     Hangup,
+    HearGreeting,
     JudgeTurn,
     Recognise,
     Say,
     StopReply,
+    VoicemailReached,
 )
 from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
+from appliance.call.voicemail import VoicemailDetector
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter, speakable
@@ -52,7 +58,7 @@ class TurnRecord:
     """One turn of the call as it happened: what was heard, the reply, what was spoken, and the times."""
 
     index: int
-    kind: str  # greeting, caller, reprompt, goodbye, announcement
+    kind: str  # greeting, caller, reprompt, goodbye, announcement, voicemail
     at_ms: float
     heard: str | None = None
     reply: dict | None = None
@@ -106,18 +112,24 @@ class CallSession:
     """Runs one call on a line until either side hangs up: the runner of the call's controller."""
 
     def __init__(self, line, detector, transcriber, synthesizer, conversation, turns: TurnTaker | None = None,
-                 events=None, opening: str | None = None, judge: TurnJudge | None = None):
-        """`judge`: the end-of-turn model and when to ask it; None: silence alone ends the caller's turn."""
+                 events=None, opening: str | None = None, judge: TurnJudge | None = None,
+                 voicemail: str | None = None):
+        """`judge`: the end-of-turn model and when to ask it; None: silence alone ends the caller's turn.
+        `voicemail` (with an `opening`): who answers is listened to first; a person hears the opening, a voicemail
+        this message ("": none, the call just ends). None: the opening is said at once."""
         self.line = line
-        self.opening = opening  # said at once when the line connects, instead of the greeting (a call placed)
+        self.opening = opening  # said when the line connects (or a person is heard), instead of the greeting
+        self.voicemail = voicemail
         self.events = events or (lambda kind, **data: None)  # events(kind, **data): what the call service publishes
         self.detector = detector
         self.transcriber = transcriber
         self.synthesizer = synthesizer
         self.conversation = conversation
         self.judge = judge
+        screen = VoicemailDetector() if opening is not None and voicemail is not None else None
+        self.beeps = BeepDetector() if screen is not None else None
         self.controller = CallController(turns, opening=opening is not None,
-                                         judge_after_ms=judge.decide_after_ms if judge else None)
+                                         judge_after_ms=judge.decide_after_ms if judge else None, screen=screen)
         self.records: list[TurnRecord] = []
         self._task: asyncio.Task | None = None
         self._record: TurnRecord | None = None
@@ -126,21 +138,29 @@ class CallSession:
         self._judging: asyncio.Task | None = None  # the end-of-turn model's answer about this pause
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
+        self._hearing: list[asyncio.Task] = []  # the called party's words being recognised, oldest first
+        self._message: asyncio.Task | None = None  # the voicemail message's audio, synthesized once one is reached
+        self._voicemail_record: TurnRecord | None = None
 
     async def run(self) -> list[TurnRecord]:
         """Answer the call until it ends; return the turns."""
         self._acks = await asyncio.to_thread(acknowledgements, self.synthesizer)
         # What the appliance says unprompted is synthesized before the call is answered: the greeting starts on time.
-        # A call the appliance placed opens with who calls and why, at once: the called party has already said hello.
+        # A call the appliance placed opens with who calls and why: at once (the called party has already said
+        # hello), or, when it may reach a voicemail, as soon as a person is heard.
         first = self.opening or self.conversation.greeting()
         self._ready = dict(await asyncio.to_thread(lambda: [(text, prepared(self.synthesizer, text)) for text in (
-            first, self.conversation.goodbye())]))
+            first, self.conversation.goodbye(), self.conversation.reprompt(), self.conversation.quiet_goodbye())]))
         controller = self.controller
         for command in controller.start():
             await self._carry_out(command)
         take_keys = getattr(self.line, "take_keys", None)  # keys signalled out of band (RFC 4733, AudioSocket)
         async for frame in self.line.audio():
             events = self.detector.process(frame) + self._verdict()
+            if controller.screening:
+                events += self.beeps.process(frame)
+                for command in self._words_heard():
+                    await self._carry_out(command)
             if take_keys is not None:
                 events += [KeyPressed(key, controller.turns.position_ms + FRAME_MS) for key in take_keys()]
             for command in controller.frame(frame, events, speaking=self.line.playing,
@@ -152,7 +172,32 @@ class CallSession:
             self._cancel.set()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._voicemail_record is not None:  # what the greeting said, all of it, for the call's record
+            for task in self._hearing:
+                await asyncio.gather(task, return_exceptions=True)
+            self._voicemail_record.heard = " ".join(filter(None, self.controller.screen.words + [
+                self._words_of(task) for task in self._hearing]))
         return self.records
+
+    @property
+    def ended_by(self) -> str | None:
+        """Why the appliance ended the call, when it was for a reason of its own: `silence` (the caller went quiet)
+        or `voicemail` (a call it placed reached one); None otherwise."""
+        return self.controller.ended_by
+
+    def _words_heard(self) -> list:
+        """The controller's commands for the called party's words recognised since the last frame, in order."""
+        out = []
+        while self._hearing and self._hearing[0].done():
+            out += self.controller.heard(self._words_of(self._hearing.pop(0)))
+        return out
+
+    @staticmethod
+    def _words_of(task: asyncio.Task) -> str:
+        """What a recognition task heard; "" when it failed (the screen decides without those words)."""
+        if task.cancelled() or task.exception() is not None:
+            return ""
+        return task.result().text
 
     async def hold(self) -> None:
         """A transfer rings: the caller's words are not answered meanwhile (the service plays the ringing)."""
@@ -173,12 +218,28 @@ class CallSession:
         return self.controller.handed_over
 
     async def _carry_out(self, command) -> None:
-        if isinstance(command, Say):
+        if isinstance(command, Say) and command.phrase == "voicemail":
+            self._start(self._leave_message(command.at_ms))
+        elif isinstance(command, Say):
             text = {"opening": lambda: self.opening, "greeting": self.conversation.greeting,
-                    "reprompt": lambda: self.conversation.reprompt(command.count),
-                    "goodbye": self.conversation.goodbye, "announcement": lambda: command.text}[command.phrase]()
-            kind = {"opening": "greeting"}.get(command.phrase, command.phrase)
+                    "reprompt": self.conversation.reprompt, "goodbye": self.conversation.goodbye,
+                    "quiet_goodbye": self.conversation.quiet_goodbye,
+                    "announcement": lambda: command.text}[command.phrase]()
+            kind = {"opening": "greeting", "quiet_goodbye": "goodbye"}.get(command.phrase, command.phrase)
             self._start(self._say(text, kind, command.at_ms, ends=command.ends))
+        elif isinstance(command, HearGreeting):
+            task = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio, LINE_RATE_HZ))
+            task.add_done_callback(quietly)
+            self._hearing.append(task)
+        elif isinstance(command, VoicemailReached):
+            # The message is made while the greeting plays on, so that it starts right after the beep.
+            self._message = asyncio.create_task(asyncio.to_thread(synthesized, self.synthesizer, self.voicemail))
+            self._message.add_done_callback(quietly)
+            record = self._voicemail_record = self._new_record("voicemail", self.controller.turns.position_ms)
+            record.heard = " ".join(filter(None, self.controller.screen.words))
+            record.reply = _spoken_reply(self.voicemail, "other")
+            record.call_ended = True
+            self.events("voicemail-reached", why=command.why)
         elif isinstance(command, Answer):
             early, self._early, self._judging = (self._early if command.early else None), None, None
             self._start(self._answer(command.audio, command.turn, command.decided_ms, early, keyed=command.keys))
@@ -270,6 +331,17 @@ class CallSession:
         else:
             await self._speak(text, record)
         return ends
+
+    async def _leave_message(self, at_ms: float) -> bool:
+        """Say the voicemail's message (nothing when there is none); the call ends after it."""
+        record = self._voicemail_record or self._new_record("voicemail", at_ms)
+        pcm = await self._message if self._message is not None else np.zeros(0, np.int16)
+        if len(pcm):
+            self.line.play(pcm)
+            self.controller.said()
+            record.spoken.append(self.voicemail)
+        self.events("voicemail-message", after=self.controller.screen.recording_after, left=bool(len(pcm)))
+        return True
 
     async def _answer(self, audio: np.ndarray | None, turn: TurnEnded | KeysEntered, decided_ms: float,
                       early: asyncio.Task | None = None, keyed: str | None = None) -> bool:

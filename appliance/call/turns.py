@@ -1,4 +1,4 @@
-"""Turn taking as a pure state machine over the call's audio time: greeting, reprompts, barge-in, end of turn.
+"""Turn taking as a pure state machine over the call's audio time: greeting, a quiet caller, barge-in, end of turn.
 
 It is fed the VAD's events for each stretch of line audio and whether the appliance is thinking or
 speaking, and answers with what should happen. It counts milliseconds of audio, never a clock, so the
@@ -22,15 +22,14 @@ class Greet:
 
 @dataclass(frozen=True)
 class Reprompt:
-    """The caller has been silent since the appliance last spoke: ask again (`count` from 1)."""
+    """The caller has been silent since the appliance last spoke: ask, once, whether they are still there."""
 
     at_ms: float
-    count: int
 
 
 @dataclass(frozen=True)
 class SilenceHangup:
-    """Silence for too long after every reprompt: say goodbye and hang up."""
+    """Still silent after that question: the caller has gone. Say goodbye and hang up."""
 
     at_ms: float
 
@@ -76,14 +75,19 @@ class KeysEntered:
 
 
 class TurnTaker:
-    """Decides, from the audio timeline, when the appliance greets, reprompts, stops or hangs up."""
+    """Decides, from the audio timeline, when the appliance greets, asks whether the caller is still there, stops
+    or hangs up.
 
-    def __init__(self, greet_after_ms: float = 2000, reprompt_after_ms: float = 7000, reprompts: int = 2,
-                 hangup_after_ms: float = 7000, keys_end_ms: float = 2500):
+    A caller who goes quiet is asked once, `still_there_after_ms` after the appliance stopped speaking; one who
+    stays quiet `goodbye_after_ms` after that question has gone (a dropped signal, a phone put down), and the call
+    ends. Asking more than once only keeps an empty line busy; anything the caller says or keys starts over.
+    """
+
+    def __init__(self, greet_after_ms: float = 2000, still_there_after_ms: float = 8000,
+                 goodbye_after_ms: float = 6000, keys_end_ms: float = 2500):
         self.greet_after_ms = greet_after_ms
-        self.reprompt_after_ms = reprompt_after_ms
-        self.reprompts = reprompts
-        self.hangup_after_ms = hangup_after_ms
+        self.still_there_after_ms = still_there_after_ms
+        self.goodbye_after_ms = goodbye_after_ms
         self.keys_end_ms = keys_end_ms
         self.keys = ""
         self._keys_start = self._last_key = 0.0
@@ -92,7 +96,7 @@ class TurnTaker:
         self.greeted = False
         self.caller_spoke = False
         self.caller_speaking = False
-        self.reprompted = 0
+        self.asked = False  # whether the caller was asked if they are still there, since they last spoke
         self.hung_up = False
         self._turn_start = 0.0
 
@@ -103,7 +107,7 @@ class TurnTaker:
         for event in events:
             if isinstance(event, VoiceStarted):
                 self.caller_speaking = self.caller_spoke = True
-                self.reprompted = 0
+                self.asked = False
                 self._turn_start = event.at_ms
                 out.append(BargeIn(event.at_ms) if speaking else TurnStarted(event.at_ms))
             elif isinstance(event, VoiceStopped) and self.caller_speaking:
@@ -123,19 +127,19 @@ class TurnTaker:
                 self.greeted = True
                 self.quiet_ms = 0.0
                 out.append(Greet(self.position_ms))
-        elif self.reprompted < self.reprompts:
-            if self.quiet_ms >= self.reprompt_after_ms:
-                self.reprompted += 1
+        elif not self.asked:
+            if self.quiet_ms >= self.still_there_after_ms:
+                self.asked = True
                 self.quiet_ms = 0.0
-                out.append(Reprompt(self.position_ms, self.reprompted))
-        elif self.quiet_ms >= self.hangup_after_ms:
+                out.append(Reprompt(self.position_ms))
+        elif self.quiet_ms >= self.goodbye_after_ms:
             self.hung_up = True
             out.append(SilenceHangup(self.position_ms))
         return out
 
     def _key(self, event: KeyPressed) -> list:
         self.caller_spoke = True
-        self.reprompted = 0
+        self.asked = False
         started = [] if self.keys else [KeysStarted(event.at_ms)]
         self._last_key = event.at_ms
         if not self.keys:

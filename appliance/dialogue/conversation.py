@@ -120,6 +120,14 @@ def goodbye_for(company: str) -> str:
     return f"Thank you for calling {company}. Have a great day. Goodbye!"
 
 
+STILL_THERE = "Are you still there?"
+
+
+def quiet_goodbye_for(company: str) -> str:
+    """What a caller who went quiet hears before the appliance hangs up: why the call ends, and the way back."""
+    return f"I can't hear anyone, so I'll end the call now. Please call {company} again any time. Goodbye!"
+
+
 class Conversation:
     """Holds one call's state; tasks go to the policy, questions to retrieval and the reply model."""
 
@@ -156,15 +164,17 @@ class Conversation:
         """The proactive greeting, with the company's name."""
         return greeting_for(self.company, self.greeting_template)
 
-    def reprompt(self, count: int) -> str:
-        """What to say when the caller has gone quiet."""
-        if count == 1:
-            return "Are you still there? How can I help you?"
-        return "I can't hear anything. If you need help, please say so now."
+    def reprompt(self) -> str:
+        """The one question to a caller who has gone quiet."""
+        return STILL_THERE
 
     def goodbye(self) -> str:
         """The polite goodbye before the appliance hangs up."""
         return goodbye_for(self.company)
+
+    def quiet_goodbye(self) -> str:
+        """The goodbye to a caller who stayed quiet after being asked whether they are still there."""
+        return quiet_goodbye_for(self.company)
 
     def handover_summary(self, agent_name: str | None = None) -> str:
         """What a person taking the call over hears first (a warm transfer): who is waiting, and why."""

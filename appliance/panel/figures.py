@@ -13,6 +13,7 @@ from appliance.doctor import MIN_FREE_DISK_GB
 from appliance.records.models import Call, CallStats, Escalation, Outbox, database
 
 UNFINISHED = ("queued", "sending")
+NOT_RESOLVED = ("silence", "voicemail")  # how a call ended (Call.ended_by) when nobody was helped
 
 
 def _stamp(moment: datetime) -> str:
@@ -20,11 +21,13 @@ def _stamp(moment: datetime) -> str:
 
 
 def last_hour(now: datetime) -> dict:
-    """Calls, average response time, knowledge use, autonomous resolution, escalations and messages sent."""
+    """Calls, average response time, knowledge use, autonomous resolution, escalations, callers who went quiet
+    (asked whether they were still there, then hung up on) and messages sent. A call that ended in silence or on a
+    voicemail was not resolved by anyone."""
     since = _stamp(now - timedelta(hours=1))
     calls = Call.select().where(Call.started_at >= since)
     stats = CallStats.select().join(Call).where(Call.started_at >= since)
-    finished = stats.count()
+    helped = stats.count() - stats.where(Call.ended_by.in_(NOT_RESOLVED)).count()
     escalated = stats.where(CallStats.escalated == True).count()  # noqa: E712
     average = (CallStats.select(fn.AVG(CallStats.voice_to_voice_p50_ms)).join(Call)
                .where(Call.started_at >= since).scalar())
@@ -33,8 +36,9 @@ def last_hour(now: datetime) -> dict:
     return {"calls": calls.count(),
             "response_ms": round(average) if average is not None else None,
             "knowledge": stats.where(CallStats.used_knowledge == True).count(),  # noqa: E712
-            "resolved": finished - escalated,
+            "resolved": helped - escalated,
             "escalations": Escalation.select().where(Escalation.created_at >= since).count(),
+            "abandoned": calls.where(Call.ended_by == "silence").count(),
             "sms": sent.get("sms", 0), "emails": sent.get("email", 0), "whatsapp": sent.get("whatsapp", 0)}
 
 

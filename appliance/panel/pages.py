@@ -24,8 +24,13 @@ NAV = (("/", "Live"), ("/calls", "Calls"), ("/outbox", "Outbox"), ("/callbacks",
 LIST_LIMIT = 200
 KEEPALIVE_S = 15.0
 FIGURES = (("calls", "Calls"), ("response_ms", "Avg response (ms)"), ("knowledge", "Answered from knowledge"),
-           ("resolved", "Resolved by the appliance"), ("escalations", "Escalations"), ("sms", "SMS sent"),
-           ("emails", "Emails sent"), ("whatsapp", "WhatsApp sent"))
+           ("resolved", "Resolved by the appliance"), ("escalations", "Escalations"),
+           ("abandoned", "Callers who went quiet"), ("sms", "SMS sent"), ("emails", "Emails sent"),
+           ("whatsapp", "WhatsApp sent"))
+# How a call ended (Call.ended_by), in words; anything else is shown as it is stored.
+ENDED_BY = {"caller": "caller hung up", "appliance": "appliance hung up", "silence": "caller went quiet",
+            "voicemail": "reached voicemail", "transferred": "handed to a person", "line": "line ended it",
+            "dropped": "network dropped it", "service-restart": "service restarted"}
 QUALITY_ORDER = Case(Lead.quality, (("hot", 0), ("warm", 1), ("cold", 2)), 3)
 
 
@@ -292,15 +297,16 @@ async def calls(request):
     lines = []
     for call, stats in rows:
         link = html('<a href="/calls/{id}">{id}</a>', id=call.id)
+        ended = ENDED_BY.get(call.ended_by, call.ended_by) if call.ended_at else "in progress"
         if stats is None:
-            lines.append(cells(link, local(call.started_at, zone), call.caller_id or "withheld",
-                               "in progress" if not call.ended_at else "", "", "", "", ""))
+            lines.append(cells(link, local(call.started_at, zone), call.caller_id or "withheld", "", ended,
+                               "", "", "", ""))
             continue
         lines.append(cells(link, local(call.started_at, zone), call.caller_id or "withheld", f"{stats.duration_s} s",
-                           ", ".join(dict.fromkeys(stats.intents)), ", ".join(stats.actions),
+                           ended, ", ".join(dict.fromkeys(stats.intents)), ", ".join(stats.actions),
                            "" if stats.voice_to_voice_p50_ms is None else f"{stats.voice_to_voice_p50_ms} ms",
                            "yes" if stats.escalated else ""))
-    headings = ("#", "Started", "Caller", "Length", "Intents", "Actions", "Response p50", "Escalated")
+    headings = ("#", "Started", "Caller", "Length", "Ended", "Intents", "Actions", "Response p50", "Escalated")
     body = html("{search}{table}", search=search, table=table(headings, lines, "No calls match."))
     return page(request, "Calls", body)
 
@@ -325,7 +331,7 @@ async def call_page(request):
                    '<dt>Ended</dt><dd>{ended} {by}</dd><dt>Summary</dt><dd>{summary}</dd>{extra}</dl>',
                    caller=call.caller_id or "withheld", started=local(call.started_at, zone),
                    ended=local(call.ended_at, zone) or "in progress",
-                   by=f"(by {call.ended_by})" if call.ended_by else "",
+                   by=f"({ENDED_BY.get(call.ended_by, call.ended_by)})" if call.ended_by else "",
                    summary=call.summary,
                    extra=html('<dt>Analytics</dt><dd>{turns} turns, {s} s, response p50 {p50} ms, knowledge {k}, '
                               'escalated {e}</dd>', turns=stats.turns, s=stats.duration_s,

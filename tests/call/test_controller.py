@@ -4,9 +4,11 @@ import numpy as np
 
 from appliance.audio import FRAME_MS
 from appliance.audio.dtmf import KeyPressed
+from appliance.audio.beep import Beep
 from appliance.call.controller import (EARLY_STT_MS, PRE_ROLL_MS, Answer, CallController, ForgetEarly, Hangup,
-                                       JudgeTurn, Recognise, Say, StopReply)
+                                       HearGreeting, JudgeTurn, Recognise, Say, StopReply, VoicemailReached)
 from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
+from appliance.call.voicemail import VoicemailDetector
 from appliance.vad.segmenter import VoiceStarted, VoiceStopped
 
 SAMPLES = 160  # one 20 ms frame at 8 kHz
@@ -41,9 +43,8 @@ def frames_in(audio: np.ndarray) -> list[int]:
     return sorted(set(audio.tolist()))
 
 
-def test_silence_greets_then_reprompts_then_says_goodbye_and_hangs_up():
-    controller = CallController(TurnTaker(greet_after_ms=2000, reprompt_after_ms=3000, reprompts=1,
-                                          hangup_after_ms=3000))
+def test_silence_greets_then_asks_once_then_says_goodbye_and_hangs_up_ended_by_silence():
+    controller = CallController(TurnTaker(greet_after_ms=2000, still_there_after_ms=3000, goodbye_after_ms=3000))
     caller = Caller(controller)
     assert controller.start() == []
     greet = caller.frames(100)
@@ -51,14 +52,37 @@ def test_silence_greets_then_reprompts_then_says_goodbye_and_hangs_up():
     controller.said()
     controller.reply_over()
     again = caller.frames(150)
-    assert again == [Say("reprompt", 5000.0, count=1)]
+    assert again == [Say("reprompt", 5000.0)]
     controller.reply_over()
     bye = caller.frames(150)
-    assert bye == [Say("goodbye", 8000.0, ends=True)]
+    assert bye == [Say("quiet_goodbye", 8000.0, ends=True)]
     assert caller.frames(5, speaking=True) == []  # the goodbye is still playing: no hang-up yet
-    controller.reply_over()
+    controller.reply_over(ends_call=True)
     assert caller.frames(1) == [Hangup()]
     assert controller.ended and caller.frames(10) == []
+    assert controller.ended_by == "silence"
+
+
+def test_a_caller_who_speaks_after_the_question_is_answered_and_not_hung_up_on():
+    controller = CallController(TurnTaker(greet_after_ms=1000, still_there_after_ms=3000, goodbye_after_ms=3000))
+    caller = Caller(controller)
+    assert caller.frames(50) == [Say("greeting", 1000.0)]
+    controller.said()
+    controller.reply_over()
+    assert caller.frames(150) == [Say("reprompt", 4000.0)]
+    controller.said()
+    controller.reply_over()
+    caller.frames(100)  # two seconds to think
+    caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
+    caller.frames(50)
+    out = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 1000)]})
+    assert len(out) == 1 and isinstance(out[0], Answer)  # a turn like any other
+    controller.said()
+    controller.reply_over()
+    assert not any(isinstance(c, Say) for c in caller.frames(140))  # the old silence counts no more
+    again = caller.frames(10)
+    assert [c.phrase for c in again] == ["reprompt"]  # a new silence is asked about, after the full wait
+    assert controller.ended_by is None
 
 
 def test_a_turn_is_answered_with_its_audio_and_pre_roll():
@@ -209,7 +233,7 @@ def test_a_placed_call_opens_at_once():
 
 
 def test_on_hold_the_caller_starts_no_turn_and_hears_no_reprompt_then_resume_says_why():
-    controller = CallController(TurnTaker(greet_after_ms=60000, reprompt_after_ms=1000))
+    controller = CallController(TurnTaker(greet_after_ms=60000, still_there_after_ms=1000))
     caller = Caller(controller)
     caller.frames(1, {0: [VoiceStarted(0)]})
     caller.frames(1, {0: [VoiceStopped(20, 20)]})
@@ -235,3 +259,54 @@ def test_handed_over_the_call_ends_without_a_hang_up():
     controller.hand_over()
     assert controller.ended and controller.handed_over
     assert Hangup() not in caller.frames(10)
+
+
+# A call the appliance placed, screened for a voicemail first
+
+
+def screened() -> tuple[CallController, Caller]:
+    controller = CallController(TurnTaker(greet_after_ms=2000), opening=True, screen=VoicemailDetector())
+    assert controller.start() == []  # the opening waits for a person
+    return controller, Caller(controller)
+
+
+def test_a_person_who_says_hello_then_waits_hears_the_opening_once_their_words_are_in():
+    controller, caller = screened()
+    caller.frames(10)
+    out = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
+    out += caller.frames(30)
+    out += caller.frames(1, {0: [VoiceStopped(caller.at_ms - 700, 600)]})
+    assert len(out) == 1 and isinstance(out[0], HearGreeting)
+    assert len(frames_in(out[0].audio)) > 30  # "Hello?", with its first syllable
+    assert caller.frames(100) == []  # silent long enough, but what they said is not recognised yet
+    opened = controller.heard("Hello?")
+    assert [c.phrase for c in opened] == ["opening"]
+    controller.said()
+    controller.reply_over()
+    assert controller.turns.position_ms == caller.at_ms  # the turn taker kept the call's time while screening
+    caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
+    assert isinstance(caller.frames(1, {0: [VoiceStopped(caller.at_ms, 20)]})[0], Answer)  # a call like any other
+    assert controller.ended_by is None
+
+
+def test_nobody_saying_anything_is_a_person_too():
+    controller, caller = screened()
+    out = caller.frames(200)
+    assert [c.phrase for c in out if isinstance(c, Say)] == ["opening"] and out[0].at_ms == 3000.0
+
+
+def test_a_voicemail_is_heard_out_then_left_the_message_after_its_beep_and_the_call_ends():
+    controller, caller = screened()
+    out = caller.frames(1, {0: [VoiceStarted(0)]}) + caller.frames(200)  # a greeting that runs on
+    assert out == [VoicemailReached("long greeting")]
+    assert controller.ended_by == "voicemail"
+    out = caller.frames(1, {0: [VoiceStopped(caller.at_ms - 700, 4000)]}) + caller.frames(20)
+    assert len(out) == 1 and isinstance(out[0], HearGreeting)
+    controller.heard("Please leave a message after the tone.")
+    out = caller.frames(1, {0: [Beep(caller.at_ms - 500, caller.at_ms, 1000.0)]})
+    assert out == [Say("voicemail", caller.at_ms, ends=True)]
+    controller.said()
+    spoken = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True) + caller.frames(50, speaking=True)
+    assert spoken == []  # the voicemail's noise never interrupts the message
+    controller.reply_over(ends_call=True)
+    assert caller.frames(1) == [Hangup()]

@@ -36,7 +36,7 @@ def test_a_silent_caller_is_greeted_after_two_seconds(vad_model):
 
 def test_a_caller_who_speaks_first_is_not_greeted(vad_model, speak):
     audio = np.concatenate([silence(500), speak("What is your refund policy?"), silence(2500)])
-    decided = [d for d, _ in run(vad_model, audio, TurnTaker(greet_after_ms=2000, reprompt_after_ms=10000))]
+    decided = [d for d, _ in run(vad_model, audio, TurnTaker(greet_after_ms=2000, still_there_after_ms=10000))]
     assert [type(d) for d in decided] == [TurnStarted, TurnEnded]
 
 
@@ -52,18 +52,30 @@ def test_end_of_turn_waits_out_a_pause_mid_sentence(vad_model, speak):
     assert 650 <= position - turns[0].end_ms <= 800  # decided after the 700 ms of silence, not before
 
 
-def test_reprompts_then_goodbye_after_the_appliance_spoke(vad_model, speak):
-    taker = TurnTaker(greet_after_ms=2000, reprompt_after_ms=5000, reprompts=2, hangup_after_ms=5000)
+def test_a_quiet_caller_is_asked_once_whether_they_are_still_there_then_the_call_ends(vad_model, speak):
+    taker = TurnTaker(greet_after_ms=2000, still_there_after_ms=5000, goodbye_after_ms=4000)
     audio = np.concatenate([speak("Hello?"), silence(30000)])
-    spoken_until = len(speak("Hello?")) / 8 + 1500  # thinking and speaking the reply: no reprompt meanwhile
-    decided = run(vad_model, audio, taker, speaking=lambda at: at <= spoken_until)
-    reprompts = [(d, p) for d, p in decided if isinstance(d, Reprompt)]
-    assert [d.count for d, _ in reprompts] == [1, 2]
-    assert reprompts[0][1] == pytest.approx(spoken_until + 5000, abs=FRAME_MS)
-    assert reprompts[1][1] == pytest.approx(spoken_until + 10000, abs=FRAME_MS)
+    spoken_until = len(speak("Hello?")) / 8 + 1500  # thinking and speaking the reply: no question meanwhile
+    question_s = 1200  # "Are you still there?" being said: the wait for an answer starts after it
+    decided = run(vad_model, audio, taker, speaking=lambda at: at <= spoken_until or
+                  spoken_until + 5000 < at <= spoken_until + 5000 + question_s)
+    asked = [p for d, p in decided if isinstance(d, Reprompt)]
+    assert asked == [pytest.approx(spoken_until + 5000, abs=FRAME_MS)]  # once
     hangups = [p for d, p in decided if isinstance(d, SilenceHangup)]
-    assert hangups == [pytest.approx(spoken_until + 15000, abs=FRAME_MS)]
+    assert hangups == [pytest.approx(spoken_until + 5000 + question_s + 4000, abs=2 * FRAME_MS)]
     assert not any(isinstance(d, Greet) for d, _ in decided)
+
+
+def test_a_caller_who_answers_the_question_goes_on_and_may_be_asked_again_later(vad_model, speak):
+    taker = TurnTaker(greet_after_ms=1000, still_there_after_ms=2000, goodbye_after_ms=3000)
+    answer = speak("Yes, sorry, I'm here.")
+    audio = np.concatenate([silence(4000), answer, silence(12000)])
+    answered_at = 4000 + len(answer) / 8
+    decided = run(vad_model, audio, taker)
+    kinds = [type(d) for d, _ in decided]
+    # Greeted, asked, then the caller's turn as usual; a new silence is asked about again, once, before the end.
+    assert kinds == [Greet, Reprompt, TurnStarted, TurnEnded, Reprompt, SilenceHangup], kinds
+    assert decided[4][1] >= answered_at + 2000 - 400  # counted from the caller's turn, not the old silence
 
 
 def test_barge_in_is_noticed_within_200_ms(vad_model, speak):
@@ -78,7 +90,7 @@ def test_barge_in_is_noticed_within_200_ms(vad_model, speak):
 
 
 def test_no_reprompt_while_the_appliance_is_thinking(vad_model, speak):
-    taker = TurnTaker(reprompt_after_ms=3000)
+    taker = TurnTaker(still_there_after_ms=3000)
     audio = np.concatenate([speak("Where is my order?"), silence(9000)])
     turn_end = len(speak("Where is my order?")) / 8
     decided = run(vad_model, audio, taker, thinking=lambda at: at <= turn_end + 4000)

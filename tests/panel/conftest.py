@@ -76,11 +76,11 @@ async def admin(client):
 
 
 def seed_call(caller: str = "+15551230001", heard: str = "What is your refund policy?", intents=("faq",),
-              p50_ms: int | None = 740, knowledge: bool = True, escalated: bool = False):
+              p50_ms: int | None = 740, knowledge: bool = True, escalated: bool = False, ended_by: str = "caller"):
     """A finished call with one caller turn and its analytics, as the call service writes them."""
     from appliance.records.models import Call, CallStats, Turn, utc_now
 
-    call = Call.create(caller_id=caller, ended_at=utc_now(), ended_by="caller", summary="asked about refunds")
+    call = Call.create(caller_id=caller, ended_at=utc_now(), ended_by=ended_by, summary="asked about refunds")
     Turn.create(call=call, number=0, kind="greeting", spoken="Hello, thank you for calling TechCorp.")
     Turn.create(call=call, number=1, kind="caller", heard=heard, spoken="We offer a 30-day money back guarantee.",
                 reply={"immediate_response": "We offer a 30-day money back guarantee.", "intent": intents[0],

@@ -15,6 +15,7 @@ def _audited(what: str) -> bool:
 async def test_the_live_page_shows_the_last_hours_figures(admin, panel):
     panel.seed_call(p50_ms=700)
     panel.seed_call(caller="+15551230002", p50_ms=900, knowledge=False, escalated=True, intents=("speak_to_human",))
+    panel.seed_call(caller="+15551230003", p50_ms=None, knowledge=False, ended_by="silence", intents=("other",))
     Escalation.create(agent="John", reason="asked for a person")
     panel.seed_message(state="sent", channel="sms", key="s1")
     panel.seed_message(state="sent", channel="email", key="e1")
@@ -22,8 +23,9 @@ async def test_the_live_page_shows_the_last_hours_figures(admin, panel):
     panel.seed_message(state="failed", channel="email", key="f1")
     text = await (await admin.get("/")).text()
     figures = dict(re.findall(r'data-figure="(\w+)">([^<]*)<', text))
-    assert figures == {"calls": "2", "response_ms": "800", "knowledge": "1", "resolved": "1", "escalations": "1",
-                       "sms": "1", "emails": "2", "whatsapp": "0"}
+    # The caller who went quiet is a call, but neither resolved nor escalated.
+    assert figures == {"calls": "3", "response_ms": "800", "knowledge": "1", "resolved": "1", "escalations": "1",
+                       "abandoned": "1", "sms": "1", "emails": "2", "whatsapp": "0"}
     assert "No calls in progress." in text
     assert set(re.findall(r'<img class="chart" data-chart="(\w+)" src="/chart.svg\?of=\1"', text)) == {
         "calls", "response_ms", "escalations"}
@@ -62,6 +64,14 @@ async def test_calls_are_found_by_number_and_by_intent(admin, panel):
     assert await found("?q=777&intent=faq") == set()
     options = await (await admin.get("/calls")).text()
     assert '<option value="complaint">' in options and '<option value="order_status">' in options
+
+
+async def test_the_call_list_says_how_each_call_ended(admin, panel):
+    panel.seed_call(caller="+15551230001")
+    quiet = panel.seed_call(caller="+15554440004", ended_by="silence")
+    listed = await (await admin.get("/calls")).text()
+    assert "<th>Ended</th>" in listed and "<td>caller went quiet</td>" in listed and "<td>caller hung up</td>" in listed
+    assert "(caller went quiet)" in await (await admin.get(f"/calls/{quiet.id}")).text()
 
 
 async def test_a_calls_page_has_its_transcript_reply_json_and_timings(admin, panel):
