@@ -343,7 +343,11 @@ class Conversation:
             say(reply.immediate_response + " ")
             return TurnReply(reply, passages, stages)
         priced = PRICE_ASKED.search(heard) is not None  # "how much is...": only a sentence with an amount answers it
-        quoted = None if refers else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at,
+        # "and how much is it?" leans on what came before, which only the model reads; "roughly how much is a new
+        # tank, a normal house one?" says enough of its own to be answered from the documents' sentences
+        own_words = {word for word in re.findall(r"[a-z']+", heard.lower()) if len(word) > 3} - ASKING_WORDS
+        leans = refers and len(own_words) < 3
+        quoted = None if leans else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at,
                                                 priced=priced)
         if quoted:  # the documents' own sentence answers it: said now, with nothing the model could get wrong
             quoted = self.spoken(quoted)

@@ -106,8 +106,8 @@ class Timetable:
         first (a shop's own hours come before its phone line's, its deliveries' or its workshop's)."""
         table = cls()
         about_hours = sorted(passages, key=lambda p: not re.search(r"\b(opening|hours)\b", f"{p.heading} {p.text}", re.I))
-        for passage in about_hours:
-            table._read(passage.text)
+        for passage in about_hours:  # a heading may be the rule itself: "OCTOBER BANK HOLIDAY - MONDAY 27 OCTOBER"
+            table._read(f"{passage.heading.split(' > ')[-1]}\n{passage.text}")
         return table
 
     def _read(self, text: str) -> None:

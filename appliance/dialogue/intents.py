@@ -136,6 +136,9 @@ def clauses(text: str) -> list[str]:
     return [c for c in out if re.search(r"\w", c)]
 
 
+# A clause that opens as a question does ("What number should she ring you on, so?"), whatever else it reads like
+ASKS = re.compile(r"\s*(what|when|where|who|whom|whose|which|why|how|is|are|was|were|do|does|did|can|could|will|"
+                  r"would|should|shall|may|have|has)\b", re.I)
 _TOPIC = re.compile(r"\s+(?:about|regarding|concerning|to do with|with regard to|in connection with)\s+", re.I)
 
 
@@ -168,8 +171,15 @@ class Reading:
     def question(self) -> bool:
         """Whether some clause asks something: it reads as a question, or it is no yes, no or goodbye and ends
         with a question mark."""
-        return any((label in QUESTIONS and score >= QUESTION_MIN) or (label not in ACTS and "?" in clause)
-                   for clause, label, score in self.clauses)
+        clauses = self.clauses
+        for number, (clause, label, score) in enumerate(clauses):
+            tail = clauses[number + 1][0] if number + 1 < len(clauses) else ""
+            if ASKS.match(clause) and len(tail.split()) <= 2 and "?" in tail:
+                clause += tail  # "What number should she ring you on, so?" was cut before its "so?"
+            if (label in QUESTIONS and score >= QUESTION_MIN) or ("?" in clause and (label not in ACTS
+                                                                                     or ASKS.match(clause))):
+                return True
+        return False
 
     def act(self, name: str) -> bool:
         """Whether some clause is this yes, no or goodbye."""

@@ -87,6 +87,11 @@ ASKS_FOR_PERSON = re.compile(r"\b((can|could|may) (i|we) (please )?(speak|talk)|
                              r"i need|we need|i wanna) (like )?to (speak|talk)|put me (through|on|onto|across)|connect me|"
                              r"transfer me)\b",
                              re.I)
+# A caller owning up to a wrong number: "I've dialled wrong", "my mistake", "sorry for disturbing you"
+MISDIALLED = re.compile(r"\b(wrong (number|one|line|place)|dial(l)?ed (it )?wrong|misdial\w*|(my|a) mistake|my bad|"
+                        r"sorry (for|to) (disturb|bother|trouble)\w*)\b", re.I)
+# "put me through to accounts": to be put through is to a person, whatever the desk is called
+PUT_THROUGH = re.compile(r"\b(put me (through|across|on|onto) to|transfer me to|connect me (to|with)) (the )?[a-z]+", re.I)
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|"
@@ -422,6 +427,8 @@ class Policy:
             return "complaint"
         reading = state.reading or self.classifier.read(heard, self.catalog.mask)
         yes, no = reading.act("affirm"), reading.act("deny")
+        if state.wrong_number and not reading.question and MISDIALLED.search(heard):
+            return "goodbye"  # "ai, sorry, I've dialled wrong", once told it may be a wrong number: no complaint
         task = reading.task
         if task == "buying" and reading.question and not COMMITS.search(heard):
             task = None  # "can I order online?" asks how, for the knowledge base
@@ -557,7 +564,7 @@ class Policy:
         speak to someone says it outright, whatever else the clause is about."""
         asked = ASKS_FOR_PERSON.search(state.heard)
         if (PERSON.search(state.heard) and (asked or reading.best(("speak_to_human",), 0.3))) or (
-                asked and NAMED_PERSON.search(state.heard)):
+                asked and (NAMED_PERSON.search(state.heard) or PUT_THROUGH.search(state.heard))):
             return "speak_to_human"
         if STATUS_ASKED.search(state.heard) and not state.found.get("order_id") and \
                 "caller_id" in self.identify_by and self.crm.order_ids_for(state.caller_id):

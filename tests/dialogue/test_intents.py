@@ -46,6 +46,10 @@ def test_questions_are_no_task(classifier, text):
     assert reading.task is None and reading.question
 
 
+def test_a_question_after_a_yes_like_opening_is_still_a_question(classifier):
+    assert classifier.read("Fair enough, I suppose. What number should she ring you on, so?").question
+
+
 def test_a_name_said_as_it_does_not_decide_the_task(classifier):
     mask = lambda text: text.replace("the Gold plan", "it")  # noqa: E731 (what Catalog.mask does)
     assert classifier.read("I'd like to order the Gold plan", mask).buying

@@ -495,6 +495,13 @@ def test_asking_who_to_talk_to_is_no_goodbye_and_a_role_asked_for_is_a_person(po
     assert intent == "speak_to_human" and reply.escalate_to_human
 
 
+def test_owning_up_to_a_wrong_number_ends_the_call_with_no_ticket(policy):
+    state = known_caller()
+    assert turn(policy, state, "Hello, is this Mumbai Central Hospital? I want to book a scan.")[0] == "wrong_number"
+    intent, reply = turn(policy, state, "Oh, sorry, I've dialled wrong. Sorry for disturbing you.")
+    assert intent == "goodbye" and not reply.actions
+
+
 def test_a_business_named_with_our_city_is_still_another_business(policy):
     intent, _ = turn(policy, known_caller(), "Hello, is this Mumbai Central Hospital? I want to book a scan.")
     assert intent == "wrong_number"
@@ -503,6 +510,11 @@ def test_a_business_named_with_our_city_is_still_another_business(policy):
 @pytest.mark.parametrize("heard", ["Can I speak to Priya, please?", "Hi, I'd like to talk to Mr Osei about my bill.",
                                    "Actually, can I speak to Urban Police?"])
 def test_a_person_asked_for_by_name_is_a_request_for_a_person(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "speak_to_human"
+
+
+@pytest.mark.parametrize("heard", ["Okay, please just put me through to accounts.", "Can you transfer me to billing?"])
+def test_a_desk_asked_to_be_put_through_to_is_a_request_for_a_person(policy, heard):
     assert turn(policy, known_caller(), heard)[0] == "speak_to_human"
 
 
