@@ -91,7 +91,7 @@ def cmd_simulate(settings, args) -> int:
 
     from appliance.simulate import Simulator
 
-    simulator = Simulator(settings, caller_voice=args.caller_voice, text=args.text)
+    simulator = Simulator(settings, caller_voice=args.caller_voice, text=args.text, noise_db=args.line_noise)
     try:
         report = simulator.run(Path(args.target))
     finally:
@@ -326,6 +326,8 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--report", help="write the JSON report here")
     simulate.add_argument("--caller-voice", default="piper",
                           help="piper (default), or an espeak-ng voice such as en-us for a harder caller")
+    simulate.add_argument("--line-noise", type=float, metavar="DB",
+                          help="add line hiss and hum this many dB below the caller's voice (20: a poor line)")
     simulate.add_argument("--text", action="store_true",
                           help="type the callers' words instead of speaking them: checks understanding and answers "
                                "only, much faster (no speech recognition, latency or barge-in timing)")

@@ -32,7 +32,7 @@ from appliance.call.session import CallSession, TurnRecord
 from appliance.dialogue.conversation import Conversation
 from appliance.dialogue.prompt import system_prompt, whole_knowledge
 from appliance.errors import ApplianceError
-from appliance.line.callers import PiperCaller, caller_speech
+from appliance.line.callers import PiperCaller, caller_speech, with_line_noise
 from appliance.llm.reply import Reply
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 from appliance.modem.simulator import SimulatorThread
@@ -57,19 +57,27 @@ def load_set(target: Path) -> tuple[Path, list[tuple[Path, dict]], dict]:
     return folder, scenarios, fixtures
 
 
-def steps_for(scenario: dict, folder: Path, speak=caller_speech) -> list[Step]:
-    """The caller's steps for a scenario's turns; `speak(text, pad_ms)` voices the caller."""
+def steps_for(scenario: dict, folder: Path, speak=caller_speech, noise_db: float | None = None) -> list[Step]:
+    """The caller's steps for a scenario's turns; `speak(text, pad_ms)` voices the caller, over a line with noise
+    `noise_db` below the voice when given."""
     steps = []
+
+    def spoken(words: str, pad_ms: int = 300) -> dict:
+        voice = speak(words) if pad_ms == 300 else speak(words, pad_ms=pad_ms)
+        if noise_db is None:
+            return {"pcm": voice}
+        return {"pcm": with_line_noise(voice, noise_db, seed=len(steps)), "voice": voice}
+
     for turn in scenario["turns"]:
         if "say" in turn:
-            steps.append(Step(pcm=speak(turn["say"])))
+            steps.append(Step(**spoken(turn["say"])))
         elif "audio" in turn:
             pcm, _ = read_wav(folder / turn["audio"], LINE_RATE_HZ)
             steps.append(Step(pcm=telephone(pcm)))
         elif "dtmf" in turn:
             steps.append(Step(pcm=telephone(tones(str(turn["dtmf"])))))
         elif "barge_in" in turn:
-            steps.append(Step(pcm=speak(turn["barge_in"], pad_ms=0), barge_in_after_ms=turn.get("after_ms", 0)))
+            steps.append(Step(**spoken(turn["barge_in"], pad_ms=0), barge_in_after_ms=turn.get("after_ms", 0)))
         elif "silence_ms" in turn:
             steps.append(Step(silence_ms=float(turn["silence_ms"])))
         elif turn.get("hangup"):
@@ -179,10 +187,13 @@ def percentile(values: list[float], q: float) -> float:
 class Simulator:
     """Loads the engines once and runs scenarios, each in a fresh database with its set's knowledge."""
 
-    def __init__(self, settings: Settings, caller_voice: str = "piper", text: bool = False):
+    def __init__(self, settings: Settings, caller_voice: str = "piper", text: bool = False,
+                 noise_db: float | None = None):
         self.settings = settings
         self.store = engines.model_store(settings)
         self.text = text  # the caller's words typed, not spoken: no VAD, speech recognition or voice
+        self.caller_voice = caller_voice
+        self.noise_db = noise_db  # line noise this far below the caller's voice; None: a clean line
         self.responder = engines.responder(settings, self.store)
         if not text:
             if caller_voice == "piper":
@@ -258,7 +269,7 @@ class Simulator:
     def _spoken_call(self, scenario: dict, folder: Path, conversation: Conversation) -> tuple[list, list, list, str]:
         """The scenario's turns spoken into a call session from audio: (turn reports, each turn's record or None,
         all the call's records, who hung up)."""
-        steps = steps_for(scenario, folder, self.speak)
+        steps = steps_for(scenario, folder, self.speak, self.noise_db)
         line = ScriptedLine(steps, caller_id=scenario.get("caller"))
         session = CallSession(line, engines.voice_detector(self.settings, self.store), self.transcriber,
                               self.synthesizer, conversation, turns=engines.turn_taker(self.settings), judge=self.judge)
@@ -297,7 +308,8 @@ class Simulator:
         answer = [t["latency_ms"]["voice_to_answer"] for r in results for t in r["turns"]
                   if "voice_to_answer" in t["latency_ms"]]
         checks = [c for r in results for c in r["checks"]]
-        summary = {"scenarios": len(results), "passed": sum(r["passed"] for r in results), "checks": len(checks),
+        summary = {"caller": "typed" if self.text else self.caller_voice, "line_noise_db": self.noise_db,
+                   "scenarios": len(results), "passed": sum(r["passed"] for r in results), "checks": len(checks),
                    "checks_passed": sum(c["ok"] for c in checks),
                    "voice_to_voice_ms": {"p50": round(percentile(v2v, 50)), "p95": round(percentile(v2v, 95))},
                    "voice_to_answer_ms": {"p50": round(percentile(answer, 50)), "p95": round(percentile(answer, 95))}}

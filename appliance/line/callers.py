@@ -40,6 +40,22 @@ def on_the_line(pcm: np.ndarray, pad_ms: int = 300) -> np.ndarray:
     return telephone(np.concatenate([pad, np.asarray(pcm, dtype=np.int16), pad]))
 
 
+def with_line_noise(pcm: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    """8 kHz speech with the hiss of a poor line under it: noise in the telephone band (300-3400 Hz) at `snr_db`
+    below the speech's loudness, and a little mains hum, through μ-law again as the line would carry it."""
+    speech = np.asarray(pcm, dtype=np.float64)
+    loud = np.abs(speech) > 0.05 * (np.abs(speech).max() or 1)
+    level = np.sqrt(np.mean(speech[loud] ** 2)) if loud.any() else 1000.0
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(len(speech)))
+    bins = np.fft.rfftfreq(len(speech), 1 / LINE_RATE_HZ)
+    spectrum[(bins < 300) | (bins > 3400)] = 0
+    noise = np.fft.irfft(spectrum, len(speech))
+    noise *= level / 10 ** (snr_db / 20) / (np.sqrt(np.mean(noise ** 2)) or 1)
+    hum = 0.1 * level / 10 ** (snr_db / 20) * np.sin(2 * np.pi * 50 * np.arange(len(speech)) / LINE_RATE_HZ)
+    return telephone(np.clip(speech + noise + hum, -32768, 32767).astype(np.int16))
+
+
 class PiperCaller:
     """A caller voiced by Piper, slower than the appliance's own speech: closer to a person than espeak-ng."""
 

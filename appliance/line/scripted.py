@@ -23,6 +23,7 @@ class Step:
 
     pcm: np.ndarray | None = None
     silence_ms: float = 0.0
+    voice: np.ndarray | None = None  # `pcm` before line noise was added: where the caller's voice really is
     barge_in_after_ms: float | None = None
     hangup: bool = False
     started_ms: float | None = None
@@ -124,7 +125,8 @@ def caller_voiced_end_ms(step: Step) -> float | None:
     """Where the caller's last voiced frame of a spoken step ended, on the call's timeline."""
     if step.pcm is None or step.started_ms is None:
         return None
-    frames = [i for i in range(0, len(step.pcm), FRAME_SAMPLES) if voiced(step.pcm[i:i + FRAME_SAMPLES])]
+    voice = step.pcm if step.voice is None else step.voice
+    frames = [i for i in range(0, len(voice), FRAME_SAMPLES) if voiced(voice[i:i + FRAME_SAMPLES])]
     if not frames:
         return None
     return step.speech_start_ms + (frames[-1] + FRAME_SAMPLES) * 1000 / 8000
