@@ -229,6 +229,8 @@ class Conversation:
             elif intent.startswith("send_details"):  # "text me those Christmas hours": the passages about them
                 self.state.asked_for = heard if names_something(heard) else None
             reply = self.policy.reply(intent, self.state, now)
+            if intent == "complaint" and "create_ticket" in reply.actions and not reply.entities.get("order_id"):
+                reply = self._with_advice(heard, reply)
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
                 reply = self.actions.take(reply, self.state, said, now)
@@ -254,6 +256,19 @@ class Conversation:
                                                immediate_response=f"{ours} {result.reply.immediate_response}")
         self._remember(heard, result.reply, knowledge=True)
         return result
+
+    def _with_advice(self, heard: str, reply: Reply) -> Reply:
+        """A fault reported with no order ("the boiler cut out, there's a red light flashing") gets its ticket and,
+        where the documents say what to do about it, their own sentences, after the apology."""
+        heard, _ = self._without_our_name(heard)  # "Hello, is that Corrib Oil?" is no part of the fault
+        passages = self.index.search(heard, k=self.top_k, min_score=self.min_score) if self.index else []
+        advice = extractive(heard, passages, self.index.embedder.embed, min_score=self.quote_at,
+                            sections=False) if passages else None
+        if not advice:
+            return reply
+        sorry, _, rest = reply.immediate_response.partition(". ")
+        return dataclasses.replace(reply, immediate_response=f"{sorry}. {self.spoken(advice)} {rest}",
+                                   used_knowledge=True)
 
     def _without_our_name(self, heard: str) -> tuple[str, str]:
         """"Hello, is that Corrib Oil? The boiler's cut out...": (the question without the check of who answered,

@@ -41,6 +41,8 @@ CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for 
 # Where a line of run-together text breaks into sentences and list items: after a full stop, at a bullet, and at
 # a dash that starts an item ("on request - Dedicated account manager", not "Monday - Friday 9am - 5pm").
 INLINE_ITEM = re.compile(r"(?<=[.!?])\s+|\s+[*•]\s+|(?<=[a-z)])\s+-\s+(?=[A-Z][a-z]+ [a-z])")
+# An FAQ's question written in the customer's words ("My boiler won't start after I ran out of oil"): no answer
+CUSTOMERS_VOICE = re.compile(r"(I|I'm|I've|I'd|My|Can I|Do I|How do I|What if I|Should I)\b")
 MAX_QUOTED_WORDS = 40  # longer is a run-together table or paragraph, not a sentence to say; a question answers nothing
 MIN_EXTRACT_SCORE = 0.3  # a passage sentence closer than this to the question (cosine) may answer it
 
@@ -288,27 +290,32 @@ def _unwrapped(text: str) -> list[str]:
 
 
 def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220,
-               min_score: float = MIN_EXTRACT_SCORE, priced: bool = False) -> str | None:
+               min_score: float = MIN_EXTRACT_SCORE, priced: bool = False, sections: bool = True) -> str | None:
     """The passages' own sentences that best answer `question` (by meaning, in the passages' order), made
     speakable; None when none is `min_score` close to answering it. `priced`: the question asks what something
-    costs, so only a sentence that names an amount of money answers it."""
+    costs, so only a sentence that names an amount of money answers it. `sections`: a question closest to a
+    section's heading is answered with the section's opening sentences (off: only a sentence itself answers)."""
     sentences, asked = [], []  # what may be said; what each is scored by (an FAQ answer: with its question)
     leads = {}  # the index of each passage's heading among `asked`: its first sentences answer a general question
     for passage in passages:
         faq = ""  # an FAQ's question line, which its answer on the next line is matched with
         first = len(sentences)
-        heading = passage.heading.split(" > ")[-1]  # "What's a bike fit?" is what "It costs $180" is about
+        heading = passage.heading.split(" > ")[-1]
+        # A section's heading says what its sentences are about ("What's a bike fit?" for "It costs $180"); a
+        # document's title over its opening lines (an address, a phone number) says nothing about each of them.
+        context = heading if " > " in passage.heading else ""
         for line in _unwrapped(plain(passage.text)):
-            if re.fullmatch(r"\s*Q:.*\?\s*", line):
-                faq = line.strip()[2:]
+            if re.fullmatch(r"\s*(Q:)?.*\?\s*", line):  # "Q: Can I return it?", or a question on a line of its own
+                faq = re.sub(r"^\s*Q:\s*", "", line).strip()
                 continue  # the question is no answer, however close to the caller's words
             for sentence in INLINE_ITEM.split(speakable(line)):
                 sentence = speakable(sentence)
-                if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.endswith("?"):
+                if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.endswith("?") and \
+                        not CUSTOMERS_VOICE.match(sentence):
                     sentences.append(sentence)
-                    asked.append(f"{faq or heading}: {sentence}".strip(": "))
+                    asked.append(f"{faq or context}: {sentence}".strip(": "))
             faq = faq if not line.strip() else ""
-        if len(sentences) > first and heading:
+        if len(sentences) > first and heading and sections:
             leads[len(asked)] = first
             sentences.append(sentences[first])
             asked.append(heading)

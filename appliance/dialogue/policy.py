@@ -236,10 +236,13 @@ def choose_agent(agents: list[dict], expertise: str, words: str = "", similar=No
 def names(label: str, words: str) -> bool:
     """Whether the caller asks for `label` as a team: "your installation team", "somebody in billing". A
     word of the label said in passing ("integration with sales...") names nobody."""
-    label = re.escape(label.lower()).replace(r"\ ", r"\s+")
     team = r"(team|department|specialists?|experts?|people|staff|desk|side|person|guys?)"
-    return re.search(rf"\b{label}s?\s+{team}\b|\b(in|on|from|for|at)\s+(the\s+|your\s+)?{label}s?\b",
-                     words.lower()) is not None
+    spoken = re.split(r"[\s_-]+", label.lower().strip())  # "boiler_service" as said: "boiler service"
+    whole = r"\s+".join(map(re.escape, spoken))
+    # the whole label, or one of its longer words before a team ("the service department" for boiler_service)
+    part = "|".join(re.escape(word) for word in spoken if len(word) > 3 and len(spoken) > 1) or "(?!)"
+    return re.search(rf"\b{whole}s?\s+{team}\b|\b(in|on|from|for|at)\s+(the\s+|your\s+)?{whole}s?\b|"
+                     rf"\b({part})s?\s+{team}\b", words.lower()) is not None
 
 
 @dataclass
@@ -682,8 +685,12 @@ class Policy:
             return "details_type"  # what to send comes first: "send me the details" after nothing at all
         if slot == "email":
             given, on_file = state.slots.get("email"), (state.caller or {}).get("email")
-            if given and given != on_file and given not in state.confirmed:
-                return "email_confirmation"  # volunteered, not asked for: read it back first
+            unsure = state.confidence is not None and state.confidence < CONFIRM_BELOW
+            if given and given != on_file and given not in state.confirmed and (
+                    (state.topic or "").startswith("order ") or unsure):
+                return "email_confirmation"  # an order's details, or an address half heard: read it back first
+            # A public document goes at once to the address the caller gave, which the reply reads back: sent to a
+            # misheard address it tells a stranger nothing, and the caller can say it again.
             return None if given or on_file else slot
         if slot in ("whatsapp_number", "phone") and state.number_to_confirm and not state.slots.get(slot):
             return "number_confirmation"

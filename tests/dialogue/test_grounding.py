@@ -158,3 +158,13 @@ def test_a_price_question_is_answered_with_the_rows_that_name_prices(embedder):
 def test_a_clause_in_a_script_nobody_used_stops_the_answer():
     grounded = check("You can return a bike within 21 days. If it locks出 again, call us.")
     assert grounded.text == "You can return a bike within 21 days." and grounded.failed
+
+
+FAQ = Passage("faq.md", "Questions > Boilers", "My boiler won't start after I ran out of oil. What do I do?\n"
+              "After your delivery, wait 30 minutes and then press the red reset button once.\n"
+              "Who services boilers?\nOur OFTEC-registered technicians, Monday to Friday.", 1.0)
+
+
+def test_a_question_on_a_line_of_its_own_is_never_the_answer(embedder):
+    quoted = extractive("The boiler cut out and a red light is flashing", [FAQ], embedder.embed, sections=False)
+    assert quoted.startswith("After your delivery, wait 30 minutes") and "won't start" not in quoted
