@@ -270,8 +270,13 @@ def speakable(line: str) -> str:
 def _row(line: str) -> bool:
     """Whether `line` stands alone: a table row with dot leaders or a column gap ("Boiler service ...... €140"), or
     a heading in capitals ("OIL TANKS - SUPPLY AND FIT")."""
-    letters = re.sub(r"[^A-Za-z]", "", line)
-    return bool(re.search(r"\S(\s*\.{3,}|…|\s{3,})\s*\S", line)) or (len(letters) >= 4 and letters.isupper())
+    return bool(re.search(r"\S(\s*\.{3,}|…|\s{3,})\s*\S", line)) or _shouted(line)
+
+
+def _shouted(text: str) -> bool:
+    """Whether `text` is in capitals: a heading ("COMMERCIAL & FARM ACCOUNTS"), which answers nothing."""
+    letters = re.sub(r"[^A-Za-z]", "", text)
+    return len(letters) >= 4 and letters.isupper()
 
 
 def _unwrapped(text: str) -> list[str]:
@@ -311,7 +316,7 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
             for sentence in INLINE_ITEM.split(speakable(line)):
                 sentence = speakable(sentence)
                 if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.endswith("?") and \
-                        not CUSTOMERS_VOICE.match(sentence):
+                        not CUSTOMERS_VOICE.match(sentence) and not _shouted(sentence):
                     sentences.append(sentence)
                     asked.append(f"{faq or context}: {sentence}".strip(": "))
             faq = faq if not line.strip() else ""

@@ -689,8 +689,11 @@ class Policy:
             if given and given != on_file and given not in state.confirmed and (
                     (state.topic or "").startswith("order ") or unsure):
                 return "email_confirmation"  # an order's details, or an address half heard: read it back first
-            # A public document goes at once to the address the caller gave, which the reply reads back: sent to a
-            # misheard address it tells a stranger nothing, and the caller can say it again.
+            if given and given not in state.confirmed and given != on_file:
+                # A public document goes at once to the address the caller gave, which the reply reads back: sent to
+                # a misheard address it tells a stranger nothing, and the caller can say it again. (An order's
+                # details still go only to the address on file: actions/perform.py.)
+                state.confirmed.add(given)
             return None if given or on_file else slot
         if slot in ("whatsapp_number", "phone") and state.number_to_confirm and not state.slots.get(slot):
             return "number_confirmation"
