@@ -120,7 +120,8 @@ COMMITS = re.compile(r"\b(i'd like|i would like|we'd like|we would like|i want|w
                      r"let's|go ahead|sign (me|us) up|i'm ready|we're ready|book (me|us)|count (me|us) in|interested)\b",
                      re.I)
 BUYS = re.compile(r"\b(go ahead|sign (me|us) up|(i'll|we'll|i will|we will) take (it|them|one)|place an order|"
-                  r"ready to (buy|order|purchase|sign))\b", re.I)
+                  r"ready to (buy|order|purchase|sign)|(want|like|keen|ready|planning|looking) to (sign|switch|"
+                  r"be set up|get set up|open an account|go with you)|sign (before|by|this|next))\b", re.I)
 # "Is that Karori Dental?", "am I speaking to Dr Patel?": a name asked for, with the capitals it is written with.
 ASKS_FOR_NAME = re.compile(r"\b(?:[Ii]s (?:this|that) |[Aa]m I (?:speaking|talking) (?:to|with) |[Hh]ave I (?:reached|got) )"
                            r"(?:the )?((?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][\w'&-]+(?: [A-Z&][\w'&-]*){0,3})")
@@ -404,8 +405,8 @@ class Policy:
         offer = self.catalog.offer(heard)
         if offer:
             found["interested_plan"] = offer.text
-        if reading.buying:
-            state.buying = True
+        if reading.buying or (BUYS.search(heard) and not reading.question):
+            state.buying = True  # "we want to sign before the twentieth. Send me the details": a lead, whatever else
         state.slots.update(found)
         state.found = found
         return found
@@ -457,6 +458,8 @@ class Policy:
             return state.waiting_intent
         if task == "speak_to_human" and no and not yes:
             task = None  # "no, I don't need a person"
+        if task == "callback_request" and re.search(r"\b(from|in|on) (your |the )?sales\b", heard, re.I):
+            state.buying = True  # "could someone from sales ring me back?"
         if task in (None, "callback_request") and TELL_SALES.search(heard):
             state.buying, task = True, "callback_request"  # "we're keen to sign up, can you let your sales team know?"
         if task is None and BUYS.search(heard) and (CONTACT_ME.search(heard) or reading.best(

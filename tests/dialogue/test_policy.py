@@ -586,3 +586,11 @@ def test_an_order_and_its_number_said_together_from_another_phone_are_checked_to
 def test_is_it_done_yet_from_the_number_on_file_is_the_order_s_status(policy):
     intent, reply = turn(policy, known_caller(), "Hi, I dropped my laptop off on Saturday. Is it ready yet?")
     assert intent == "order_status" and "ORD98765" in reply.immediate_response
+
+
+@pytest.mark.parametrize("heard", ["That sounds good. We want to sign before the twentieth. Send me the details.",
+                                   "Could someone from sales ring me back this afternoon, say half two?"])
+def test_a_decision_to_buy_said_with_another_task_makes_a_lead(policy, heard):
+    state = known_caller()
+    turn(policy, state, heard)
+    assert state.buying
