@@ -458,8 +458,6 @@ class Policy:
             return state.waiting_intent
         if task == "speak_to_human" and no and not yes:
             task = None  # "no, I don't need a person"
-        if task == "callback_request" and re.search(r"\b(from|in|on) (your |the )?sales\b", heard, re.I):
-            state.buying = True  # "could someone from sales ring me back?"
         if task in (None, "callback_request") and TELL_SALES.search(heard):
             state.buying, task = True, "callback_request"  # "we're keen to sign up, can you let your sales team know?"
         if task is None and BUYS.search(heard) and (CONTACT_ME.search(heard) or reading.best(
@@ -479,6 +477,8 @@ class Policy:
             task = "complaint"  # "order SUN3907B was due last week, this is ridiculous": the status, and a ticket
         if task == "callback_request" and THEY_WILL_CALL.search(heard) and not CONTACT_ME.search(heard):
             task = None  # "fine, I'll get her to ring you, bye"
+        if task == "callback_request" and re.search(r"\b(from|in|on) (your |the )?sales\b", heard, re.I):
+            state.buying = True  # "could someone from sales ring me back?"
         if task:
             return task
         if self._wrong_number(reading):  # "sorry, wrong number, bye", or said after the box said it may be one
