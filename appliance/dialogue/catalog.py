@@ -214,6 +214,15 @@ class Catalog:
         """The offer the caller names, if any."""
         return self._match(self.offers, heard)
 
+    def sole_offer(self, heard: str) -> Name | None:
+        """The offer the caller names, when no other is named as well: "the fit" names no one of "bike fit",
+        "chain fit" and "tyre fit"."""
+        said = _words(heard)
+        hits = [(sum(any(_similar(word, own) for word in said) for own in name.words), name) for name in self.offers]
+        best = max((count for count, _ in hits), default=0)
+        named = [name for count, name in hits if count == best]
+        return named[0] if best and len(named) == 1 else None
+
     def named_in(self, heard: str) -> list[tuple[str, str, set[str]]]:
         """The priced offers the caller names in full, every word of the name said ("full service" is not
         "standard service"), as (name, price, its words); a name inside a longer one named too is left out ("chain

@@ -438,7 +438,7 @@ class Conversation:
             return None
         named = self.catalog.named_in(heard)
         if not named:
-            offer = self.catalog.offer(heard)
+            offer = self.catalog.sole_offer(heard)
             price = self.catalog.prices.get(offer.text, "") if offer else ""
             if not PRICE.search(price):
                 return None

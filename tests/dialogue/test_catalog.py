@@ -70,3 +70,11 @@ def test_the_speech_hint_has_the_documents_own_names():
     hint = Catalog.from_passages([Passage("zones.txt", "zones", text, 1.0)], "Corrib").hint()
     assert {"Oughterard", "Moycullen", "Spiddal", "Siobhán", "kero"} <= set(hint.split(", "))
     assert "DELIVERY" not in hint and "Ask" not in hint
+
+
+def test_an_offer_named_by_words_several_share_is_no_one_offer():
+    fits = Catalog.from_passages([Passage("prices.txt", "Prices", "Tyre fit ...... $20\nChain fit ...... $20\n"
+                                          "Bike fit ...... $180\nWheel true ...... $35", 1.0)], "Spoke")
+    assert fits.sole_offer("How much is the fit, roughly?") is None
+    assert fits.sole_offer("What's a wheel true cost?").text == "Wheel true"
+    assert [name for name, *_ in fits.named_in("How much for a bike fit and a tyre fit?")] == ["Tyre fit", "Bike fit"]
