@@ -29,6 +29,10 @@ TOPIC_MARGIN = 0.05
 ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is it its it's the a an how much does do
     cost costs price prices priced what what's whats for me you your can could would tell i i'd like to know there
     that this one of on about again sorry just then also charge fee be are was yeah well roughly much""".split())
+# After the model's answer failed its check, a sentence of the documents is said instead only when it is this close
+# to the question (cosine); otherwise a colleague is offered. A loosely related sentence ("our address is...") for
+# "can you put panels on thatch?" would answer a question nobody asked.
+FALLBACK_QUOTE = 0.4
 ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
                      r"(?:one|plan|option|package|tier|level|choice)\b", re.I)
 SENDING_WORDS = set("""send sent text texted sms message email e-mail mail whatsapp details detail info information
@@ -383,7 +387,7 @@ class Conversation:
         if escalate:  # the appliance's own offer, never the model's words for it
             said.append(OFFER if checked.text else NO_ANSWER)
         elif checked.failed or not checked.text:
-            quoted = extractive(about, passages, self.index.embedder.embed, priced=priced)
+            quoted = extractive(about, passages, self.index.embedder.embed, priced=priced, min_score=FALLBACK_QUOTE)
             if quoted is None:
                 said.append(CONFIRM)
                 escalate = True

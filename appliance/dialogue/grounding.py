@@ -53,8 +53,9 @@ TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(
 
 
 # "Yes, we do the gas bottles as well", "we sell and fit stoves": what the business is said to offer.
-OFFERS = re.compile(r"\bwe (?:also )?(?:do|sell|offer|stock|have|carry|provide|supply|install|fit|service|repair|hire|"
-                    r"rent)\b(?: and \w+)?\s+(?P<what>[a-z][a-z' -]{2,40})", re.I)
+OFFERS = re.compile(r"\bwe (?:also )?(?:can (?:also )?|could |will )?(?:do|sell|offer|stock|have|carry|provide|supply|"
+                    r"install|fit|service|repair|hire|rent|put|mount|build|deliver|fix|clean|cover|take)\b"
+                    r"(?: and \w+)?\s+(?P<what>[a-z][a-z' -]{2,40})", re.I)
 FREE = re.compile(r"\b(no (extra )?(charges?|fees?|costs?)|free of charge|(is|it's|are|they're) free|doesn't cost|"
                   r"won't cost|nothing to pay)\b", re.I)
 PLAIN_WORDS = set("""the a an some any all our your them that this those these it its as well too also yes no not and
