@@ -1,9 +1,9 @@
 """One call: line audio → VAD → turn taking → STT → conversation → TTS → line, with every turn recorded.
 
-What happens next is decided by the call's controller (`controller.py`, no I/O): a barge-in stops the
-reply, a goodbye ends the call. The session carries out its commands: it runs the engines (synchronous,
-on worker threads), streams the reply sentence by sentence, holds the caller while the answer is being
-prepared, records every turn, and turns a stage's error into the apology.
+What happens next is decided by the call's controller (`controller.py`, no I/O): voice over the reply holds it,
+a barge-in stops it, a backchannel lets it go on, a goodbye ends the call. The session carries out its commands:
+it runs the engines (synchronous, on worker threads), streams the reply sentence by sentence, holds the caller
+while the answer is being prepared, records every turn, and turns a stage's error into the apology.
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from appliance.call.controller import (
     CallController,
     ForgetEarly,
     Hangup,
+    HearWords,
     JudgeTurn,
+    PauseReply,
     Recognise,
+    ResumeReply,
     Say,
     StopReply,
 )
-from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
+from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker, WordsHeard
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter, speakable
@@ -124,6 +127,7 @@ class CallSession:
         self._cancel = threading.Event()
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
         self._judging: asyncio.Task | None = None  # the end-of-turn model's answer about this pause
+        self._hearing: asyncio.Task | None = None  # the words of the caller's voice over the reply
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
 
@@ -140,7 +144,7 @@ class CallSession:
             await self._carry_out(command)
         take_keys = getattr(self.line, "take_keys", None)  # keys signalled out of band (RFC 4733, AudioSocket)
         async for frame in self.line.audio():
-            events = self.detector.process(frame) + self._verdict()
+            events = self.detector.process(frame) + self._verdict() + self._words()
             if take_keys is not None:
                 events += [KeyPressed(key, controller.turns.position_ms + FRAME_MS) for key in take_keys()]
             for command in controller.frame(frame, events, speaking=self.line.playing,
@@ -194,6 +198,15 @@ class CallSession:
             self._judging.add_done_callback(quietly)
         elif isinstance(command, ForgetEarly):
             self._early = self._judging = None
+        elif isinstance(command, HearWords):
+            self._hearing = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
+                                                                  LINE_RATE_HZ))
+            self._hearing.add_done_callback(quietly)
+        elif isinstance(command, PauseReply):
+            self.line.pause_playback()
+        elif isinstance(command, ResumeReply):
+            self.line.resume_playback()
+            self.events("caller-backchannel", heard_ms=round(command.heard_ms))
         elif isinstance(command, StopReply):
             await self._interrupt(command.forget_turn)
         elif isinstance(command, Hangup):
@@ -209,6 +222,14 @@ class CallSession:
             self.detector.segmenter.end_after(None)
             return []
         return self.detector.segmenter.end_turn() if complete else []
+
+    def _words(self) -> list:
+        """The words of the voice over the reply, once recognised (None when recognition failed)."""
+        if self._hearing is None or not self._hearing.done():
+            return []
+        hearing, self._hearing = self._hearing, None
+        failed = hearing.cancelled() or hearing.exception() is not None
+        return [WordsHeard(None if failed else hearing.result().text)]
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()
