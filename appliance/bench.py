@@ -4,7 +4,8 @@ Numbers are printed, never asserted: p50/p95 of each stage over the set's caller
 memory peak, word error rate on telephone audio (real read speech from Debian's pocketsphinx-testdata and
 the sets' callers' lines), and how often each set's intents and entities come out right. `--turns`: how
 soon a caller's turn ends and how often a caller is cut off mid-sentence, with the end-of-turn model and
-with silence alone.
+with silence alone. `--backchannels`: how often "mm-hm", "okay", a cough or line noise under the appliance's
+voice stops it, and how soon a real interruption does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance import engines
-from appliance.audio import LINE_RATE_HZ
+from appliance.audio import FRAME_MS, LINE_RATE_HZ
 from appliance.audio.wav import read_wav
 from appliance.call.controller import PRE_ROLL_MS
 from appliance.line import FRAME_SAMPLES, voiced
@@ -317,3 +318,200 @@ def run_turns(settings, say=print) -> dict:
     say(f"turn model: {cost['p50']} ms a decision p50, {cost['p95']} ms p95, {cost['n']} decisions, 1 thread; asked "
         f"after {judge.decide_after_ms:.0f} ms of pause, complete at {judge.complete_at}")
     return {"turns": results, "turn_model_ms": cost}
+
+
+# `bench --backchannels`: what a caller says or makes heard while the appliance speaks. Words from espeak-ng voices
+# (none of them the appliance's own), at their own speeds and at two levels; coughs, line noise and clicks made here.
+BACKCHANNELS = ("mm hmm", "uh huh", "yeah", "okay", "right", "sure", "yep", "I see", "alright", "okay, sure")
+INTERRUPTIONS = ("Wait, that's not what I asked.", "No no, I want to talk to a person.",
+                 "Sorry, can I ask you something else?", "Hang on, you have the wrong address.",
+                 "Actually, I need to change the delivery day.", "Stop, I already know all that.")
+LONE_WORDS = ("Wait.", "No.", "Stop.", "Hold on.", "Excuse me.")  # a stop said in one word, and nothing after it
+CALLER_VOICES = (("en-us", 160), ("en-gb+f3", 180), ("en-029", 150), ("en-us+m3", 200))
+CALLER_LEVELS = (1.0, 0.5)  # as loud as the caller's questions, and 6 dB softer (said while listening)
+REPLY = ("Thanks for waiting. I can help with orders, deliveries and returns, and I can book a call back from one of "
+         "the team at a time that suits you, or send you the details by text message.")
+HYBRID_DB, HYBRID_DELAY_MS = -10, 50  # the analog line's echo: the middle of the hybrids the sound line is tested on
+
+
+def noises(seed: int = 21) -> list[np.ndarray]:
+    """Coughs (a burst of breath noise with a buzz in it, as a throat makes), crackles of line noise, and clicks,
+    8 kHz through μ-law."""
+    rng = np.random.default_rng(seed)
+    rate = LINE_RATE_HZ
+    made = []
+    for ms, pitch_hz in ((250, 110), (350, 140), (450, 180), (300, 220)):
+        n = rate * ms // 1000
+        t = np.arange(n) / rate
+        envelope = np.minimum(1.0, t / 0.01) * np.exp(-t / (ms / 3000))
+        buzz = np.sign(np.sin(2 * np.pi * pitch_hz * t)) * 0.4
+        breath = np.convolve(rng.standard_normal(n), np.ones(3) / 3, mode="same")
+        made.append(9000 * envelope * (breath + buzz))
+    for ms, level in ((300, 800), (600, 1500), (900, 3000)):
+        n = rate * ms // 1000
+        crackle = rng.standard_normal(n) * level
+        crackle[rng.integers(0, n, n // 200)] = rng.choice([-1, 1], n // 200) * 20000
+        made.append(crackle)
+    for count in (1, 3, 6):
+        clicks = np.zeros(rate // 2)
+        clicks[np.linspace(0, len(clicks) - 1, count).astype(int)] = 25000
+        made.append(np.convolve(clicks, [1.0, -0.6, 0.3], mode="same"))
+    return [on_the_line(np.clip(pcm, -32768, 32767).astype(np.int16), 0) for pcm in made]
+
+
+def spoken(texts: tuple[str, ...]) -> list[np.ndarray]:
+    """Each text in each caller voice at each level, on the line."""
+    from appliance.line.callers import espeak
+
+    said = [on_the_line(espeak(text, voice, words_per_minute=speed), 0) for text in texts
+            for voice, speed in CALLER_VOICES]
+    return [(pcm * level).astype(np.int16) for pcm in said for level in CALLER_LEVELS]
+
+
+class HybridEcho:
+    """An analog line's 2-wire hybrid and the sound line's defence against it: what the appliance sends comes back
+    delayed, attenuated and low-passed (as on the sound twin), into Speex's canceller and the echo gate."""
+
+    def __init__(self, echo_db: float = HYBRID_DB, delay_ms: int = HYBRID_DELAY_MS):
+        from appliance.audio.echo import EchoCanceller, EchoGate
+        from appliance.line.sound_twin import HYBRID_FILTER
+
+        self.gain, self.filter = 10 ** (echo_db / 20), HYBRID_FILTER
+        self.sent = np.zeros(LINE_RATE_HZ * delay_ms // 1000 + len(HYBRID_FILTER) + FRAME_SAMPLES)
+        self.canceller, self.gate = EchoCanceller(), EchoGate()
+
+    def heard(self, caller: np.ndarray, sent: np.ndarray) -> np.ndarray:
+        """What the call hears of the caller's frame while `sent` goes out in the same tick."""
+        self.sent = np.concatenate([self.sent[FRAME_SAMPLES:], sent])
+        delayed = self.sent[:FRAME_SAMPLES + len(self.filter) - 1]
+        echo = np.convolve(delayed, self.filter, mode="valid") * self.gain
+        mic = np.clip(caller + echo, -32768, 32767).astype(np.int16)
+        return self.gate.frame(mic, sent, self.canceller.cancel(mic, sent))
+
+
+def first_sound_ms(pcm: np.ndarray) -> float:
+    """Where the first 20 ms frame of `pcm` within 20 dB of its loudest begins."""
+    levels = [float(np.sqrt(np.mean(np.square(pcm[i:i + FRAME_SAMPLES], dtype=np.float64))))
+              for i in range(0, len(pcm), FRAME_SAMPLES)]
+    loud = max(levels, default=0.0)
+    return next((n * FRAME_MS for n, level in enumerate(levels) if level >= loud / 10), 0.0)
+
+
+def held_or_stopped(reply: np.ndarray, caller: np.ndarray, at_ms: float, detector, taker, transcriber,
+                    echo=None) -> dict:
+    """The appliance says `reply`; `at_ms` into it the caller's `caller` audio begins. Run the call's own controller
+    frame by frame, its words heard when it asks (the answer landing as long after as recognition took on this CPU);
+    say when the reply was held, went on and was stopped (ms of the call's audio), and where the caller's sound
+    began."""
+    from appliance.call.controller import CallController, HearWords, PauseReply, ResumeReply, StopReply
+    from appliance.call.turns import WordsHeard
+    from appliance.line import Playback
+
+    playback, controller = Playback(), CallController(taker, opening=True)
+    controller.start()
+    playback.play(reply)
+    controller.said()
+    controller.reply_over()  # queued whole, as a prepared phrase is
+    start = int(at_ms * LINE_RATE_HZ / 1000)
+    audio = np.zeros(start + len(caller) + 2 * LINE_RATE_HZ + FRAME_SAMPLES, np.int16)
+    audio[start:start + len(caller)] = caller
+    times: dict = {"onset": at_ms + first_sound_ms(caller), "held": [], "resumed": [], "heard": []}
+    words: tuple | None = None  # (when the words land, what they are)
+    for offset in range(0, len(audio) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        position_ms = offset * 1000 / LINE_RATE_HZ
+        sent = playback.next_frame(position_ms)
+        frame = audio[offset:offset + FRAME_SAMPLES]
+        frame = echo.heard(frame, sent) if echo is not None else frame
+        events = detector.process(frame)
+        if words is not None and position_ms >= words[0]:
+            events.append(WordsHeard(words[1]))
+            words = None
+        for command in controller.frame(frame, events, speaking=playback.playing, pause_ms=detector.segmenter.pause_ms):
+            done_ms = position_ms + FRAME_MS  # the next tick sends the change
+            if isinstance(command, PauseReply):
+                playback.pause()
+                times["held"].append(done_ms)
+            elif isinstance(command, ResumeReply):
+                playback.resume()
+                times["resumed"].append(done_ms)
+            elif isinstance(command, StopReply):
+                playback.stop()
+                times.setdefault("stopped", done_ms)
+            elif isinstance(command, HearWords):
+                began = time.perf_counter()
+                text = transcriber.transcribe(command.audio, LINE_RATE_HZ).text
+                words = (done_ms + (time.perf_counter() - began) * 1000, text)
+                times["heard"].append(text)
+    return times
+
+
+def overlaps(reply: np.ndarray, clips: dict[str, list[np.ndarray]], new_detector, new_taker, transcriber,
+             echo=None) -> dict:
+    """False stops and how long the reply was held over the backchannel clips; how soon the interruptions fell silent
+    and were stopped for good."""
+    def timed(kind: str) -> list[dict]:
+        return [held_or_stopped(reply, pcm, 1200 + 300 * (number % 8), new_detector(), new_taker(), transcriber, echo)
+                for number, pcm in enumerate(clips[kind])]
+
+    def spread(values: list[float]) -> dict:
+        return {"p50": round(percentile(values, 50)), "p95": round(percentile(values, 95))}
+
+    def share(runs: list[dict]) -> float:
+        """The % of the runs in which the reply was stopped."""
+        return round(100 * sum("stopped" in t for t in runs) / len(runs), 1)
+
+    backchannels, interruptions, lone = timed("backchannel"), timed("interruption"), timed("lone word")
+    held = [t["resumed"][0] - t["held"][0] for t in backchannels if t["held"] and t["resumed"] and "stopped" not in t]
+    stopped = [t for t in interruptions if "stopped" in t]
+    return {"backchannel": {"clips": len(backchannels), "held": len(held), "held_ms": spread(held),
+                            "false_stops": share(backchannels),
+                            "stopped_by": [t["heard"] for t in backchannels if "stopped" in t]},
+            "interruption": {"clips": len(interruptions), "stopped": share(interruptions),
+                             "silent_ms": spread([min(t["held"][:1] + [t["stopped"]]) - t["onset"] for t in stopped]),
+                             "stopped_ms": spread([t["stopped"] - t["onset"] for t in stopped]),
+                             "missed": [t["heard"] for t in interruptions if "stopped" not in t]},
+            "lone word": {"clips": len(lone), "stopped": share(lone)}}
+
+
+def run_backchannels(settings, say=print) -> dict:
+    """`appliance bench --backchannels`: backchannels, coughs and line noise under the appliance's own voice, and
+    real interruptions, on a digital line and on an analog line with its echo; the call's turn taking as it is (hold
+    the reply, then decide by the voice's length and a long voice's words), by length alone, and as it was (stop at
+    the first voice)."""
+    from appliance.call.turns import TurnTaker
+
+    store = engines.model_store(settings)
+    vad = engines.vad_model(settings, store)
+    voice, transcriber = engines.synthesizer(settings, store), engines.transcriber(settings, store)
+    reply = np.concatenate(list(voice.synthesize(REPLY)))
+    clips = {"backchannel": spoken(BACKCHANNELS) + noises(), "interruption": spoken(INTERRUPTIONS),
+             "lone word": spoken(LONE_WORDS)}
+    lines = {"digital": lambda: None, f"analog, {HYBRID_DB} dB echo": lambda: warmed(HybridEcho(), reply)}
+    rules = {"stop at the first voice": lambda: TurnTaker(interrupt_after_ms=0),
+             "hold, length alone": lambda: TurnTaker(hear_words=False),
+             "hold, length and words": TurnTaker}
+    say(f"{'line, rule':42} {'false stops':>11} {'held p50/p95':>13} | {'stopped':>7} {'silent p50/p95':>14} "
+        f"{'for good p50/p95':>16} | {'lone words stopped':>18}")
+    results: dict = {"clips": {name: len(pcms) for name, pcms in clips.items()}}
+    for line, new_echo in lines.items():
+        for rule, new_taker in rules.items():
+            result = overlaps(reply, clips, lambda: engines.voice_detector(settings, store, model=vad), new_taker,
+                              transcriber, new_echo())
+            results.setdefault(line, {})[rule] = result
+            back, cut, lone = result["backchannel"], result["interruption"], result["lone word"]
+            say(f"{line + ', ' + rule:42} {back['false_stops']:10.1f}% "
+                f"{back['held_ms']['p50']:6}/{back['held_ms']['p95']:<6} | {cut['stopped']:6.1f}% "
+                f"{cut['silent_ms']['p50']:7}/{cut['silent_ms']['p95']:<6} "
+                f"{cut['stopped_ms']['p50']:8}/{cut['stopped_ms']['p95']:<6} ms | {lone['stopped']:17.1f}%")
+    say(f"{results['clips']['backchannel']} backchannel clips ({len(BACKCHANNELS)} words x {len(CALLER_VOICES)} "
+        f"espeak-ng voices x {len(CALLER_LEVELS)} levels, and {len(noises())} coughs, crackles and clicks), "
+        f"{results['clips']['interruption']} interruptions, {results['clips']['lone word']} lone words (\"Wait.\"); "
+        f"times from the caller's first sound; held: how long the reply was silent over a backchannel")
+    return {"backchannels": results}
+
+
+def warmed(echo: HybridEcho, reply: np.ndarray) -> HybridEcho:
+    """The echo canceller and gate after the appliance's voice has come back for a while, as in a call under way."""
+    for offset in range(0, len(reply) - FRAME_SAMPLES, FRAME_SAMPLES):
+        echo.heard(np.zeros(FRAME_SAMPLES, np.int16), reply[offset:offset + FRAME_SAMPLES])
+    return echo

@@ -107,6 +107,8 @@ def cmd_bench(settings, args) -> int:
 
     if args.turns:
         results = bench.run_turns(settings)
+    elif args.backchannels:
+        results = bench.run_backchannels(settings)
     elif args.calls:
         counts = [int(count) for count in args.calls.split(",")]
         results = bench.run_concurrent(settings, counts, Path(args.target[0]))
@@ -345,6 +347,8 @@ def parser() -> argparse.ArgumentParser:
                        "taken from the first set's scenarios")
     bench.add_argument("--turns", action="store_true", help="instead: how soon a caller's turn ends, and how often "
                        "one pausing mid-sentence is cut off, with the end-of-turn model and with silence alone")
+    bench.add_argument("--backchannels", action="store_true", help="instead: how often \"mm-hm\", \"okay\", coughs "
+                       "and line noise under the appliance's voice stop it, and how soon real interruptions do")
     bench.set_defaults(run=cmd_bench)
 
     knowledge = commands.add_parser("knowledge", help="the knowledge index").add_subparsers(

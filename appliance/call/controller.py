@@ -3,7 +3,8 @@
 The runner (`session.py`) feeds the controller each 20 ms frame of the caller's audio with the VAD's events
 and keys, and tells it when the appliance has said something and when a reply is over. The controller
 answers with commands: say a phrase, answer a turn, ask the end-of-turn model about a pause, start
-recognising a turn early, forget those early starts, stop the reply, hang up. It keeps the turn's audio and
+recognising a turn early, forget those early starts, hold the reply silent while the caller's voice over it may be
+only "mm-hm", hear that voice's words, go on with the reply, stop it, hang up. It keeps the turn's audio and
 decides every interruption; the runner only carries out. While a transfer rings the controller is on hold:
 the caller's words start no turn. A call handed over to a person ends here without a hang-up. A call the
 appliance placed may first be screened (`voicemail.py`): what the called party says is only listened to,
@@ -20,10 +21,13 @@ import numpy as np
 
 from appliance.audio import FRAME_MS
 from appliance.call.turns import (
+    Backchannel,
     BargeIn,
     Greet,
+    HearOverlap,
     KeysEntered,
     KeysStarted,
+    ReplyHeld,
     Reprompt,
     SilenceHangup,
     TurnEnded,
@@ -107,6 +111,26 @@ class StopReply:
 
 
 @dataclass(frozen=True)
+class HearWords:
+    """The caller's voice over the reply has gone on: recognise this audio of it, and give the turn taker the
+    words as `WordsHeard`."""
+
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class PauseReply:
+    """The caller's voice began over the reply: send silence instead of it, keeping what is queued."""
+
+
+@dataclass(frozen=True)
+class ResumeReply:
+    """That voice was a backchannel, `heard_ms` long: go on with the reply from where it was held."""
+
+    heard_ms: float = 0.0
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Everything has been said: hang up."""
 
@@ -151,17 +175,23 @@ class CallController:
             self._collecting.append(frame)
         else:
             self._ring.append(frame)
-        thinking = self._replying and not speaking
         if self.on_hold:  # the caller hears the ringing of a transfer: nothing they say is a turn, and no reprompt
-            self.turns.advance(FRAME_MS, events, thinking=True, speaking=speaking)
+            self.turns.advance(FRAME_MS, events, thinking=True, pause_ms=pause_ms)
             self._collecting, self._held, self._early, self._judging = None, [], False, False
             return []
-        if self.screening:
+        # A reply that has begun is being said even between its sentences, or after "One moment." while the answer
+        # is prepared: voice then may be a backchannel to it. Before it has said anything, voice is the caller going on.
+        speaking = speaking or (self._replying and self._reply_said)
+        thinking = self._replying and not speaking
+        if self.screening:  # a callback listening to who answered, before it says anything
             out = self._screen(events)
         else:
             out = []
-            for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking):
+            for decision in self.turns.advance(FRAME_MS, events, thinking=thinking, speaking=speaking,
+                                               pause_ms=pause_ms):
                 out += self._decide(decision, thinking, speaking)
+            if self._collecting is not None and not self.turns.caller_speaking:
+                self._collecting = None  # a backchannel ended as a turn would: its audio is nobody's turn
             out += self._speculate(pause_ms)
         if self._ending and not self._replying and not speaking:
             self.ended = True
@@ -181,7 +211,7 @@ class CallController:
 
     def hold(self) -> list:
         """A transfer is ringing: stop what is being said; the caller's words are not answered until `resume`."""
-        out = self._stop(barge_in=True, speaking=True) if self._replying else []
+        out = self._stop(barge_in=True, speaking=True) if self._replying or self.turns.overlapping else []
         self.on_hold = True
         return out
 
@@ -200,12 +230,22 @@ class CallController:
         self._ending = self._ending or ends_call
 
     def _decide(self, decision, thinking: bool, speaking: bool) -> list:
+        if isinstance(decision, ReplyHeld):
+            if self._collecting is None:
+                self._collect()  # should it be an interruption, its first words are the turn's
+            return [PauseReply()]
+        if isinstance(decision, HearOverlap):
+            if self._collecting is None:  # a transfer rang meanwhile, and kept nothing
+                self._collect()
+            return [HearWords(np.concatenate(self._collecting))]
+        if isinstance(decision, Backchannel):  # its audio is kept until its end: "wait," may go on
+            return [ResumeReply(decision.end_ms - decision.start_ms)]
         if isinstance(decision, (TurnStarted, BargeIn)):
             out = []
             if isinstance(decision, BargeIn) or thinking:
                 out = self._stop(barge_in=isinstance(decision, BargeIn), speaking=speaking)
-            self._collecting = list(self._ring)
-            self._ring.clear()
+            if self._collecting is None:
+                self._collect()
             return out
         if isinstance(decision, TurnEnded) and self._collecting is not None:
             audio = self._held + self._collecting
@@ -253,6 +293,11 @@ class CallController:
             return self._reply(Say("voicemail", decision.at_ms, ends=True))
         return []
 
+    def _collect(self) -> None:
+        """The caller's voice began: keep its audio from the pre-roll on."""
+        self._collecting = list(self._ring)
+        self._ring.clear()
+
     def _reply(self, command) -> list:
         """Start a reply; one already in progress (a reprompt as a late answer lands) is stopped first."""
         out = [StopReply(barge_in=False)] if self._replying else []
@@ -271,8 +316,9 @@ class CallController:
         return [StopReply(barge_in, forget_turn=forget)]
 
     def _speculate(self, pause_ms: float) -> list:
-        """In a pause, ask whether the turn is finished and start recognising it; drop both if the caller goes on."""
-        if self._collecting is None:
+        """In a pause, ask whether the turn is finished and start recognising it; drop both if the caller goes on.
+        Voice over the reply that may be, or was, a backchannel is no turn yet."""
+        if self._collecting is None or self.turns.overlapping or self.turns.after_backchannel:
             return []
         if pause_ms == 0.0:
             if self._early or self._judging:

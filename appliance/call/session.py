@@ -1,11 +1,11 @@
 """One call: line audio → VAD → turn taking → STT → conversation → TTS → line, with every turn recorded.
 
-What happens next is decided by the call's controller (`controller.py`, no I/O): a barge-in stops the
-reply, a goodbye ends the call. The session carries out its commands: it runs the engines (synchronous,
-on worker threads), streams the reply sentence by sentence, holds the caller while the answer is being
-prepared, records every turn, and turns a stage's error into the apology. On a call the appliance placed
-with a message for a voicemail, it also listens for the voicemail's beep and recognises what the called
-party says first, for the controller's screen.
+What happens next is decided by the call's controller (`controller.py`, no I/O): voice over the reply holds it,
+a barge-in stops it, a backchannel lets it go on, a goodbye ends the call. The session carries out its commands:
+it runs the engines (synchronous, on worker threads), streams the reply sentence by sentence, holds the caller
+while the answer is being prepared, records every turn, and turns a stage's error into the apology. On a call the
+appliance placed with a message for a voicemail, it also listens for the voicemail's beep and recognises what the
+called party says first, for the controller's screen.
 """
 
 from __future__ import annotations
@@ -28,13 +28,16 @@ from appliance.call.controller import (
     ForgetEarly,
     Hangup,
     HearGreeting,
+    HearWords,
     JudgeTurn,
+    PauseReply,
     Recognise,
+    ResumeReply,
     Say,
     StopReply,
     VoicemailReached,
 )
-from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
+from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker, WordsHeard
 from appliance.call.voicemail import VoicemailDetector
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
@@ -136,9 +139,10 @@ class CallSession:
         self._cancel = threading.Event()
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
         self._judging: asyncio.Task | None = None  # the end-of-turn model's answer about this pause
+        self._hearing: asyncio.Task | None = None  # the words of the caller's voice over the reply
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
-        self._hearing: list[asyncio.Task] = []  # the called party's words being recognised, oldest first
+        self._greeting_words: list[asyncio.Task] = []  # the called party's words being recognised, oldest first
         self._message: asyncio.Task | None = None  # the voicemail message's audio, synthesized once one is reached
         self._voicemail_record: TurnRecord | None = None
 
@@ -156,7 +160,7 @@ class CallSession:
             await self._carry_out(command)
         take_keys = getattr(self.line, "take_keys", None)  # keys signalled out of band (RFC 4733, AudioSocket)
         async for frame in self.line.audio():
-            events = self.detector.process(frame) + self._verdict()
+            events = self.detector.process(frame) + self._verdict() + self._words()
             if controller.screening:
                 events += self.beeps.process(frame)
                 for command in self._words_heard():
@@ -173,10 +177,10 @@ class CallSession:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._voicemail_record is not None:  # what the greeting said, all of it, for the call's record
-            for task in self._hearing:
+            for task in self._greeting_words:
                 await asyncio.gather(task, return_exceptions=True)
             self._voicemail_record.heard = " ".join(filter(None, self.controller.screen.words + [
-                self._words_of(task) for task in self._hearing]))
+                self._words_of(task) for task in self._greeting_words]))
         return self.records
 
     @property
@@ -188,8 +192,8 @@ class CallSession:
     def _words_heard(self) -> list:
         """The controller's commands for the called party's words recognised since the last frame, in order."""
         out = []
-        while self._hearing and self._hearing[0].done():
-            out += self.controller.heard(self._words_of(self._hearing.pop(0)))
+        while self._greeting_words and self._greeting_words[0].done():
+            out += self.controller.heard(self._words_of(self._greeting_words.pop(0)))
         return out
 
     @staticmethod
@@ -230,7 +234,7 @@ class CallSession:
         elif isinstance(command, HearGreeting):
             task = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio, LINE_RATE_HZ))
             task.add_done_callback(quietly)
-            self._hearing.append(task)
+            self._greeting_words.append(task)
         elif isinstance(command, VoicemailReached):
             # The message is made while the greeting plays on, so that it starts right after the beep.
             self._message = asyncio.create_task(asyncio.to_thread(synthesized, self.synthesizer, self.voicemail))
@@ -255,6 +259,16 @@ class CallSession:
             self._judging.add_done_callback(quietly)
         elif isinstance(command, ForgetEarly):
             self._early = self._judging = None
+        elif isinstance(command, HearWords):
+            self._hearing = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
+                                                                  LINE_RATE_HZ))
+            self._hearing.add_done_callback(quietly)
+        elif isinstance(command, PauseReply):
+            self.line.pause_playback()
+            self.events("reply-held", at_ms=round(self.controller.turns.position_ms))  # on the call's audio timeline
+        elif isinstance(command, ResumeReply):
+            self.line.resume_playback()
+            self.events("caller-backchannel", heard_ms=round(command.heard_ms))
         elif isinstance(command, StopReply):
             await self._interrupt(command.forget_turn)
         elif isinstance(command, Hangup):
@@ -270,6 +284,14 @@ class CallSession:
             self.detector.segmenter.end_after(None)
             return []
         return self.detector.segmenter.end_turn() if complete else []
+
+    def _words(self) -> list:
+        """The words of the voice over the reply, once recognised (None when recognition failed)."""
+        if self._hearing is None or not self._hearing.done():
+            return []
+        hearing, self._hearing = self._hearing, None
+        failed = hearing.cancelled() or hearing.exception() is not None
+        return [WordsHeard(None if failed else hearing.result().text)]
 
     def _start(self, coroutine) -> None:
         self._cancel = threading.Event()

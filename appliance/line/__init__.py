@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from typing import AsyncIterator, Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ from appliance.audio import FRAME_MS, LINE_RATE_HZ
 
 FRAME_SAMPLES = LINE_RATE_HZ * FRAME_MS // 1000
 VOICED_RMS = 300  # a frame louder than this carries speech, not Piper's lead-in silence
+REWIND_MS = 400  # a reply held mid-word goes on from the quiet before that word, from at most this far back
 
 
 def voiced(frame: np.ndarray) -> bool:
@@ -47,6 +49,10 @@ class Line(Protocol):
 
     def stop_playback(self) -> int: ...
 
+    def pause_playback(self) -> None: ...
+
+    def resume_playback(self) -> None: ...
+
     @property
     def playing(self) -> bool: ...
 
@@ -66,6 +72,8 @@ class Playback:
         self.sent: list[np.ndarray] = []  # every frame sent, when `keep` (a recording of the appliance's side)
         self.more_coming = False  # the appliance said more is coming ("One moment.", or half an answer)
         self.on_sent = None  # on_sent(frame): told of every frame as it is sent (a call's recording listens here)
+        self.paused = False  # silence is sent instead of the queue, which is kept
+        self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=REWIND_MS // FRAME_MS)  # (audio, filler)
 
     def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
         """Queue audio to be sent after what is already queued. `filler` marks a holding phrase ("One moment."),
@@ -81,7 +89,25 @@ class Playback:
         self._pending = np.zeros(0, dtype=np.int16)
         self._pending_filler = np.zeros(0, dtype=bool)
         self.more_coming = False
+        self.paused = False
+        self._recent.clear()
         return dropped
+
+    def pause(self) -> None:
+        """Send silence instead of the queued audio, and keep it: the caller's voice over it may be only "mm-hm"."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Go on with the held audio, from the quiet before the word it was held in, so no word is left half said."""
+        if not self.paused:
+            return
+        self.paused = False
+        sent = list(self._recent)
+        quiet = [number for number, (frame, _) in enumerate(sent) if not voiced(frame)]
+        again = sent[quiet[-1] + 1:] if quiet else sent
+        self._pending = np.concatenate([frame for frame, _ in again] + [self._pending])
+        self._pending_filler = np.concatenate([filler for _, filler in again] + [self._pending_filler])
+        self._recent.clear()
 
     @property
     def playing(self) -> bool:
@@ -94,13 +120,17 @@ class Playback:
         return len(self._pending) + sum(len(chunk) for chunk, _ in self._queue)
 
     def next_frame(self, position_ms: float) -> np.ndarray:
-        """The frame to send at `position_ms`: queued audio, padded with silence."""
-        while len(self._pending) < FRAME_SAMPLES and self._queue:
-            chunk, filler = self._queue.pop(0)
-            self._pending = np.concatenate([self._pending, chunk])
-            self._pending_filler = np.concatenate([self._pending_filler, np.full(len(chunk), filler)])
-        frame, self._pending = self._pending[:FRAME_SAMPLES], self._pending[FRAME_SAMPLES:]
-        filler, self._pending_filler = self._pending_filler[:FRAME_SAMPLES], self._pending_filler[FRAME_SAMPLES:]
+        """The frame to send at `position_ms`: queued audio, padded with silence (only silence while paused)."""
+        if self.paused:
+            frame, filler = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=bool)
+        else:
+            while len(self._pending) < FRAME_SAMPLES and self._queue:
+                chunk, filler = self._queue.pop(0)
+                self._pending = np.concatenate([self._pending, chunk])
+                self._pending_filler = np.concatenate([self._pending_filler, np.full(len(chunk), filler)])
+            frame, self._pending = self._pending[:FRAME_SAMPLES], self._pending[FRAME_SAMPLES:]
+            filler, self._pending_filler = self._pending_filler[:FRAME_SAMPLES], self._pending_filler[FRAME_SAMPLES:]
+            self._recent.append((frame, filler))
         if voiced(frame):
             self.sent_voiced_at.append(position_ms)
             if not filler.all():
@@ -126,6 +156,14 @@ class PlaybackLine:
     def stop_playback(self) -> int:
         """Drop the queued reply (barge-in)."""
         return self.playback.stop()
+
+    def pause_playback(self) -> None:
+        """Hold the queued reply silent (see Playback.pause)."""
+        self.playback.pause()
+
+    def resume_playback(self) -> None:
+        """Go on with the held reply (see Playback.resume)."""
+        self.playback.resume()
 
     @property
     def playing(self) -> bool:

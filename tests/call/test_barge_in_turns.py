@@ -1,9 +1,12 @@
 """A caller who cuts into a reply, in real time with the real models: the reply stops, the interrupting words are
-answered, and so is what the caller says after them; each answer is found at the step that asked for it."""
+answered, and so is what the caller says after them; each answer is found at the step that asked for it. A caller
+who only says "okay" under a reply is no interruption."""
 
 import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from appliance import engines
 from appliance.call.session import CallSession, TurnRecord
@@ -15,6 +18,7 @@ from speech import phone_speech
 
 NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
 STOPPED_WITHIN_MS = 300  # of the caller's first word, on the call's audio timeline
+HELD_WITHIN_MS = 200  # voice over the reply holds it silent this soon, before it is known to be an interruption
 
 
 def call(parts, steps, quote_at: float = 0.5):
@@ -91,3 +95,33 @@ def test_an_answer_decided_after_the_barge_in_began_belongs_to_the_question():
     reprompt = TurnRecord(3, "reprompt", 21000)
     records = [greeting, question, barge_in, reprompt]
     assert [record_for(step, records) for step in steps] == [greeting, question, barge_in, None]
+
+
+def test_a_backchannel_under_the_reply_lets_it_go_on_and_a_real_interruption_stops_it(parts):
+    """From audio, in real time: "okay" said under the greeting holds it for a moment and it goes on to its end, and is
+    no turn; "wait, that's not what I asked" under the next reply stops it, and is the caller's turn."""
+    settings, store, index, responder, whisper, piper = parts
+    steps = [Step(silence_ms=2100),
+             Step(pcm=phone_speech("okay", pad_ms=0), barge_in_after_ms=1200),
+             Step(pcm=phone_speech("What plans do you have?")),
+             Step(pcm=phone_speech("Wait, that's not what I asked.", pad_ms=0), barge_in_after_ms=1500),
+             Step(hangup=True)]
+    line = ScriptedLine(steps, caller_id="+919876543210", reply_gap_ms=2500)
+    events = []
+    conversation = Conversation("TechCorp", index, responder, lambda: NOW)
+    session = CallSession(line, engines.voice_detector(settings, store), whisper, piper, conversation,
+                          events=lambda kind, **data: events.append((kind, data)))
+    records = asyncio.run(asyncio.wait_for(session.run(), 150))
+    greeting, okay, plans, wait, _ = [record_for(step, records) for step in steps]
+    assert greeting.kind == "greeting" and not greeting.interrupted and okay is None  # no turn, nothing answered
+    said_on = [at for at in line.playback.sent_voiced_at if steps[1].speech_end_ms + 400 <= at < steps[2].started_ms]
+    assert said_on, "the greeting did not go on after the backchannel"
+    assert ("caller-backchannel", {"heard_ms": pytest.approx(500, abs=250)}) in events
+    assert plans.interrupted and playing_at(line, steps[3].speech_start_ms)
+    cut_in = steps[3].speech_start_ms
+    # Held within 200 ms of the cut-in on the call's own audio timeline: what the decision takes, whatever the load
+    # on this machine (a busy CPU delays when frames are read, and so when the line falls silent, not the decision).
+    held = [data["at_ms"] for kind, data in events if kind == "reply-held" and data["at_ms"] >= cut_in]
+    assert held and held[0] - cut_in <= HELD_WITHIN_MS, (cut_in, held)
+    assert "not what i asked" in wait.heard.lower() and wait.kind == "caller"
+    assert [r for r in records if r.kind == "caller"] == [plans, wait]

@@ -6,8 +6,9 @@ from appliance.audio import FRAME_MS
 from appliance.audio.dtmf import KeyPressed
 from appliance.audio.beep import Beep
 from appliance.call.controller import (EARLY_STT_MS, PRE_ROLL_MS, Answer, CallController, ForgetEarly, Hangup,
-                                       HearGreeting, JudgeTurn, Recognise, Say, StopReply, VoicemailReached)
-from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker
+                                       HearGreeting, HearWords, JudgeTurn, PauseReply, Recognise, ResumeReply,
+                                       Say, StopReply, VoicemailReached)
+from appliance.call.turns import KeysEntered, TurnEnded, TurnTaker, WordsHeard
 from appliance.call.voicemail import VoicemailDetector
 from appliance.vad.segmenter import VoiceStarted, VoiceStopped
 
@@ -159,13 +160,66 @@ def test_without_a_model_no_pause_is_judged():
     assert not [c for c in out if isinstance(c, JudgeTurn)] and [c for c in out if isinstance(c, Recognise)]
 
 
-def test_barge_in_stops_the_reply_that_is_playing():
+def test_voice_over_the_reply_holds_it_at_once_and_an_interruption_stops_it():
     controller = CallController(TurnTaker(greet_after_ms=1000))
     caller = Caller(controller)
     assert caller.frames(50) == [Say("greeting", 1000.0)]
     controller.said()
-    out = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True)
-    assert out == [StopReply(barge_in=True, forget_turn=False)]
+    assert caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True) == [PauseReply()]
+    first = caller.count
+    assert caller.frames(48, speaking=True) == []  # no early recognition or turn model while it may be "mm-hm"
+    hear = caller.frames(1, speaking=True)  # a second of voice: its words are asked for
+    assert len(hear) == 1 and isinstance(hear[0], HearWords) and frames_in(hear[0].audio)[-1] == caller.count
+    assert first in frames_in(hear[0].audio)
+    stop = caller.frames(1, {0: [WordsHeard("Wait, that's not what I asked.")]}, speaking=True)
+    assert stop == [StopReply(barge_in=True, forget_turn=False)]
+    controller.reply_over()
+    caller.frames(20)
+    turn = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 1400)]})[0]
+    assert isinstance(turn, Answer) and first in frames_in(turn.audio)  # the interruption's first words are its own
+
+
+def test_a_backchannel_over_the_reply_lets_it_go_on_and_is_no_turn():
+    controller = CallController(TurnTaker(greet_after_ms=1000))
+    caller = Caller(controller)
+    caller.frames(50)
+    controller.said()
+    assert caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True) == [PauseReply()]
+    caller.frames(20, speaking=True)  # "mm-hm"
+    out = caller.frames(20, speaking=True, pause_ms=lambda i: (i + 1) * FRAME_MS)
+    assert out == [ResumeReply(420.0)]  # after a quarter second of quiet
+    quiet_on = caller.frames(15, {14: [VoiceStopped(caller.at_ms, 420)]}, speaking=True,
+                             pause_ms=lambda i: 400 + (i + 1) * FRAME_MS)
+    assert quiet_on == []  # its end is no turn
+    controller.reply_over()
+    caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})  # the reply is over: words now are a turn
+    caller.frames(20)
+    turn = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 400)]})[0]
+    assert isinstance(turn, Answer) and frames_in(turn.audio)[0] > 92  # the backchannel's audio is no part of it
+
+
+def test_words_after_a_pause_that_let_the_reply_go_on_keep_what_came_before_it():
+    controller = CallController(TurnTaker(greet_after_ms=1000))
+    caller = Caller(controller)
+    caller.frames(50)
+    controller.said()
+    caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True)  # "wait,"
+    first = caller.count
+    caller.frames(20, speaking=True)
+    assert caller.frames(13, speaking=True, pause_ms=lambda i: (i + 1) * FRAME_MS) == [ResumeReply(420.0)]
+    assert caller.frames(1, speaking=True) == [PauseReply()]  # "...that's not what I asked": held again
+    hear = caller.frames(60, speaking=True)[-1]
+    assert isinstance(hear, HearWords) and first in frames_in(hear.audio)  # heard with the "wait," before it
+
+
+def test_a_transfer_that_rings_while_the_reply_is_held_stops_it():
+    controller = CallController(TurnTaker(greet_after_ms=1000))
+    caller = Caller(controller)
+    caller.frames(50)
+    controller.said()
+    controller.reply_over()  # all of it queued; it plays on
+    assert caller.frames(1, {0: [VoiceStarted(caller.at_ms)]}, speaking=True) == [PauseReply()]
+    assert controller.hold() == [StopReply(barge_in=True)]  # the held reply does not keep the ringing silent
 
 
 def test_going_on_before_the_answer_is_heard_joins_both_parts_into_one_turn():
@@ -193,7 +247,10 @@ def test_going_on_after_a_holding_phrase_keeps_the_first_turn():
     caller.frames(1, {0: [VoiceStopped(caller.at_ms, 600)]})
     controller.said()  # "One moment." went out, then the line went quiet again while the model works
     resumed = caller.frames(1, {0: [VoiceStarted(caller.at_ms)]})
-    assert resumed == [StopReply(barge_in=False, forget_turn=False)]
+    assert resumed == [PauseReply()]  # may be "okay" to the holding phrase: the answer is held, not dropped
+    assert isinstance(caller.frames(50)[-1], HearWords)  # a second of it
+    assert caller.frames(1, {0: [WordsHeard("And also the blue one")]}) == [StopReply(barge_in=True,
+                                                                                       forget_turn=False)]
     caller.frames(20)
     second = caller.frames(1, {0: [VoiceStopped(caller.at_ms, 400)]})[0]
     assert frames_in(second.audio)[0] > 31 - PRE_ROLL_MS // FRAME_MS  # only the new words (and their pre-roll)

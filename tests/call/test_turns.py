@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from appliance.call.turns import BargeIn, Greet, Reprompt, SilenceHangup, TurnEnded, TurnStarted, TurnTaker
-from appliance.vad import VoiceDetector
+from appliance.call.turns import (Backchannel, BargeIn, Greet, HearOverlap, ReplyHeld, Reprompt, SilenceHangup,
+                                  TurnEnded, TurnStarted, TurnTaker, WordsHeard)
+from appliance.vad import VoiceDetector, VoiceStarted, VoiceStopped
 
 FRAME = 160  # 20 ms at 8 kHz
 FRAME_MS = 20.0
@@ -13,15 +14,20 @@ def vad_model(store):
     return store.checked_path("vad")
 
 
-def run(vad_model, audio, taker, speaking=lambda at_ms: False, thinking=lambda at_ms: False, end_silence_ms=700):
-    """Feed line audio frame by frame, as a call would; return (decision, position when decided)."""
+def run(vad_model, audio, taker, speaking=lambda at_ms: False, thinking=lambda at_ms: False, end_silence_ms=700,
+        words=None):
+    """Feed line audio frame by frame, as a call would; return (decision, position when decided). `words`: what the
+    recognizer hears, a frame after it is asked, of voice over the reply."""
     detector = VoiceDetector(vad_model, end_silence_ms=end_silence_ms)
-    decided = []
+    decided, heard = [], []
     for offset in range(0, len(audio), FRAME):
-        events = detector.process(audio[offset:offset + FRAME])
+        events = detector.process(audio[offset:offset + FRAME]) + heard
         position = taker.position_ms + FRAME_MS
-        for decision in taker.advance(FRAME_MS, events, speaking=speaking(position), thinking=thinking(position)):
+        heard = []
+        for decision in taker.advance(FRAME_MS, events, speaking=speaking(position), thinking=thinking(position),
+                                      pause_ms=detector.segmenter.pause_ms):
             decided.append((decision, position))
+            heard += [WordsHeard(words)] if isinstance(decision, HearOverlap) else []
     return decided
 
 
@@ -78,15 +84,83 @@ def test_a_caller_who_answers_the_question_goes_on_and_may_be_asked_again_later(
     assert decided[4][1] >= answered_at + 2000 - 400  # counted from the caller's turn, not the old silence
 
 
-def test_barge_in_is_noticed_within_200_ms(vad_model, speak):
+def test_an_interruption_holds_the_reply_within_200_ms_and_then_stops_it(vad_model, speak):
     # The appliance speaks from 0 to 6 s; the caller cuts in at 2 s.
-    audio = np.concatenate([silence(2000), speak("Sorry, wait, I have a question", pad_ms=0), silence(3000)])
+    said = "Wait, that is not what I asked"
+    audio = np.concatenate([silence(2000), speak(said, pad_ms=0), silence(3000)])
+    decided = run(vad_model, audio, TurnTaker(greet_after_ms=60000), speaking=lambda at: at <= 6000, words=said)
+    assert [type(d) for d, _ in decided] == [ReplyHeld, HearOverlap, BargeIn, TurnEnded]
+    (held, held_at), (_, asked_at), (barge, stopped_at) = decided[:3]
+    assert held.at_ms == barge.at_ms == pytest.approx(2000, abs=100)
+    assert held_at - 2000 <= 200  # the caller hears the reply stop
+    assert asked_at - barge.at_ms == pytest.approx(1000, abs=40)  # after a second of voice its words are heard
+    assert stopped_at == asked_at + FRAME_MS  # and are not a backchannel's: the reply stops for good
+    assert decided[3][0].start_ms == barge.at_ms  # the interruption is the caller's turn, from its first word
+
+
+def test_a_long_backchannel_is_heard_for_its_words_and_lets_the_reply_go_on(vad_model, speak):
+    said = "okay, sure, sure, I see"
+    audio = np.concatenate([silence(2000), speak(said, pad_ms=0), silence(3000)])
+    decided = run(vad_model, audio, TurnTaker(greet_after_ms=60000), speaking=lambda at: at <= 6000, words=said)
+    assert [type(d) for d, _ in decided][:2] == [ReplyHeld, HearOverlap]
+    assert type(decided[-1][0]) is Backchannel and not any(isinstance(d, (BargeIn, TurnEnded)) for d, _ in decided)
+
+
+@pytest.mark.parametrize("said", ["okay", "mm hmm", "yeah"])
+def test_a_backchannel_over_the_reply_holds_it_then_lets_it_go_on(vad_model, speak, said):
+    audio = np.concatenate([silence(2000), speak(said, pad_ms=0), silence(3000)])
     decided = run(vad_model, audio, TurnTaker(greet_after_ms=60000), speaking=lambda at: at <= 6000)
-    barge = [(d, p) for d, p in decided if isinstance(d, BargeIn)]
-    assert len(barge) == 1
-    event, noticed_at = barge[0]
-    assert event.at_ms == pytest.approx(2000, abs=100)
-    assert noticed_at - 2000 <= 200
+    assert [type(d) for d, _ in decided] == [ReplyHeld, Backchannel]  # no turn: nothing to answer
+    (held, held_at), (heard, resumed_at) = decided
+    assert held_at - 2000 <= 200 and heard.start_ms == held.at_ms
+    assert resumed_at - heard.end_ms == pytest.approx(250, abs=40)  # the reply goes on after a quarter second
+
+
+def test_a_backchannel_when_the_appliance_is_silent_is_a_turn(vad_model, speak):
+    audio = np.concatenate([silence(2000), speak("okay", pad_ms=0), silence(1500)])
+    decided = run(vad_model, audio, TurnTaker(greet_after_ms=60000))
+    assert [type(d) for d, _ in decided] == [TurnStarted, TurnEnded]
+
+
+def test_voice_again_after_a_backchannel_is_held_anew_and_can_interrupt():
+    taker = TurnTaker(greet_after_ms=60000)
+
+    def feed(n: int, events=(), pausing=False) -> list:
+        out = []
+        for i in range(n):
+            out += taker.advance(FRAME_MS, list(events) if i == 0 else [], speaking=True,
+                                 pause_ms=(i + 1) * FRAME_MS if pausing else 0.0)
+        return out
+
+    assert feed(1, [VoiceStarted(0)]) == [ReplyHeld(0)]
+    assert feed(20) == []  # 420 ms of voice: not yet an interruption
+    assert feed(13, pausing=True) == [Backchannel(0, 420)]  # ...then a quarter second's pause: "mm-hm"
+    assert feed(1) == [ReplyHeld(680)]  # voice again before the turn's silence ran out
+    assert feed(50) == [HearOverlap(680)]  # a second of it: what are its words?
+    assert feed(1, [WordsHeard("Okay, sure.")]) == []  # a backchannel's: still held, to be heard again
+    assert feed(49) == [HearOverlap(680)]
+    assert feed(1, [WordsHeard(None)]) == [BargeIn(680)]  # not heard: taken for an interruption, to be answered
+    # The turn is the VAD's, from the first voice: the words said before the pause are the interruption's too.
+    assert taker.advance(FRAME_MS, [VoiceStopped(2800, 2800)], speaking=False) == [TurnEnded(0, 2800)]
+
+
+def test_voice_that_ends_while_its_words_are_heard_is_a_turn():
+    taker = TurnTaker(hear_words=True)
+    taker.advance(FRAME_MS, [VoiceStarted(0)], speaking=True)
+    assert taker.advance(1000, [], speaking=True) == [HearOverlap(0)]
+    assert taker.advance(FRAME_MS, [VoiceStopped(1000, 1000)], speaking=True) == [BargeIn(0), TurnEnded(0, 1000)]
+    no_words = TurnTaker(hear_words=False)
+    no_words.advance(FRAME_MS, [VoiceStarted(0)], speaking=True)
+    assert no_words.advance(1000, [], speaking=True) == [BargeIn(0)]
+
+
+def test_a_backchannel_s_end_is_no_turn_and_with_no_wait_the_first_voice_stops_the_reply():
+    taker = TurnTaker()
+    taker.advance(FRAME_MS, [VoiceStarted(0)], speaking=True)
+    assert taker.advance(FRAME_MS, [VoiceStopped(300, 300)], speaking=True) == [Backchannel(0, 300)]
+    assert taker.advance(FRAME_MS, [VoiceStarted(500)], speaking=False) == [TurnStarted(500)]
+    at_once = TurnTaker(interrupt_after_ms=0)
+    assert at_once.advance(FRAME_MS, [VoiceStarted(0)], speaking=True) == [BargeIn(0)]
 
 
 def test_no_reprompt_while_the_appliance_is_thinking(vad_model, speak):
