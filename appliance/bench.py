@@ -27,6 +27,7 @@ from appliance.line import FRAME_SAMPLES, voiced
 from appliance.line.callers import caller_speech, on_the_line
 from appliance.simulate import Simulator, load_set, percentile
 from appliance.vad import VoiceStarted, VoiceStopped
+from appliance.vad.turn_model import unfinished
 
 READ_SPEECH = Path("/usr/share/pocketsphinx/test/data/librivox")
 STAGES = ("endpoint", "stt", "retrieval", "llm_prompt_tokens", "llm_first_token", "llm_first_sentence", "llm_total",
@@ -239,10 +240,13 @@ PAUSED_LINES = (
 TRAILING_MS = 3000  # silence after each line: longer than any rule waits
 
 
-def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = None, spent: list | None = None) -> list:
+def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = None, spent: list | None = None,
+              transcriber=None) -> list:
     """Where in `pcm` (ms of audio) each caller turn was decided, frame by frame as a call hears it. `judge` is
     asked as the call session asks it, once per pause after `decide_after_ms`, and its answer lands `model_ms` of
-    audio later (None: as long as it took on this CPU). How long each answer took is appended to `spent`."""
+    audio later (None: as long as it took on this CPU). How long each answer took is appended to `spent`. With a
+    `transcriber`, a turn the model finds finished is also read for its words, as the call session does: one that
+    stops mid-number or mid-phrase is left to the longer silence, and the answer lands once the words are in."""
     segmenter = detector.segmenter
     ends, asked, answer, start_ms = [], False, None, 0.0
     for offset in range(0, len(pcm), FRAME_SAMPLES):
@@ -269,6 +273,9 @@ def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = No
             took_ms = (time.perf_counter() - began) * 1000
             if spent is not None:
                 spent.append(took_ms)
+            if complete and transcriber is not None:
+                complete = not unfinished(transcriber.transcribe(turn, LINE_RATE_HZ).text)
+                took_ms = (time.perf_counter() - began) * 1000
             answer = (position_ms + (took_ms if model_ms is None else model_ms), complete)
     return ends
 
@@ -279,12 +286,14 @@ def last_voiced_ms(pcm: np.ndarray) -> float:
     return (frames[-1] + FRAME_SAMPLES) * 1000 / LINE_RATE_HZ if frames else 0.0
 
 
-def turn_taking(clips: list[np.ndarray], new_detector, judge=None, spent: list | None = None) -> dict:
+def turn_taking(clips: list[np.ndarray], new_detector, judge=None, spent: list | None = None,
+                transcriber=None) -> dict:
     """End-of-turn delay (last voiced audio to the turn's end) p50/p95 over the clips' last turns, and the share of
     clips in which a turn ended before the caller had finished."""
     delays, cut = [], 0
     for pcm in clips:
-        ends, finished_ms = turn_ends(pcm, new_detector(), judge, spent=spent), last_voiced_ms(pcm)
+        ends = turn_ends(pcm, new_detector(), judge, spent=spent, transcriber=transcriber)
+        finished_ms = last_voiced_ms(pcm)
         cut += any(end < finished_ms for end in ends)
         delays += [ends[-1] - finished_ms] if ends and ends[-1] >= finished_ms else []
     delay = {"p50": round(percentile(delays, 50)), "p95": round(percentile(delays, 95))}
@@ -303,16 +312,19 @@ def run_turns(settings, say=print) -> dict:
             "mid-sentence pause": [caller_speech(text, markup=True) for text in PAUSED_LINES]}
     trailing = np.zeros(TRAILING_MS * LINE_RATE_HZ // 1000, np.int16)
     sets = {name: [np.concatenate([pcm, trailing]) for pcm in clips] for name, clips in sets.items()}
-    rules = {f"silence {settings.vad.end_silence_ms} ms": None,
-             f"turn model, then {judge.incomplete_silence_ms:.0f} ms": judge}
+    transcriber = engines.transcriber(settings, store)
+    rules = {f"silence {settings.vad.end_silence_ms} ms": (None, None),
+             f"turn model, then {judge.incomplete_silence_ms:.0f} ms": (judge, None),
+             "turn model and words (default)": (judge, transcriber)}
     spent: list[float] = []
     results: dict = {}
-    say(f"{'end of turn (espeak-ng callers, 8 kHz)':46} {'clips':>5} {'delay p50':>10} {'delay p95':>10} {'cut-ins':>8}")
-    for rule, chosen in rules.items():
+    say(f"{'end of turn (espeak-ng callers, 8 kHz)':50} {'clips':>5} {'delay p50':>10} {'delay p95':>10} {'cut-ins':>8}")
+    for rule, (chosen, reader) in rules.items():
         for name, clips in sets.items():
-            result = turn_taking(clips, lambda: engines.voice_detector(settings, store, model=vad), chosen, spent)
+            result = turn_taking(clips, lambda: engines.voice_detector(settings, store, model=vad), chosen,
+                                 spent if reader is None else None, reader)
             results.setdefault(rule, {})[name] = result
-            say(f"{rule + ', ' + name:46} {result['clips']:5} {result['delay_ms']['p50']:8} ms "
+            say(f"{rule + ', ' + name:50} {result['clips']:5} {result['delay_ms']['p50']:8} ms "
                 f"{result['delay_ms']['p95']:7} ms {result['cut_ins']:7.1f}%")
     cost = {"p50": round(percentile(spent, 50)), "p95": round(percentile(spent, 95)), "n": len(spent)}
     say(f"turn model: {cost['p50']} ms a decision p50, {cost['p95']} ms p95, {cost['n']} decisions, 1 thread; asked "

@@ -42,7 +42,7 @@ from appliance.call.voicemail import VoicemailDetector
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter, speakable
-from appliance.vad.turn_model import TurnJudge
+from appliance.vad.turn_model import TurnJudge, unfinished
 
 log = logging.getLogger(__name__)
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
@@ -139,6 +139,7 @@ class CallSession:
         self._cancel = threading.Event()
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
         self._judging: asyncio.Task | None = None  # the end-of-turn model's answer about this pause
+        self._finished = False  # the model heard this pause end a turn; its words, once recognised, have a say
         self._hearing: asyncio.Task | None = None  # the words of the caller's voice over the reply
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
@@ -246,6 +247,7 @@ class CallSession:
             self.events("voicemail-reached", why=command.why)
         elif isinstance(command, Answer):
             early, self._early, self._judging = (self._early if command.early else None), None, None
+            self._finished = False
             self._start(self._answer(command.audio, command.turn, command.decided_ms, early, keyed=command.keys))
         elif isinstance(command, Recognise):
             self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
@@ -259,6 +261,7 @@ class CallSession:
             self._judging.add_done_callback(quietly)
         elif isinstance(command, ForgetEarly):
             self._early = self._judging = None
+            self._finished = False
         elif isinstance(command, HearWords):
             self._hearing = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
                                                                   LINE_RATE_HZ))
@@ -275,15 +278,24 @@ class CallSession:
             await self.line.hangup()
 
     def _verdict(self) -> list:
-        """The end-of-turn model's answer about this pause, once it is in: finished ends the turn now; unfinished
-        leaves it to the longer silence; no answer (the model failed) leaves it to the plain silence rule."""
-        if self._judging is None or not self._judging.done():
+        """The end-of-turn model's answer about this pause, once it is in: unfinished leaves the turn to the longer
+        silence; no answer (the model failed) leaves it to the plain silence rule; finished ends it as soon as the
+        words recognised in the pause are in, unless they stop where no sentence does ("my number is nine eight
+        seven", "I'd like to ask about the"). The reply waits for those words anyway, so waiting for them here
+        costs the caller nothing."""
+        if self._judging is not None and self._judging.done():
+            complete, self._judging = self._judging.result(), None
+            if complete is None:
+                self.detector.segmenter.end_after(None)
+            self._finished = bool(complete)
+        if not self._finished or (self._early is not None and not self._early.done()):
             return []
-        complete, self._judging = self._judging.result(), None
-        if complete is None:
-            self.detector.segmenter.end_after(None)
-            return []
-        return self.detector.segmenter.end_turn() if complete else []
+        self._finished = False
+        early = self._early
+        heard = early is not None and not early.cancelled() and early.exception() is None
+        if heard and unfinished(early.result().text):
+            return []  # heard mid-number or mid-phrase: the longer silence decides
+        return self.detector.segmenter.end_turn()
 
     def _words(self) -> list:
         """The words of the voice over the reply, once recognised (None when recognition failed)."""

@@ -11,6 +11,7 @@ zero mean and unit variance, then Whisper's 80-bin log-mel (10 ms hop, the trail
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,13 @@ from appliance.errors import ApplianceError
 from appliance.vad.silero import onnx_session
 
 log = logging.getLogger(__name__)
+# Words a finished sentence does not stop on: "I'd like to ask about the", "I bought it and", "so the thing is", "um".
+OPEN_ENDED = set("""the a an and or but so because if that to of in on at for with from about into than is are was were
+    my your our their his her its this um uh er erm hmm like""".split())
+# Said before a number or a code, whose digits or letters come in groups: "my number is nine eight seven | six..."
+NUMBER_CUE = re.compile(r"\b(number|phone|mobile|cell|postcode|post code|zip|code|card|account|order|reference|"
+                        r"booking|job|ends? in|is)\b")
+FULL_NUMBER_DIGITS = 7  # fewer digits than a phone number, after such a cue: more of it is coming
 RATE_HZ = 16000
 WINDOW_SAMPLES = 8 * RATE_HZ  # the model hears the last 8 s of the turn
 INPUT = "input_features"
@@ -56,6 +64,27 @@ class SmartTurnDetector:
         features = log_mel(last_window(pcm, rate_hz))[np.newaxis]
         (probability,) = self._session.run(None, {INPUT: features})  # named "logits", but already a sigmoid
         return float(probability[0, 0])
+
+
+def unfinished(words: str) -> bool:
+    """Whether a turn's words, recognised in a pause, stop where a sentence cannot: on a word that needs more after
+    it ("I'd like to ask about the"), on a hesitation ("um"), or partway through a number or code being given ("my
+    number is nine eight seven", "the order number is A B"). The end-of-turn model hears how the voice falls; this
+    reads what was said, so a caller reading out digits in groups is not answered between the groups."""
+    from appliance.dialogue.entities import spoken_digits
+
+    text = re.sub(r"[\s.!?,;:…-]+$", "", spoken_digits(words.lower()))  # a recognizer ends every guess with a stop
+    tokens = re.findall(r"[a-z']+|\d+", text)
+    if not tokens:
+        return False
+    if tokens[-1] in OPEN_ENDED:
+        return True
+    tail = re.search(r"((?:\b(?:\d+|[a-z])\b[\s,-]*)+)$", text)  # "9 8 7", "0412 345", "a b"
+    if tail is None or not NUMBER_CUE.search(text[:tail.start()]):
+        return False
+    said = tail.group(1)
+    return len(re.sub(r"\D", "", said)) < FULL_NUMBER_DIGITS and (re.search(r"\d", said) is not None or
+                                                                    len(said.split()) >= 2)
 
 
 class TurnJudge:

@@ -97,21 +97,15 @@ def test_an_answer_decided_after_the_barge_in_began_belongs_to_the_question():
     assert [record_for(step, records) for step in steps] == [greeting, question, barge_in, None]
 
 
-def test_a_backchannel_under_the_reply_lets_it_go_on_and_a_real_interruption_stops_it(parts):
+def test_a_backchannel_under_the_reply_lets_it_go_on_and_a_real_interruption_stops_it(scripted_call):
     """From audio, in real time: "okay" said under the greeting holds it for a moment and it goes on to its end, and is
     no turn; "wait, that's not what I asked" under the next reply stops it, and is the caller's turn."""
-    settings, store, index, responder, whisper, piper = parts
     steps = [Step(silence_ms=2100),
              Step(pcm=phone_speech("okay", pad_ms=0), barge_in_after_ms=1200),
              Step(pcm=phone_speech("What plans do you have?")),
              Step(pcm=phone_speech("Wait, that's not what I asked.", pad_ms=0), barge_in_after_ms=1500),
              Step(hangup=True)]
-    line = ScriptedLine(steps, caller_id="+919876543210", reply_gap_ms=2500)
-    events = []
-    conversation = Conversation("TechCorp", index, responder, lambda: NOW)
-    session = CallSession(line, engines.voice_detector(settings, store), whisper, piper, conversation,
-                          events=lambda kind, **data: events.append((kind, data)))
-    records = asyncio.run(asyncio.wait_for(session.run(), 150))
+    line, records, events = scripted_call(steps, timeout_s=150)
     greeting, okay, plans, wait, _ = [record_for(step, records) for step in steps]
     assert greeting.kind == "greeting" and not greeting.interrupted and okay is None  # no turn, nothing answered
     said_on = [at for at in line.playback.sent_voiced_at if steps[1].speech_end_ms + 400 <= at < steps[2].started_ms]

@@ -13,6 +13,7 @@ from appliance import bench, engines
 from appliance.call.session import CallSession
 from appliance.call.turns import TurnEnded, TurnTaker
 from appliance.dialogue.conversation import Conversation
+from appliance.line.callers import caller_speech
 from appliance.line.scripted import ScriptedLine, Step, caller_voiced_end_ms
 from appliance.vad import VoiceDetector
 from appliance.vad.turn_model import SmartTurnDetector, TurnJudge
@@ -72,6 +73,20 @@ def test_in_audio_time_a_finished_question_ends_at_its_first_pause_not_after_the
     assert len(by_model) == len(by_silence) == 1
     assert by_silence[0] - last >= 700
     assert by_model[0] - last <= judge.decide_after_ms + 100 + 200  # Silero's hangover and the 32 ms windows
+
+
+def test_words_that_stop_mid_phrase_keep_the_turn_open_where_the_model_alone_would_end_it(store, whisper):
+    """Frame by frame, as the call session decides: the model hears "I bought a kettle from you and" fall like a
+    finished sentence; its words end on "and", so the turn waits for the rest."""
+    judge = TurnJudge(SmartTurnDetector(store.checked_path("turn")))
+    pcm = np.concatenate([caller_speech("I bought a kettle from you and <break time='800ms'/> it stopped working.",
+                                        markup=True), np.zeros(24000, np.int16)])
+    last = bench.last_voiced_ms(pcm)
+    by_model = bench.turn_ends(pcm, VoiceDetector(store.checked_path("vad")), judge, model_ms=100)
+    with_words = bench.turn_ends(pcm, VoiceDetector(store.checked_path("vad")), judge, model_ms=100,
+                                 transcriber=whisper)
+    assert any(end < last for end in by_model)  # what makes this worth having
+    assert len(with_words) == 1 and with_words[0] >= last
 
 
 def test_a_pause_in_a_number_is_waited_out_and_a_finished_question_ends_on_the_models_word(parts, judge):

@@ -79,20 +79,14 @@ def test_the_greeting_setting_is_said_with_the_company_name():
     assert greeting_for("Acme Water", "Welcome to our helpline.") == "Welcome to our helpline."
 
 
-def test_a_barge_in_while_the_model_answers_leaves_the_call_answering_the_new_words(parts, caplog):
+def test_a_barge_in_while_the_model_answers_leaves_the_call_answering_the_new_words(scripted_call, caplog):
     """The caller cuts into a knowledge answer while the reply model is still generating it: the generation stops
     quietly (no llm-generation-failed, no task error left unread) and the new words get their own answer."""
-    settings, store, index, responder, whisper, piper = parts
     steps = [Step(silence_ms=2100),
              Step(pcm=phone_speech("What is your refund policy?")),
              Step(pcm=phone_speech("Actually, can I speak to a person please?", pad_ms=0), barge_in_after_ms=300),
              Step(hangup=True)]
-    line = ScriptedLine(steps, caller_id="+919876543210", reply_gap_ms=2500)
-    events = []
-    conversation = Conversation("TechCorp", index, responder, lambda: NOW)
-    session = CallSession(line, engines.voice_detector(settings, store), whisper, piper, conversation,
-                          events=lambda kind, **data: events.append((kind, data)))
-    records = asyncio.run(asyncio.wait_for(session.run(), 120))
+    line, records, events = scripted_call(steps)
     failed = [data for kind, data in events if kind == "stage-failed"]
     assert not failed, failed
     assert "never retrieved" not in caplog.text and "llm-generation-failed" not in caplog.text

@@ -12,7 +12,7 @@ from appliance import settings as settings_module
 from appliance.errors import ApplianceError
 from appliance.models import ModelStore
 from appliance.audio.resample import to_float
-from appliance.vad.turn_model import SmartTurnDetector, TurnJudge, last_window, log_mel
+from appliance.vad.turn_model import SmartTurnDetector, TurnJudge, last_window, log_mel, unfinished
 
 from speech import phone_speech
 
@@ -150,3 +150,20 @@ def test_the_answer_is_complete_from_the_threshold_on(model):
     probability = model.complete_probability(audio, 8000)
     assert TurnJudge(model, complete_at=probability).complete(audio, 8000) is True
     assert TurnJudge(model, complete_at=min(1.0, probability + 0.01)).complete(audio, 8000) is False
+
+
+@pytest.mark.parametrize("words, open_ended", [
+    ("My number is nine eight seven.", True),  # partway through a number
+    ("My number is 987 654 3210.", False),
+    ("The order number is A B.", True),
+    ("My card ends in four four.", True),
+    ("I'd like to ask about the", True),
+    ("Um.", True),
+    ("I want to...", True),
+    ("What are your opening hours on Saturday?", False),
+    ("Can I speak to a person please?", False),
+    ("I have 2 laptops.", False),
+    ("No, that's all. Thank you!", False),
+])
+def test_words_that_stop_where_no_sentence_does(words, open_ended):
+    assert unfinished(words) == open_ended
