@@ -32,7 +32,7 @@ def turn_taker(settings: Settings):
     """A call's turn taking, with the `[vad]` times for a caller who goes quiet."""
     from appliance.call.turns import TurnTaker
 
-    return TurnTaker(still_there_after_ms=settings.vad.still_there_after_ms,
+    return TurnTaker(greet_after_ms=settings.vad.greet_after_ms, still_there_after_ms=settings.vad.still_there_after_ms,
                      goodbye_after_ms=settings.vad.quiet_goodbye_after_ms)
 
 

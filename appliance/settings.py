@@ -110,6 +110,9 @@ class Vad:
     incomplete_silence_ms: int = 1200
     """Silence that ends a turn the end-of-turn model heard as unfinished (a caller reading out a number, or
     thinking of the next word)."""
+    greet_after_ms: int = 800
+    """Silence after the call connects before the appliance greets (the moment a line needs to carry audio both
+    ways); a caller who speaks first is answered instead."""
     still_there_after_ms: int = 8000
     """Silence after the appliance stopped speaking before it asks, once, "Are you still there?"."""
     quiet_goodbye_after_ms: int = 6000

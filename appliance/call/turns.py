@@ -141,7 +141,7 @@ class TurnTaker:
     or with `hear_words` off, interrupts at once; 0 stops the reply at the first voice, as the appliance once did.
     `backchannel_gap_ms`: quiet after a shorter voice that lets the reply go on."""
 
-    def __init__(self, greet_after_ms: float = 2000, still_there_after_ms: float = 8000,
+    def __init__(self, greet_after_ms: float = 800, still_there_after_ms: float = 8000,
                  goodbye_after_ms: float = 6000, keys_end_ms: float = 2500,
                  interrupt_after_ms: float = INTERRUPT_AFTER_MS, backchannel_gap_ms: float = BACKCHANNEL_GAP_MS,
                  hear_words: bool = True):

@@ -88,7 +88,7 @@ def _priced_rows(text: str) -> list[tuple[str, str]]:
     with dot leaders ("- Oil boiler service (kitchen or utility) ........ EUR 140") that name a price."""
     rows = []
     found = [(row.group(1), row.group(2)) for row in re.finditer(
-        r"(?:^|(?<=[.!?]\s))([^.:;!?]{1,90}): ([^:]*?)(?=\.\s|\.$|$)", text)]
+        r"(?:^|(?<=[.!?]\s)|(?<=\n))((?:[^.:;!?\n]|(?<=\d)\.(?=\d)){1,90}): ([^:\n]*?)(?=\.\s|\.$|$|\n)", text)]
     found += [(row.group(1), row.group(2)) for row in re.finditer(
         rf"(?:^|\n|(?<=\s)[-*•])\s*([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
     for label, rest in found:
@@ -181,6 +181,9 @@ class Catalog:
     offers: list[Name] = field(default_factory=list)
     prices: dict[str, str] = field(default_factory=dict)  # each offer's price as its document writes it
     vocabulary: list[str] = field(default_factory=list)  # the documents' own names: places, brands, short forms
+    # Names priced differently in different sections ("Split type" to clean, and to install): no one price of theirs
+    # answers "how much for a split type?" in code
+    several_prices: set[str] = field(default_factory=set)
 
     @classmethod
     def from_passages(cls, passages, company: str) -> "Catalog":
@@ -189,12 +192,16 @@ class Catalog:
         for passage in passages:
             topics.setdefault(title_of(passage.heading, company), passage.source)
             by_source.setdefault(passage.source, []).append(passage)
+        seen: dict[str, set] = {}  # each name's prices, section by section
         for source, own in by_source.items():
             for name, price in priced_items(own):
                 offers.setdefault(name, source)
                 prices.setdefault(name, price)
+            for passage in own:  # every row: "Split type (wall-mounted), 1.0 HP" and "..., 2.0 HP" differ in price
+                for name, price in _priced_rows(passage.text) + priced_items([passage]):
+                    seen.setdefault(name, set()).add(price)
         return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())), prices,
-                   own_words(passages))
+                   own_words(passages), {name for name, said in seen.items() if len(said) > 1})
 
     @staticmethod
     def _match(names: list[Name], heard: str) -> Name | None:
@@ -221,7 +228,7 @@ class Catalog:
         hits = [(sum(any(_similar(word, own) for word in said) for own in name.words), name) for name in self.offers]
         best = max((count for count, _ in hits), default=0)
         named = [name for count, name in hits if count == best]
-        return named[0] if best and len(named) == 1 else None
+        return named[0] if best and len(named) == 1 and named[0].text not in self.several_prices else None
 
     def named_in(self, heard: str) -> list[tuple[str, str, set[str]]]:
         """The priced offers the caller names in full, every word of the name said ("full service" is not
@@ -232,7 +239,8 @@ class Catalog:
         for offer in self.offers:
             words = {word for word in _words(offer.text) if word not in LINKING}
             price = self.prices.get(offer.text, "")
-            if words and PRICE.search(price) and all(any(_similar(heard, word) for heard in said) for word in words):
+            if words and PRICE.search(price) and offer.text not in self.several_prices and \
+                    all(any(_similar(heard, word) for heard in said) for word in words):
                 named.append((offer.text, price, words))
         return [(text, price, words) for text, price, words in named if not any(words < other for *_, other in named)]
 

@@ -33,6 +33,8 @@ ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is i
 # to the question (cosine); otherwise a colleague is offered. A loosely related sentence ("our address is...") for
 # "can you put panels on thatch?" would answer a question nobody asked.
 FALLBACK_QUOTE = 0.4
+# A question that asks the one before it again of another day: "how about the 24th?", "and on Saturday?"
+FOLLOW_UP = re.compile(r"\b(how|what) about\b|^\W*(and|or|then)\b", re.I)
 ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
                      r"(?:one|plan|option|package|tier|level|choice)\b", re.I)
 SENDING_WORDS = set("""send sent text texted sms message email e-mail mail whatsapp details detail info information
@@ -321,6 +323,9 @@ class Conversation:
         stages: dict[str, float] = {}
         start = time.perf_counter()
         hours = self.timetable.answer(heard, self.now())
+        if hours is None and state.hours_asked and FOLLOW_UP.search(heard):  # "...and how about the 24th?"
+            hours = self.timetable.answer(f"Are you open {FOLLOW_UP.sub(' ', heard)}", self.now())
+        state.hours_asked = hours is not None
         if hours:  # "are you open on Sunday?": said from the timetable in the documents, not by the model
             hours = self.spoken(hours)
             reply = Reply(hours, self._question_intent(state), {**state.slots}, used_knowledge=True)

@@ -24,7 +24,7 @@ HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "s
               "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
               "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20}
 # Words before a bare hour that make it a time: "at 3", "around 3", and a correction, "no, make it 4".
-TIME_CUES = r"(?:at|around|by|about|say|make it|no|sorry|actually|rather|instead|or)"
+TIME_CUES = r"(?:at|around|round|by|about|say|make it|no|sorry|actually|rather|instead|or)"
 # ...and a word after it that makes it a quantity: "around six hundred pieces", "about 3 copies", "at 5 percent".
 # A plural noun counts, but not the short words and verbs that end in s ("at 3 works", "at 4 this afternoon").
 QUANTITY_AFTER = re.compile(r"\W+(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine)\b|"  # a run of digits
@@ -154,6 +154,11 @@ def _squeezed(order_id: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", order_id.upper())
 
 
+def _alike(order_id: str) -> str:
+    """An ID as it may be said or heard either way: the letter O as the digit 0, the letter I as 1."""
+    return order_id.replace("O", "0").replace("I", "1")
+
+
 def _one_apart(a: str, b: str) -> bool:
     """Whether two digit strings differ by one digit changed, added or dropped."""
     if abs(len(a) - len(b)) > 1 or a == b:
@@ -210,6 +215,9 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=N
     for heard in found:  # an exact match first, then one with the prefix left unsaid
         if heard in known:
             return OrderMention(heard, known[heard], True)
+        alike = [k for k in known if _alike(k) == _alike(heard)]  # "J-047730" said for JO47730: O and 0 sound one
+        if len(alike) == 1:
+            return OrderMention(heard, known[alike[0]], True)
         same_digits = [k for k in known if re.sub(r"\D", "", k) == re.sub(r"\D", "", heard)]
         if len(same_digits) == 1:
             return OrderMention(heard, known[same_digits[0]], True)

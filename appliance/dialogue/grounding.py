@@ -32,6 +32,9 @@ UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven"
 META = re.compile(r"\b(the caller|caller's|passages?|the context|as an ai|language model|provided (text|information|"
                   r"documents?|data)|documents? (provided|given)|(i|you) (do not|don't|cannot|can't) (have )?access|"
                   r"based on the (information|passages?|documents?))\b", re.I)
+# The model declining, in its own words: the appliance says what happens next (a colleague), not the model.
+REFUSES = re.compile(r"\b(i('m| am) (sorry,? )?(but )?(unable|not able) to|i (can't|cannot|can not) (assist|help) with "
+                     r"(that|this|your)|i('m| am) not allowed to)\b", re.I)
 # An offer of a person in the model's words: the appliance makes its own when the model escalates.
 HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|put (you|the caller) through|human agent|"
                       r"(will|shall|can|could) (connect|transfer)|(speak|talk) (to|with) (a|one of our|our) "
@@ -162,6 +165,8 @@ class Grounded:
         """Why `clause` may not be said, and whether that makes the whole answer untrustworthy; None if it may."""
         if META.search(clause):
             return "speaks of its instructions or input", False
+        if REFUSES.search(clause):  # "I'm sorry, but I can't assist with that.": no answer, and not ours to say
+            return "refuses to answer", True
         foreign = set(re.findall(r"[^\x00-\u024f\u2000-\u206f\u20a0-\u20cf]", clause)) - self.characters
         if foreign:  # "If it locks出": a small model slipping into another script is past what it can be trusted with
             return f"writes {''.join(sorted(foreign))}, which neither the passages nor the caller use", True

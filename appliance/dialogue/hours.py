@@ -24,11 +24,17 @@ _MONTH = r"(?:" + "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTHS) + r")\.?"
 _CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?"
 _SPAN = rf"({_CLOCK})\s*(?:-|–|—|to|until|till)\s*({_CLOCK})"
 _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
-_SAYS = rf"(?:{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b)"  # what a rule says: hours, or closed
+# what a rule says: hours, or closed, or open as usual ("OPEN, regular hours"); "HALF DAY, 8 AM to 12 NN"
+_SAYS = (rf"(?:(?:half[ -]day\W+)?{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b|"
+         rf"open\W+(?:regular|normal|usual) hours\b)")
 # Rules as documents write them, found anywhere in a passage (plain-text passages have their lines run together).
 DATED = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
                    rf"\s+({_MONTH})(?:\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"  # "24 December (Christmas Eve) ...."
                    rf"(?:the [a-z]+ (?:is|will be) )?({_SAYS})", re.I)  # "27 October 2025 The office is closed"
+# "Dec 30 (Tue)  Rizal Day ......... CLOSED": the month first, a weekday and the day's name after the date
+MONTH_FIRST = re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
+                         rf"(?:,?\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?(?:\s+[A-Z][\w'’]*(?: [\w'’]+){{0,3}})?{_GAP}"
+                         rf"({_SAYS})", re.I)
 # "Fri 12/12/2025 (Jamhuri Day) ...... CLOSED": a date in figures, the day first (the month first only where the
 # second number is past 12); written with slashes, so "8.00 - 18.00" stays a time
 NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})/(\d{{1,2}})(?:/\d{{2,4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"
@@ -79,6 +85,9 @@ def _clock_like(text: str) -> bool:
     return int(found.group(1)) <= 24 and int(found.group(2) or 0) < 60
 
 
+REGULAR = "regular"  # a dated line that says the day keeps its weekday's hours ("Dec 8 ... OPEN, regular hours")
+
+
 def _said(rest: str) -> str | None:
     """What a timetable line says of its day: "closed", or "open from 8 AM to 1 PM"; None if it says neither."""
     span = re.search(_SPAN, rest, re.I)
@@ -88,6 +97,8 @@ def _said(rest: str) -> str | None:
         return f"open from {spoken_clock(span.group(1))} to {spoken_clock(span.group(2))}"
     if CLOSED.search(rest):
         return "closed"
+    if re.search(r"\b(regular|normal|usual) hours\b", rest, re.I):
+        return REGULAR
     return None
 
 
@@ -117,6 +128,10 @@ class Timetable:
             month, first = _month(found.group(3)), int(found.group(1))
             self.dated.append(((month, first), (month, int(found.group(2) or first)), _said(found.group(4))))
         text = DATED.sub(lambda found: " " * len(found.group(0)), text)
+        for found in MONTH_FIRST.finditer(text):
+            month, first = _month(found.group(1)), int(found.group(2))
+            self.dated.append(((month, first), (month, int(found.group(3) or first)), _said(found.group(4))))
+        text = MONTH_FIRST.sub(lambda found: " " * len(found.group(0)), text)
         for found in NUMERIC.finditer(text):
             first, second = int(found.group(1)), int(found.group(2))
             day, month = (second, first) if second > 12 else (first, second)
@@ -155,7 +170,8 @@ class Timetable:
 
     def on_date(self, day: date) -> str | None:
         """What the timetable says for a date: its exception if one is written, else its weekday's hours."""
-        return self._dated(day) or self.weekly.get(day.weekday())
+        said = self._dated(day)
+        return self.weekly.get(day.weekday()) if said in (None, REGULAR) else said
 
     def answer(self, heard: str, now: datetime) -> str | None:
         """The answer to a question about opening hours, in code from the timetable; None when the question is not
@@ -195,6 +211,7 @@ class Timetable:
         for day in wanted:  # "are you open on Friday?": the coming Friday may be an exception
             coming = now.date() + timedelta(days=(day - now.weekday()) % 7)
             exception = self._dated(coming) if len(wanted) <= 2 else None  # "Monday to Friday" asks the rule
+            exception = None if exception == REGULAR else exception
             if exception:
                 named = f"{WEEKDAYS[coming.weekday()].title()} {coming.day} {MONTHS[coming.month - 1].title()}"
                 parts.append(f"on {named} we're {exception}")

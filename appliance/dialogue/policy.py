@@ -48,7 +48,9 @@ ORDER_NOUN = re.compile(r"\b(order|booking|docket|reservation|purchase|parcel|pa
                         re.I)
 ON_FILE = re.compile(r"\b(on file|(that|which) you (already )?have|you('ve| have) (already )?got|the one you have|"
                      r"(my|the) (usual|registered) (e-?mail|address))\b", re.I)
-SEND = re.compile(r"\b(send|forward|share|mail|e-?mail(ing)?|text(ing)?|sms|whats\s?app)\b", re.I)
+# Asking for something to be sent; not "no text, no call" or "nobody texted me", which say what did not happen.
+SEND = re.compile(r"(?<!\bno )(?<!\bnot a )(?<!n't )\b(send|forward|share|mail|e-?mail(ing)?|text(ing)?|sms|whats\s?app)\b",
+                  re.I)
 HANDING_OVER = re.compile(r"\b(send|share|forward|e-?mail|mail|text|give|read|tell|list|export|dump|copy)\b", re.I)
 REFUSAL = ("I'm sorry, I can't share other customers' information or anything from our internal systems. "
            "I can send you our public documents or details of your own account.")
@@ -74,6 +76,9 @@ FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see (ya|you)( later| soon
 DONE = re.compile(r"\b(delivered|collected|completed?|ready|cancell?ed|refunded|returned|picked up|done|finished)\b", re.I)
 # Words without which nothing was said to have gone wrong with an order ("it hasn't come", "still nothing")
 NEGATIVE = re.compile(r"\b(not|never|no|nothing|n't|wrong|still|yet|late|missing|again)\b|n't\b", re.I)
+# A short turn of thanks or "that's all", with nothing asked: the caller is done
+CLOSING = re.compile(r"\b(thanks|thank you|cheers|ta|that's all|that is all|that's everything|that's it|that's me)\b",
+                     re.I)
 # "I'll get her to ring you": the caller's side will call, which asks for no callback.
 THEY_WILL_CALL = re.compile(r"\b(ring|call|phone|contact) you\b", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
@@ -94,7 +99,8 @@ MISDIALLED = re.compile(r"\b(wrong (number|one|line|place)|dial(l)?ed (it )?wron
 PUT_THROUGH = re.compile(r"\b(put me (through|across|on|onto) to|transfer me to|connect me (to|with)) (the )?[a-z]+", re.I)
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
-ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|"
+ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|upset|"
+                   r"(really|very|so) (annoyed|frustrated|disappointed)|you promised|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
                    r"out)\b", re.I)
 ISSUE_CUES = (
@@ -141,6 +147,8 @@ PROBLEM = re.compile(r"\b(disaster|wrong(?! (number|line|person|department))|dam
                      r"double[- ]charged|short (delivery|by)|scratched|leaking|leaked|torn|"
                      r"(charged|paid|deducted|debited|billed|taken|went|came out)( \w+){0,3} (twice|two times|double)|"
                      r"slipping|playing up|acting up|grinding|not impressed|cut(s|ting)? out|(stopped|isn't|is not|not) "
+                     r"cooling|dripping|drips|soak(ed|ing)( wet)?|flood(ed|ing)|noisy|rattl\w+|smell\w*|"
+                     r"(still |until now,? )nothing|no (call|text|update|word)s?,? no (call|text|update|word)s?|"
                      r"working|keeps? (breaking|failing|dropping|cutting))\b",
                      re.I)
 # Words of a caller let down, which add to a complaint already made ("and nobody even called me"); said of
@@ -258,6 +266,7 @@ class CallState:
     waiting_intent: str | None = None
     offered_specialist: bool = False
     topic: str | None = None  # what the caller last asked about, for "send it on email"
+    hours_asked: bool = False  # the last question was about opening hours, so "how about the 24th?" is one too
     buying: bool = False
     asked_for: str | None = None  # a request to send that named what it wants ("your showroom's address")
     listed: list[str] = field(default_factory=list)  # the items of the last list said, in the order said
@@ -495,6 +504,8 @@ class Policy:
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
                 ("order_status",), 0.4) and reading.question:
             return "order_status"  # a follow-up about the order just looked up
+        if not reading.question and CLOSING.search(heard) and len(re.findall(r"[\w']+", heard)) <= 8:
+            return "goodbye"  # "Got it, thanks.", "That's all po, salamat.": nothing more asked, the call is done
         if not reading.question and (self._says_goodbye(reading) or no or state.wrong_number):
             return "goodbye"  # also "oh, sorry, wrong number so" once told it is one  # "No, that's okay. Thanks for looking into it."
         return None

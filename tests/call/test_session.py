@@ -31,7 +31,7 @@ def test_greeting_question_and_goodbye(parts):
     line, session, records = call(parts, steps)
     assert [r.kind for r in records] == ["greeting", "caller", "caller"]
     greeting, question, goodbye = records
-    assert greeting.at_ms == pytest.approx(2000, abs=40) and "TechCorp" in greeting.spoken[0]
+    assert greeting.at_ms == pytest.approx(800, abs=40) and "TechCorp" in greeting.spoken[0]
     assert word_errors("What is your refund policy?", question.heard) <= 1
     assert question.reply["intent"] == "policy_query" and "30" in " ".join(question.spoken)
     assert goodbye.call_ended and goodbye.reply["intent"] == "goodbye"

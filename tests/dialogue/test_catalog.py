@@ -78,3 +78,10 @@ def test_an_offer_named_by_words_several_share_is_no_one_offer():
     assert fits.sole_offer("How much is the fit, roughly?") is None
     assert fits.sole_offer("What's a wheel true cost?").text == "Wheel true"
     assert [name for name, *_ in fits.named_in("How much for a bike fit and a tyre fit?")] == ["Tyre fit", "Bike fit"]
+
+
+def test_a_name_priced_differently_in_two_rows_is_no_one_price():
+    rows = "Split type, 1.0 HP: Rate ₱1,200.\nSplit type, 2.0 HP: Rate ₱1,500."  # a table, as passages hold it
+    rates = Catalog.from_passages([Passage("rates.md", "Rates", rows, 1.0)], "Lamig")
+    assert "Split type" in rates.several_prices
+    assert rates.named_in("How much to clean a split type?") == [] and rates.sole_offer("a split type?") is None

@@ -103,6 +103,7 @@ def test_an_order_id_is_read_back_a_character_at_a_time():
     ("this afternoon, about twenty past four", datetime(2025, 10, 5, 16, 20, tzinfo=KOLKATA)),
     ("ten to five tomorrow", datetime(2025, 10, 6, 16, 50, tzinfo=KOLKATA)),
     ("5 past 3 tomorrow", datetime(2025, 10, 6, 15, 5, tzinfo=KOLKATA)),
+    ("Tuesday, no, Wednesday, round 3 in the afternoon", datetime(2025, 10, 8, 15, 0, tzinfo=KOLKATA)),
 ])
 def test_when(text, expected):
     assert parse_when(text, NOW).resolve(NOW) == expected
@@ -121,6 +122,11 @@ def test_numbers_that_are_not_times_are_not_times():
     assert parse_when("I have 2 laptops", NOW) == When()
     assert parse_when("I need ten to twelve litres", NOW) == When()
     assert parse_when("you're open 9 to 5 today", NOW).at is None
+
+
+def test_the_letter_o_heard_as_a_zero_is_the_same_order():
+    found = find_order_id("It's J-047730, I paid you last Thursday.", ["JO47730", "JO48190"])
+    assert found.order_id == "JO47730" and found.exact
 
 
 def test_an_order_id_spoken_in_groups():

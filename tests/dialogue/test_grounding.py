@@ -168,3 +168,8 @@ FAQ = Passage("faq.md", "Questions > Boilers", "My boiler won't start after I ra
 def test_a_question_on_a_line_of_its_own_is_never_the_answer(embedder):
     quoted = extractive("The boiler cut out and a red light is flashing", [FAQ], embedder.embed, sections=False)
     assert quoted.startswith("After your delivery, wait 30 minutes") and "won't start" not in quoted
+
+
+def test_a_refusal_in_the_models_words_is_no_answer():
+    grounded = check("I'm sorry, but I can't assist with that.")
+    assert grounded.text == "" and grounded.failed

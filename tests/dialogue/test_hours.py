@@ -130,3 +130,18 @@ def test_a_date_no_rule_covers_is_answered_with_the_line_that_names_it():
     said = table(BREAK_TEXT).answer("When do you close up for Christmas?", NOW)
     assert said.startswith("Christmas: we close at 12 noon on Thursday 24/12/2026 and reopen on Tuesday 05/01/2027")
     assert "open from" not in said  # not the weekday's hours for the 25th
+
+
+MONTH_FIRST_TEXT = ("Monday to Saturday ....... 8:00 AM to 6:00 PM\nSunday ................... CLOSED\n\n"
+                    "HOLIDAY SCHEDULE\n  Dec 8  (Tue)  Immaculate Conception ........ OPEN, regular hours\n"
+                    "  Dec 24 (Thu)  Christmas Eve ................ HALF DAY, 8:00 AM to 12:00 NN only\n"
+                    "  Dec 30 (Wed)  Rizal Day .................... CLOSED\n")
+
+
+@pytest.mark.parametrize("asked, said", [
+    ("Are you open on December 30?", "On 30 December we're closed."),
+    ("Are you open on the 24th of December?", "On 24 December we're open from 8 AM to 12 PM."),
+    ("Are you open on the 8th of December?", "On 8 December we're open from 8 AM to 6 PM."),  # as any Tuesday
+])
+def test_holiday_lines_written_month_first_are_dated_rules(asked, said):
+    assert table(MONTH_FIRST_TEXT).answer(asked, NOW) == said

@@ -160,3 +160,18 @@ def test_a_check_of_who_answered_is_answered_and_the_question_too(index):
 ])
 def test_dates_in_figures_are_said_as_dates(written, month_first, spoken):
     assert spoken_dates(written, month_first) == spoken
+
+
+def test_a_follow_up_about_another_day_is_a_question_about_hours_too(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "hours.txt").write_text("OPENING HOURS\nMonday to Saturday ....... 8:00 AM to 6:00 PM\n"
+                                      "Sunday ................... CLOSED\n")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Lamig", index, None, lambda: datetime(2025, 10, 6, 9, tzinfo=ZoneInfo("Asia/Manila")))
+        first = conversation.reply("Are you open on Sunday?").reply.immediate_response
+        follow = conversation.reply("And how about Saturday?").reply.immediate_response
+    assert first.startswith("On Sunday") and follow == "On Saturdays we're open from 8 AM to 6 PM.", (first, follow)

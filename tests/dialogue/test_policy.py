@@ -594,3 +594,21 @@ def test_a_decision_to_buy_said_with_another_task_makes_a_lead(policy, heard):
     state = known_caller()
     turn(policy, state, heard)
     assert state.buying
+
+
+@pytest.mark.parametrize("heard", [
+    "Yes, hello, I'm really upset, I paid in full for the laptop two weeks ago, you promised delivery last Friday, "
+    "and until now, nothing, no text, no call, nothing.",
+    "Your technicians cleaned my two units last week and now the one in the bedroom is dripping water all over the "
+    "floor. My daughter's bed is soaking wet."])
+def test_a_complaint_in_other_words_is_a_complaint(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "complaint"
+
+
+@pytest.mark.parametrize("heard", ["Got it, thanks.", "That's all po, salamat.", "Okay, noted. Thank you, see you."])
+def test_a_short_turn_of_thanks_with_nothing_asked_ends_the_call(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == "goodbye"
+
+
+def test_thanks_with_a_question_is_no_goodbye(policy):
+    assert turn(policy, known_caller(), "Thanks. And are you open on Sunday?")[0] != "goodbye"
