@@ -93,6 +93,8 @@ def _priced_rows(text: str) -> list[tuple[str, str]]:
         rf"(?:^|\n|(?<=\s)[-*•])\s*([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
     for label, rest in found:
         label = re.split(r"\s[-*•]\s", label)[-1]  # a heading before the first item of a list run together
+        if label.count(")") > label.count("("):
+            continue  # "a year): add ₱800": the end of a line wrapped in the middle of a bracket, not a name
         label = re.split(r"\s*\(|\s+with\s+|\s+incl\w*\s+|,\s", label.strip(" -*•"), maxsplit=1)[0]  # "Hardcover binding (...) with..."
         if len(label.split()) <= 6 and not price_in(label) and price_in(rest):
             rows.append((label, price_in(rest)))

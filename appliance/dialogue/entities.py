@@ -32,6 +32,12 @@ QUANTITY_AFTER = re.compile(r"\W+(?:\d|zero|oh|one|two|three|four|five|six|seven
                             r"(?!(?:this|is|was|works|suits|please|as|us|yes|thanks|plus)\b)[a-z]+s)\b")
 
 
+def _one_digit(token: str) -> bool:
+    """Whether a token is one digit, said ("four") or written ("4"), and not a word that doubles as one ("to")."""
+    token = token.lower()
+    return (token in DIGIT_WORDS and token not in AMBIGUOUS) or (token.isdigit() and len(token) == 1)
+
+
 def spoken_digits(text: str) -> str:
     """Runs of spoken digits ("nine eight double seven") written as digits ("9877"); other words kept.
 
@@ -52,6 +58,9 @@ def spoken_digits(text: str) -> str:
             elif word in DIGIT_WORDS or word.isdigit():
                 digits += DIGIT_WORDS.get(word, word)
                 j += 1
+            elif word == "," and j > i and _one_digit(tokens[j - 1]) and _one_digit(following) and (
+                    j - 2 < i or tokens[j - 2] == ",") and not (j + 2 < len(tokens) and _one_digit(tokens[j + 2])):
+                j += 1  # "four, eight, two, one, three": a number said digit by digit, a pause after each
             else:
                 break
         run = [t.lower() for t in tokens[i:j]]

@@ -124,6 +124,11 @@ def test_numbers_that_are_not_times_are_not_times():
     assert parse_when("you're open 9 to 5 today", NOW).at is None
 
 
+def test_an_order_id_said_one_character_at_a_time():
+    found = find_order_id("The JO number is J, O, four, eight, two, one, three.", ["JO48213", "JO47730"])
+    assert found.order_id == "JO48213" and found.exact
+
+
 def test_the_letter_o_heard_as_a_zero_is_the_same_order():
     found = find_order_id("It's J-047730, I paid you last Thursday.", ["JO47730", "JO48190"])
     assert found.order_id == "JO47730" and found.exact
