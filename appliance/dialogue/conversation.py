@@ -33,6 +33,9 @@ ASKING_WORDS = set("""hi hello hey um uh er erm so and ok okay right please is i
 # to the question (cosine); otherwise a colleague is offered. A loosely related sentence ("our address is...") for
 # "can you put panels on thatch?" would answer a question nobody asked.
 FALLBACK_QUOTE = 0.4
+# Words that say nothing of what is asked about: "what do I get with that one?" has no words of its own
+FUNCTION_WORDS = set("""with from have does will your they them what when where which there their about would could
+    should this that these those into also just like some more much many other than then were been being here""".split())
 # A question that asks the one before it again of another day: "how about the 24th?", "and on Saturday?"
 FOLLOW_UP = re.compile(r"\b(how|what) about\b|^\W*(and|or|then)\b", re.I)
 ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
@@ -369,7 +372,8 @@ class Conversation:
         priced = PRICE_ASKED.search(heard) is not None  # "how much is...": only a sentence with an amount answers it
         # "and how much is it?" leans on what came before, which only the model reads; "roughly how much is a new
         # tank, a normal house one?" says enough of its own to be answered from the documents' sentences
-        own_words = {word for word in re.findall(r"[a-z']+", heard.lower()) if len(word) > 3} - ASKING_WORDS
+        own_words = {word for word in re.findall(r"[a-z']+", heard.lower()) if len(word) > 3} - ASKING_WORDS - \
+            FUNCTION_WORDS
         leans = refers and len(own_words) < 3
         quoted = None if leans else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at,
                                                 priced=priced)
