@@ -66,6 +66,7 @@ class Playback:
         self.sent: list[np.ndarray] = []  # every frame sent, when `keep` (a recording of the appliance's side)
         self.more_coming = False  # the appliance said more is coming ("One moment.", or half an answer)
         self.on_sent = None  # on_sent(frame): told of every frame as it is sent (a call's recording listens here)
+        self.frames_sent = 0  # every frame sent, silence included
 
     def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
         """Queue audio to be sent after what is already queued. `filler` marks a holding phrase ("One moment."),
@@ -99,6 +100,7 @@ class Playback:
             chunk, filler = self._queue.pop(0)
             self._pending = np.concatenate([self._pending, chunk])
             self._pending_filler = np.concatenate([self._pending_filler, np.full(len(chunk), filler)])
+        self.frames_sent += 1
         frame, self._pending = self._pending[:FRAME_SAMPLES], self._pending[FRAME_SAMPLES:]
         filler, self._pending_filler = self._pending_filler[:FRAME_SAMPLES], self._pending_filler[FRAME_SAMPLES:]
         if voiced(frame):
