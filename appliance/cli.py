@@ -105,7 +105,11 @@ def cmd_simulate(settings, args) -> int:
 def cmd_bench(settings, args) -> int:
     from appliance import bench
 
-    if args.turns:
+    if args.lines:
+        from appliance.bench_lines import run_lines
+
+        results = run_lines(settings, args.lines)
+    elif args.turns:
         results = bench.run_turns(settings)
     elif args.backchannels:
         results = bench.run_backchannels(settings)
@@ -349,6 +353,9 @@ def parser() -> argparse.ArgumentParser:
                        "one pausing mid-sentence is cut off, with the end-of-turn model and with silence alone")
     bench.add_argument("--backchannels", action="store_true", help="instead: how often \"mm-hm\", \"okay\", coughs "
                        "and line noise under the appliance's voice stop it, and how soon real interruptions do")
+    bench.add_argument("--lines", type=int, metavar="N", help="instead: N calls on each of a SIP, an AudioSocket and a "
+                       "GSM modem line (the SIM7600 twin) of one appliance serve, voice to voice measured the same way "
+                       "on each, from the caller's end, beside the appliance's own stage times")
     bench.set_defaults(run=cmd_bench)
 
     knowledge = commands.add_parser("knowledge", help="the knowledge index").add_subparsers(

@@ -27,15 +27,20 @@ def _segments(frames: list[np.ndarray]) -> np.ndarray:
 
 
 async def converse(line, speech: np.ndarray, listen_s: float) -> dict:
-    """Greeting, then `speech`, then the answer, on a connected line; what was heard and when (ms on the call)."""
-    greeting, answer = [], []
+    """Greeting, then `speech`, then the answer, on a connected line; what was heard and when (ms on the call).
+    Voice to voice runs from the last voiced frame said to the first voiced frame heard back (through this phone's
+    jitter buffer), as `appliance bench --lines` measures it on every line: not from the end of the clip, whose
+    silence after the last word would count against the caller."""
+    greeting, answer, loud_at = [], [], []
     phase, last_voice_ms, spoke_at = "greeting", None, None
-    end_of_speech_ms = first_reply_ms = None
+    said_until_ms = None
     async for frame in line.audio():
         at = line.position_ms
         loud = voiced(frame)
         if loud:
             last_voice_ms = at
+            if phase != "greeting":
+                loud_at.append(at)
         if phase == "greeting":
             greeting.append(frame)
             quiet = at - (last_voice_ms if last_voice_ms is not None else 0)
@@ -45,16 +50,17 @@ async def converse(line, speech: np.ndarray, listen_s: float) -> dict:
         elif phase == "speaking":
             answer.append(frame)
             if not line.playing:
-                phase, end_of_speech_ms, last_voice_ms = "listening", at, None
+                phase, said_until_ms, last_voice_ms = "listening", at, None
                 answer.clear()
         else:
             answer.append(frame)
-            if loud and first_reply_ms is None:
-                first_reply_ms = at
             heard_quiet = last_voice_ms is not None and at - last_voice_ms >= ANSWER_QUIET_MS
-            if heard_quiet or at - end_of_speech_ms >= listen_s * 1000:
+            if heard_quiet or at - said_until_ms >= listen_s * 1000:
                 await line.hangup()
                 break
+    said = [ms for ms in line.playback.sent_voiced_at if spoke_at is not None and ms >= spoke_at]
+    end_of_speech_ms = said[-1] + FRAME_MS if said else said_until_ms  # the end of the last voiced frame said
+    first_reply_ms = next((ms for ms in loud_at if end_of_speech_ms is not None and ms > end_of_speech_ms), None)
     return {"greeting": _segments(greeting), "answer": _segments(answer), "spoke_at_ms": spoke_at,
             "end_of_speech_ms": end_of_speech_ms, "first_reply_ms": first_reply_ms, "ended_by": line.hung_up_by}
 
@@ -91,7 +97,7 @@ async def call(settings: Settings, uri: str, text: str | None = None, wav: str |
     say(f"heard back     : {answer.text!r}")
     if heard["first_reply_ms"] is not None:
         say(f"voice to voice : {heard['first_reply_ms'] - heard['end_of_speech_ms']:.0f} ms "
-            f"(end of what was said to the first audio back, ±{FRAME_MS} ms)")
+            f"(the last word said to the first audio back, ±{FRAME_MS} ms)")
     else:
         say("voice to voice : no reply was heard")
     say(f"hung up by     : {heard['ended_by'] or 'nobody'}")

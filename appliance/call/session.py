@@ -387,6 +387,9 @@ class CallSession:
         record.latency_ms["endpoint"] = decided_ms - turn.end_ms
         if isinstance(turn, TurnEnded):
             record.latency_ms["endpoint_by"] = turn.ended_by
+        waiting = getattr(self.line, "waiting_ms", None)  # caller audio a live line holds, not yet heard
+        if waiting is not None:
+            record.latency_ms["line_in"] = float(waiting)
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:

@@ -74,6 +74,7 @@ class Playback:
         self.on_sent = None  # on_sent(frame): told of every frame as it is sent (a call's recording listens here)
         self.paused = False  # silence is sent instead of the queue, which is kept
         self._recent: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=REWIND_MS // FRAME_MS)  # (audio, filler)
+        self.frames_sent = 0  # every frame sent, silence included
 
     def play(self, pcm: np.ndarray, filler: bool = False, more: bool = False) -> None:
         """Queue audio to be sent after what is already queued. `filler` marks a holding phrase ("One moment."),
@@ -121,6 +122,7 @@ class Playback:
 
     def next_frame(self, position_ms: float) -> np.ndarray:
         """The frame to send at `position_ms`: queued audio, padded with silence (only silence while paused)."""
+        self.frames_sent += 1
         if self.paused:
             frame, filler = np.zeros(0, dtype=np.int16), np.zeros(0, dtype=bool)
         else:

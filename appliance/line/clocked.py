@@ -5,6 +5,13 @@ it, in bursts and gaps. The call session wants what a wav:// line gives: one fra
 is that seam. A transport fills `receive` from its socket; the clock takes one frame per tick (silence
 when none came) and sends one frame of queued reply audio in the same tick, so both directions share
 the call's audio timeline, as on every other line.
+
+A source with a clock of its own (the modem's PCM port, Asterisk's AudioSocket) sends exactly as fast as the
+line takes, so caller audio that piles up never drains by itself: a tick that found none (the frame came a
+moment late) or a busy event loop would leave the call hearing the caller that much later for the rest of
+the call. The clock leaves at most one frame waiting (CUSHION_FRAMES) and hands over any more in the same
+tick, still one reply frame per tick: nothing is lost, and `position_ms` (the caller's timeline, which the
+session counts) then runs ahead of the reply frames sent (`playback.frames_sent`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from appliance.line import FRAME_SAMPLES, Playback, PlaybackLine
 
 CATCH_UP_MS = 200  # a clock this far behind (a busy event loop) skips ahead instead of sending a burst
 MAX_QUEUED_FRAMES = 50  # a transport that runs ahead of the clock loses its oldest audio past 1 s
+CUSHION_FRAMES = 1  # caller audio the clock leaves waiting: a frame that comes just after its tick is not late
 
 
 class ClockedLine(PlaybackLine):
@@ -47,6 +55,19 @@ class ClockedLine(PlaybackLine):
     def next_caller_frame(self) -> np.ndarray | None:
         """The caller's frame for this tick, or None for none. A jitter buffer overrides this."""
         return self.received.popleft() if self.received else None
+
+    def late_caller_frames(self) -> list[np.ndarray]:
+        """Caller frames beyond the cushion, taken after this tick's frame: audio that came faster than the clock
+        took it. A jitter buffer bounds its own delay (RTP's leaves `received` empty)."""
+        late = []
+        while len(self.received) > CUSHION_FRAMES:
+            late.append(self.received.popleft())
+        return late
+
+    @property
+    def waiting_ms(self) -> float:
+        """Caller audio that has come in and waits for the clock: how far the call hears behind the caller."""
+        return len(self.received) * FRAME_MS
 
     def key(self, digit: str) -> None:
         """The caller pressed a key, signalled out of band (RFC 4733, an AudioSocket DTMF frame)."""
@@ -77,23 +98,32 @@ class ClockedLine(PlaybackLine):
             await self.close()
 
     async def audio(self):
-        """Caller frames, one per 20 ms tick, until either side hangs up."""
+        """Caller frames, one per 20 ms tick (and any that came in late, at once), until either side hangs up."""
         if self.on_answer is not None:
             answer, self.on_answer = self.on_answer, None
             answer()
-        start = time.monotonic()
+        start, ticks = time.monotonic(), 0
         while self.hung_up_by is None:
-            frame = self.next_caller_frame()
-            if frame is None or len(frame) < FRAME_SAMPLES:
-                padded = np.zeros(FRAME_SAMPLES, np.int16)
-                if frame is not None:
-                    padded[:len(frame)] = frame
-                frame = padded
+            caller = [self.next_caller_frame(), *self.late_caller_frames()]
             self.send_frame(self.playback.next_frame(self.position_ms))
-            self.position_ms += FRAME_MS
-            yield frame
-            late_s = time.monotonic() - (start + self.position_ms / 1000)
+            ticks += 1
+            for frame in caller:
+                self.position_ms += FRAME_MS
+                yield whole_frame(frame)
+                if self.hung_up_by is not None:
+                    return
+            late_s = time.monotonic() - (start + ticks * FRAME_MS / 1000)
             if late_s * 1000 > CATCH_UP_MS:
                 start += late_s  # the far end's jitter buffer copes with a gap better than with a burst
                 late_s = 0.0
             await asyncio.sleep(max(-late_s, 0))
+
+
+def whole_frame(frame: np.ndarray | None) -> np.ndarray:
+    """A caller frame of 20 ms: a short one padded with silence, none at all as silence."""
+    if frame is not None and len(frame) == FRAME_SAMPLES:
+        return frame
+    padded = np.zeros(FRAME_SAMPLES, np.int16)
+    if frame is not None:
+        padded[:len(frame)] = frame
+    return padded

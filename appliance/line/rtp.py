@@ -16,6 +16,7 @@ import socket
 
 import numpy as np
 
+from appliance.audio import FRAME_MS
 from appliance.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from appliance.errors import ApplianceError
 from appliance.line import FRAME_SAMPLES
@@ -114,6 +115,11 @@ class RtpLine(ClockedLine, asyncio.DatagramProtocol):
             self.jitter.push(packet)
         else:
             self.dropped += 1
+
+    @property
+    def waiting_ms(self) -> float:
+        """Caller audio in the jitter buffer: how far the call hears behind the caller."""
+        return self.jitter.buffered * FRAME_MS
 
     def next_caller_frame(self) -> np.ndarray:
         payload = self.jitter.pop()

@@ -142,6 +142,11 @@ class SoundLine(ClockedLine):
             self.position_ms += FRAME_MS
             yield frame
 
+    @property
+    def waiting_ms(self) -> float:
+        """Caller audio the device has heard and the call not yet."""
+        return self.port.waiting_frames * FRAME_MS
+
     def send_frame(self, frame: np.ndarray) -> None:
         """Queue one frame of reply audio on the device."""
         if self.hung_up_by is not None:

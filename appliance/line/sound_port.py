@@ -206,6 +206,11 @@ class SoundPort:
         """Whether the device has failed (or the port was closed)."""
         return self._failure is not None
 
+    @property
+    def waiting_frames(self) -> int:
+        """Caller frames heard and not yet read."""
+        return len(self._frames)
+
     async def read_frame(self) -> np.ndarray:
         """The next 20 ms heard (160 int16 samples); waits for it. Frames heard before the device went are still
         read; after them, the port's error."""

@@ -367,14 +367,20 @@ async def next_event(events: asyncio.Queue, kind: str, timeout_s: float = TALK_S
     return await asyncio.wait_for(first(), timeout_s)
 
 
-async def said_since(twin, line, mark_ms: float) -> np.ndarray:
-    """Wait until the appliance has said something after `mark_ms` of the call and finished; what the caller
-    heard of it."""
+def now(line) -> tuple[float, int]:
+    """Where the call is: its position (the caller's timeline) and the reply frames sent so far."""
+    return line.position_ms, line.playback.frames_sent
+
+
+async def said_since(twin, line, mark: tuple[float, int] = (0.0, 0)) -> np.ndarray:
+    """Wait until the appliance has said something after `mark` (`now(line)`) and finished; what the caller heard
+    of it."""
+    mark_ms, mark_frames = mark
     await until(lambda: any(at >= mark_ms for at in line.playback.sent_voiced_at) and not line.playing
                 and not line.playback.more_coming, TALK_S)
-    sent_samples = int(line.position_ms) * 8
+    sent_samples = line.playback.frames_sent * 160
     await until(lambda: len(twin.heard()) >= sent_samples - 2 * 160)  # the last frames on their way through the pty
-    return twin.heard()[int(mark_ms) * 8:]
+    return twin.heard()[mark_frames * 160:]
 
 
 def heard_words(service, pcm: np.ndarray) -> list[str]:
@@ -385,8 +391,8 @@ async def test_a_caller_asks_the_refund_policy_and_hears_it_while_a_text_goes_ou
     events = service.bus.listen()
     server = await servers(twin, service.answer)
     line = await answered(twin, server)
-    await said_since(twin, line, 0)  # the greeting
-    mark = line.position_ms
+    await said_since(twin, line)  # the greeting
+    mark = now(line)
     twin.say(phone_speech("What is your refund policy?"))
     references = await server.modem.send_sms("+15550142", "Your ticket number is 4417.")  # the outbox, mid-call
     assert references and twin.sent[-1].text == "Your ticket number is 4417." and twin.in_call
@@ -409,8 +415,8 @@ async def test_keyed_digits_reach_the_dialogue_and_a_person_is_offered_as_a_call
     twin = quectel
     server = await servers(twin, service.answer)
     line = await answered(twin, server)
-    await said_since(twin, line, 0)
-    mark = line.position_ms
+    await said_since(twin, line)
+    mark = now(line)
     twin.press_keys("48213#")
     heard = await next_event(events, "caller-heard")
     assert heard.data["keyed"] and heard.data["text"] == "48213"
@@ -419,7 +425,7 @@ async def test_keyed_digits_reach_the_dialogue_and_a_person_is_offered_as_a_call
     assert "shipped" in reply or "friday" in reply, " ".join(reply)
 
     twin.say(phone_speech("Can I speak to a human please?"))
-    mark = line.position_ms
+    mark = now(line)
     asked = (await next_event(events, "caller-heard")).data["text"]
     # A GSM line cannot transfer: the dialogue offers a callback from the person instead of "connecting you".
     assert (await next_event(events, "reply-finished")).data["intent"] == "callback_request", asked
@@ -442,7 +448,7 @@ async def test_a_due_callback_is_dialled_with_atd_and_the_callee_hears_who_calls
     await until(lambda: server.line is not None, WAIT_S)
     line = server.line
     assert line.caller_id == number
-    heard = heard_words(service, await said_since(twin, line, 0))
+    heard = heard_words(service, await said_since(twin, line))
     company = service.company.name.lower()[:4]  # Whisper may write the name as one word or two
     assert "back" in heard and "order" in heard and any(w.startswith(company) for w in heard), " ".join(heard)
     twin.remote_hang_up()
