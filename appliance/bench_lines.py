@@ -2,7 +2,7 @@
 
 One `appliance serve` answers a SIP line, an AudioSocket line and a GSM modem line (the SIM7600 twin on two
 pseudo-terminals); this process is the three callers: the technicians' softphone over SIP and RTP, an Asterisk
-that speaks AudioSocket, and the twin's caller. Each call says the same clip (the seed's refund question, spoken
+that speaks AudioSocket, and the twin's caller. Each call says the same clip (the seed's first question, spoken
 by espeak-ng through μ-law, as the modem tests say it) and takes, on the caller's own monotonic clock, the time
 from the last voiced 20 ms frame it sent to the first voiced audio that reached it back, where it arrived (before
 the softphone's jitter buffer). The lines take turns, one call at a time, so they share the machine's load.
@@ -36,7 +36,7 @@ from appliance.line.audiosocket import Audio, AudioSocketParser, caller_uuid, en
 from appliance.line.callers import caller_speech
 from appliance.simulate import percentile
 
-QUESTION = "What is your refund policy?"  # the seed's first scenario, as the modem line's test says it
+SEED = Path(__file__).resolve().parents[1].parent / "shared" / "scenarios" / "seed"  # whose knowledge serve has
 LINES = ("sip", "modem", "audiosocket")
 GREETING_QUIET_S = 1.0  # the greeting is over once the caller has heard this much quiet
 ANSWER_QUIET_S = 2.0  # ...and the answer once it is finished and this much quiet followed
@@ -208,6 +208,14 @@ class AudioSocketCaller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def seed_question() -> str:
+    """The first thing the seed set's first caller says: a question the shipped knowledge answers."""
+    from appliance.simulate import load_set
+
+    _, scenarios, _ = load_set(SEED)
+    return next(turn["say"] for _, scenario in scenarios for turn in scenario["turns"] if "say" in turn)
+
+
 async def until(condition, timeout_s: float = LISTEN_S) -> None:
     """Wait (polling every frame) until `condition()`; TimeoutError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
@@ -299,7 +307,7 @@ def free_port(kind: int) -> int:
 
 async def measure(settings, count: int, say=print) -> list[dict]:
     """`count` calls on each line, the lines taking turns after one warm-up call; each call's timings."""
-    speech = caller_speech(QUESTION)
+    speech = caller_speech(seed_question())
     sip_port, audiosocket_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     with tempfile.TemporaryDirectory(prefix="bench-lines-") as scratch:
         return await _measure(settings, count, speech, Path(scratch), sip_port, audiosocket_port, say)

@@ -1,8 +1,7 @@
 """Who a message may go to: the caller's own number or email, or the company's configured staff. Nobody else.
 
 The caller's own contacts are the caller ID, the CRM record for it, and what the caller gave on the
-call when the appliance asked for it or read it back and heard a yes (an email address given for one of the
-company's public documents is read back as it is sent). A request to send anything to
+call when the appliance asked for it or read it back and heard a yes. A request to send anything to
 anyone else is refused and logged, whatever the reply model or the caller says.
 """
 

@@ -283,19 +283,23 @@ class CallSession:
         words recognised in the pause are in, unless they stop where no sentence does ("my number is nine eight
         seven", "I'd like to ask about the"). The reply waits for those words anyway, so waiting for them here
         costs the caller nothing."""
+        segmenter = self.detector.segmenter
         if self._judging is not None and self._judging.done():
             complete, self._judging = self._judging.result(), None
             if complete is None:
-                self.detector.segmenter.end_after(None)
-            self._finished = bool(complete)
+                segmenter.end_after(None)
+            elif complete:
+                self._finished = True
+                segmenter.end_after(float("inf"))  # the words decide, however long they take to recognise
         if not self._finished or (self._early is not None and not self._early.done()):
             return []
         self._finished = False
         early = self._early
         heard = early is not None and not early.cancelled() and early.exception() is None
         if heard and unfinished(early.result().text):
-            return []  # heard mid-number or mid-phrase: the longer silence decides
-        return self.detector.segmenter.end_turn()
+            segmenter.end_after(self.judge.incomplete_silence_ms)  # heard mid-number or mid-phrase: the longer silence
+            return []
+        return segmenter.end_turn()
 
     def _words(self) -> list:
         """The words of the voice over the reply, once recognised (None when recognition failed)."""

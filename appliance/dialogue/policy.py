@@ -699,15 +699,8 @@ class Policy:
             return "details_type"  # what to send comes first: "send me the details" after nothing at all
         if slot == "email":
             given, on_file = state.slots.get("email"), (state.caller or {}).get("email")
-            unsure = state.confidence is not None and state.confidence < CONFIRM_BELOW
-            if given and given != on_file and given not in state.confirmed and (
-                    (state.topic or "").startswith("order ") or unsure):
-                return "email_confirmation"  # an order's details, or an address half heard: read it back first
-            if given and given not in state.confirmed and given != on_file:
-                # A public document goes at once to the address the caller gave, which the reply reads back: sent to
-                # a misheard address it tells a stranger nothing, and the caller can say it again. (An order's
-                # details still go only to the address on file: actions/perform.py.)
-                state.confirmed.add(given)
+            if given and given != on_file and given not in state.confirmed:
+                return "email_confirmation"  # volunteered, not asked for: read it back first
             return None if given or on_file else slot
         if slot in ("whatsapp_number", "phone") and state.number_to_confirm and not state.slots.get(slot):
             return "number_confirmation"
