@@ -19,7 +19,7 @@ import numpy as np
 from appliance.dialogue.catalog import PRICE, name_words, priced_items
 from appliance.dialogue.entities import WEEKDAYS
 from appliance.dialogue.prompt import SYSTEM
-from appliance.knowledge.documents import plain
+from appliance.knowledge.documents import plain, shouted
 from appliance.tts.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,8 @@ class Grounded:
 def speakable(line: str) -> str:
     """A line of a document as a sentence said on the phone: no bullet, section number, shouted heading run into
     it, "Q:" / "A:" marks or dot leaders ("Boiler service ........ EUR 140" → "Boiler service: EUR 140")."""
-    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)](?=\s)|\d+(\.\d+)+(?=\s))\s+", "", line)  # "- ", "3.1 ", "2) "; not "4 hours"
+    # "- ", "3.1 ", "2) ", but not the number that begins "4 hours: $55"
+    line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)](?=\s)|\d+(\.\d+)+(?=\s))\s+", "", line)
     line = re.sub(r"^(?:[A-Z][A-Z&'/-]+\s+){2,}(?=[A-Z]?[a-z0-9])", "", line)  # "RETURNS AND EXCHANGES Unopened ..."
     line = re.sub(r"^\s*([-*•]|\(?\d+(\.\d+)*[.)](?=\s)|\d+(\.\d+)+(?=\s))\s+", "", line)  # the number after it
     line = re.sub(r"^\s*Q:.*?\?\s*A:\s*", "", line)  # an FAQ's question and answer on one line: the answer
@@ -276,13 +277,7 @@ def speakable(line: str) -> str:
 def _row(line: str) -> bool:
     """Whether `line` stands alone: a table row with dot leaders or a column gap ("Boiler service ...... €140"), or
     a heading in capitals ("OIL TANKS - SUPPLY AND FIT")."""
-    return bool(re.search(r"\S(\s*\.{3,}|…|\s{3,})\s*\S", line)) or _shouted(line)
-
-
-def _shouted(text: str) -> bool:
-    """Whether `text` is in capitals: a heading ("COMMERCIAL & FARM ACCOUNTS"), which answers nothing."""
-    letters = re.sub(r"[^A-Za-z]", "", text)
-    return len(letters) >= 4 and letters.isupper()
+    return bool(re.search(r"\S(\s*\.{3,}|…|\s{3,})\s*\S", line)) or shouted(line)
 
 
 def _unwrapped(text: str) -> list[str]:
@@ -322,7 +317,7 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
             for sentence in INLINE_ITEM.split(speakable(line)):
                 sentence = speakable(sentence)
                 if 3 <= len(_words(sentence)) <= MAX_QUOTED_WORDS and not sentence.endswith("?") and \
-                        not CUSTOMERS_VOICE.match(sentence) and not _shouted(sentence):
+                        not CUSTOMERS_VOICE.match(sentence) and not shouted(sentence):
                     sentences.append(sentence)
                     asked.append(f"{faq or context}: {sentence}".strip(": "))
             faq = faq if not line.strip() else ""
@@ -345,8 +340,8 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
         start = leads[top]
         best = [start] + ([start + 1] if start + 1 < top else [])  # its first two sentences
     elif priced:  # rows of one price list close to the question ("a new tank?": each size) are said together
-        best = [int(i) for i in np.argsort(-scores)[:most + 1] if scores[i] >= max(MIN_EXTRACT_SCORE, scores[top] - 0.05)
-                and int(i) not in leads]
+        close = max(MIN_EXTRACT_SCORE, scores[top] - 0.05)
+        best = [int(i) for i in np.argsort(-scores)[:most + 1] if scores[i] >= close and int(i) not in leads]
     else:
         best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE and int(i) not in leads]
     chosen, length = [], 0

@@ -28,13 +28,14 @@ _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
 _SAYS = (rf"(?:(?:half[ -]day\W+)?{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b|"
          rf"open\W+(?:regular|normal|usual) hours\b)")
 # Rules as documents write them, found anywhere in a passage (plain-text passages have their lines run together).
-DATED = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
-                   rf"\s+({_MONTH})(?:\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"  # "24 December (Christmas Eve) ...."
-                   rf"(?:the [a-z]+ (?:is|will be) )?({_SAYS})", re.I)  # "27 October 2025 The office is closed"
+DATED = re.compile(rf"\b(?:{_DAY}\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(?P<to>\d{{1,2}})"
+                   rf"(?:st|nd|rd|th)?)?\s+(?P<month>{_MONTH})(?:\s+\d{{4}})?"
+                   rf"(?:\s*\([^)]{{1,40}}\))?{_GAP}"  # "24 December (Christmas Eve) ...."
+                   rf"(?:the [a-z]+ (?:is|will be) )?(?P<says>{_SAYS})", re.I)  # "27 October 2025 The office is closed"
 # "Dec 30 (Tue)  Rizal Day ......... CLOSED": the month first, a weekday and the day's name after the date
-MONTH_FIRST = re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(\d{{1,2}})(?:st|nd|rd|th)?)?"
-                         rf"(?:,?\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?(?:\s+[A-Z][\w'’]*(?: [\w'’]+){{0,3}})?{_GAP}"
-                         rf"({_SAYS})", re.I)
+MONTH_FIRST = re.compile(rf"\b(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*"
+                         rf"(?P<to>\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?"
+                         rf"(?:\s+[A-Z][\w'’]*(?: [\w'’]+){{0,3}})?{_GAP}(?P<says>{_SAYS})", re.I)
 # "Fri 12/12/2025 (Jamhuri Day) ...... CLOSED": a date in figures, the day first (the month first only where the
 # second number is past 12); written with slashes, so "8.00 - 18.00" stays a time
 NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})/(\d{{1,2}})(?:/\d{{2,4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"
@@ -124,14 +125,11 @@ class Timetable:
     def _read(self, text: str) -> None:
         self.lines += [sentence.strip() for line in _unwrapped(text) for sentence in re.split(r"(?<=[.!?])\s+", line)
                        if sentence.strip()]
-        for found in DATED.finditer(text):  # "Wed 23 Dec 8:00 - 15:00", "24 - 26 Dec CLOSED"
-            month, first = _month(found.group(3)), int(found.group(1))
-            self.dated.append(((month, first), (month, int(found.group(2) or first)), _said(found.group(4))))
-        text = DATED.sub(lambda found: " " * len(found.group(0)), text)
-        for found in MONTH_FIRST.finditer(text):
-            month, first = _month(found.group(1)), int(found.group(2))
-            self.dated.append(((month, first), (month, int(found.group(3) or first)), _said(found.group(4))))
-        text = MONTH_FIRST.sub(lambda found: " " * len(found.group(0)), text)
+        for dated in (DATED, MONTH_FIRST):  # "Wed 23 Dec 8:00 - 15:00", "24 - 26 Dec CLOSED", "Dec 30 (Tue) ... CLOSED"
+            for found in dated.finditer(text):
+                month, first = _month(found["month"]), int(found["day"])
+                self.dated.append(((month, first), (month, int(found["to"] or first)), _said(found["says"])))
+            text = dated.sub(lambda found: " " * len(found.group(0)), text)
         for found in NUMERIC.finditer(text):
             first, second = int(found.group(1)), int(found.group(2))
             day, month = (second, first) if second > 12 else (first, second)

@@ -30,15 +30,18 @@ def _invalid(source: str, why: str) -> ApplianceError:
     return ApplianceError("knowledge-document-invalid", f"{source}: {why}")
 
 
-def _pack(parts: list[str], limit: int) -> list[str]:
-    """Consecutive parts joined with spaces into pieces of at most `limit` characters."""
+def _pack(parts: list[str], limit: int, joints: list[str] | None = None) -> list[str]:
+    """Consecutive parts joined into pieces of at most `limit` characters, each joined to the one before by its
+    joint (a space unless `joints` says otherwise: a new line between a price list's rows)."""
     packed, current = [], ""
-    for part in filter(None, parts):
+    for part, joint in zip(parts, joints or [" "] * len(parts)):
+        if not part:
+            continue
         if current and len(current) + 1 + len(part) > limit:
             packed.append(current)
             current = part
         else:
-            current = f"{current} {part}" if current else part
+            current = f"{current}{joint}{part}" if current else part
     return packed + [current] if current else packed
 
 
@@ -69,14 +72,7 @@ def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
             continue
         for line in lines:
             parts += [(unit, " " if number else "\n") for number, unit in enumerate(_units(line, limit))]
-    packed, current = [], ""
-    for part, joint in parts:
-        if current and len(current) + 1 + len(part) > limit:
-            packed.append(current)
-            current = part
-        elif part:
-            current = f"{current}{joint}{part}" if current else part
-    return packed + [current] if current else packed
+    return _pack([part for part, _ in parts], limit, [joint for _, joint in parts])
 
 
 def markdown_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
@@ -110,17 +106,22 @@ def markdown_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
 RULE = re.compile(r"^\s*([=\-_~*#])\1{2,}\s*$")  # "=======", "-------": a line drawn under or around a heading
 
 
+def shouted(text: str) -> bool:
+    """Whether `text` is written in capitals ("COMMERCIAL & FARM ACCOUNTS"): a heading, in a text document."""
+    letters = re.sub(r"[^A-Za-z]", "", text)
+    return len(letters) >= 4 and letters.isupper()
+
+
 def _text_heading(lines: list[str], number: int) -> bool:
     """Whether a plain-text line is a section heading: underlined by a rule ("Returns" over "-------"), or in
     capitals on a line of its own ("EMERGENCIES - 24 HOURS"), as people head sections in a text file."""
     line = lines[number].strip()
     if not line or RULE.match(line) or len(line) > 70 or line.endswith((".", ",", ";", ":")):
         return False
-    letters = re.sub(r"[^A-Za-z]", "", line)
-    shouted = len(letters) >= 4 and letters.isupper() and not re.search(r"\.{3,}|…|\s{3,}", line)
+    heading = shouted(line) and not re.search(r"\.{3,}|…|\s{3,}", line)  # not a table row in capitals
     alone = number == 0 or not lines[number - 1].strip() or RULE.match(lines[number - 1])
     underlined = number + 1 < len(lines) and RULE.match(lines[number + 1])
-    return bool(underlined or (shouted and alone))
+    return bool(underlined or (heading and alone))
 
 
 def text_chunks(source: str, text: str, title: str = "") -> list[Chunk]:
