@@ -30,6 +30,7 @@ from appliance.records.models import Call, Callback, Order
 from appliance.service import CallService
 from appliance.settings import Modem as ModemSettings
 
+from serving import Serving
 from speech import phone_speech
 
 WAIT_S = 5.0  # for what takes milliseconds
@@ -464,32 +465,22 @@ async def test_a_due_callback_is_dialled_with_atd_and_the_callee_hears_who_calls
 async def test_appliance_serve_answers_the_twin_and_its_worker_texts_go_through_it(service, twin, tmp_path):
     """The README's command for a SIM-only office, as a user runs it: serve holds the modem, answers a caller on it
     from audio, and takes the worker's texts on its socket."""
-    import sys
-
     uri = f"modem://{twin.path}?audio={twin.audio_path}"
     env = {**os.environ, "APPLIANCE_PATHS_DATA_DIR": str(tmp_path / "data"), "APPLIANCE_LINE_LISTEN": uri}
-    serving = await asyncio.create_subprocess_exec(sys.executable, "-m", "appliance", "serve", env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    said: list[str] = []
-
-    async def read_until(word: str) -> None:
-        while not any(word in line for line in said):
-            line = await serving.stdout.readline()
-            assert line, "serve ended:\n" + "".join(said)
-            said.append(line.decode())
+    serving = await Serving.start(env)
 
     draining = None
     try:
-        await asyncio.wait_for(read_until("knowledge:"), TALK_S)  # ready, and the refund policy indexed
-        draining = asyncio.create_task(read_until("never said"))  # a full pipe would stop serve mid-sentence
+        await asyncio.wait_for(serving.read_until("knowledge:"), TALK_S)  # ready, and the refund policy indexed
+        draining = asyncio.create_task(serving.read_until("never said"))  # a full pipe would stop serve mid-sentence
         twin.ring(CUSTOMER)
         await until(lambda: twin.in_call and twin.audio_enabled, TALK_S)
         await until(lambda: voiced(twin.heard()[-1600:]), TALK_S)  # the greeting
         await until(lambda: not voiced(twin.heard()[-8000:]), TALK_S)  # ...and a second of quiet after it
-        mark, logged = len(twin.heard()), len(said)
+        mark, logged = len(twin.heard()), len(serving.said)
         twin.say(phone_speech("What is your refund policy?"))
         # serve logs each call event: once the reply is finished and has been heard out, what the caller heard
-        await until(lambda: any("reply-finished" in line for line in said[logged:]), 2 * TALK_S)
+        await until(lambda: serving.logged_since(logged, "reply-finished"), 2 * TALK_S)
         await until(lambda: not voiced(twin.heard()[-8000:]), TALK_S)
         answer = heard_words(service, twin.heard()[mark:])
         assert "30" in answer or "thirty" in answer, " ".join(answer)
@@ -504,7 +495,7 @@ async def test_appliance_serve_answers_the_twin_and_its_worker_texts_go_through_
         twin.remote_hang_up()
         await until(lambda: not twin.in_call and not twin.audio_enabled)
     finally:
-        serving.terminate()
-        assert await asyncio.wait_for(serving.wait(), TALK_S) == 0, "".join(said)
+        serving.process.terminate()
+        assert await asyncio.wait_for(serving.process.wait(), TALK_S) == 0, "".join(serving.said)
         if draining is not None:
             await asyncio.gather(draining, return_exceptions=True)  # ends with serve's output

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from appliance.line import voiced
 from appliance.line.sound_port import open_sound_port
 from appliance.line.sound_twin import SoundCardTwin
 
+from serving import Serving
 from speech import phone_speech
 
 WAIT_S = 5.0
@@ -79,6 +79,15 @@ async def test_the_echo_is_measured_and_never_heard_as_the_caller_who_is_heard_o
 # `appliance serve` itself on the twin
 
 
+async def until(condition, timeout_s: float = TALK_S) -> None:
+    """Wait until `condition()` holds, looking every 50 ms."""
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout_s)
+
+
 def heard_words(transcriber, pcm: np.ndarray) -> list[str]:
     return words(transcriber.transcribe(pcm, 8000).text)
 
@@ -90,25 +99,7 @@ async def test_appliance_serve_on_a_headset_with_echo_answers_to_the_end_and_is_
     data = tmp_path / "data"
     env = {**os.environ, **twin.env(), "APPLIANCE_PATHS_DATA_DIR": str(data),
            "APPLIANCE_LINE_LISTEN": f"sound://{twin.name}"}
-    serving = await asyncio.create_subprocess_exec(sys.executable, "-m", "appliance", "serve", env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    said: list[str] = []
-
-    async def read_until(word: str) -> None:
-        while not any(word in line for line in said):
-            line = await serving.stdout.readline()
-            assert line, "serve ended:\n" + "".join(said)
-            said.append(line.decode())
-
-    async def until(condition, timeout_s: float = TALK_S) -> None:
-        async def poll():
-            while not condition():
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(poll(), timeout_s)
-
-    def logged_since(mark: int, text: str) -> bool:
-        return any(text in line for line in said[mark:])
+    serving = await Serving.start(env)
 
     def speaking_in(since: int) -> bool:
         """Whether the device played a voiced 20 ms frame since its sample `since`."""
@@ -129,32 +120,33 @@ async def test_appliance_serve_on_a_headset_with_echo_answers_to_the_end_and_is_
 
     draining = None
     try:
-        await asyncio.wait_for(read_until("knowledge:"), TALK_S)  # ready, and the refund policy indexed
-        draining = asyncio.create_task(read_until("never said"))  # a full pipe would stop serve mid-sentence
+        await asyncio.wait_for(serving.read_until("knowledge:"), TALK_S)  # ready, and the refund policy indexed
+        draining = asyncio.create_task(serving.read_until("never said"))  # a full pipe would stop serve mid-sentence
         await until(lambda: speaking_in(twin.played - twin.rate_hz // 5))  # the greeting, at once
         await until(lambda: quiet_for(1.0))  # ...and a second of quiet
 
-        mark, logged = twin.played, len(said)
+        mark, logged = twin.played, len(serving.said)
         twin.say(phone_speech("What is your refund policy?"))
-        await until(lambda: logged_since(logged, "reply-finished"), 2 * TALK_S)
+        await until(lambda: serving.logged_since(logged, "reply-finished"), 2 * TALK_S)
         await heard_out()
         answer = heard_words(whisper, twin.heard(mark))
         assert "30" in answer or "thirty" in answer, " ".join(answer)
 
-        logged = len(said)
+        logged = len(serving.said)
         twin.say(phone_speech("What plans do you have?"))
-        await until(lambda: logged_since(logged, "reply-started"), 2 * TALK_S)
+        await until(lambda: serving.logged_since(logged, "reply-started"), 2 * TALK_S)
         playing = twin.played
         await until(lambda: speaking_in(max(playing, twin.played - twin.rate_hz // 5)))
         await asyncio.sleep(1.5)  # into the list of plans
-        logged = len(said)
+        logged = len(serving.said)
         twin.say(phone_speech("Actually, how long does shipping take?", pad_ms=0))
-        await until(lambda: logged_since(logged, "caller-heard") and logged_since(logged, "reply-finished"),
+        await until(lambda: serving.logged_since(logged, "caller-heard")
+                    and serving.logged_since(logged, "reply-finished"),
                     2 * TALK_S)
         await heard_out()
     finally:
-        serving.terminate()
-        assert await asyncio.wait_for(serving.wait(), TALK_S) == 0, "".join(said)
+        serving.process.terminate()
+        assert await asyncio.wait_for(serving.process.wait(), TALK_S) == 0, "".join(serving.said)
         if draining is not None:
             await asyncio.gather(draining, return_exceptions=True)
 
@@ -186,27 +178,8 @@ async def test_appliance_serve_answers_the_board_s_ring_with_caller_id_and_eithe
     with PtyTwin(str(link), cadence="na") as board:
         env = {**os.environ, **twin.env(), "APPLIANCE_PATHS_DATA_DIR": str(data),
                "APPLIANCE_LINE_LISTEN": f"sound://{twin.name}?board={link}"}
-        serving = await asyncio.create_subprocess_exec(sys.executable, "-m", "appliance", "serve", env=env,
-                                                       stdout=asyncio.subprocess.PIPE,
-                                                       stderr=asyncio.subprocess.STDOUT)
-        said: list[str] = []
-
-        async def read_until(word: str) -> None:
-            while not any(word in line for line in said):
-                line = await serving.stdout.readline()
-                assert line, "serve ended:\n" + "".join(said)
-                said.append(line.decode())
-
-        async def until(condition, timeout_s: float = TALK_S) -> None:
-            async def poll():
-                while not condition():
-                    await asyncio.sleep(0.05)
-
-            await asyncio.wait_for(poll(), timeout_s)
-
-        def logged_since(mark: int, text: str) -> bool:
-            return any(text in line for line in said[mark:])
-
+        serving = await Serving.start(env)
+    
         def greeted(since: int) -> bool:
             """The device played voice since its sample `since`, and has been quiet for a second since."""
             heard = twin.heard(since)
@@ -216,22 +189,24 @@ async def test_appliance_serve_answers_the_board_s_ring_with_caller_id_and_eithe
 
         draining = None
         try:
-            await asyncio.wait_for(read_until("knowledge:"), TALK_S)
-            draining = asyncio.create_task(read_until("never said"))  # a full pipe would stop serve mid-sentence
-            logged = len(said)
+            await asyncio.wait_for(serving.read_until("knowledge:"), TALK_S)
+            # a full pipe would stop serve mid-sentence
+            draining = asyncio.create_task(serving.read_until("never said"))
+            logged = len(serving.said)
             board.call(number="5551234567", name="JOHN DOE", cid="mdmf")
             await until(lambda: board.off_hook)  # answered through the board's relay
             start = twin.played
             await until(lambda: greeted(start))
-            mark, logged = twin.played, len(said)
+            mark, logged = twin.played, len(serving.said)
             twin.say(phone_speech("What is your refund policy?"))
-            await until(lambda: logged_since(logged, "reply-finished") and twin.played - mark > 8 * twin.rate_hz)
+            await until(lambda: serving.logged_since(logged, "reply-finished")
+                        and twin.played - mark > 8 * twin.rate_hz)
             answer = heard_words(whisper, twin.heard(mark))
             assert "30" in answer or "thirty" in answer, " ".join(answer)
             board.caller_hangs_up("loop-drop")
-            await until(lambda: not board.off_hook and logged_since(logged, "call-ended"))
+            await until(lambda: not board.off_hook and serving.logged_since(logged, "call-ended"))
 
-            logged = len(said)
+            logged = len(serving.said)
             board.call(number="5559876543", cid="sdmf")
             await until(lambda: board.off_hook)
             start = twin.played
@@ -239,8 +214,8 @@ async def test_appliance_serve_answers_the_board_s_ring_with_caller_id_and_eithe
             twin.say(phone_speech("No, that's all. Thank you, goodbye."))
             await until(lambda: not board.off_hook)  # the appliance hung up through the board
         finally:
-            serving.terminate()
-            assert await asyncio.wait_for(serving.wait(), TALK_S) == 0, "".join(said)
+            serving.process.terminate()
+            assert await asyncio.wait_for(serving.process.wait(), TALK_S) == 0, "".join(serving.said)
             if draining is not None:
                 await asyncio.gather(draining, return_exceptions=True)
 
