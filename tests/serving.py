@@ -27,3 +27,11 @@ class Serving:
     def logged_since(self, mark: int, text: str) -> bool:
         """Whether a line logged after the first `mark` has `text` in it."""
         return any(text in line for line in self.said[mark:])
+
+    async def stop(self, draining: asyncio.Task | None, timeout_s: float) -> None:
+        """Stop serve as systemd does (SIGTERM): it must exit cleanly, within `timeout_s`, and the task reading its
+        log (`draining`) ends with its output."""
+        self.process.terminate()
+        assert await asyncio.wait_for(self.process.wait(), timeout_s) == 0, "".join(self.said)
+        if draining is not None:
+            await asyncio.gather(draining, return_exceptions=True)

@@ -495,7 +495,4 @@ async def test_appliance_serve_answers_the_twin_and_its_worker_texts_go_through_
         twin.remote_hang_up()
         await until(lambda: not twin.in_call and not twin.audio_enabled)
     finally:
-        serving.process.terminate()
-        assert await asyncio.wait_for(serving.process.wait(), TALK_S) == 0, "".join(serving.said)
-        if draining is not None:
-            await asyncio.gather(draining, return_exceptions=True)  # ends with serve's output
+        await serving.stop(draining, TALK_S)

@@ -145,10 +145,7 @@ async def test_appliance_serve_on_a_headset_with_echo_answers_to_the_end_and_is_
                     2 * TALK_S)
         await heard_out()
     finally:
-        serving.process.terminate()
-        assert await asyncio.wait_for(serving.process.wait(), TALK_S) == 0, "".join(serving.said)
-        if draining is not None:
-            await asyncio.gather(draining, return_exceptions=True)
+        await serving.stop(draining, TALK_S)
 
     turns = sqlite3.connect(data / "appliance.db").execute(
         "select kind, heard, interrupted from turn order by call_id, number").fetchall()
@@ -214,10 +211,7 @@ async def test_appliance_serve_answers_the_board_s_ring_with_caller_id_and_eithe
             twin.say(phone_speech("No, that's all. Thank you, goodbye."))
             await until(lambda: not board.off_hook)  # the appliance hung up through the board
         finally:
-            serving.process.terminate()
-            assert await asyncio.wait_for(serving.process.wait(), TALK_S) == 0, "".join(serving.said)
-            if draining is not None:
-                await asyncio.gather(draining, return_exceptions=True)
+            await serving.stop(draining, TALK_S)
 
     calls = sqlite3.connect(data / "appliance.db").execute(
         "select caller_id, ended_by from call order by id").fetchall()
