@@ -12,7 +12,7 @@ from typing import Callable
 from appliance.dialogue.catalog import PRICE, PRICE_ASKED, Catalog, name_words, priced_items, title_of
 from appliance.dialogue.catalog import words_of as catalog_words
 from appliance.dialogue.entities import MONTHS, spoken_id
-from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers
+from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers, says_nothing_new
 from appliance.dialogue.hours import Timetable
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import ASKS_FOR_NAME, FAREWELL, IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
@@ -55,6 +55,11 @@ REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.
 # sections, answered from their headings.
 OVERVIEW = re.compile(r"\b(your|the|all|which|what|any)\b[\w ]{0,20}\b(plans|products|options|packages|services|"
                       r"models|tiers|memberships|ranges)\b", re.I)
+# "What do I get with the Gold plan?", "what's included in the professional one?": a question about what one offer
+# holds, answered with its whole section, not with the one line of it closest to the question.
+CONTENTS = re.compile(r"\bwhat(?:'s| is| are| do(?:es)?)?\b[\w' ]{0,40}\b(?:includ\w*|get|come with|comes with|"
+                      r"feature\w*|benefit\w*|in it|cover\w*)\b|\b(?:tell me (?:more )?about|details of)\b", re.I)
+MAX_CONTENTS = 8  # lines of a section said as its contents; a longer section is left to the quoting
 OFFER = "Would you like me to connect you with a specialist?"
 NO_ANSWER = f"I'm sorry, I don't have information about that. {OFFER}"
 # How amounts are said when the settings name no currency words: by the symbol written before the amount.
@@ -364,7 +369,8 @@ class Conversation:
             say(reply.immediate_response + " ")
             return TurnReply(reply, [], stages)
         state.topic = title_of(passages[0].heading, self.company)
-        overview = self._overview(heard, self._listed_source(heard, passages)) or self._price_of(heard, passages)
+        overview = self._overview(heard, self._listed_source(heard, passages)) or self._contents(heard) or \
+            self._price_of(heard, passages)
         if overview:
             reply = Reply(overview, intent, {**state.slots}, used_knowledge=True)
             say(reply.immediate_response + " ")
@@ -403,6 +409,10 @@ class Conversation:
             else:
                 said.append(quoted)
                 used = True
+        elif says_nothing_new(checked.text, heard):  # "Yes, there is an app for your phone.": and the documents' words
+            quoted = extractive(about, passages, self.index.embedder.embed, priced=priced, min_score=FALLBACK_QUOTE)
+            if quoted and not says_nothing_new(quoted, checked.text):
+                said.append(quoted)
         for extra in said[1:]:
             say(extra + " ")
         if escalate:
@@ -476,6 +486,31 @@ class Conversation:
             if more and not any(numbers(price) & numbers(more) for _, price, _ in named):
                 answer = f"{answer} {more}"
         return self.spoken(answer)
+
+    def _contents(self, heard: str) -> str | None:
+        """"What do I get with the Gold plan?": the section of the one offer the caller names, said as its name, its
+        price and what it lists ("Professional plan: 2999 rupees per month. It includes up to 50 users, ...").
+        None when no one offer is named, or its section is no short list of its own."""
+        if not CONTENTS.search(heard) or not hasattr(self.index, "document"):
+            return None
+        offer = self._listed_item(heard) or self.catalog.sole_offer(heard)
+        if offer is None:
+            return None
+        section = next((passage for passage in self.index.document(offer.source)
+                        if catalog_words(passage.heading.split(" > ")[-1])[:len(catalog_words(offer.text))]
+                        == catalog_words(offer.text)), None)
+        if section is None:
+            return None
+        lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line).strip().rstrip(".")
+                 for line in plain(section.text).splitlines()]
+        items = [line for line in lines if line and not PRICE.fullmatch(line)]
+        if not 2 <= len(items) <= MAX_CONTENTS or any(len(item.split()) > 12 for item in items):
+            return None
+        items = [item if item.split()[0].isupper() else item[0].lower() + item[1:] for item in items]  # "API" kept
+        price = self.catalog.prices.get(offer.text, "")
+        opening = f"{offer.text}: {price}." if price else f"{offer.text}."
+        listed = ", ".join(items[:-1]) + f" and {items[-1]}"
+        return self.spoken(f"{opening} It includes {listed}.")
 
     def _overview(self, heard: str, source: str) -> str | None:
         """For a question about the whole list, what the document offers and what each costs, said in code from

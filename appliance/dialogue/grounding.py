@@ -64,6 +64,9 @@ FREE = re.compile(r"\b(no (extra )?(charges?|fees?|costs?)|free of charge|(is|it
 PLAIN_WORDS = set("""the a an some any all our your them that this those these it its as well too also yes no not and
     or for with from to of in on at by can will would could just only both every each more most other such here there
     very really sure course about around""".split())
+# The words an answer may add without saying anything: who, and whether
+SMALL_WORDS = set("""we us you i me my mine yours is are was do does did have has had there yes yeah yep of course
+    certainly absolutely definitely indeed okay great good""".split())
 
 
 def numbers(text: str) -> set[str]:
@@ -112,6 +115,14 @@ def _instruction(clause: str) -> bool:
     said = _words(clause)
     hits = sum(" ".join(said[i:i + 4]) in _PROMPT for i in range(len(said) - 3))
     return len(said) >= 4 and hits >= max(1, (len(said) - 3) // 2)
+
+
+def says_nothing_new(answer: str, heard: str) -> bool:
+    """Whether `answer` only gives the caller's question back ("Yes, there is an app for your phone."): no word of
+    its own besides yes, no and the small words, so nothing of what the documents say."""
+    asked = {_stem(word) for word in _words(heard)}
+    own = {_stem(word) for word in _words(answer) if len(word) > 2} - asked - PLAIN_WORDS - SMALL_WORDS
+    return not own
 
 
 def _stem(word: str) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers, speakable
+from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers, says_nothing_new, speakable
 from appliance.knowledge.index import Passage
 
 RETURNS = Passage("returns.txt", "Returns", "You can return a bike within 21 days of delivery. A restocking fee of 15% "
@@ -173,3 +173,13 @@ def test_a_question_on_a_line_of_its_own_is_never_the_answer(embedder):
 def test_a_refusal_in_the_models_words_is_no_answer():
     grounded = check("I'm sorry, but I can't assist with that.")
     assert grounded.text == "" and grounded.failed
+
+
+@pytest.mark.parametrize("answer, heard, nothing", [
+    ("Yes, there is an app for your phone.", "Is there an app for my phone?", True),
+    ("Yes, we do.", "Do you deliver on Saturdays?", True),
+    ("Yes, on iOS and Android.", "Is there an app for my phone?", False),
+    ("We deliver on Saturdays until noon.", "Do you deliver on Saturdays?", False),
+])
+def test_an_answer_with_no_words_of_its_own_says_nothing_new(answer, heard, nothing):
+    assert says_nothing_new(answer, heard) is nothing

@@ -175,3 +175,28 @@ def test_a_follow_up_about_another_day_is_a_question_about_hours_too(embedder, t
         first = conversation.reply("Are you open on Sunday?").reply.immediate_response
         follow = conversation.reply("And how about Saturday?").reply.immediate_response
     assert first.startswith("On Sunday") and follow == "On Saturdays we're open from 8 AM to 6 PM.", (first, follow)
+
+
+@pytest.mark.parametrize("heard", ["What do I get with the Professional plan?", "What's included in the professional one?",
+                                   "Tell me more about what the Professional plan includes."])
+def test_what_one_offer_includes_is_its_whole_section(index, heard):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    text = conversation.reply(heard).reply.immediate_response  # no model: a model call would fail
+    assert text.startswith("Professional plan: 2999 rupees per month.")
+    for item in ("up to 50 users", "500 GB storage", "priority support", "full API access", "custom integrations"):
+        assert item in text
+    assert "Basic" not in text and "Enterprise" not in text
+
+
+def test_an_answer_that_only_says_the_question_back_gets_the_documents_sentence(index):
+    from appliance.llm import ReplyResult
+    from appliance.llm.reply import Answer
+
+    class Model:
+        def respond(self, messages, on_text=None):
+            on_text and on_text("Yes, there is an app for your phone.")
+            return ReplyResult(Answer("Yes, there is an app for your phone.", True, False), "", 1.0, 1.0, 1.0, 10)
+
+    conversation = Conversation("TechCorp", index, Model(), lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    text = conversation.reply("Oh, and is there an app for my phone?").reply.immediate_response
+    assert text.startswith("Yes, there is an app for your phone.") and "Android" in text
