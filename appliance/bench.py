@@ -27,7 +27,6 @@ from appliance.line import FRAME_SAMPLES, voiced
 from appliance.line.callers import caller_speech, on_the_line
 from appliance.simulate import Simulator, load_set, percentile
 from appliance.vad import VoiceStarted, VoiceStopped
-from appliance.vad.turn_model import unfinished
 
 READ_SPEECH = Path("/usr/share/pocketsphinx/test/data/librivox")
 STAGES = ("endpoint", "stt", "retrieval", "llm_prompt_tokens", "llm_first_token", "llm_first_sentence", "llm_total",
@@ -274,7 +273,7 @@ def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = No
             if spent is not None:
                 spent.append(took_ms)
             if complete and transcriber is not None:
-                complete = not unfinished(transcriber.transcribe(turn, LINE_RATE_HZ).text)
+                complete = not judge.wait_for_more(transcriber.transcribe(turn, LINE_RATE_HZ))
                 took_ms = (time.perf_counter() - began) * 1000
             answer = (position_ms + (took_ms if model_ms is None else model_ms), complete)
     return ends

@@ -50,7 +50,7 @@ def turn_judge(settings: Settings, store: ModelStore, gate=None):
 
         model = GatedTurnDetector(model, gate)
     return TurnJudge(model, complete_at=vad.complete_at, decide_after_ms=vad.decide_after_ms,
-                     incomplete_silence_ms=vad.incomplete_silence_ms)
+                     incomplete_silence_ms=vad.incomplete_silence_ms, sure_words_at=vad.sure_words_at)
 
 
 def transcriber(settings: Settings, store: ModelStore):

@@ -110,6 +110,9 @@ class Vad:
     incomplete_silence_ms: int = 1200
     """Silence that ends a turn the end-of-turn model heard as unfinished (a caller reading out a number, or
     thinking of the next word)."""
+    sure_words_at: float = 0.5
+    """Speech recognition's confidence (0..1) below which the words heard in a pause are not trusted to show the
+    caller has finished: the turn waits for `incomplete_silence_ms`, as one that stops mid-number does."""
     greet_after_ms: int = 800
     """Silence after the call connects before the appliance greets (the moment a line needs to carry audio both
     ways); a caller who speaks first is answered instead."""
@@ -378,6 +381,7 @@ KIND_WORDS = {int: "a whole number (int)", float: "a number (float)"}
 RANGES = {
     ("vad", "threshold"): (0.0, 1.0),
     ("vad", "complete_at"): (0.0, 1.0),
+    ("vad", "sure_words_at"): (0.0, 1.0),
     ("knowledge", "min_score"): (-1.0, 1.0),
     ("llm", "temperature"): (0.0, 2.0),
 }

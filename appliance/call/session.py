@@ -42,7 +42,7 @@ from appliance.call.voicemail import VoicemailDetector
 from appliance.errors import ApplianceError
 from appliance.llm.reply import Reply
 from appliance.tts.sentences import SentenceSplitter, speakable
-from appliance.vad.turn_model import TurnJudge, unfinished
+from appliance.vad.turn_model import TurnJudge
 
 log = logging.getLogger(__name__)
 APOLOGY = "Sorry, I had a problem there. Could you say that again?"
@@ -296,7 +296,7 @@ class CallSession:
         self._finished = False
         early = self._early
         heard = early is not None and not early.cancelled() and early.exception() is None
-        if heard and unfinished(early.result().text):
+        if heard and self.judge.wait_for_more(early.result()):
             segmenter.end_after(self.judge.incomplete_silence_ms)  # heard mid-number or mid-phrase: the longer silence
             return []
         return segmenter.end_turn()

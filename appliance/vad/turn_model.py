@@ -90,14 +90,15 @@ def unfinished(words: str) -> bool:
 class TurnJudge:
     """When to ask the end-of-turn model, and what its answer means for the pause the caller is in.
 
-    After `decide_after_ms` of pause the turn is judged: complete (probability ≥ `complete_at`) ends it at once;
-    incomplete leaves it to end after `incomplete_silence_ms` of silence, unless the caller goes on and pauses
-    again, which is judged afresh. `model` is shared by every call (a `SmartTurnDetector`, maybe gated).
+    After `decide_after_ms` of pause the turn is judged: complete (probability ≥ `complete_at`) ends it once its
+    words are in, unless they say otherwise (`wait_for_more`); incomplete leaves it to end after
+    `incomplete_silence_ms` of silence, unless the caller goes on and pauses again, which is judged afresh. `model` is shared by every call (a `SmartTurnDetector`, maybe gated).
     """
 
     def __init__(self, model, complete_at: float = 0.9, decide_after_ms: float = 200,
-                 incomplete_silence_ms: float = 1200):
+                 incomplete_silence_ms: float = 1200, sure_words_at: float = 0.5):
         self.model = model
+        self.sure_words_at = sure_words_at
         self.complete_at = complete_at
         self.decide_after_ms = decide_after_ms
         self.incomplete_silence_ms = incomplete_silence_ms
@@ -114,3 +115,9 @@ class TurnJudge:
                 log.error("vad-turn-model-failed: %s; turns end after [vad] end_silence_ms of silence when it fails "
                           "(logged once)", exc, exc_info=exc)
             return None
+
+    def wait_for_more(self, heard) -> bool:
+        """Whether a turn the model found finished should still wait for the longer silence, going by its words (a
+        Transcript): they stop where no sentence does, or recognition is too unsure of them ("The order number is
+        A B" heard as "Order number in the me.") for them to show anything."""
+        return unfinished(heard.text) or (heard.confidence is not None and heard.confidence < self.sure_words_at)

@@ -167,3 +167,16 @@ def test_the_answer_is_complete_from_the_threshold_on(model):
 ])
 def test_words_that_stop_where_no_sentence_does(words, open_ended):
     assert unfinished(words) == open_ended
+
+
+@pytest.mark.parametrize("words, confidence, waits", [
+    ("Where is my order?", 0.86, False),
+    ("Where is my order?", None, False),  # an engine that gives no confidence: the words alone decide
+    ("Order number in the me.", 0.43, True),  # "The order number is A B", not understood
+    ("My number is nine eight seven.", 0.95, True),
+])
+def test_words_recognition_is_unsure_of_show_nothing_and_wait(words, confidence, waits):
+    from appliance.stt import Transcript
+
+    judge = TurnJudge(BrokenModel(), sure_words_at=0.5)
+    assert judge.wait_for_more(Transcript(words, 1000.0, "en", confidence)) is waits
