@@ -37,7 +37,8 @@ FALLBACK_QUOTE = 0.4
 FUNCTION_WORDS = set("""with from have does will your they them what when where which there their about would could
     should this that these those into also just like some more much many other than then were been being here""".split())
 # A question that asks the one before it again of another day: "how about the 24th?", "and on Saturday?"
-FOLLOW_UP = re.compile(r"\b(how|what) about\b|^\W*(and|or|then)\b", re.I)
+FOLLOW_UP = re.compile(r"\b(how|what) about\b|(?:^|[.!?]\s+)(?:(?:okay|ok|right|so|alright)\W+)?(and|or|then)\b",
+                       re.I)
 ORDINAL = re.compile(r"\bthe (first|second|third|fourth|middle|last|top|bottom|cheapest|most expensive|dearest) "
                      r"(?:one|plan|option|package|tier|level|choice)\b", re.I)
 SENDING_WORDS = set("""send sent text texted sms message email e-mail mail whatsapp details detail info information

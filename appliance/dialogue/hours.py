@@ -26,7 +26,7 @@ _SPAN = rf"({_CLOCK})\s*(?:-|–|—|to|until|till)\s*({_CLOCK})"
 _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
 # what a rule says: hours, or closed, or open as usual ("OPEN, regular hours"); "HALF DAY, 8 AM to 12 NN"
 _SAYS = (rf"(?:(?:half[ -]day\W+)?{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b|"
-         rf"open\W+(?:regular|normal|usual) hours\b)")
+         rf"(?:open\W+)?(?:regular|normal|usual) hours\b|half[ -]day\W+(?:closes?|closing|until|till) (?:at )?{_CLOCK})")
 # Rules as documents write them, found anywhere in a passage (plain-text passages have their lines run together).
 DATED = re.compile(rf"\b(?:{_DAY}\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(?P<to>\d{{1,2}})"
                    rf"(?:st|nd|rd|th)?)?\s+(?P<month>{_MONTH})(?:\s+\d{{4}})?"
@@ -37,9 +37,13 @@ MONTH_FIRST = re.compile(rf"\b(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}})(?:st|nd|r
                          rf"(?P<to>\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?"
                          rf"(?:\s+[A-Z][\w'’]*(?: [\w'’]+){{0,3}})?{_GAP}(?P<says>{_SAYS})", re.I)
 # "Fri 12/12/2025 (Jamhuri Day) ...... CLOSED": a date in figures, the day first (the month first only where the
-# second number is past 12); written with slashes, so "8.00 - 18.00" stays a time
-NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?(\d{{1,2}})/(\d{{1,2}})(?:/\d{{2,4}})?(?:\s*\([^)]{{1,40}}\))?{_GAP}"
-                     rf"(?:the [a-z]+ (?:is|will be) )?({_SAYS})", re.I)
+# second number is past 12); written with slashes, so "8.00 - 18.00" stays a time. A range of dates ("Sat 06/02/2027 -
+# Mon 08/02/2027"), and the holiday's name between the date and what it says, on a line of its own below if need be
+# ("Fri 11/12/2026  Hari Keputeraan Sultan Selangor\n   (Birthday of the Sultan) ...... CLOSED"), are read too.
+_FIGURES = r"(\d{1,2})/(\d{1,2})(?:/\d{2,4})?"
+NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?{_FIGURES}(?:\s*(?:-|–|—|to|until)\s*(?:{_DAY}\s+)?{_FIGURES})?"
+                     rf"(?P<name>[^\d\n]{{0,80}}?(?:\n[ \t]*[^\d\n]{{0,80}}?)?)"
+                     rf"(?:the [a-z]+ (?:is|will be) )?(?P<says>{_SAYS})", re.I)
 WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}({_SAYS})", re.I)
 NAMED = re.compile(rf"\b([A-Z][A-Za-z']*(?: [A-Za-z']+){{0,3}}?)(?::|,|\s\.{{2,}}|\s)\s*((?i:{_SAYS}))")
 CLOSED = re.compile(r"\bclosed\b", re.I)
@@ -91,12 +95,16 @@ REGULAR = "regular"  # a dated line that says the day keeps its weekday's hours 
 
 def _said(rest: str) -> str | None:
     """What a timetable line says of its day: "closed", or "open from 8 AM to 1 PM"; None if it says neither."""
-    span = re.search(_SPAN, rest, re.I)
-    if span and not (_clock_like(span.group(1)) and _clock_like(span.group(2))):
-        span = None
-    if span and (not CLOSED.search(rest) or span.start() < CLOSED.search(rest).start()):
-        return f"open from {spoken_clock(span.group(1))} to {spoken_clock(span.group(2))}"
-    if CLOSED.search(rest):
+    closed = CLOSED.search(rest)
+    spans = [span for span in re.finditer(_SPAN, rest, re.I) if _clock_like(span.group(1)) and
+             _clock_like(span.group(2)) and (not closed or span.start() < closed.start())]
+    if spans:  # "9am - 12.15pm, then 2.45pm - 6pm": open twice that day
+        return "open " + " and ".join(f"from {spoken_clock(span.group(1))} to {spoken_clock(span.group(2))}"
+                                      for span in spans)
+    until = re.search(rf"\b(?:closes?|closing|until|till) (?:at )?({_CLOCK})", rest, re.I)
+    if until and re.search(r"\bhalf[ -]day\b", rest, re.I):  # "HALF DAY, closes 1.00pm"
+        return f"open until {spoken_clock(until.group(1))}"
+    if closed:
         return "closed"
     if re.search(r"\b(regular|normal|usual) hours\b", rest, re.I):
         return REGULAR
@@ -117,9 +125,13 @@ class Timetable:
         """Read from the passages; the first rule for a day wins, and passages that speak of opening hours are read
         first (a shop's own hours come before its phone line's, its deliveries' or its workshop's)."""
         table = cls()
-        about_hours = sorted(passages, key=lambda p: not re.search(r"\b(opening|hours)\b", f"{p.heading} {p.text}", re.I))
-        for passage in about_hours:  # a heading may be the rule itself: "OCTOBER BANK HOLIDAY - MONDAY 27 OCTOBER"
-            table._read(f"{passage.heading.split(' > ')[-1]}\n{passage.text}")
+        sections: dict[tuple[str, str], list[str]] = {}  # a section cut into passages is read whole: a rule may
+        for passage in passages:  # start at the end of one ("Sat 06/02 - Mon 08/02") and end in the next ("CLOSED")
+            sections.setdefault((getattr(passage, "source", ""), passage.heading), []).append(passage.text)
+        about_hours = sorted(sections.items(), key=lambda item: not re.search(r"\b(opening|hours)\b",
+                                                                              f"{item[0][1]} {' '.join(item[1])}", re.I))
+        for (_, heading), texts in about_hours:  # a heading may be the rule itself: "OCTOBER BANK HOLIDAY - MONDAY 27 OCTOBER"
+            table._read(heading.split(" > ")[-1] + "\n" + "\n".join(texts))
         return table
 
     def _read(self, text: str) -> None:
@@ -131,10 +143,16 @@ class Timetable:
                 self.dated.append(((month, first), (month, int(found["to"] or first)), _said(found["says"])))
             text = dated.sub(lambda found: " " * len(found.group(0)), text)
         for found in NUMERIC.finditer(text):
-            first, second = int(found.group(1)), int(found.group(2))
-            day, month = (second, first) if second > 12 else (first, second)
-            if 1 <= month <= 12 and 1 <= day <= 31:
-                self.dated.append(((month, day), (month, day), _said(found.group(3))))
+            name = found["name"]
+            if re.search(r"(?<!\.)\.(?!\.)(?=\s*\n|\s+[A-Z])|\b(?:a|an|the)\s*$", name) or (
+                    re.search(r"[^\W\d_]", name) and not re.search(r"\.{3}|[:(]|\n|\s{2}", name)):
+                continue  # "09/02. Installations on a closed day...": a sentence between, no holiday's name
+            dates = [(int(first), int(second)) for first, second in ((found.group(1), found.group(2)),
+                                                                     (found.group(3), found.group(4))) if first]
+            dates = [(second, first) if second > 12 else (first, second) for first, second in dates]  # (day, month)
+            if all(1 <= month <= 12 and 1 <= day <= 31 for day, month in dates):
+                (day, month), (last, last_month) = dates[0], dates[-1]
+                self.dated.append(((month, day), (last_month, last), _said(found["says"])))
         text = NUMERIC.sub(lambda found: " " * len(found.group(0)), text)
         for found in CLOSED_FROM.finditer(text):  # "closed from 24 December to 2 January"
             self.dated.append(((_month(found.group(2)), int(found.group(1))),
@@ -144,8 +162,11 @@ class Timetable:
             last = _weekday(found.group(3)) if found.group(3) else first
             joined = found.group(2) in ("and", "&")  # "Sunday and Monday: closed"
             days = [first, last] if joined else [(first + i) % 7 for i in range((last - first) % 7 + 1)]
+            # the rest of the line, up to another day's rule or the sentence's end: "9am - 12.15pm, then 2.45pm - 6pm"
+            rest = re.split(rf"\b{_DAY}(?![\w-])|(?<!\d)\.(?=\s)", text[found.start(4):].split("\n", 1)[0],
+                            flags=re.I)[0]
             for day in days:
-                self.weekly.setdefault(day, _said(found.group(4)))
+                self.weekly.setdefault(day, _said(rest))
         text = WEEKLY.sub(lambda found: " " * len(found.group(0)), text)
         for found in NAMED.finditer(text):  # "Public holidays: closed", "Bank holidays, 10 AM to 4 PM"
             label = found.group(1).strip()
@@ -262,9 +283,15 @@ def _date_asked(words: str, today: date) -> date | None:
     month_names = "|".join(MONTHS)
     found = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({month_names})\b|\b({month_names}) (?:the )?(\d{{1,2}})"
                       rf"(?:st|nd|rd|th)?\b", words)
+    alone = re.search(r"\b(?:on )?the (\d{1,2})(?:st|nd|rd|th)\b", words)  # "on the 24th": this month's or next
     if found:
         day = int(found.group(1) or found.group(4))
         month = MONTHS.index(found.group(2) or found.group(3)) + 1
+    elif alone and 1 <= int(alone.group(1)) <= 31:
+        day, month = int(alone.group(1)), today.month + (int(alone.group(1)) < today.day)
+        if month > 12:
+            return _real_date(today.year + 1, 1, day)
+        return _real_date(today.year, month, day)
     else:
         holiday = _holiday(words)
         if holiday is None:
@@ -275,6 +302,13 @@ def _date_asked(words: str, today: date) -> date | None:
     except ValueError:
         return None
     return asked if asked >= today - timedelta(days=31) else date(today.year + 1, month, day)
+
+
+def _real_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:  # "the 31st" of a month of 30 days
+        return None
 
 
 def _holiday(words: str) -> str | None:

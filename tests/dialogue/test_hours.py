@@ -145,3 +145,24 @@ MONTH_FIRST_TEXT = ("Monday to Saturday ....... 8:00 AM to 6:00 PM\nSunday .....
 ])
 def test_holiday_lines_written_month_first_are_dated_rules(asked, said):
     assert table(MONTH_FIRST_TEXT).answer(asked, NOW) == said
+
+
+NOTICE_HEAD = ("Monday - Thursday : 9.00am - 6.00pm\nFriday : 9.00am - 12.15pm, then 2.45pm - 6.00pm\n"
+               "(closed 12.15pm - 2.45pm for prayers)\nSaturday : 9.00am - 1.00pm\nSunday : CLOSED\n"
+               "HOLIDAY NOTICE\nFri 11/12/2026  Founder's Birthday\n        (state holiday) ............ CLOSED\n"
+               "Thu 24/12/2026  Christmas Eve ........... normal hours (9.00am - 6.00pm)\n"
+               "Thu 31/12/2026  New Year's Eve .......... HALF DAY, closes 1.00pm\n"
+               "Sat 06/02/2027 - Mon 08/02/2027")
+NOTICE_TAIL = ("        Lunar New Year (incl. replacement holiday) .... CLOSED\nWe reopen on Tuesday 09/02/2027.\n"
+               "Installations that fall on a closed day are moved to the next working day.")
+
+
+def test_a_notice_of_dates_in_figures_with_names_over_two_lines_and_passages():
+    timetable = Timetable.from_passages([Passage("hours.txt", "Hours", NOTICE_HEAD, 1.0),
+                                         Passage("hours.txt", "Hours", NOTICE_TAIL, 0.9)])  # one section, cut in two
+    assert timetable.weekly[4] == "open from 9 AM to 12:15 PM and from 2:45 PM to 6 PM"  # open twice on Fridays
+    assert timetable.answer("I want to come this Friday, you open what time?", NOW) == "On Friday 11 December we're closed."
+    assert timetable.answer("Are you open on the 31st of December?", NOW) == "On 31 December we're open until 1 PM."
+    assert timetable.answer("Are you open on the 24th?", NOW) == "On 24 December we're open from 9 AM to 6 PM."
+    assert timetable.answer("Are you open on 8 February?", NOW) == "On 8 February we're closed."
+    assert timetable.answer("Are you open on 9 February?", NOW) == "We reopen on Tuesday 09/02/2027."  # its own line
