@@ -54,12 +54,26 @@ def title_of(heading: str, company: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower() or heading.lower()
 
 
-_CODES = r"EUR|USD|GBP|NZD|AUD|CAD|ZAR|INR|CHF|SEK|NOK|DKK|PLN|JPY|SGD|HKD|MXN|BRL|KES|NGN|AED|kr|zł|Kč|Ft"
+_CODES = (r"EUR|USD|GBP|NZD|AUD|CAD|ZAR|INR|CHF|SEK|NOK|DKK|PLN|JPY|SGD|HKD|MXN|BRL|KES|NGN|AED|MYR|IDR|THB|VND|PHP|"
+          r"TWD|KRW|CNY|RMB|SAR|QAR|EGP|GHS|TZS|UGX|ETB|MAD|PKR|LKR|BDT|NPR|ILS|TRY|RUB|UAH|HUF|RON|BGN|CZK|ARS|CLP|"
+          r"COP|PEN|kr|zł|Kč|Ft")
+# How each sign or short form written before an amount is said, wherever the box is sold ("RM 49" is 49 ringgit);
+# the settings' `currency_words` say it instead where they are given. ISO codes are said as written.
+CURRENCY_WORDS = {"₹": "rupees", "Rs.": "rupees", "Rs": "rupees", "$": "dollars", "£": "pounds", "€": "euros",
+                  "¥": "yen", "R$": "reais", "₦": "naira", "₱": "pesos", "₩": "won", "₺": "lira", "zł": "zloty",
+                  "R": "rand", "RM": "ringgit", "Rp": "rupiah", "฿": "baht", "₫": "dong", "₪": "shekels",
+                  "₴": "hryvnias", "₽": "roubles", "৳": "taka", "Tk": "taka", "₵": "cedis", "GH₵": "cedis",
+                  "KSh": "shillings", "Ksh": "shillings", "USh": "shillings", "TSh": "shillings"}
+_LETTERS = "|".join(re.escape(sign) for sign in sorted(CURRENCY_WORDS, key=len, reverse=True) if sign[0].isalpha())
+_SYMBOLS = "|".join(re.escape(sign) for sign in sorted(CURRENCY_WORDS, key=len, reverse=True) if not sign[0].isalpha())
+# A sign before an amount: a symbol, or letters that are a sign only before a number ("RM 49", not "RM")
+CURRENCY_SIGN = rf"(?:{_SYMBOLS}|\b(?:{_LETTERS})(?=\s?\d))"
 _UNIT = r"(?:\s?(?:per|a|an|/|each)\s?(?:month|year|week|day|night|person|visit|hour|session|user|item|kg|km))?"
 # An amount of money as documents write it: a symbol or code before the number, or a code or word after it.
 _NUMBER = r"(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d[\d,.]*)"  # thousands grouped by spaces, commas or dots
-PRICE = re.compile(rf"(?:(?:R\$|Rs\.?|[A-Z]{{1,3}}\$|[$£€¥₹₦₱₩₺]|\bR(?=\s?\d)|\b(?:{_CODES})\b)\s?{_NUMBER}"
-                   rf"|\b{_NUMBER}\s?(?:{_CODES}|dollars?|euros?|pounds?|rand|rupees?|pesos?|francs?)\b){_UNIT}")
+PRICE = re.compile(rf"(?:(?:[A-Z]{{1,3}}\$|{CURRENCY_SIGN}|\b(?:{_CODES})\b)\s?{_NUMBER}"
+                   rf"|\b{_NUMBER}\s?(?:{_CODES}|dollars?|euros?|pounds?|rand|rupees?|pesos?|francs?|ringgit|"
+                   rf"rupiah|baht|shillings?|naira|cedis?)\b){_UNIT}")
 
 
 # A question or request about what things cost.

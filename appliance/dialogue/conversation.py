@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from appliance.dialogue.catalog import PRICE, PRICE_ASKED, Catalog, name_words, priced_items, title_of
+from appliance.dialogue.catalog import (CURRENCY_SIGN, CURRENCY_WORDS, PRICE, PRICE_ASKED, Catalog, name_words,
+                                        priced_items, title_of)
 from appliance.dialogue.catalog import words_of as catalog_words
 from appliance.dialogue.entities import MONTHS, spoken_id
 from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers, says_nothing_new
-from appliance.dialogue.hours import Timetable
+from appliance.dialogue.hours import Timetable, spoken_clock
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import ASKS_FOR_NAME, FAREWELL, IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
 from appliance.dialogue.prompt import messages
@@ -63,12 +64,9 @@ CONTENTS = re.compile(r"\bwhat(?:'s| is| are| do(?:es)?)?\b[\w' ]{0,40}\b(?:incl
 MAX_CONTENTS = 8  # lines of a section said as its contents; a longer section is left to the quoting
 OFFER = "Would you like me to connect you with a specialist?"
 NO_ANSWER = f"I'm sorry, I don't have information about that. {OFFER}"
-# How amounts are said when the settings name no currency words: by the symbol written before the amount.
-CURRENCY_WORDS = {"₹": "rupees", "Rs.": "rupees", "Rs": "rupees", "$": "dollars", "£": "pounds", "€": "euros",
-                  "¥": "yen", "R$": "reais", "₦": "naira", "₱": "pesos", "₩": "won", "₺": "lira", "zł": "zloty",
-                  "R": "rand"}
-# An amount after its symbol; thousands grouped by commas (Indian lakhs too) or by spaces ("R164 500").
-_AMOUNT = re.compile(r"(R\$|Rs\.?|[₹$£€¥₦₱₩₺]|\bR(?=\s?\d))\s?(\d{1,3}(?:,\d{2,3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+)"
+# An amount after its sign, said by the sign's words when the settings name none (catalog.CURRENCY_WORDS);
+# thousands grouped by commas (Indian lakhs too) or by spaces ("R164 500").
+_AMOUNT = re.compile(rf"({CURRENCY_SIGN})\s?(\d{{1,3}}(?:,\d{{2,3}})+|\d{{1,3}}(?:[ \u00a0\u202f]\d{{3}})+(?!\d)|\d+)"
                      r"(?:\.(\d{1,2}))?")
 
 
@@ -108,6 +106,22 @@ def spoken_dates(text: str, month_first: bool = False) -> str:
         return f"{lead}{day} {MONTHS[month - 1].title()}"
 
     return _FIGURES_DATE.sub(say, text)
+
+
+_SHORT_DAYS = {"mon": "Monday", "tue": "Tuesday", "tues": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+               "thur": "Thursday", "thurs": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+_SHORT_DAY = re.compile(rf"\b(mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?(?=,?\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{'|'.join(MONTHS)})\b)",
+                        re.I)
+_CLOCK_SPAN = re.compile(r"\b(\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?)\s?[-–]\s?(\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?)", re.I)
+_PER = re.compile(r"(?<=\d)(\s[^\W\d]+)?\s?/\s?(month|year|week|day|night|hour|person|visit|unit|user)\b")
+
+
+def spoken_short_forms(text: str) -> str:
+    """What is written short, as said: "Sat 12 December, 9am-12pm slot" → "Saturday 12 December, 9 AM to 12 PM
+    slot"; "49 ringgit / month" → "49 ringgit a month"."""
+    text = _SHORT_DAY.sub(lambda found: _SHORT_DAYS[found.group(1).lower()], text)
+    text = _CLOCK_SPAN.sub(lambda found: f"{spoken_clock(found.group(1))} to {spoken_clock(found.group(2))}", text)
+    return _PER.sub(lambda found: f"{found.group(1) or ''} a {found.group(2)}", text)
 
 
 def spoken_money(text: str, words: str = "") -> str:
@@ -221,7 +235,7 @@ class Conversation:
 
     def spoken(self, sentence: str) -> str:
         """A sentence as it is said on the line: amounts in words of this company's currency."""
-        return spoken_dates(spoken_money(sentence, self.currency_words), self.country_code == "+1")
+        return spoken_short_forms(spoken_dates(spoken_money(sentence, self.currency_words), self.country_code == "+1"))
 
     def _understand(self, heard: str, state: CallState, now: datetime) -> tuple[dict, str | None]:
         """Details and the task in the caller's words, into `state`; the intent is None for a question."""
@@ -516,16 +530,21 @@ class Conversation:
     def _overview(self, heard: str, source: str) -> str | None:
         """For a question about the whole list, what the document offers and what each costs, said in code from
         its content (priced sections or table rows, catalog.priced_items); None when it lists no such things."""
-        if not OVERVIEW.search(heard) or not hasattr(self.index, "document"):
+        found = OVERVIEW.search(heard)
+        if not found or not hasattr(self.index, "document"):
             return None
         passages = self.index.document(source)
+        asked = found.group(2).lower().rstrip("s")  # "what plans do you have?" in a price list: its plans' section
+        section = [passage for passage in passages if asked in passage.heading.split(" > ")[-1].lower()]
+        if len(priced_items(section)) >= 2:
+            passages = section
         items = priced_items(passages)
         if len(items) < 2:
             return None
         intro = plain(next((p.text for p in passages if " > " not in p.heading), ""))
         first = re.split(r"(?<=[.!?])\s", intro.strip(), maxsplit=1)[0] if intro.strip() else ""
         if not first or len(first) > 160 or not first.endswith((".", "!")):
-            first = f"There are {len(items)}."
+            first = f"There are {len(items)} {found.group(2).lower()}."
         self.state.listed = [name for name, _ in items]  # "the middle one" next refers to these
         listed = " ".join(f"{self.spoken(f'{name}: {price}')}." for name, price in items)
         return f"{first} {listed} Would you like the details of one of them?"

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.dialogue.conversation import Conversation, spoken_dates, spoken_money
+from appliance.dialogue.conversation import Conversation, spoken_dates, spoken_money, spoken_short_forms
 
 
 def test_the_plans_are_listed_with_their_prices(index):
@@ -26,6 +26,9 @@ def test_the_plans_are_listed_with_their_prices(index):
     ("Only $12 a month", "Australian dollars", "Only 12 Australian dollars a month"),
     ("Room 42 costs nothing", "", "Room 42 costs nothing"),
     ("Office: 1 190 Kč, Studio: 2 890 CZK", "", "Office: 1190 Kč, Studio: 2890 CZK"),  # grouped by spaces
+    ("Plan Jimat: RM 49 / month, set: RM 1,880.00", "", "Plan Jimat: 49 ringgit / month, set: 1880 ringgit"),
+    ("KSh 1,500 or GH₵ 40 or Rp 150000", "", "1500 shillings or 40 cedis or 150000 rupiah"),
+    ("FORM 3 and RMB", "", "FORM 3 and RMB"),  # letters that are no sign before a number
 ])
 def test_amounts_are_said_in_the_companys_currency(written, words, spoken):
     assert spoken_money(written, words) == spoken
@@ -200,3 +203,32 @@ def test_an_answer_that_only_says_the_question_back_gets_the_documents_sentence(
     conversation = Conversation("TechCorp", index, Model(), lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     text = conversation.reply("Oh, and is there an app for my phone?").reply.immediate_response
     assert text.startswith("Yes, there is an app for your phone.") and "Android" in text
+
+
+@pytest.mark.parametrize("written, spoken", [
+    ("It should reach you Sat 12 December, 9am-12pm slot.", "It should reach you Saturday 12 December, 9 AM to 12 PM slot."),
+    ("missed the sat 5 December slot", "missed the Saturday 5 December slot"),
+    ("Plan Jimat: 49 ringgit / month.", "Plan Jimat: 49 ringgit a month."),
+    ("sun 5 hours, 3/4 full, 15 / metre", "sun 5 hours, 3/4 full, 15 / metre"),  # no date after it, no time unit
+])
+def test_short_forms_are_said_in_full(written, spoken):
+    assert spoken_short_forms(written) == spoken
+
+
+def test_a_list_asked_for_by_a_sections_name_is_that_sections(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "prices.md").write_text(
+        "# Price list\n\n## A. Outright purchase\n\n| Model | Price |\n|---|---|\n| Filter U4 | RM 1,150.00 |\n"
+        "| Dispenser HC-9 | RM 2,390.00 |\n\n## C. Rental plans\n\n| Plan | Monthly rental |\n|---|---|\n"
+        "| Plan Jimat | RM 49 / month |\n| Plan Keluarga | RM 89 / month |\n", encoding="utf-8")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Acme", index, None,
+                                    lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Kuala_Lumpur")))
+        text = conversation.reply("Your water filter rental, what plans you all got and how much per month?"
+                                  ).reply.immediate_response
+    assert "Plan Jimat: 49 ringgit a month" in text and "Plan Keluarga: 89 ringgit a month" in text
+    assert "1150" not in text and "2390" not in text
