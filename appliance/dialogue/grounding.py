@@ -34,7 +34,9 @@ META = re.compile(r"\b(the caller|caller's|passages?|the context|as an ai|langua
                   r"based on the (information|passages?|documents?))\b", re.I)
 # The model declining, in its own words: the appliance says what happens next (a colleague), not the model.
 REFUSES = re.compile(r"\b(i('m| am) (sorry,? )?(but )?(unable|not able) to|i (can't|cannot|can not) (assist|help) with "
-                     r"(that|this|your)|i('m| am) not allowed to)\b", re.I)
+                     r"(that|this|your)|i('m| am) not allowed to|i (don't|do not) have (any |enough )?(information|"
+                     r"details)|(provide|give)( me| us)? (some |any )?more (details|context|information)|clarify your "
+                     r"question)\b", re.I)
 # An offer of a person in the model's words: the appliance makes its own when the model escalates.
 HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|put (you|the caller) through|human agent|"
                       r"(will|shall|can|could) (connect|transfer)|(speak|talk) (to|with) (a|one of our|our) "
@@ -187,7 +189,8 @@ class Grounded:
         if HANDOVER.search(clause):
             return "offers a person in its own words", False
         said, asked = _words(clause), set(_words(self.heard))
-        if len(said) >= 4 and sum(word in asked for word in said) / len(said) >= 0.8:
+        if (len(said) >= 4 and sum(word in asked for word in said) / len(said) >= 0.8) or (
+                len(said) >= 2 and all(word in asked for word in said)):  # "Okay noted. Terima kasih ya!" said back
             return "repeats the caller's words", False
         unknown = numbers(clause) - self.facts
         if unknown:

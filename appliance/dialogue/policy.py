@@ -77,11 +77,12 @@ DONE = re.compile(r"\b(delivered|collected|completed?|ready|cancell?ed|refunded|
 # Words without which nothing was said to have gone wrong with an order ("it hasn't come", "still nothing")
 NEGATIVE = re.compile(r"\b(not|never|no|nothing|n't|wrong|still|yet|late|missing|again)\b|n't\b", re.I)
 # A short turn of thanks or "that's all", with nothing asked: the caller is done
-CLOSING = re.compile(r"\b(thanks|thank you|cheers|ta|that's all|that is all|that's everything|that's it|that's me)\b",
+CLOSING = re.compile(r"\b(thanks|thank you|cheers|ta|that's all|that is all|that's everything|that's it|that's me|noted)\b",
                      re.I)
 # "I'll get her to ring you": the caller's side will call, which asks for no callback.
 THEY_WILL_CALL = re.compile(r"\b(ring|call|phone|contact) you\b", re.I)
-PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
+PERSON = re.compile(r"\b(speak|talk|put me (through |on |onto |across )?to|put me (through|on|onto|across)|connect me|"
+                    r"transfer me)\b.{0,30}\b(someone|somebody|a person|a human|"
                     r"an agent|your team|a manager|a representative|a real person|(a|an|the|your) (doctor|vet|nurse|"
                     r"manager|supervisor|accountant|technician|engineer|specialist|advisor|adviser|consultant|"
                     r"receptionist|owner)|(your|the) \w+ (team|department|office|desk))\b", re.I)
@@ -89,20 +90,22 @@ PERSON = re.compile(r"\b(speak|talk|put me (through|on|onto|across)|connect me|t
 NAMED_PERSON = re.compile(r"\b(?:[Ss]peak|[Tt]alk) (?:to|with) (?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][a-z'-]+")
 # ...asked for outright: "could I talk to somebody who...", "I'd like to speak to someone", "put me through to".
 ASKS_FOR_PERSON = re.compile(r"\b((can|could|may) (i|we) (please )?(speak|talk)|(i'd|i would|we'd|we would|i want|"
-                             r"i need|we need|i wanna) (like )?to (speak|talk)|put me (through|on|onto|across)|connect me|"
-                             r"transfer me)\b",
+                             r"i need|we need|i wanna) (like )?to (speak|talk)|put me (through|on|onto|across|to)|"
+                             r"connect me|transfer me)\b",
                              re.I)
 # A caller owning up to a wrong number: "I've dialled wrong", "my mistake", "sorry for disturbing you"
 MISDIALLED = re.compile(r"\b(wrong (number|one|line|place)|dial(l)?ed (it )?wrong|misdial\w*|(my|a) mistake|my bad|"
                         r"sorry (for|to) (disturb|bother|trouble)\w*)\b", re.I)
-# "put me through to accounts": to be put through is to a person, whatever the desk is called
-PUT_THROUGH = re.compile(r"\b(put me (through|across|on|onto) to|transfer me to|connect me (to|with)) (the )?[a-z]+", re.I)
+# "put me through to accounts", "just put me through": to be put through is to a person, whatever the desk
+PUT_THROUGH = re.compile(r"\b(put me (through |across |on |onto )?to|transfer me to|connect me (to|with)) (the )?[a-z]+|"
+                         r"\b(just |please )?put me through\b(?! to)", re.I)
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|upset|"
                    r"(really|very|so) (annoyed|frustrated|disappointed)|you promised|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
-                   r"out)\b", re.I)
+                   r"out|wasted (my|our) (whole |entire )?\w+|(nobody|no one|no-one) (even )?(came|come|showed up|"
+                   r"turned up)\b.{0,30}\b(nobody|no one|no-one) (even )?(call(ed)?|rang|ring|phoned|told))\b", re.I)
 ISSUE_CUES = (
     (re.compile(r"\b(late|delayed|still (not|hasn't|isn't|haven't)|not (here|arrived|received|delivered)|"
                 r"(haven't|hasn't|never) (received|got|arrived|come|turned up)|meant to (be|arrive|come)|was due|"
@@ -131,9 +134,18 @@ BUYS = re.compile(r"\b(go ahead|sign (me|us) up|(i'll|we'll|i will|we will) take
 # "Is that Karori Dental?", "am I speaking to Dr Patel?": a name asked for, with the capitals it is written with.
 ASKS_FOR_NAME = re.compile(r"\b(?:[Ii]s (?:this|that) |[Aa]m I (?:speaking|talking) (?:to|with) |[Hh]ave I (?:reached|got) )"
                            r"(?:the )?((?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][\w'&-]+(?: [A-Z&][\w'&-]*){0,3})")
+# ...or the name first, asked after it: "Hello, Restoran Pelita is it?", "Kamau Motors, right?"
+NAME_THEN_ASKED = re.compile(r"((?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][\w'&-]+(?: [A-Z&][\w'&-]*){0,3}),? (?:is it|isn't it|is that "
+                             r"right|right|yes)\?")
 TELL_SALES = re.compile(r"\b(let|tell|inform|notify|pass (it|this|that|me|my details) (on )?to|put me in touch with) "
                         r"(your |the )?sales\b", re.I)
 CALL_ME = re.compile(r"\b(call|ring|phone|contact|reach|get back to|get in touch)\b", re.I)
+# "Can someone call me to discuss where to put it?": a call asked for, whatever it is to be about
+CALL_ASKED = re.compile(r"\b(can|could|would|will|please|get)\b[\w' ]{0,25}\b(call|ring|phone) (me|us)( back)?\b|"
+                        r"\b(call|ring|phone) (me|us) back\b", re.I)
+# "Can your sales person call me?": sales asked for by name is a lead
+SALES_ASKED = re.compile(r"\b((from|in|on) (your |the )?sales|(your|the) sales ?(person|people|team|rep\w*|guy|lady|"
+                         r"staff|department|office))\b", re.I)
 CONTACT_ME = re.compile(r"\b(get in touch|contact (me|us)|call (me|us)|ring (me|us)|phone (me|us)|reach (me|us))\b",
                         re.I)
 # Words that add to what was said before: "put that down as well", "and another thing".
@@ -414,7 +426,7 @@ class Policy:
         offer = self.catalog.offer(heard)
         if offer:
             found["interested_plan"] = offer.text
-        if reading.buying or (BUYS.search(heard) and not reading.question):
+        if reading.buying or any(BUYS.search(clause) and "?" not in clause for clause, _, _ in reading.clauses):
             state.buying = True  # "we want to sign before the twentieth. Send me the details": a lead, whatever else
         state.slots.update(found)
         state.found = found
@@ -472,6 +484,8 @@ class Policy:
         if task is None and BUYS.search(heard) and (CONTACT_ME.search(heard) or reading.best(
                 ("callback_request", "buying"), 0.4)):
             state.buying, task = True, "callback_request"  # "we'd like to go ahead, have your sales people ring me"
+        if task is None and CALL_ASKED.search(heard) and not THEY_WILL_CALL.search(heard):
+            task = "callback_request"  # "before that, can someone call me to discuss where to put the filter?"
         if task is None:
             task = self._task_by_detail(reading, state)
         if task == "order_status" and not (state.found.get("order_id") or state.order_to_confirm or state.slots.get(
@@ -486,8 +500,10 @@ class Policy:
             task = "complaint"  # "order SUN3907B was due last week, this is ridiculous": the status, and a ticket
         if task == "callback_request" and THEY_WILL_CALL.search(heard) and not CONTACT_ME.search(heard):
             task = None  # "fine, I'll get her to ring you, bye"
-        if task == "callback_request" and re.search(r"\b(from|in|on) (your |the )?sales\b", heard, re.I):
+        if task == "callback_request" and SALES_ASKED.search(heard):
             state.buying = True  # "could someone from sales ring me back?"
+        if task == "callback_request" and FAREWELL.search(heard) and not CALL_ME.search(heard):
+            task = "goodbye"  # "okay lah, just make sure somebody come tomorrow. Bye.": no call asked for
         if task:
             return task
         if self._wrong_number(reading):  # "sorry, wrong number, bye", or said after the box said it may be one
@@ -519,7 +535,7 @@ class Policy:
         """Whether the caller asks for a business or person by a name that is none of ours: "is that Karori
         Dental?" (names as speech recognition writes them, with capitals; ours: the company's, its documents' and
         offers' and its agents')."""
-        found = ASKS_FOR_NAME.search(heard)
+        found = ASKS_FOR_NAME.search(heard) or NAME_THEN_ASKED.search(heard)
         if not found:
             return False
         name = {word.lower() for word in re.findall(r"[A-Za-z']{3,}", found.group(1))} - set(entities.WEEKDAYS) - set(

@@ -183,3 +183,10 @@ def test_a_refusal_in_the_models_words_is_no_answer():
 ])
 def test_an_answer_with_no_words_of_its_own_says_nothing_new(answer, heard, nothing):
     assert says_nothing_new(answer, heard) is nothing
+
+
+def test_the_callers_short_words_said_back_and_asking_for_context_are_no_answer():
+    grounded = check("Okay noted. Terima kasih ya!", heard="Okay noted. Terima kasih ya!")
+    assert grounded.text == "" and len(grounded.dropped) == 2
+    grounded = check("I'm sorry, but I don't have enough information to answer. Could you provide more context?")
+    assert grounded.text == "" and grounded.failed

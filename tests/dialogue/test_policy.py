@@ -604,3 +604,31 @@ def test_a_short_turn_of_thanks_with_nothing_asked_ends_the_call(policy, heard):
 
 def test_thanks_with_a_question_is_no_goodbye(policy):
     assert turn(policy, known_caller(), "Thanks. And are you open on Sunday?")[0] != "goodbye"
+
+
+@pytest.mark.parametrize("heard, intent", [
+    ("Before that, can someone call me to discuss where to put the filter? My piping is a bit complicated.",
+     "callback_request"),
+    ("Could you ring me back about the invoice?", "callback_request"),
+    ("Okay lah, just make sure somebody come tomorrow. Bye.", "goodbye"),  # no call asked for
+    ("Okay noted. Terima kasih ya!", "goodbye"),
+    ("Hello, can put me to your accounts department please?", "speak_to_human"),
+    ("I need to give them my company number. Just put me through lah.", "speak_to_human"),
+    ("Hello, Restoran Pelita Nasi Kandar is it? I want to book a table for ten tonight.", "wrong_number"),
+    ("TechCorp, is it? I want to ask about your plans.", None),  # our own name
+])
+def test_tasks_in_more_of_the_words_people_use(policy, heard, intent):
+    assert turn(policy, known_caller(), heard)[0] == intent
+
+
+def test_waiting_all_morning_for_nobody_is_a_complaint(policy):
+    heard = ("Saturday your technician supposed to come. I waited the whole morning, nobody come, nobody call! "
+             "Wasted my whole Saturday. Order ORD98765.")
+    assert turn(policy, known_caller(), heard)[0] == "complaint"
+
+
+def test_a_decision_to_buy_with_a_call_asked_of_sales_is_a_lead(policy):
+    state = known_caller()
+    heard = "Okay. We want to go ahead with the Professional plan. Can your sales person call me tomorrow at ten?"
+    intent, reply = turn(policy, state, heard)
+    assert intent == "callback_request" and state.buying
