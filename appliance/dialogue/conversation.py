@@ -124,6 +124,19 @@ def spoken_short_forms(text: str) -> str:
     return _PER.sub(lambda found: f"{found.group(1) or ''} a {found.group(2)}", text)
 
 
+def _named_section(heard: str, passages: list) -> tuple[list, str]:
+    """The passages of the section whose heading the question names, every word of it said ("replacement
+    cartridges" for "B. Replacement cartridges (katrij ganti)"), and that heading's words; the most words win."""
+    said = {word.rstrip("s") for word in catalog_words(heard)}
+    best, words, what = [], [], ""
+    for heading in dict.fromkeys(passage.heading for passage in passages if " > " in passage.heading):
+        name = re.sub(r"\([^)]*\)|\s[—–-]\s.*$|^\W*[A-Z0-9]{1,2}[.)]\s", "", heading.split(" > ")[-1])
+        own = [word for word in catalog_words(name) if len(word) > 3 and not word.isdigit()]
+        if own and len(own) > len(words) and all(word.rstrip("s") in said for word in own):
+            best, words, what = [passage for passage in passages if passage.heading == heading], own, name
+    return best, what.strip().lower() if best else ""
+
+
 def spoken_money(text: str, words: str = "") -> str:
     """Amounts as said aloud: "₹2,999 per month" → "2999 rupees per month", "£39.99" → "39 pounds 99";
     `words` ("Australian dollars") overrides what the symbol says."""
@@ -504,7 +517,7 @@ class Conversation:
 
     def _contents(self, heard: str) -> str | None:
         """"What do I get with the Gold plan?": the section of the one offer the caller names, said as its name, its
-        price and what it lists ("Professional plan: 2999 rupees per month. It includes up to 50 users, ...").
+        price and what it lists ("Gold plan: 12 pounds a month. It includes two visits a year, ...").
         None when no one offer is named, or its section is no short list of its own."""
         if not CONTENTS.search(heard) or not hasattr(self.index, "document"):
             return None
@@ -531,20 +544,26 @@ class Conversation:
         """For a question about the whole list, what the document offers and what each costs, said in code from
         its content (priced sections or table rows, catalog.priced_items); None when it lists no such things."""
         found = OVERVIEW.search(heard)
-        if not found or not hasattr(self.index, "document"):
+        if not hasattr(self.index, "document") or not (found or PRICE_ASKED.search(heard)):
             return None
         passages = self.index.document(source)
-        asked = found.group(2).lower().rstrip("s")  # "what plans do you have?" in a price list: its plans' section
-        section = [passage for passage in passages if asked in passage.heading.split(" > ")[-1].lower()]
-        if len(priced_items(section)) >= 2:
-            passages = section
+        named, what = _named_section(heard, passages)  # "the price of the replacement cartridges, all the models?"
+        if len(priced_items(named)) >= 2 and (found or not self.catalog.named_in(heard)):  # not "...for the U4 set?"
+            passages = named
+        elif not found:
+            return None
+        else:
+            what = found.group(2).lower()  # "what plans do you have?" in a price list: its plans' section
+            section = [passage for passage in passages if what.rstrip("s") in passage.heading.split(" > ")[-1].lower()]
+            if len(priced_items(section)) >= 2:
+                passages = section
         items = priced_items(passages)
         if len(items) < 2:
             return None
         intro = plain(next((p.text for p in passages if " > " not in p.heading), ""))
         first = re.split(r"(?<=[.!?])\s", intro.strip(), maxsplit=1)[0] if intro.strip() else ""
         if not first or len(first) > 160 or not first.endswith((".", "!")):
-            first = f"There are {len(items)} {found.group(2).lower()}."
+            first = f"There are {len(items)} {what}."
         self.state.listed = [name for name, _ in items]  # "the middle one" next refers to these
         listed = " ".join(f"{self.spoken(f'{name}: {price}')}." for name, price in items)
         return f"{first} {listed} Would you like the details of one of them?"

@@ -118,7 +118,8 @@ def _text_heading(lines: list[str], number: int) -> bool:
     line = lines[number].strip()
     if not line or RULE.match(line) or len(line) > 70 or line.endswith((".", ",", ";", ":")):
         return False
-    heading = shouted(line) and not re.search(r"\.{3,}|…|\s{3,}", line)  # not a table row in capitals
+    # in capitals, a note in brackets aside ("1. WARRANTY PERIODS (outright purchase)"); not a table row in capitals
+    heading = shouted(re.sub(r"\([^)]*\)", "", line)) and not re.search(r"\.{3,}|…|\s{3,}", line)
     alone = number == 0 or not lines[number - 1].strip() or RULE.match(lines[number - 1])
     underlined = number + 1 < len(lines) and RULE.match(lines[number + 1])
     return bool(underlined or (heading and alone))

@@ -232,3 +232,23 @@ def test_a_list_asked_for_by_a_sections_name_is_that_sections(embedder, tmp_path
                                   ).reply.immediate_response
     assert "Plan Jimat: 49 ringgit a month" in text and "Plan Keluarga: 89 ringgit a month" in text
     assert "1150" not in text and "2390" not in text
+
+
+def test_a_price_list_section_named_in_the_question_is_said_whole(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "prices.md").write_text(
+        "# Price list\n\n## A. Units\n\n| Model | Price |\n|---|---|\n| Filter U4 | RM 1,150.00 |\n"
+        "| Dispenser HC-9 | RM 2,390.00 |\n\n## B. Replacement cartridges (katrij ganti)\n\n| Item | Price |\n"
+        "|---|---|\n| U4 cartridge set | RM 160.00 |\n| HC-9 cartridge set | RM 180.00 |\n", encoding="utf-8")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Acme", index, None,
+                                    lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Kuala_Lumpur")))
+        text = conversation.reply("Hi, can tell me the price for the replacement cartridges?").reply.immediate_response
+        assert "U4 cartridge set: 160 ringgit" in text and "HC-9 cartridge set: 180 ringgit" in text
+        assert "1150" not in text
+        text = conversation.reply("How much is the U4 cartridge set?").reply.immediate_response
+        assert "160" in text and "180" not in text  # one thing named in full: its own price

@@ -1,7 +1,7 @@
 import pytest
 
 from appliance.errors import ApplianceError
-from appliance.knowledge.documents import MAX_CHARS, PARSERS, parse_document, pieces, read_document
+from appliance.knowledge.documents import MAX_CHARS, PARSERS, parse_document, pieces, read_document, text_chunks
 
 
 def test_markdown_sections_keep_their_heading_path(tmp_path):
@@ -165,3 +165,10 @@ def test_a_text_files_headings_are_its_sections(tmp_path):
     chunks = read_document(path)
     assert [c.heading for c in chunks] == ["notice > Opening hours", "notice > EMERGENCIES - 24 HOURS"]
     assert chunks[1].text == "Call 0733 900 117 at any time.\nWE ARE A FAMILY BUSINESS since 1990, and proud of it."
+
+
+def test_a_numbered_heading_in_capitals_with_a_note_in_brackets_makes_a_section():
+    text = ("WARRANTY AND RETURNS\n\n1. WARRANTY PERIODS (outright purchase)\n   Filter U4 ........ 2 years\n\n"
+            "2. RENTAL UNITS\n   Covered for the whole contract.\n")
+    headings = [chunk.heading for chunk in text_chunks("warranty.txt", text)]
+    assert "warranty > 1. WARRANTY PERIODS (outright purchase)" in headings and "warranty > 2. RENTAL UNITS" in headings
