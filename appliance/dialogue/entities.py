@@ -16,9 +16,24 @@ AMOUNT_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "fiv
                 "twenty": 20, "thirty": 30, "forty five": 45}
 IN_A_WHILE = re.compile(r"\bin (half an|an?|one|two|three|four|five|ten|fifteen|twenty|thirty|forty five|\d{1,3}) "
                         r"(minutes?|hours?)\b")
-DAY_OF_MONTH = re.compile(r"\b(?:(" + "|".join(MONTHS) + r") (\d{1,2})(?:st|nd|rd|th)?|(?:the )?(\d{1,2})(?:st|nd|rd|th)"
-                          r"(?: of (" + "|".join(MONTHS) + r"))?)\b")
+DAY_OF_MONTH = re.compile(r"\b(?:(" + "|".join(MONTHS) + r") (?:the )?(\d{1,2})(?:st|nd|rd|th)?|"
+                          r"(?:the )?(\d{1,2})(?:st|nd|rd|th)(?: of (" + "|".join(MONTHS) + r"))?)\b")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+            "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
+            "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
+            "twentieth": 20, "thirtieth": 30}
+_MONTH_NAME = "|".join(MONTHS)
+# "the twenty-fourth", "December the first", "first of May": an ordinal in words with what makes it a date before
+# it (group 1) or "of <month>" after it; a compound is said with a hyphen or a space ("twenty fourth").
+ORDINAL_DAY = re.compile(rf"\b(the |(?:{_MONTH_NAME}) (?:the )?)?(?:(twenty|thirty)[\s-])?"
+                         rf"({'|'.join(sorted(ORDINALS, key=len, reverse=True))})\b", re.I)
+# What may follow a day said that way: the end of a clause, its month, or a word that starts a new phrase ("the
+# first at ten", "the fourth or the fifth"); a noun after it makes it a rank instead ("the first time", "the second
+# one", "the fourth Thursday").
+AFTER_A_DAY = re.compile(rf"\s*(?:[^\w\s]|$)|\s+(?:of (?:the |this |next )?(?:{_MONTH_NAME}|month)|{_MONTH_NAME}|"
+                         rf"at|in|on|or|and|around|about|by|after|before|then|instead|from|until|till|morning|"
+                         rf"afternoon|evening|night)\b", re.I)
 PARTS_OF_DAY = {"morning": time(10), "noon": time(12), "afternoon": time(14), "evening": time(18)}
 HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
               "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
@@ -43,6 +58,8 @@ def spoken_digits(text: str) -> str:
 
     A run needs two digits or more; words that double as digits ("to", "for", "oh") never make one alone.
     """
+    # "three double-zero": a recognizer writes "double" joined to its digit by a hyphen; the words are the same
+    text = re.sub(rf"\b(double|triple)\s*-\s*(?=(?:{'|'.join(DIGIT_WORDS)}|\d)\b)", r"\1 ", text, flags=re.I)
     tokens = re.findall(r"[A-Za-z']+|\d+|[^\sA-Za-z\d]", text)
     out: list[str] = []
     i = 0
@@ -114,12 +131,16 @@ def letters_said(text: str) -> str:
 
 
 def join_spelled(text: str) -> str:
-    """Letters and digits spelled one by one ("j a n e 4") joined into one word ("jane4")."""
+    """Letters and digits spelled one by one ("j a n e 4") joined into one word ("jane4").
+
+    The last one may end a sentence ("P J. I want..." → "PJ. I want..."): the stop ends the word, not the spelling.
+    """
     out: list[str] = []
     previous_single = False
     for token in text.split():
         single = len(token) == 1 and token.isalnum()
-        if single and previous_single:
+        last = re.fullmatch(r"[^\W_][.,;:!?]+", token) is not None
+        if (single or last) and previous_single:
             out[-1] += token
         else:
             out.append(token)
@@ -140,14 +161,61 @@ def _spelling_kept(words: str) -> str:
     return " ".join(out)
 
 
+# Words said for the symbols in an address, and digits said in one: the letter "o" and "to"/"for" stay words.
+ADDRESS_SYMBOLS = {"at", "dot", "period", "point", "underscore", "dash", "hyphen"}
+ADDRESS_DIGITS = {word: digit for word, digit in DIGIT_WORDS.items() if word not in {"o", "to", "too", "for"}}
+
+
+def _address_digits(words: str) -> str:
+    """Digits said as words in an address ("ain nine two at", "double oh seven") written as digits and joined to
+    the word or spelled letters before them ("ain92 at"): callers spell the letters and say the digits as numbers.
+
+    "oh" alone stays a word ("oh, it's..."); after a symbol word ("underscore nine two") the digits start a part.
+    """
+    tokens = words.split()
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        digits, j = "", i
+        while j < len(tokens):
+            following = tokens[j + 1] if j + 1 < len(tokens) else ""
+            if tokens[j] in REPEATS and following in ADDRESS_DIGITS:
+                digits += ADDRESS_DIGITS[following] * REPEATS[tokens[j]]
+                j += 2
+            elif tokens[j] in ADDRESS_DIGITS:
+                digits += ADDRESS_DIGITS[tokens[j]]
+                j += 1
+            else:
+                break
+        if not digits or all(token == "oh" for token in tokens[i:j]):
+            out.append(tokens[i])
+            i += 1
+            continue
+        if out and out[-1] not in ADDRESS_SYMBOLS and re.fullmatch(r"[a-z0-9]+", out[-1]):
+            out[-1] += digits
+        else:
+            out.append(digits)
+        i = j
+    return " ".join(out)
+
+
 def find_email(text: str) -> str | None:
     """An email address in `text`, spoken ("jane dot doe at example dot com") or spelled ("j a n e")."""
-    spelled = re.sub(r"\b[a-z](?:-[a-z]\b)+", lambda found: found.group(0).replace("-", ""),
-                     letters_said(text).lower())  # "k-l-a-r-a", as speech recognition writes letters said apart
+    spelled = letters_said(text).lower()
+    # "underscore-a-i-n": a symbol word written onto the letters spelled beside it is a word of its own
+    spelled = re.sub(r"\b([a-z0-9])-(underscore|dash|hyphen|dot)\b", r"\1 \2", spelled)
+    spelled = re.sub(r"\b(underscore|dash|hyphen|dot)-(?=[a-z0-9]\b)", r"\1 ", spelled)
+    spelled = re.sub(r"\b[a-z0-9](?:-[a-z0-9]\b)+", lambda found: found.group(0).replace("-", ""),
+                     spelled)  # "k-l-a-r-a", "n-9-2", as speech recognition writes letters and digits said apart
     spoken = re.sub(r"\b((?!at\b|dot\b)[a-z]+(?: (?!at\b|dot\b)[a-z]+){1,3}),? all one word\b", lambda found: found.group(1).replace(" ", ""),
                     spelled)  # "at derryclare house, all one word"
     spoken = re.sub(r"\b([a-z0-9])[.!?](?=\s|$)", r"\1", spoken)  # "... dot i e." ends with a letter, not a dot
-    spoken = join_spelled(re.sub(r"\b(that's|that is|spelt|spelled)\b", " ", spoken.replace(",", " ")))
+    spoken = re.sub(r"\b(that's|that is|spelt|spelled)\b", " ", spoken.replace(",", " "))
+    # "o s u double l i v a n": a letter said twice; "double u" is the letter w
+    spoken = re.sub(r"\bdouble u\b", "w", spoken)
+    spoken = re.sub(r"\b(double|triple) ([a-z])\b", lambda found: " ".join(found.group(2) * REPEATS[found.group(1)]),
+                    spoken)
+    spoken = _address_digits(join_spelled(spoken))
     spoken = " " + _spelling_kept(spoken) + " "
     spoken = re.sub(r"\s+(at|at the rate|at the rate of)\s+", "@", spoken)
     spoken = re.sub(r"\s+(dot|period|point)\s+", ".", spoken)
@@ -191,13 +259,15 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=N
     """An order reference in `text`, typed, spoken ("G L two oh four three one") or spelled, checked against the
     known orders' IDs (their own formats: any letters, dashes and digits).
 
-    Letters count as part of an ID only when they are a known ID's prefix or are written onto the digits
-    ("AB1234"). `bare_digits` takes a lone run of digits as an order number (when one was asked for).
+    Letters count as part of an ID only when they are a known ID's prefix or suffix ("40741, P J" for 40741-PJ)
+    or are written onto the digits ("AB1234"). `bare_digits` takes a lone run of digits as an order number (when
+    one was asked for).
     A heard ID one digit away from a known one is offered for confirmation only among `near_ids` (the
     caller's own orders; default: all known): "is your order number ...?" must not tell a guesser a real one.
     """
     known = {_squeezed(k): k for k in known_ids if k}
     prefixes = {re.match(r"[A-Z]*", key).group(0) for key in known} - {""}
+    suffixes = {re.search(r"[A-Z]*$", key).group(0) for key in known} - {""}
     said = spoken_digits(letters_said(text))
     # Commas around a letter said on its own are pauses in spelling: "A B, 4471, Q".
     said = re.sub(r"\b([A-Za-z])\s*,\s*", r"\1 ", said)
@@ -206,7 +276,7 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=N
     spoken = re.sub(r"\b(ORDER|NUMBER|ID|NO)\b\.?", " ", spoken) if bare_digits or known else spoken
     found, taken = [], []
     # Digits may come in spoken groups ("B W, eight eight three, two zero one").
-    for match in re.finditer(r"\b([A-Z]{1,5})?([\s,.-]*)(\d(?:[\d\s-]|,\s?(?=\d))*\d)(?:[\s,.-]*([A-Z]{1,3}))?\b",
+    for match in re.finditer(r"\b([A-Z]{1,5})?([\s,.-]*)(\d(?:[\d\s-]|,\s?(?=\d))*\d)(?:[\s,.-]*([A-Z]{1,5}))?\b",
                              spoken):
         prefix, gap, number = match.group(1) or "", match.group(2), re.sub(r"\D", "", match.group(3))
         if prefix and gap and gap.strip() != "-" and prefix not in prefixes:
@@ -214,11 +284,13 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=N
         if len(number) < 4 or (not prefix and not bare_digits and not known):
             continue
         suffix = match.group(4) or ""
-        if suffix and prefix + number + suffix in known:  # letters said after the digits: "A B, 4471, Q"
+        if suffix not in suffixes:
+            suffix = ""  # "12345 IS": a word after the digits, not part of the ID
+        if suffix:  # letters said after the digits: "A B, 4471, Q"
             found.append(prefix + number + suffix)
         found.append(prefix + number)
         if prefix or bare_digits:
-            taken.append(prefix + number)  # an ID in its own right, even if no known order has it
+            taken.append(prefix + number + suffix)  # an ID in its own right, even if no known order has it
     if not found:
         return None
     for heard in found:  # an exact match first, then one with the prefix left unsaid
@@ -232,6 +304,8 @@ def find_order_id(text: str, known_ids=(), bare_digits: bool = False, near_ids=N
             return OrderMention(heard, known[same_digits[0]], True)
     for heard in found:
         digits = re.sub(r"\D", "", heard)
+        if any(re.sub(r"\D", "", k) == digits for k in known):
+            continue  # the digits of more than one order, said right: which one is asked, no other offered
         near = [k for k in known if _one_apart(re.sub(r"\D", "", k), digits)
                 and (near_ids is None or known[k] in near_ids)]
         if len(near) == 1:
@@ -276,23 +350,55 @@ class When:
         return moment
 
 
-def _day_of_month(words: str, today: date) -> date | None:
-    """ "the 12th", "October 12", "12th of October": the next such date from today (this one if it is today)."""
+def ordinal_days(words: str) -> str:
+    """Days of the month said as ordinal words written in figures: "on the twenty-fourth" → "on the 24th",
+    "December first" → "December 1st", "first of May" → "1st of May", "twenty-fourth December" → "24th December".
+
+    Only where it is a date: "the" or a month before it, or its month after it, and no noun after it, so
+    "the first time", "wait a second" and "the fourth Thursday" stay words.
+    """
+    def written(found: re.Match) -> str:
+        tens = {"twenty": 20, "thirty": 30}.get((found.group(2) or "").lower(), 0)
+        day = tens + ORDINALS[found.group(3).lower()]
+        dated = found.group(1) or re.compile(rf"\s+(?:of|{_MONTH_NAME})\b", re.I).match(words, found.end())
+        if not dated or day > 31 or (tens and ORDINALS[found.group(3).lower()] > 9) \
+                or not AFTER_A_DAY.match(words, found.end()):
+            return found.group(0)
+        suffix = "th" if day in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+        return f"{found.group(1) or ''}{day}{suffix}"
+
+    return ORDINAL_DAY.sub(written, words)
+
+
+def _day_of_month(words: str, today: date, weekday: int | None = None) -> date | None:
+    """ "the 12th", "October 12", "12th of October": the next such date from today (this one if it is today).
+
+    A day said without its month is the next month's that has it ("the 31st" in November is December's); a
+    weekday said with it (`weekday`, "the 27th, Thursday") picks this month's or the next that falls on it, else
+    the date still stands.
+    """
     found = DAY_OF_MONTH.search(words)
     if not found:
         return None
     number = int(found.group(2) or found.group(3))
     month_name = found.group(1) or found.group(4)
-    months = [MONTHS.index(month_name) + 1] if month_name else [today.month, today.month % 12 + 1]
-    for year in (today.year, today.year + 1):
-        for month in months:
-            try:
-                candidate = date(year, month, number)
-            except ValueError:
-                continue
-            if candidate >= today:
-                return candidate
-    return None
+    if month_name:
+        months = [(year, MONTHS.index(month_name) + 1) for year in (today.year, today.year + 1)]
+    else:
+        months = [(today.year + (today.month + ahead - 1) // 12, (today.month + ahead - 1) % 12 + 1)
+                  for ahead in range(3)]
+    candidates = []
+    for year, month in months:
+        try:
+            candidate = date(year, month, number)
+        except ValueError:
+            continue
+        if candidate >= today:
+            candidates.append(candidate)
+    if not month_name and weekday is not None:
+        on_the_day = [candidate for candidate in candidates[:2] if candidate.weekday() == weekday]
+        candidates = on_the_day + candidates
+    return candidates[0] if candidates else None
 
 
 MINUTE_WORDS = {"oh five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty five": 45,
@@ -324,8 +430,18 @@ def _clock_words(words: str) -> str:
 
 
 def _last_day(words: str, today: date) -> date | None:
-    """The day said last: "Friday, no sorry, Saturday" is Saturday."""
-    said = [(found.start(), _day_of_month(found.group(0), today)) for found in DAY_OF_MONTH.finditer(words)]
+    """The day said last: "Friday, no sorry, Saturday" is Saturday; but a weekday said beside a date ("the 24th,
+    Thursday", "Thursday the 24th") is that date's own name, not another day said after it."""
+    weekday_names = "|".join(WEEKDAYS)
+    said, naming = [], set()
+    for found in DAY_OF_MONTH.finditer(words):
+        before = re.search(rf"\b({weekday_names}),?\s+(?:the\s+)?$", words[:found.start()])
+        after = re.compile(rf"\s*,?\s*(?:a\s+|on\s+a\s+)?({weekday_names})\b").match(words, found.end())
+        beside = before or after
+        if beside:
+            naming.add(beside.start(1))
+        weekday = WEEKDAYS.index(beside.group(1)) if beside else None
+        said.append((found.start(), _day_of_month(found.group(0), today, weekday)))
     for found in re.finditer(r"\b(day after tomorrow|the day after(?! tomorrow)|tomorrow|today|tonight)\b", words):
         if found.group(1) == "tomorrow" and words[:found.start()].endswith("day after "):
             continue
@@ -335,6 +451,8 @@ def _last_day(words: str, today: date) -> date | None:
         said.append((found.start(), today + timedelta(days=offset)))
     for index, name in enumerate(WEEKDAYS):
         for found in re.finditer(rf"\b{name}\b", words):
+            if found.start() in naming:
+                continue
             # "Monday" and "next Monday" both mean the coming one, never today
             said.append((found.start(), today + timedelta(days=(index - today.weekday()) % 7 or 7)))
     said = [(position, day) for position, day in said if day is not None]
@@ -344,6 +462,7 @@ def _last_day(words: str, today: date) -> date | None:
 def parse_when(text: str, now: datetime) -> When:
     """The date and time of day in "tomorrow at 10 AM", "next Monday afternoon", "around 2 PM"."""
     words = re.sub(r"\bgood (morning|afternoon|evening|day)\b", "hello", text.lower())  # a greeting, not a time
+    words = ordinal_days(words)
     later = IN_A_WHILE.search(words)
     if later:  # "in two hours": a moment, to the minute
         amount = 0.5 if later.group(1) == "half an" else float(AMOUNT_WORDS.get(later.group(1)) or later.group(1))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from appliance.dialogue.entities import MONTHS, WEEKDAYS
+from appliance.dialogue.entities import MONTHS, WEEKDAYS, ordinal_days
 from appliance.dialogue.grounding import _unwrapped, speakable
 
 _ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5,
@@ -53,10 +53,6 @@ HOURS_ASKED = re.compile(r"\b(open|opening|close|closing|closed|shut|hours)\b", 
 # Hours of something other than the door: the model answers these from their own passages.
 OTHER_HOURS = re.compile(r"\b(deliver\w*|phones?|lines?|support|drop-?off|collect\w*|pick-?up|install\w*|call ?backs?|"
                          r"workshop|service|helpline|emergenc\w*|account|portal|online|website|app)\b", re.I)
-ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-            "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
-            "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
-            "twentieth": 20, "thirtieth": 30}
 HOLIDAYS = {"christmas eve": (12, 24), "christmas day": (12, 25), "christmas": (12, 25), "boxing day": (12, 26),
             "st stephen's day": (12, 26), "stephen's day": (12, 26), "new year's eve": (12, 31),
             "new year's day": (1, 1), "new year": (1, 1)}
@@ -276,10 +272,7 @@ class Timetable:
 
 def _date_asked(words: str, today: date) -> date | None:
     """A date the question names: "the 24th of December", "December 24", "the twenty-fourth", "Christmas Eve"."""
-    ordinal = "|".join(sorted(ORDINALS, key=len, reverse=True))
-    words = re.sub(rf"\b(twenty|thirty)[\s-]({ordinal})\b",
-                   lambda m: str({"twenty": 20, "thirty": 30}[m.group(1)] + ORDINALS[m.group(2)]) + "th", words)
-    words = re.sub(rf"\b({ordinal})\b", lambda m: f"{ORDINALS[m.group(1)]}th", words)
+    words = ordinal_days(words)
     month_names = "|".join(MONTHS)
     found = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({month_names})\b|\b({month_names}) (?:the )?(\d{{1,2}})"
                       rf"(?:st|nd|rd|th)?\b", words)

@@ -223,3 +223,95 @@ def test_a_group_of_digits_said_again_after_a_correction_counts_once():
 ])
 def test_an_email_spelled_after_its_words_keeps_the_spelling(said, email):
     assert find_email(said) == email
+
+
+@pytest.mark.parametrize("said, email", [
+    ("It's K, I, M, underscore, L, E, E, seven seven, at mail dot com dot S G.", "kim_lee77@mail.com.sg"),
+    ("It's k-i-m, underscore-l-e-e-7-7 at mail.com.sg", "kim_lee77@mail.com.sg"),  # as the recognizer writes it
+    ("r a j dash one two three at example dot in", "raj-123@example.in"),
+    ("j o double oh seven at example dot com", "jo007@example.com"),
+    ("o s u double l i v a n at example dot ie", "osullivan@example.ie"),  # a letter said twice
+    ("double u e i at example dot com", "wei@example.com"),  # "double u" is the letter w
+    ("it's jane at example dot com, I have two kids", "jane@example.com"),  # a number said after it is no part of it
+    ("oh, it's jane at example dot com", "jane@example.com"),  # "oh" alone is a word
+    ("the polka-dot one, send it to kim at example dot com", "kim@example.com"),
+])
+def test_an_email_spelled_letter_by_letter_with_its_digits_and_symbols_said_as_words(said, email):
+    assert find_email(said) == email
+
+
+@pytest.mark.parametrize("text, known, bare, expected", [
+    ("order number four zero seven four one, P J", ["40741-PJ", "40742-PJ"], False, ("40741PJ", "40741-PJ", True)),
+    ("It's 4 0 7 4 1, P J. When is it coming?", ["40741-PJ", "40741-KL", "40742-PJ"], False,
+     ("40741PJ", "40741-PJ", True)),  # the last letter ends the sentence
+    ("It's 4 0 7 4 1, K L.", ["40741-PJ", "40741-KL"], False, ("40741KL", "40741-KL", True)),
+    ("It's 4 0 7 4 1.", ["40741-PJ", "40741-KL", "40742-PJ"], False, None),  # two orders have those digits: not
+    # guessed, and no third one offered
+    ("five five one two, Q", ["5512-Q", "5513-Q"], True, ("5512Q", "5512-Q", True)),
+    ("five five nine nine, Q", ["5512-Q", "5513-Q"], True, ("5599Q", None, False)),  # its letters kept when unknown
+    ("five five nine nine, I think", ["5512-Q", "5513-Q"], True, ("5599", None, False)),  # a word, not letters
+])
+def test_an_id_with_letters_after_its_digits_said_apart_from_them(text, known, bare, expected):
+    found = find_order_id(text, known, bare_digits=bare)
+    assert (found and (found.heard, found.order_id, found.exact)) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("His handphone is zero one seven, three double-zero, one nine four two.", "+60173001942"),
+    ("zero one two, triple-five, double oh, one two", "+60125550012"),
+    ("zero one two, double oh one, triple five two", "+60120015552"),
+])
+def test_double_and_triple_said_in_a_phone_number(text, expected):
+    assert to_e164(text, "+60") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("three double-zero", "300"),
+    ("double-oh seven", "007"),
+    ("Triple-5 two", "5552"),
+    ("a double-decker bus", "a double- decker bus"),  # a hyphen before a word that is no digit stays
+])
+def test_double_written_onto_its_digit(text, expected):
+    assert spoken_digits(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("I might come on the twenty-fourth, Thursday.", date(2025, 10, 24)),  # a weekday beside a date names it
+    ("on the twenty fourth", date(2025, 10, 24)),
+    ("the 24th", date(2025, 10, 24)),
+    ("the first", date(2025, 11, 1)),
+    ("the thirty-first", date(2025, 10, 31)),
+    ("the eleventh or the twelfth", date(2025, 10, 12)),
+    ("the first of December", date(2025, 12, 1)),
+    ("December the twenty-first", date(2025, 12, 21)),
+    ("the 27th, Thursday", date(2025, 11, 27)),  # October's 27th is a Monday, November's a Thursday
+    ("Thursday the 27th", date(2025, 11, 27)),
+    ("the 24th, no, Thursday", date(2025, 10, 9)),  # a correction, not the date's name
+    ("the first time I called", None),
+    ("wait a second", None),
+    ("the second one please", None),
+    ("first of all", None),
+    ("the twenty-first century", None),
+])
+def test_a_day_of_the_month_said_as_an_ordinal(text, expected):
+    assert parse_when(text, NOW).day == expected
+
+
+def test_the_fourth_thursday_is_a_thursday_not_the_fourth():
+    assert parse_when("on the fourth Thursday", NOW).day == date(2025, 10, 9)
+
+
+@pytest.mark.parametrize("today, said, expected", [
+    (date(2025, 12, 7), "the 3rd", date(2026, 1, 3)),  # next month, in the new year
+    (date(2025, 11, 5), "the 31st", date(2025, 12, 31)),  # November has none
+    (date(2026, 1, 31), "the 30th", date(2026, 3, 30)),  # nor February
+])
+def test_a_day_without_its_month_is_the_next_month_that_has_it(today, said, expected):
+    now = datetime(today.year, today.month, today.day, 9, 0, tzinfo=KOLKATA)
+    assert parse_when(said, now).day == expected
+
+
+def test_an_ordinal_day_with_its_month_after_it_and_no_the():
+    from appliance.dialogue.entities import ordinal_days
+
+    assert ordinal_days("are you open twenty-fourth december?") == "are you open 24th december?"
