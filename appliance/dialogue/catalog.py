@@ -45,13 +45,23 @@ class Name:
     words: tuple[str, ...]
 
 
+# The words of a company's legal form: a heading that is the company's name and these says nothing of the document
+LEGAL_FORM = set("""sdn bhd berhad pty ltd limited llc inc incorporated plc gmbh ag s r o spol pvt private co corp
+    company sa bv oy ab as aps kft sp z oo llp lp pte the and""".split())
+
+
 def title_of(heading: str, company: str) -> str:
-    """What a passage's document is about, from its top heading: "Acme returns policy (summary)" → "returns policy"."""
-    top = heading.split(" > ")[0]
-    if re.fullmatch(r"[\w-]+", top) and ("-" in top or "_" in top):  # a file's name ("contact-hours"): as words
-        top = top.replace("-", " ").replace("_", " ")
-    top = re.sub(rf"\b{re.escape(company)}('s)?\b", "", top, flags=re.I) if company else top
-    return re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower() or heading.lower()
+    """What a passage's document is about, from its top heading: "Acme returns policy (summary)" → "returns policy".
+    A top heading that is only the company's name ("ACME TRADING SDN. BHD.") gives way to the one below it."""
+    for top in heading.split(" > "):
+        if re.fullmatch(r"[\w-]+", top) and ("-" in top or "_" in top):  # a file's name ("contact-hours"): as words
+            top = top.replace("-", " ").replace("_", " ")
+        top = re.sub(rf"\b{re.escape(company)}('s)?\b", "", top, flags=re.I) if company else top
+        top = re.sub(r"\s+[—–]\s.*$", "", top)  # "Price List — effective 1 December 2026"
+        title = re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower()
+        if set(re.findall(r"[a-z]+", title)) - LEGAL_FORM:
+            return title
+    return heading.lower()
 
 
 _CODES = (r"EUR|USD|GBP|NZD|AUD|CAD|ZAR|INR|CHF|SEK|NOK|DKK|PLN|JPY|SGD|HKD|MXN|BRL|KES|NGN|AED|MYR|IDR|THB|VND|PHP|"

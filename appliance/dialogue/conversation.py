@@ -13,10 +13,12 @@ from appliance.dialogue.catalog import (CURRENCY_SIGN, CURRENCY_WORDS, PRICE, PR
                                         priced_items, title_of)
 from appliance.dialogue.catalog import words_of as catalog_words
 from appliance.dialogue.entities import MONTHS, spoken_id
-from appliance.dialogue.grounding import CONFIRM, Grounded, extractive, numbers, says_nothing_new
+from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extractive, numbers, says_nothing_new,
+                                          speakable)
 from appliance.dialogue.hours import Timetable, spoken_clock
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
-from appliance.dialogue.policy import ASKS_FOR_NAME, FAREWELL, IDENTIFY_BY, CallState, Crm, Policy, spoken_phone
+from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, CallState, Crm, Policy,
+                                       spoken_phone)
 from appliance.dialogue.prompt import messages
 from appliance.knowledge.documents import plain
 from appliance.llm.reply import Reply
@@ -271,8 +273,9 @@ class Conversation:
             elif intent.startswith("send_details"):  # "text me those Christmas hours": the passages about them
                 self.state.asked_for = heard if names_something(heard) else None
             reply = self.policy.reply(intent, self.state, now)
-            if intent == "complaint" and "create_ticket" in reply.actions and not reply.entities.get("order_id"):
-                reply = self._with_advice(heard, reply)
+            unordered = "create_ticket" in reply.actions and not reply.entities.get("order_id")
+            if intent == "complaint" and not self.state.advised and (unordered or FAULT.search(heard)):
+                reply = self._with_advice(heard, reply)  # "it's leaking!": close the valve, whatever the order
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
                 reply = self.actions.take(reply, self.state, said, now)
@@ -304,13 +307,28 @@ class Conversation:
         where the documents say what to do about it, their own sentences, after the apology."""
         heard, _ = self._without_our_name(heard)  # "Hello, is that Corrib Oil?" is no part of the fault
         passages = self.index.search(heard, k=self.top_k, min_score=self.min_score) if self.index else []
-        advice = extractive(heard, passages, self.index.embedder.embed, min_score=self.quote_at,
-                            sections=False) if passages else None
+        advice = self._section_on(FAULT.search(heard)) or (extractive(
+            heard, passages, self.index.embedder.embed, min_score=self.quote_at, sections=False) if passages else None)
         if not advice:
             return reply
+        self.state.advised = True
         sorry, _, rest = reply.immediate_response.partition(". ")
         return dataclasses.replace(reply, immediate_response=f"{sorry}. {self.spoken(advice)} {rest}",
                                    used_knowledge=True)
+
+    def _section_on(self, fault: re.Match | None) -> str | None:
+        """The first line of the documents' section headed by the fault's word ("leaking": "4. LEAKS"), which says
+        what to do first; None when no section is headed so."""
+        if fault is None or not self.index:
+            return None
+        stem = fault.group(0).lower()[:4]
+        for passage in self.index.search(fault.group(0), k=self.top_k):
+            if " > " in passage.heading and any(word.startswith(stem) for word in
+                                                catalog_words(passage.heading.split(" > ")[-1])):
+                lines = [speakable(line) for line in _unwrapped(plain(passage.text)) if line.strip()]
+                return next((line if line.endswith((".", "!")) else line + "." for line in lines
+                             if 3 <= len(line.split()) <= 40), None)
+        return None
 
     def _without_our_name(self, heard: str) -> tuple[str, str]:
         """"Hello, is that Corrib Oil? The boiler's cut out...": (the question without the check of who answered,

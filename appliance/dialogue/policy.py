@@ -106,12 +106,14 @@ ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|fu
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
                    r"out|wasted (my|our) (whole |entire )?\w+|(nobody|no one|no-one) (even )?(came|come|showed up|"
                    r"turned up)\b.{0,30}\b(nobody|no one|no-one) (even )?(call(ed)?|rang|ring|phoned|told))\b", re.I)
+# Words of a fault in something the caller has: what the documents advise about it is said with the apology
+FAULT = re.compile(r"\b(broken|damaged|cracked|dented|faulty|defective|scratched|leak\w*|smashed|torn|stopped working|"
+                   r"doesn't work|does not work)\b", re.I)
 ISSUE_CUES = (
     (re.compile(r"\b(late|delayed|still (not|hasn't|isn't|haven't)|not (here|arrived|received|delivered)|"
                 r"(haven't|hasn't|never) (received|got|arrived|come|turned up)|meant to (be|arrive|come)|was due|"
                 r"waiting (for|since))\b", re.I), "an order or delivery that is late or has not arrived"),
-    (re.compile(r"\b(broken|damaged|cracked|dented|faulty|defective|scratched|leak\w*|smashed|torn|stopped working|"
-                r"doesn't work|does not work)\b", re.I), "something arrived broken, damaged or faulty"),
+    (FAULT, "something arrived broken, damaged or faulty"),
     (re.compile(r"\b(wrong (item|colou?r|size|model|one|thing|order)|not what (i|we) ordered|should (have )?be(en)?|"
                 r"missing|short)\b", re.I), "the wrong item or quantity was sent"),
     (re.compile(r"\b(charged|overcharged|invoice|bill(ed|ing)?|refund|double[- ]charged|payment)\b", re.I),
@@ -140,6 +142,10 @@ NAME_THEN_ASKED = re.compile(r"((?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][\w'&-]+(?: [A-Z&]
 TELL_SALES = re.compile(r"\b(let|tell|inform|notify|pass (it|this|that|me|my details) (on )?to|put me in touch with) "
                         r"(your |the )?sales\b", re.I)
 CALL_ME = re.compile(r"\b(call|ring|phone|contact|reach|get back to|get in touch)\b", re.I)
+# The line the caller is on, named as where to send: "to this number I'm calling from", "this same number can"
+THIS_NUMBER = re.compile(r"\b((this|the same|same|my) (phone |mobile |handphone |cell )?number( that)?( i'?m| i am)? "
+                         r"(calling|ringing|phoning) (from|on)|(to|on) (this|the same|same) (number|phone|line)|"
+                         r"this same number)\b", re.I)
 # "Can someone call me to discuss where to put it?": a call asked for, whatever it is to be about
 CALL_ASKED = re.compile(r"\b(can|could|would|will|please|get)\b[\w' ]{0,25}\b(call|ring|phone) (me|us)( back)?\b|"
                         r"\b(call|ring|phone) (me|us) back\b", re.I)
@@ -301,6 +307,7 @@ class CallState:
     found: dict = field(default_factory=dict)  # the details read from this turn's words
     number_unclear: bool = False  # asked for a number, the caller said digits that make none
     verified_orders: set = field(default_factory=set)  # orders this caller has shown to be theirs
+    advised: bool = False  # the documents' advice about a fault has been said
     order_detail: str | None = None  # the phone number the caller gave for an order, to check against it
     detail_tries: int = 0  # checks of a detail on file so far: few, so a guesser cannot go through a list
 
@@ -403,6 +410,8 @@ class Policy:
                 found[slot] = phone
                 if state.waiting_for in ("whatsapp_number", "phone"):
                     state.confirmed.add(phone)  # given in answer to "what's your number?"
+        elif state.caller_id and THIS_NUMBER.search(heard):  # "SMS the details to this number I'm calling from"
+            found["phone"] = found["whatsapp_number"] = state.caller_id
         email = entities.find_email(heard)
         if email:
             found["email"] = email  # read back before anything is sent to it, even when it was asked for

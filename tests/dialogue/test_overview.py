@@ -252,3 +252,20 @@ def test_a_price_list_section_named_in_the_question_is_said_whole(embedder, tmp_
         assert "1150" not in text
         text = conversation.reply("How much is the U4 cartridge set?").reply.immediate_response
         assert "160" in text and "180" not in text  # one thing named in full: its own price
+
+
+def test_a_fault_gets_the_advice_of_the_section_headed_by_its_word(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "warranty.txt").write_text(
+        "WARRANTY AND RETURNS\n\n1. WARRANTY PERIODS\n   Filter U4 .......... 2 years\n\n4. LEAKS\n"
+        "   - Close the inlet valve first (the angle valve under the\n     sink), then call us.\n"
+        "   - Water damage to cabinets is assessed case by case.\n", encoding="utf-8")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Kuala_Lumpur")))
+        text = conversation.reply("Your filter is leaking! Water all over my kitchen cabinet, what kind of quality "
+                                  "is this?").reply.immediate_response
+    assert "Close the inlet valve first (the angle valve under the sink), then call us." in text

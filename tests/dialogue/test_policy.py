@@ -632,3 +632,10 @@ def test_a_decision_to_buy_with_a_call_asked_of_sales_is_a_lead(policy):
     heard = "Okay. We want to go ahead with the Professional plan. Can your sales person call me tomorrow at ten?"
     intent, reply = turn(policy, state, heard)
     assert intent == "callback_request" and state.buying
+
+
+def test_the_number_the_caller_is_calling_from_is_where_to_send(policy):
+    state = CallState(caller_id="+919812345678")
+    state.slots["phone"] = "+919876543210"  # the order's number on file, given to show the order is theirs
+    intent, reply = turn(policy, state, "Can you SMS the details to this number I'm calling from?")
+    assert intent == "send_details_sms" and state.slots["phone"] == "+919812345678"
