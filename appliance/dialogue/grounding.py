@@ -295,14 +295,16 @@ def _row(line: str) -> bool:
 
 
 def _unwrapped(text: str) -> list[str]:
-    """The lines of a passage with the lines a paragraph or list item was wrapped onto joined back to it."""
+    """The lines of a passage with the lines a paragraph or list item was wrapped onto joined back to it: also a
+    line that ends in a colon, when what follows is no list ("...when the technician arrives:" over "RM 50.00
+    call-out charge.")."""
     lines: list[str] = []
     for line in text.split("\n"):
         if re.fullmatch(r"\s*[-=_*~#]{3,}\s*", line):  # a rule under a heading
             line = ""
         starts = re.match(r"\s*([-*•]|\d+[.)]|[QA]:|\|)", line) or _row(line)
         if lines and lines[-1].strip() and line.strip() and not starts and not _row(lines[-1]) and not \
-                lines[-1].rstrip().endswith((".", "!", "?", ":")):
+                lines[-1].rstrip().endswith((".", "!", "?")):
             lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
         else:
             lines.append(line)

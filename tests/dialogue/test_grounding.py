@@ -190,3 +190,12 @@ def test_the_callers_short_words_said_back_and_asking_for_context_are_no_answer(
     assert grounded.text == "" and len(grounded.dropped) == 2
     grounded = check("I'm sorry, but I don't have enough information to answer. Could you provide more context?")
     assert grounded.text == "" and grounded.failed
+
+
+def test_a_line_ending_in_a_colon_joins_what_follows_unless_a_list_follows():
+    from appliance.dialogue.grounding import _unwrapped
+
+    assert _unwrapped("- Less than 24 hours' notice, or nobody at home:\n  RM 50.00 call-out charge.") == [
+        "- Less than 24 hours' notice, or nobody at home: RM 50.00 call-out charge."]
+    assert _unwrapped("Every plan includes:\n- Free delivery\n- A visit every 4 months") == [
+        "Every plan includes:", "- Free delivery", "- A visit every 4 months"]
