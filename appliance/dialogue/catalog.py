@@ -114,7 +114,7 @@ def _priced_rows(text: str) -> list[tuple[str, str]]:
     found = [(row.group(1), row.group(2)) for row in re.finditer(
         r"(?:^|(?<=[.!?]\s)|(?<=\n))((?:[^.:;!?\n]|(?<=\d)\.(?=\d)){1,90}): ([^:\n]*?)(?=\.\s|\.$|$|\n)", text)]
     found += [(row.group(1), row.group(2)) for row in re.finditer(
-        rf"(?:^|\n|(?<=\s)[-*•])\s*([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
+        rf"(?:^|\n|(?<=\s)[-*•])\s*(?:[-*•]\s*)?([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
     for label, rest in found:
         label = re.split(r"\s[-*•]\s", label)[-1]  # a heading before the first item of a list run together
         if label.count(")") > label.count("("):

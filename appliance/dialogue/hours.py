@@ -52,7 +52,8 @@ CLOSED_FROM = re.compile(rf"\bclosed (?:from )?(\d{{1,2}})(?:st|nd|rd|th)? ({_MO
 HOURS_ASKED = re.compile(r"\b(open|opening|close|closing|closed|shut|hours)\b", re.I)
 # Hours of something other than the door: the model answers these from their own passages.
 OTHER_HOURS = re.compile(r"\b(deliver\w*|phones?|lines?|support|drop-?off|collect\w*|pick-?up|install\w*|call ?backs?|"
-                         r"workshop|service|helpline|emergenc\w*|account|portal|online|website|app)\b", re.I)
+                         r"workshop|service|helpline|emergenc\w*|account|portal|online|website|app|order\w*|"
+                         r"last (?:day|date|time))\b", re.I)
 HOLIDAYS = {"christmas eve": (12, 24), "christmas day": (12, 25), "christmas": (12, 25), "boxing day": (12, 26),
             "st stephen's day": (12, 26), "stephen's day": (12, 26), "new year's eve": (12, 31),
             "new year's day": (1, 1), "new year": (1, 1)}

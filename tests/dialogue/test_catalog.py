@@ -85,3 +85,10 @@ def test_a_name_priced_differently_in_two_rows_is_no_one_price():
     rates = Catalog.from_passages([Passage("rates.md", "Rates", rows, 1.0)], "Lamig")
     assert "Split type" in rates.several_prices
     assert rates.named_in("How much to clean a split type?") == [] and rates.sole_offer("a split type?") is None
+
+
+def test_the_first_row_of_a_passage_with_a_bullet_is_an_item_too():
+    rows = priced_items([Passage("service.txt", "service > ANNUAL SERVICING",
+                                 "- Oil boiler service (kitchen or utility) ...... EUR 140\n"
+                                 "- Boiler + tank health check ............. EUR 175", 1.0)])
+    assert rows == [("Oil boiler service", "EUR 140"), ("Boiler + tank health check", "EUR 175")]
