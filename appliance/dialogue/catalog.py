@@ -249,12 +249,16 @@ class Catalog:
 
     def sole_offer(self, heard: str) -> Name | None:
         """The offer the caller names, when no other is named as well: "the fit" names no one of "bike fit",
-        "chain fit" and "tyre fit"."""
+        "chain fit" and "tyre fit". Of names with as many words said, the one with more of its own words said wins
+        ("hardcover" names "Hardcover binding" whole, "thesis" half of "Printing of the thesis")."""
         said = _words(heard)
-        hits = [(sum(any(_similar(word, own) for word in said) for own in name.words), name) for name in self.offers]
-        best = max((count for count, _ in hits), default=0)
-        named = [name for count, name in hits if count == best]
-        return named[0] if best and len(named) == 1 and named[0].text not in self.several_prices else None
+        hits = []
+        for name in self.offers:
+            count = sum(any(_similar(word, own) for word in said) for own in name.words)
+            hits.append(((count, count / len(name.words)), name))
+        best = max((score for score, _ in hits), default=(0, 0.0))
+        named = [name for score, name in hits if score == best]
+        return named[0] if best[0] and len(named) == 1 and named[0].text not in self.several_prices else None
 
     def named_in(self, heard: str) -> list[tuple[str, str, set[str]]]:
         """The priced offers the caller names in full, every word of the name said ("full service" is not

@@ -92,3 +92,9 @@ def test_the_first_row_of_a_passage_with_a_bullet_is_an_item_too():
                                  "- Oil boiler service (kitchen or utility) ...... EUR 140\n"
                                  "- Boiler + tank health check ............. EUR 175", 1.0)])
     assert rows == [("Oil boiler service", "EUR 140"), ("Boiler + tank health check", "EUR 175")]
+
+
+def test_of_offers_named_by_as_many_words_the_one_said_more_wholly_is_meant():
+    binding = Catalog.from_passages([Passage("thesis.txt", "thesis", "- Hardcover binding: 390 Kč per copy.\n"
+                                             "- Printing of the thesis: 2 Kč per page.", 1.0)], "Lipka")
+    assert binding.sole_offer("I need to bind my thesis, hardcover. How much is it?").text == "Hardcover binding"
