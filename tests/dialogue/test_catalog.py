@@ -96,5 +96,6 @@ def test_the_first_row_of_a_passage_with_a_bullet_is_an_item_too():
 
 def test_of_offers_named_by_as_many_words_the_one_said_more_wholly_is_meant():
     binding = Catalog.from_passages([Passage("thesis.txt", "thesis", "- Hardcover binding: 390 Kč per copy.\n"
-                                             "- Printing of the thesis: 2 Kč per page.", 1.0)], "Lipka")
+                                             "- Soft binding: 120 Kč per copy.\n- Printing of the thesis: 2 Kč per page.", 1.0)],
+                                    "Lipka")
     assert binding.sole_offer("I need to bind my thesis, hardcover. How much is it?").text == "Hardcover binding"
