@@ -50,15 +50,24 @@ LEGAL_FORM = set("""sdn bhd berhad pty ltd limited llc inc incorporated plc gmbh
     company sa bv oy ab as aps kft sp z oo llp lp pte the and""".split())
 
 
+def _name_or_its_start(company: str) -> str:
+    """A pattern for the company's name or its first two words or more ("Kilimani Paws" of "Kilimani Paws
+    Veterinary Clinic"), as documents shorten it."""
+    words = [re.escape(word) for word in company.split()]
+    if len(words) <= 2:
+        return re.escape(company)
+    return "(?:" + "|".join(r"\s+".join(words[:count]) for count in range(len(words), 1, -1)) + ")"
+
+
 def title_of(heading: str, company: str) -> str:
     """What a passage's document is about, from its top heading: "Acme returns policy (summary)" → "returns policy".
     A top heading that is only the company's name ("ACME TRADING SDN. BHD.") gives way to the one below it."""
     for top in heading.split(" > "):
         if re.fullmatch(r"[\w-]+", top) and ("-" in top or "_" in top):  # a file's name ("contact-hours"): as words
             top = top.replace("-", " ").replace("_", " ")
-        top = re.sub(rf"\b{re.escape(company)}('s)?\b", "", top, flags=re.I) if company else top
-        top = re.sub(r"\s+[—–]\s.*$", "", top)  # "Price List — effective 1 December 2026"
-        title = re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:").lower()
+        top = re.sub(rf"\b{_name_or_its_start(company)}('s)?\b", "", top, flags=re.I) if company else top
+        top = re.sub(r"\s+[—–]\s[^—–]*\d[^—–]*$", "", top)  # "Price List — effective 1 December 2026"
+        title = re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:—–").lower()
         if set(re.findall(r"[a-z]+", title)) - LEGAL_FORM:
             return title
     return heading.lower()

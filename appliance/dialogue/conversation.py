@@ -268,10 +268,11 @@ class Conversation:
         self.state.confidence = confidence
         found, intent = self._understand(heard, self.state, now)
         if intent:
-            if intent.startswith("send_details") and not self.state.topic:
+            if intent.startswith("send_details") and (not self.state.topic or names_something(heard)):
+                # "send me those vaccination prices": the document they are in, whatever was talked about last
                 self._find_topic(heard)
-            elif intent.startswith("send_details"):  # "text me those Christmas hours": the passages about them
-                self.state.asked_for = heard if names_something(heard) else None
+            elif intent.startswith("send_details"):
+                self.state.asked_for = None
             reply = self.policy.reply(intent, self.state, now)
             unordered = "create_ticket" in reply.actions and not reply.entities.get("order_id")
             if intent == "complaint" and not self.state.advised and (unordered or FAULT.search(heard)):
@@ -354,7 +355,9 @@ class Conversation:
                 self.state.topic = title_of(passages[0].heading, self.company)
                 return
         best: dict[str, object] = {}  # each document's first passage in the search's order
-        for passage in self.index.search(heard, k=6):
+        # searched by what is wanted, not by how it is to be sent ("...on my email" would find the ordering page)
+        wanted = " ".join(word for word in re.findall(r"[\w']+", heard) if word.lower() not in SENDING_WORDS)
+        for passage in self.index.search(wanted or heard, k=6):
             best.setdefault(passage.source, passage)
         ranked = sorted(best.values(), key=lambda passage: passage.score, reverse=True)
         # A request that names what it wants ("the address of your showroom", "your bank details") takes the best
