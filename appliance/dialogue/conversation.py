@@ -574,9 +574,10 @@ class Conversation:
         elif not found:
             return None
         else:
-            what = found.group(2).lower()  # "what plans do you have?" in a price list: its plans' section
+            what = found.group(2).lower()  # "what plans do you have?" in a price list: its plans' section, unless
             section = [passage for passage in passages if what.rstrip("s") in passage.heading.split(" > ")[-1].lower()]
-            if len(priced_items(section)) >= 2:
+            whole = any(what.rstrip("s") in passage.heading.split(" > ")[0].lower() for passage in passages)
+            if len(priced_items(section)) >= 2 and not whole:  # the whole document is about plans ("Care Plans")
                 passages = section
         items = priced_items(passages)
         if len(items) < 2:

@@ -269,3 +269,19 @@ def test_a_fault_gets_the_advice_of_the_section_headed_by_its_word(embedder, tmp
         text = conversation.reply("Your filter is leaking! Water all over my kitchen cabinet, what kind of quality "
                                   "is this?").reply.immediate_response
     assert "Close the inlet valve first (the angle valve under the sink), then call us." in text
+
+
+def test_a_document_about_plans_is_listed_whole_whatever_its_sections_say(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "care.md").write_text(
+        "# Acme Care Plans\n\nKeep your bike running.\n\n## Spin: $12.90 a month\n\nOne service a year.\n\n"
+        "## Cruise: $24.90 a month\n\nTwo services a year.\n\n## No plan? Workshop prices\n\n"
+        "- Full service: $189\n- Puncture repair: $35\n", encoding="utf-8")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Pacific/Auckland")))
+        text = conversation.reply("What service plans do you have, and what do they cost?").reply.immediate_response
+    assert "Spin: 12 dollars 90 a month" in text and "Cruise: 24 dollars 90 a month" in text
