@@ -79,6 +79,8 @@ NEGATIVE = re.compile(r"\b(not|never|no|nothing|n't|wrong|still|yet|late|missing
 # A short turn of thanks or "that's all", with nothing asked: the caller is done
 CLOSING = re.compile(r"\b(thanks|thank you|cheers|ta|that's all|that is all|that's everything|that's it|that's me|noted)\b",
                      re.I)
+# A yes said outright, which a thank-you after it does not turn into a goodbye: "yes please, thanks"
+WANTS_IT = re.compile(r"\b(yes|yeah|yep|yup|please|sure|go ahead|connect|put me through|that would be)\b", re.I)
 # "I'll get her to ring you": the caller's side will call, which asks for no callback.
 THEY_WILL_CALL = re.compile(r"\b(ring|call|phone|contact) you\b", re.I)
 PERSON = re.compile(r"\b(speak|talk|put me (through |on |onto |across )?to|put me (through|on|onto|across)|connect me|"
@@ -524,8 +526,9 @@ class Policy:
             return "goodbye"  # "Choice, ta, bye."; "Okay, got it. Thanks. Bye." is no yes to an offer before it
         if state.number_unclear:
             return state.waiting_intent  # asked for a number, heard digits that make none: asked again
-        if state.offered_specialist and yes and not no and not reading.question:
-            return "speak_to_human"
+        if state.offered_specialist and yes and not no and not reading.question and not (
+                CLOSING.search(heard) and not WANTS_IT.search(heard)):
+            return "speak_to_human"  # not "Okay. Thanks for your help.": a thank-you that closes, with no yes to it
         if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
                 ("order_status",), 0.4) and reading.question:
             return "order_status"  # a follow-up about the order just looked up

@@ -639,3 +639,12 @@ def test_the_number_the_caller_is_calling_from_is_where_to_send(policy):
     state.slots["phone"] = "+919876543210"  # the order's number on file, given to show the order is theirs
     intent, reply = turn(policy, state, "Can you SMS the details to this number I'm calling from?")
     assert intent == "send_details_sms" and state.slots["phone"] == "+919812345678"
+
+
+@pytest.mark.parametrize("heard, intent", [("Okay. Thanks for your help.", "goodbye"),
+                                           ("Yes please, thanks.", "speak_to_human"),
+                                           ("Okay, go ahead.", "speak_to_human")])
+def test_a_thank_you_after_an_offer_of_a_person_closes_unless_it_says_yes(policy, heard, intent):
+    state = known_caller()
+    state.offered_specialist = True
+    assert turn(policy, state, heard)[0] == intent
