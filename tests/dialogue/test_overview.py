@@ -1,11 +1,24 @@
 """Questions about a whole list ("what are your plans?") are answered from the document's headings, in code."""
 
+from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from appliance.dialogue.conversation import Conversation, spoken_dates, spoken_money, spoken_short_forms
+from appliance.knowledge.index import KnowledgeIndex
+
+
+@contextmanager
+def answering(embedder, tmp_path, name: str, text: str, timezone: str):
+    """A conversation over a knowledge base of one document, `name` holding `text`, with no reply model."""
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / name).write_text(text, encoding="utf-8")
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        yield Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo(timezone)))
 
 
 def test_the_plans_are_listed_with_their_prices(index):
@@ -216,18 +229,11 @@ def test_short_forms_are_said_in_full(written, spoken):
 
 
 def test_a_list_asked_for_by_a_sections_name_is_that_sections(embedder, tmp_path):
-    from appliance.knowledge.index import KnowledgeIndex
-
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / "prices.md").write_text(
+    document = (
         "# Price list\n\n## A. Outright purchase\n\n| Model | Price |\n|---|---|\n| Filter U4 | RM 1,150.00 |\n"
         "| Dispenser HC-9 | RM 2,390.00 |\n\n## C. Rental plans\n\n| Plan | Monthly rental |\n|---|---|\n"
-        "| Plan Jimat | RM 49 / month |\n| Plan Keluarga | RM 89 / month |\n", encoding="utf-8")
-    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
-        index.ingest(folder)
-        conversation = Conversation("Acme", index, None,
-                                    lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Kuala_Lumpur")))
+        "| Plan Jimat | RM 49 / month |\n| Plan Keluarga | RM 89 / month |\n")
+    with answering(embedder, tmp_path, "prices.md", document, "Asia/Kuala_Lumpur") as conversation:
         text = conversation.reply("Your water filter rental, what plans you all got and how much per month?"
                                   ).reply.immediate_response
     assert "Plan Jimat: 49 ringgit a month" in text and "Plan Keluarga: 89 ringgit a month" in text
@@ -235,18 +241,11 @@ def test_a_list_asked_for_by_a_sections_name_is_that_sections(embedder, tmp_path
 
 
 def test_a_price_list_section_named_in_the_question_is_said_whole(embedder, tmp_path):
-    from appliance.knowledge.index import KnowledgeIndex
-
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / "prices.md").write_text(
+    document = (
         "# Price list\n\n## A. Units\n\n| Model | Price |\n|---|---|\n| Filter U4 | RM 1,150.00 |\n"
         "| Dispenser HC-9 | RM 2,390.00 |\n\n## B. Replacement cartridges (katrij ganti)\n\n| Item | Price |\n"
-        "|---|---|\n| U4 cartridge set | RM 160.00 |\n| HC-9 cartridge set | RM 180.00 |\n", encoding="utf-8")
-    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
-        index.ingest(folder)
-        conversation = Conversation("Acme", index, None,
-                                    lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Kuala_Lumpur")))
+        "|---|---|\n| U4 cartridge set | RM 160.00 |\n| HC-9 cartridge set | RM 180.00 |\n")
+    with answering(embedder, tmp_path, "prices.md", document, "Asia/Kuala_Lumpur") as conversation:
         text = conversation.reply("Hi, can tell me the price for the replacement cartridges?").reply.immediate_response
         assert "U4 cartridge set: 160 ringgit" in text and "HC-9 cartridge set: 180 ringgit" in text
         assert "1150" not in text
@@ -255,33 +254,21 @@ def test_a_price_list_section_named_in_the_question_is_said_whole(embedder, tmp_
 
 
 def test_a_fault_gets_the_advice_of_the_section_headed_by_its_word(embedder, tmp_path):
-    from appliance.knowledge.index import KnowledgeIndex
-
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / "warranty.txt").write_text(
+    document = (
         "WARRANTY AND RETURNS\n\n1. WARRANTY PERIODS\n   Filter U4 .......... 2 years\n\n4. LEAKS\n"
         "   - Close the inlet valve first (the angle valve under the\n     sink), then call us.\n"
-        "   - Water damage to cabinets is assessed case by case.\n", encoding="utf-8")
-    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
-        index.ingest(folder)
-        conversation = Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Kuala_Lumpur")))
+        "   - Water damage to cabinets is assessed case by case.\n")
+    with answering(embedder, tmp_path, "warranty.txt", document, "Asia/Kuala_Lumpur") as conversation:
         text = conversation.reply("Your filter is leaking! Water all over my kitchen cabinet, what kind of quality "
                                   "is this?").reply.immediate_response
     assert "Close the inlet valve first (the angle valve under the sink), then call us." in text
 
 
 def test_a_document_about_plans_is_listed_whole_whatever_its_sections_say(embedder, tmp_path):
-    from appliance.knowledge.index import KnowledgeIndex
-
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / "care.md").write_text(
+    document = (
         "# Acme Care Plans\n\nKeep your bike running.\n\n## Spin: $12.90 a month\n\nOne service a year.\n\n"
         "## Cruise: $24.90 a month\n\nTwo services a year.\n\n## No plan? Workshop prices\n\n"
-        "- Full service: $189\n- Puncture repair: $35\n", encoding="utf-8")
-    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
-        index.ingest(folder)
-        conversation = Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Pacific/Auckland")))
+        "- Full service: $189\n- Puncture repair: $35\n")
+    with answering(embedder, tmp_path, "care.md", document, "Pacific/Auckland") as conversation:
         text = conversation.reply("What service plans do you have, and what do they cost?").reply.immediate_response
     assert "Spin: 12 dollars 90 a month" in text and "Cruise: 24 dollars 90 a month" in text
