@@ -149,8 +149,10 @@ THIS_NUMBER = re.compile(r"\b((this|the same|same|my) (phone |mobile |handphone 
                          r"(calling|ringing|phoning) (from|on)|(to|on) (this|the same|same) (number|phone|line)|"
                          r"this same number)\b", re.I)
 # "Can someone call me to discuss where to put it?": a call asked for, whatever it is to be about
-CALL_ASKED = re.compile(r"\b(can|could|would|will|please|get)\b[\w' ]{0,25}\b(call|ring|phone) (me|us)( back)?\b|"
-                        r"\b(call|ring|phone) (me|us) back\b", re.I)
+CALL_ASKED = re.compile(r"\b(can|could|would|will|please|get)\b(?:(?!\b(?:don't|do not|not|never|no)\b)[\w' ]){0,25}"
+                        r"\b(call|ring|phone) (me|us)( back)?\b|(?<!don't )(?<!not )\b(call|ring|phone) (me|us) back\b",
+                        re.I)
+NO_CALL = re.compile(r"\b(don't|do not|not|never|no need to|no need for you to)\s+(call|ring|phone)\b", re.I)
 # "Can your sales person call me?": sales asked for by name is a lead
 SALES_ASKED = re.compile(r"\b((from|in|on) (your |the )?sales|(your|the) sales ?(person|people|team|rep\w*|guy|lady|"
                          r"staff|department|office))\b", re.I)
@@ -470,6 +472,8 @@ class Policy:
             task = None  # "can I order online?" asks how, for the knowledge base
         if task == "buying":
             task = "callback_request"  # "I'll take it": sales calls back to set it up
+        if task == "callback_request" and NO_CALL.search(heard):
+            task = None  # "please don't call me, just send an email"
         if task and task.startswith("send_details"):
             task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
         elif task in (None, "order_status") and SEND.search(heard):  # "text me the tracking number"

@@ -648,3 +648,8 @@ def test_a_thank_you_after_an_offer_of_a_person_closes_unless_it_says_yes(policy
     state = known_caller()
     state.offered_specialist = True
     assert turn(policy, state, heard)[0] == intent
+
+
+@pytest.mark.parametrize("heard", ["Please don't call me, just send an email.", "Could you not ring me back, I'm at work?"])
+def test_a_call_not_wanted_is_no_callback(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] != "callback_request"
