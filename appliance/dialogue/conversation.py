@@ -54,6 +54,21 @@ def names_something(heard: str) -> bool:
     return bool(set(re.findall(r"[a-z']+", heard.lower())) - ASKING_WORDS - SENDING_WORDS - {"please", "thanks"})
 
 
+# What a request to send names, after its verb: "send me those vaccination prices on my email" → "vaccination prices"
+SENT_THING = re.compile(r"\b(?:send|email|e-mail|mail|text|sms|whatsapp|forward)(?: it)?(?: (?:me|us))?(?: over)?"
+                        r"(?: (?:the|those|these|that|this|your|all|all the|a copy of|the rest of))? "
+                        r"(?P<what>(?:[\w'-]+ ){0,3}[\w'-]+)", re.I)
+GENERIC_THINGS = {"complete", "full", "whole", "detail", "info", "information", "everything", "stuff", "same", "rest",
+                  "link", "document", "copy", "thing"}
+
+
+def wanted_words(heard: str) -> set[str]:
+    """The words of a request to send that say what is wanted: "those vaccination prices" has two, "yes, please
+    email it to me" none."""
+    return {word for word in re.findall(r"[a-z']+", heard.lower()) if len(word) > 3} - ASKING_WORDS - \
+        SENDING_WORDS - FUNCTION_WORDS - {"please", "thanks", "kindly", "yes", "yeah", "sure", "okay", "right"}
+
+
 REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.I)
 # "What are your plans?", "How much do your plans cost?": a question about the whole list of a document's
 # sections, answered from their headings.
@@ -268,11 +283,11 @@ class Conversation:
         self.state.confidence = confidence
         found, intent = self._understand(heard, self.state, now)
         if intent:
-            if intent.startswith("send_details") and (not self.state.topic or names_something(heard)):
+            if intent.startswith("send_details") and (not self.state.topic or not self._fits_topic(heard)):
                 # "send me those vaccination prices": the document they are in, whatever was talked about last
                 self._find_topic(heard)
-            elif intent.startswith("send_details"):
-                self.state.asked_for = None
+            elif intent.startswith("send_details"):  # "text me those Christmas hours": the passages about them
+                self.state.asked_for = heard if names_something(heard) else None
             reply = self.policy.reply(intent, self.state, now)
             unordered = "create_ticket" in reply.actions and not reply.entities.get("order_id")
             if intent == "complaint" and not self.state.advised and (unordered or FAULT.search(heard)):
@@ -357,7 +372,7 @@ class Conversation:
         best: dict[str, object] = {}  # each document's first passage in the search's order
         # searched by what is wanted, not by how it is to be sent ("...on my email" would find the ordering page)
         wanted = " ".join(word for word in re.findall(r"[\w']+", heard) if word.lower() not in SENDING_WORDS)
-        for passage in self.index.search(wanted or heard, k=6):
+        for passage in self.index.search(wanted if wanted_words(heard) else heard, k=6):
             best.setdefault(passage.source, passage)
         ranked = sorted(best.values(), key=lambda passage: passage.score, reverse=True)
         # A request that names what it wants ("the address of your showroom", "your bank details") takes the best
@@ -367,6 +382,18 @@ class Conversation:
                                                              or ranked[0].score - ranked[1].score >= TOPIC_MARGIN):
             self.state.topic = title_of(ranked[0].heading, self.company)
             self.state.asked_for = heard if named else None
+
+    def _fits_topic(self, heard: str) -> bool:
+        """Whether what a request to send names is in the document talked about last: "the full policy" after the
+        refund policy is, "those vaccination prices" after the shop's delivery terms is not (nor a request that
+        names nothing)."""
+        sent = SENT_THING.search(heard)
+        wanted = {word.rstrip("s") for word in wanted_words(sent.group("what"))} - GENERIC_THINGS if sent else set()
+        source = next((name.source for name in self.catalog.topics if name.text == self.state.topic), None)
+        if not wanted or source is None or not hasattr(self.index, "document"):
+            return True
+        text = " ".join(f"{passage.heading} {passage.text}" for passage in self.index.document(source)).lower()
+        return any(re.search(rf"\b{re.escape(word)}", text) for word in wanted)
 
     def _question_intent(self, state: CallState) -> str:
         """policy_query or product_query, as the classifier read the question."""

@@ -272,3 +272,15 @@ def test_a_document_about_plans_is_listed_whole_whatever_its_sections_say(embedd
     with answering(embedder, tmp_path, "care.md", document, "Pacific/Auckland") as conversation:
         text = conversation.reply("What service plans do you have, and what do they cost?").reply.immediate_response
     assert "Spin: 12 dollars 90 a month" in text and "Cruise: 24 dollars 90 a month" in text
+
+
+@pytest.mark.parametrize("heard, fits", [
+    ("Okay, can you send me the full policy on email?", True),
+    ("Great, please send the complete details to my email.", True),  # names nothing but the details
+    ("Sure, the number is 98765 43210.", True),
+    ("Kindly send me those laptop prices on my email.", False),  # another document's things
+])
+def test_a_request_to_send_keeps_the_document_talked_about_unless_it_names_another(index, heard, fits):
+    conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    conversation.state.topic = "refund policy"
+    assert conversation._fits_topic(heard) is fits
