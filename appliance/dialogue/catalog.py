@@ -258,13 +258,15 @@ class Catalog:
 
     def sole_offer(self, heard: str) -> Name | None:
         """The offer the caller names, when no other is named as well: "the fit" names no one of "bike fit",
-        "chain fit" and "tyre fit". Of names with as many words said, the one with more of its own words said wins
-        ("hardcover" names "Hardcover binding" whole, "thesis" half of "Printing of the thesis")."""
+        "chain fit" and "tyre fit". Of names with as many words said, the one with more of its own words said as
+        they are written wins ("hardcover" names "Hardcover binding" whole, "thesis" half of "Printing of the
+        thesis"; "charge" is only like "recharge")."""
         said = _words(heard)
         hits = []
         for name in self.offers:
             count = sum(any(_similar(word, own) for word in said) for own in name.words)
-            hits.append(((count, count / len(name.words)), name))
+            exact = sum(own in said for own in name.words)
+            hits.append(((count, exact / len(name.words)), name))
         best = max((score for score, _ in hits), default=(0, 0.0))
         named = [name for score, name in hits if score == best]
         return named[0] if best[0] and len(named) == 1 and named[0].text not in self.several_prices else None

@@ -99,6 +99,9 @@ def test_of_offers_named_by_as_many_words_the_one_said_more_wholly_is_meant():
                                              "- Soft binding: 120 Kč per copy.\n- Printing of the thesis: 2 Kč per page.", 1.0)],
                                     "Lipka")
     assert binding.sole_offer("I need to bind my thesis, hardcover. How much is it?").text == "Hardcover binding"
+    rates = Catalog.from_passages([Passage("rates.md", "rates", "- Check-up / diagnostic fee: ₱500.\n"
+                                           "- Freon recharge: ₱2,200.", 1.0)], "Lamig")
+    assert rates.sole_offer("How much do you charge just to check it?").text == "Check-up / diagnostic fee"
 
 
 @pytest.mark.parametrize("heading, company, title", [
