@@ -384,9 +384,9 @@ class Conversation:
             self.state.asked_for = heard if named else None
 
     def _fits_topic(self, heard: str) -> bool:
-        """Whether what a request to send names is in the document talked about last: "the full policy" after the
-        refund policy is, "those vaccination prices" after the shop's delivery terms is not (nor a request that
-        names nothing)."""
+        """Whether what a request to send names is in the document talked about last: "the full terms" after the
+        returns terms is, "those vaccination prices" after the shop's delivery terms is not; a request that names
+        nothing keeps it."""
         sent = SENT_THING.search(heard)
         wanted = {word.rstrip("s") for word in wanted_words(sent.group("what"))} - GENERIC_THINGS if sent else set()
         source = next((name.source for name in self.catalog.topics if name.text == self.state.topic), None)

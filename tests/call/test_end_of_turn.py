@@ -24,6 +24,9 @@ NOW = datetime(2025, 10, 5, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
 # A 900 ms pause inside the number: longer than the 700 ms silence rule
 NUMBER = "My number is nine eight seven six five <break time='900ms'/> four three two one zero."
 QUESTION = "What are your opening hours on Saturday?"
+# A question whisper-base hears clearly in espeak-ng's voice: one it hears as "What are you opening our month at a
+# day?" (QUESTION, 0.48 sure) rightly waits for the longer silence ([vad] sure_words_at), since its words show nothing.
+CLEAR_QUESTION = "Where is my order?"
 
 
 class WatchedTurns(TurnTaker):
@@ -90,7 +93,7 @@ def test_words_that_stop_mid_phrase_keep_the_turn_open_where_the_model_alone_wou
 
 
 def test_a_pause_in_a_number_is_waited_out_and_a_finished_question_ends_on_the_models_word(parts, judge):
-    steps = [Step(pcm=phone_speech(NUMBER, markup=True)), Step(pcm=phone_speech(QUESTION)), Step(hangup=True)]
+    steps = [Step(pcm=phone_speech(NUMBER, markup=True)), Step(pcm=phone_speech(CLEAR_QUESTION)), Step(hangup=True)]
     ended, records = call(parts, steps, judge)
     number = [t for t in ended if steps[0].speech_start_ms <= t.end_ms <= steps[1].speech_start_ms]
     assert len(number) == 1, ended  # one turn, not cut at the pause

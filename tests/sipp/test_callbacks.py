@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -151,8 +152,12 @@ def test_a_due_callback_is_dialled_and_the_called_party_hears_who_calls_and_why(
     voiced = np.abs(audio.astype(np.int32)) > 1000
     assert voiced.sum() > 8000, f"only {voiced.sum() / 8000:.1f} s of voiced audio reached the called party"
     heard = words(whisper.transcribe(audio, 8000).text)
-    # Whisper may hear "calling you" as "call and you" at 8 kHz: the words that say who calls and why count.
-    assert any(w.startswith("call") for w in heard) and "back" in heard and "refund" in heard, " ".join(heard)
+    # Whisper may hear "calling you" as "call and you" at 8 kHz: the words that say who calls and why count. Piper's
+    # noise differs on every render, and about one render in five of "refund" is heard as "reefn" or "reef and"
+    # (tests/tts/test_piper.py): a word or two run together that close to it counts.
+    joined = heard + [first + second for first, second in zip(heard, heard[1:])]
+    about = any(difflib.SequenceMatcher(None, word, "refund").ratio() >= 0.7 for word in joined)
+    assert any(w.startswith("call") for w in heard) and "back" in heard and about, " ".join(heard)
     call = Call.select().where(Call.caller_id == PHONE).order_by(Call.id.desc()).get()
     first_turn = Turn.select().where(Turn.call == call.id).order_by(Turn.number).get()
     assert first_turn.kind == "greeting" and "calling you back about your refund" in first_turn.spoken
