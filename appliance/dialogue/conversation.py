@@ -12,10 +12,10 @@ from typing import Callable
 from appliance.dialogue.catalog import (CURRENCY_SIGN, CURRENCY_WORDS, PRICE, PRICE_ASKED, Catalog, name_words,
                                         priced_items, title_of)
 from appliance.dialogue.catalog import words_of as catalog_words
-from appliance.dialogue.entities import MONTHS, spoken_id
+from appliance.dialogue.entities import MONTHS, WEEKDAYS, spoken_id
 from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extractive, numbers, says_nothing_new,
                                           speakable)
-from appliance.dialogue.hours import Timetable, spoken_clock
+from appliance.dialogue.hours import SHORT_WEEKDAYS, Timetable, spoken_clock, weekday_number
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, CallState, Crm, Policy,
                                        spoken_phone)
@@ -125,10 +125,8 @@ def spoken_dates(text: str, month_first: bool = False) -> str:
     return _FIGURES_DATE.sub(say, text)
 
 
-_SHORT_DAYS = {"mon": "Monday", "tue": "Tuesday", "tues": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
-               "thur": "Thursday", "thurs": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
-_SHORT_DAY = re.compile(rf"\b(mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?(?=,?\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{'|'.join(MONTHS)})\b)",
-                        re.I)
+_SHORT_DAY = re.compile(rf"\b({'|'.join(sorted(SHORT_WEEKDAYS, key=len, reverse=True))})\.?"
+                        rf"(?=,?\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{'|'.join(MONTHS)})\b)", re.I)
 _CLOCK_SPAN = re.compile(r"\b(\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?)\s?[-–]\s?(\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?)", re.I)
 _PER = re.compile(r"(?<=\d)(\s[^\W\d]+)?\s?/\s?(month|year|week|day|night|hour|person|visit|unit|user)\b")
 
@@ -136,7 +134,7 @@ _PER = re.compile(r"(?<=\d)(\s[^\W\d]+)?\s?/\s?(month|year|week|day|night|hour|p
 def spoken_short_forms(text: str) -> str:
     """What is written short, as said: "Sat 12 December, 9am-12pm slot" → "Saturday 12 December, 9 AM to 12 PM
     slot"; "49 ringgit / month" → "49 ringgit a month"."""
-    text = _SHORT_DAY.sub(lambda found: _SHORT_DAYS[found.group(1).lower()], text)
+    text = _SHORT_DAY.sub(lambda found: WEEKDAYS[weekday_number(found.group(1))].title(), text)
     text = _CLOCK_SPAN.sub(lambda found: f"{spoken_clock(found.group(1))} to {spoken_clock(found.group(2))}", text)
     return _PER.sub(lambda found: f"{found.group(1) or ''} a {found.group(2)}", text)
 
@@ -577,8 +575,7 @@ class Conversation:
                         == catalog_words(offer.text)), None)
         if section is None:
             return None
-        lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line).strip().rstrip(".")
-                 for line in plain(section.text).splitlines()]
+        lines = [speakable(line).rstrip(".") for line in plain(section.text).splitlines()]
         items = [line for line in lines if line and not PRICE.fullmatch(line)]
         if not 2 <= len(items) <= MAX_CONTENTS or any(len(item.split()) > 12 for item in items):
             return None

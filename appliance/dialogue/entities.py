@@ -370,7 +370,7 @@ def ordinal_days(words: str) -> str:
     return ORDINAL_DAY.sub(written, words)
 
 
-def _day_of_month(words: str, today: date, weekday: int | None = None) -> date | None:
+def day_of_month(words: str, today: date, weekday: int | None = None) -> date | None:
     """ "the 12th", "October 12", "12th of October": the next such date from today (this one if it is today).
 
     A day said without its month is the next month's that has it ("the 31st" in November is December's); a
@@ -441,7 +441,7 @@ def _last_day(words: str, today: date) -> date | None:
         if beside:
             naming.add(beside.start(1))
         weekday = WEEKDAYS.index(beside.group(1)) if beside else None
-        said.append((found.start(), _day_of_month(found.group(0), today, weekday)))
+        said.append((found.start(), day_of_month(found.group(0), today, weekday)))
     for found in re.finditer(r"\b(day after tomorrow|the day after(?! tomorrow)|tomorrow|today|tonight)\b", words):
         if found.group(1) == "tomorrow" and words[:found.start()].endswith("day after "):
             continue

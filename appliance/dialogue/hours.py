@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from appliance.dialogue.entities import MONTHS, WEEKDAYS, ordinal_days
+from appliance.dialogue.entities import MONTHS, WEEKDAYS, day_of_month, ordinal_days
 from appliance.dialogue.grounding import _unwrapped, speakable
 
-_ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5,
+SHORT_WEEKDAYS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5,
                   "sun": 6}
 _DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?"
 _MONTH = r"(?:" + "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTHS) + r")\.?"
@@ -63,9 +63,10 @@ DAY_NAME = re.compile(r"\b(holidays?|day|eve|christmas|easter|new year|festive|s
 PUBLIC_HOLIDAYS = {(12, 25), (12, 26), (1, 1)}  # public holidays nearly everywhere the box is sold
 
 
-def _weekday(word: str) -> int:
+def weekday_number(word: str) -> int:
+    """0 for "Monday", "mon" or "Mon." ... 6 for Sunday."""
     word = word.lower().rstrip(".")
-    return WEEKDAYS.index(word) if word in WEEKDAYS else _ABBREVIATIONS[word]
+    return WEEKDAYS.index(word) if word in WEEKDAYS else SHORT_WEEKDAYS[word]
 
 
 def _month(word: str) -> int:
@@ -155,8 +156,8 @@ class Timetable:
             self.dated.append(((_month(found.group(2)), int(found.group(1))),
                                (_month(found.group(4)), int(found.group(3))), "closed"))
         for found in WEEKLY.finditer(text):  # "Monday to Friday: 8:30am to 5:30pm", "Sunday ...... CLOSED"
-            first = _weekday(found.group(1))
-            last = _weekday(found.group(3)) if found.group(3) else first
+            first = weekday_number(found.group(1))
+            last = weekday_number(found.group(3)) if found.group(3) else first
             joined = found.group(2) in ("and", "&")  # "Sunday and Monday: closed"
             days = [first, last] if joined else [(first + i) % 7 for i in range((last - first) % 7 + 1)]
             # the rest of the line, up to another day's rule or the sentence's end: "9am - 12.15pm, then 2.45pm - 6pm"
@@ -212,7 +213,7 @@ class Timetable:
             if holidays and (day_asked.month, day_asked.day) in PUBLIC_HOLIDAYS and not self._dated(day_asked):
                 said = holidays
             return f"On {day_asked.day} {MONTHS[day_asked.month - 1].title()} we're {said}." if said else None
-        days = [(found.start(), _weekday(found.group(1))) for found in
+        days = [(found.start(), weekday_number(found.group(1))) for found in
                 re.finditer(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b", words)]
         if re.search(r"\bweekends?\b", words):
             days += [(len(words), 5), (len(words) + 1, 6)]
@@ -277,15 +278,12 @@ def _date_asked(words: str, today: date) -> date | None:
     month_names = "|".join(MONTHS)
     found = re.search(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({month_names})\b|\b({month_names}) (?:the )?(\d{{1,2}})"
                       rf"(?:st|nd|rd|th)?\b", words)
-    alone = re.search(r"\b(?:on )?the (\d{1,2})(?:st|nd|rd|th)\b", words)  # "on the 24th": this month's or next
+    alone = re.search(r"\b(?:on )?the (\d{1,2})(?:st|nd|rd|th)\b", words)  # "on the 24th": the next month's with it
     if found:
         day = int(found.group(1) or found.group(4))
         month = MONTHS.index(found.group(2) or found.group(3)) + 1
-    elif alone and 1 <= int(alone.group(1)) <= 31:
-        day, month = int(alone.group(1)), today.month + (int(alone.group(1)) < today.day)
-        if month > 12:
-            return _real_date(today.year + 1, 1, day)
-        return _real_date(today.year, month, day)
+    elif alone:
+        return day_of_month(alone.group(0), today)
     else:
         holiday = _holiday(words)
         if holiday is None:
@@ -296,13 +294,6 @@ def _date_asked(words: str, today: date) -> date | None:
     except ValueError:
         return None
     return asked if asked >= today - timedelta(days=31) else date(today.year + 1, month, day)
-
-
-def _real_date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:  # "the 31st" of a month of 30 days
-        return None
 
 
 def _holiday(words: str) -> str | None:

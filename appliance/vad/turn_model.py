@@ -92,7 +92,8 @@ class TurnJudge:
 
     After `decide_after_ms` of pause the turn is judged: complete (probability ≥ `complete_at`) ends it once its
     words are in, unless they say otherwise (`wait_for_more`); incomplete leaves it to end after
-    `incomplete_silence_ms` of silence, unless the caller goes on and pauses again, which is judged afresh. `model` is shared by every call (a `SmartTurnDetector`, maybe gated).
+    `incomplete_silence_ms` of silence, unless the caller goes on and pauses again, which is judged afresh.
+    `model` is shared by every call (a `SmartTurnDetector`, maybe gated).
     """
 
     def __init__(self, model, complete_at: float = 0.9, decide_after_ms: float = 200,
