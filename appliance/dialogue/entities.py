@@ -45,6 +45,10 @@ TIME_CUES = r"(?:at|around|round|by|about|say|make it|no|sorry|actually|rather|i
 QUANTITY_AFTER = re.compile(r"\W+(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine)\b|"  # a run of digits
                             r"\s+(?:hundred|thousand|million|grand|percent|per|dozen|"
                             r"(?!(?:this|is|was|works|suits|please|as|us|yes|thanks|plus)\b)[a-z]+s)\b")
+MONTH_AFTER = re.compile(rf"\s+(?:of|{_MONTH_NAME})\b", re.I)  # "... of May", "... December"
+# A weekday said beside a date, naming it: "Thursday the 24th", "the 24th, Thursday"
+WEEKDAY_BEFORE = re.compile(rf"\b({'|'.join(WEEKDAYS)}),?\s+(?:the\s+)?$")
+WEEKDAY_AFTER = re.compile(rf"\s*,?\s*(?:a\s+|on\s+a\s+)?({'|'.join(WEEKDAYS)})\b")
 
 
 def _one_digit(token: str) -> bool:
@@ -360,7 +364,7 @@ def ordinal_days(words: str) -> str:
     def written(found: re.Match) -> str:
         tens = {"twenty": 20, "thirty": 30}.get((found.group(2) or "").lower(), 0)
         day = tens + ORDINALS[found.group(3).lower()]
-        dated = found.group(1) or re.compile(rf"\s+(?:of|{_MONTH_NAME})\b", re.I).match(words, found.end())
+        dated = found.group(1) or MONTH_AFTER.match(words, found.end())
         if not dated or day > 31 or (tens and ORDINALS[found.group(3).lower()] > 9) \
                 or not AFTER_A_DAY.match(words, found.end()):
             return found.group(0)
@@ -432,11 +436,10 @@ def _clock_words(words: str) -> str:
 def _last_day(words: str, today: date) -> date | None:
     """The day said last: "Friday, no sorry, Saturday" is Saturday; but a weekday said beside a date ("the 24th,
     Thursday", "Thursday the 24th") is that date's own name, not another day said after it."""
-    weekday_names = "|".join(WEEKDAYS)
     said, naming = [], set()
     for found in DAY_OF_MONTH.finditer(words):
-        before = re.search(rf"\b({weekday_names}),?\s+(?:the\s+)?$", words[:found.start()])
-        after = re.compile(rf"\s*,?\s*(?:a\s+|on\s+a\s+)?({weekday_names})\b").match(words, found.end())
+        before = WEEKDAY_BEFORE.search(words[:found.start()])
+        after = WEEKDAY_AFTER.match(words, found.end())
         beside = before or after
         if beside:
             naming.add(beside.start(1))
