@@ -44,8 +44,12 @@ HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|pu
                       r"colleagues?|representatives?) (will|can|could|would))\b", re.I)
 CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
 # Where a line of run-together text breaks into sentences and list items: after a full stop, at a bullet, and at
-# a dash that starts an item ("on request - Dedicated account manager", not "Monday - Friday 9am - 5pm").
-INLINE_ITEM = re.compile(r"(?<=[.!?])\s+|\s+[*•]\s+|(?<=[a-z)])\s+-\s+(?=[A-Z][a-z]+ [a-z])")
+# a dash that starts an item ("on request - Dedicated account manager", not "Monday - Friday 9am - 5pm"). A full
+# stop ends no sentence before a small letter ("Sp. z o.o.", "e.g. the") or after the short forms an address or a
+# name is written with ("ul. Długa 14", "Jl. Sudirman", "St. Kilda Rd. 12", "Dr. Osei", "No. 5").
+INLINE_ITEM = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)(?<!\b(?:ul|al|pl|os|St|st|Rd|Dr|Mr|Ms|No|no|Nr|nr|Jl|Av|Sp|Co)\.)"
+                         r"(?<!\b(?:Ave|Mrs|Str|str|Tel|tel|Jln|Blk|Apt|Ste)\.)\s+(?![a-z])|"
+                         r"\s+[*•]\s+|(?<=[a-z)])\s+-\s+(?=[A-Z][a-z]+ [a-z])")
 # An FAQ's question written in the customer's words ("My boiler won't start after I ran out of oil"): no answer
 CUSTOMERS_VOICE = re.compile(r"(I|I'm|I've|I'd|My|Can I|Do I|How do I|What if I|Should I)\b")
 MAX_QUOTED_WORDS = 40  # longer is a run-together table or paragraph, not a sentence to say; a question answers nothing
@@ -302,7 +306,7 @@ def _unwrapped(text: str) -> list[str]:
     for line in text.split("\n"):
         if re.fullmatch(r"\s*[-=_*~#]{3,}\s*", line):  # a rule under a heading
             line = ""
-        starts = re.match(r"\s*([-*•]|\d+[.)]|[QA]:|\|)", line) or _row(line)
+        starts = re.match(r"\s*([-*•]|\d+[.)]|[QA]:|\||\d{1,2}[./]\d{1,2}[./]\d{2,4}\b)", line) or _row(line)
         if lines and lines[-1].strip() and line.strip() and not starts and not _row(lines[-1]) and not \
                 lines[-1].rstrip().endswith((".", "!", "?")):
             lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"

@@ -41,8 +41,9 @@ MONTH_FIRST = re.compile(rf"\b(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}})(?:st|nd|r
 # Mon 08/02/2027"), and the holiday's name between the date and what it says, on a line of its own below if need be
 # ("Fri 11/12/2026  Hari Keputeraan Sultan Selangor\n   (Birthday of the Sultan) ...... CLOSED"), are read too.
 _FIGURES = r"(\d{1,2})/(\d{1,2})(?:/\d{2,4})?"
+_NAMING = r"(?:[^\d\n(]|\([^)\n]{0,40}\))"  # a holiday's name, figures only in brackets ("(public holiday from 2025)")
 NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?{_FIGURES}(?:\s*(?:-|–|—|to|until)\s*(?:{_DAY}\s+)?{_FIGURES})?"
-                     rf"(?P<name>[^\d\n]{{0,80}}?(?:\n[ \t]*[^\d\n]{{0,80}}?)?)"
+                     rf"(?P<name>{_NAMING}{{0,80}}?(?:\n[ \t]*{_NAMING}{{0,80}}?)?)"
                      rf"(?:the [a-z]+ (?:is|will be) )?(?P<says>{_SAYS})", re.I)
 WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}({_SAYS})", re.I)
 NAMED = re.compile(rf"\b([A-Z][A-Za-z']*(?: [A-Za-z']+){{0,3}}?)(?::|,|\s\.{{2,}}|\s)\s*((?i:{_SAYS}))")
@@ -133,6 +134,7 @@ class Timetable:
         return table
 
     def _read(self, text: str) -> None:
+        text = _slashed_dates(text)
         self.lines += [sentence.strip() for line in _unwrapped(text) for sentence in re.split(r"(?<=[.!?])\s+", line)
                        if sentence.strip()]
         for dated in (DATED, MONTH_FIRST):  # "Wed 23 Dec 8:00 - 15:00", "24 - 26 Dec CLOSED", "Dec 30 (Tue) ... CLOSED"
@@ -143,7 +145,7 @@ class Timetable:
         for found in NUMERIC.finditer(text):
             name = found["name"]
             if re.search(r"(?<!\.)\.(?!\.)(?=\s*\n|\s+[A-Z])|\b(?:a|an|the)\s*$", name) or (
-                    re.search(r"[^\W\d_]", name) and not re.search(r"\.{3}|[:(]|\n|\s{2}", name)):
+                    re.search(r"[^\W\d_]", name) and not re.search(r"\.{3}|[:(]|\n|\s{2}|\s[-–—]\s*$", name)):
                 continue  # "09/02. Installations on a closed day...": a sentence between, no holiday's name
             dates = [(int(first), int(second)) for first, second in ((found.group(1), found.group(2)),
                                                                      (found.group(3), found.group(4))) if first]
@@ -249,7 +251,8 @@ class Timetable:
                  rf"(?: of)? {month[:3]}", rf"\b{month[:3]}[a-z]*\.? {day.day}(?:st|nd|rd|th)?\b"]
         if holiday:
             forms.append(rf"\b{re.escape(holiday.split()[0].rstrip('s'))}")  # "Christmas" names the break
-        naming = [line for line in self.lines if any(re.search(form, line, re.I) for form in forms)]
+        naming = [line for line in self.lines if any(re.search(form, line, re.I) for form in forms)
+                  and re.search(r"open|clos|shut|hours", line, re.I)]  # not "parcels posted on 11.11 leave on 12.11"
         naming.sort(key=lambda line: not HOURS_ASKED.search(line))
         return speakable(naming[0]) if naming else None
 
@@ -270,6 +273,23 @@ class Timetable:
             days = WEEKDAYS[first].title() + (f" to {WEEKDAYS[last].title()}" if last != first else "")
             parts.append(f"{days} {'we are closed' if said == 'closed' else 'we are ' + said}")
         return "; ".join(parts) + "."
+
+
+# Dates written with dots or ISO dashes, which no time is: "11.11.2025", "25.12 and 26.12.2025", "2025-12-24"
+DOTTED = re.compile(r"\b(?:(\d{1,2})\.(\d{1,2})\.?\s*(?:-|–|—|and|&|to)\s*)?(\d{1,2})\.(\d{1,2})\.(\d{4})\b")
+ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def _slashed_dates(text: str) -> str:
+    """Dates in dots or ISO form written day/month/year, the one form of dates in figures the rules read; two days
+    with the year written once ("25.12 and 26.12.2025") as a range."""
+    text = ISO_DATE.sub(lambda found: f"{found[3]}/{found[2]}/{found[1]}", text)
+
+    def slashed(found: re.Match) -> str:
+        last = f"{found[3]}/{found[4]}/{found[5]}"
+        return f"{found[1]}/{found[2]}/{found[5]} - {last}" if found[1] else last
+
+    return DOTTED.sub(slashed, text)
 
 
 def _date_asked(words: str, today: date) -> date | None:

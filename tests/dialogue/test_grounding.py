@@ -199,3 +199,15 @@ def test_a_line_ending_in_a_colon_joins_what_follows_unless_a_list_follows():
         "- Less than 24 hours' notice, or nobody at home: RM 50.00 call-out charge."]
     assert _unwrapped("Every plan includes:\n- Free delivery\n- A visit every 4 months") == [
         "Every plan includes:", "- Free delivery", "- A visit every 4 months"]
+
+
+POINTS = Passage("faq.md", "FAQ > Where are your service points?",
+                 "Warszawa: ul. Marszałkowska 84/92, open until 18:00. Kraków: ul. Długa 14, open until 17:00. "
+                 "Our registered office is Skrytka Sp. z o.o., al. Jana Pawła II 12, 00-001 Warszawa.", 1.0)
+
+
+def test_an_address_written_with_short_forms_is_one_sentence(embedder):
+    quoted = extractive("Where is your service point in Kraków?", [POINTS], embedder.embed, most=1)
+    assert quoted == "Kraków: ul. Długa 14, open until 17:00."
+    office = extractive("What is your registered office address?", [POINTS], embedder.embed, most=1)
+    assert office == "Our registered office is Skrytka Sp. z o.o., al. Jana Pawła II 12, 00-001 Warszawa."

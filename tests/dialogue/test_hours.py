@@ -166,3 +166,25 @@ def test_a_notice_of_dates_in_figures_with_names_over_two_lines_and_passages():
     assert timetable.answer("Are you open on the 24th?", NOW) == "On 24 December we're open from 9 AM to 6 PM."
     assert timetable.answer("Are you open on 8 February?", NOW) == "On 8 February we're closed."
     assert timetable.answer("Are you open on 9 February?", NOW) == "We reopen on Tuesday 09/02/2027."  # its own line
+
+
+# Dates written with dots (much of Europe) or as ISO dates, spaces folded as passages hold them, a year in brackets
+DOTTED_DATES = ("Monday - Friday: 8:00 - 20:00\nSaturday: 9:00 - 15:00\nSunday: closed\nHOLIDAY HOURS\n"
+                "11.11.2026 (Wednesday) Independence Day\nhotline CLOSED, service points CLOSED.\n"
+                "24.12.2026 (Thursday) Christmas Eve (a public holiday from 2025) - CLOSED\n"
+                "25.12 and 26.12.2026 Christmas - CLOSED\n"
+                "31.12.2026 (Thursday) shorter hours: 8:00 - 14:00\n2027-01-06 Epiphany - CLOSED\n\n"
+                "Parcels posted on 11.11 leave on 12.11.2026.")
+
+
+@pytest.mark.parametrize("asked, said", [
+    ("Are you open on the 11th of November?", "On 11 November we're closed."),
+    ("Are you open on Christmas Eve?", "On 24 December we're closed."),
+    ("Are you open on the 26th of December?", "On 26 December we're closed."),
+    ("What about the 31st of December?", None),  # no hours asked
+    ("Are you open on the 31st of December?", "On 31 December we're open from 8 AM to 2 PM."),
+    ("Are you open on 6 January?", "On 6 January we're closed."),
+    ("Are you open on the 12th of November?", "On 12 November we're open from 8 AM to 8 PM."),  # a date in a sentence
+])
+def test_dates_written_with_dots_or_as_iso_dates_are_exceptions(asked, said):
+    assert table(DOTTED_DATES).answer(asked, NOW.replace(month=11, day=2)) == said
