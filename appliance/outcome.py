@@ -32,7 +32,8 @@ def collect(emails: list, sms: list) -> dict:
         "sms": sms,
         "whatsapp": [{"to": r.recipient, "text": r.body, "state": r.state}
                      for r in Outbox.select().where(Outbox.channel == "whatsapp")],
-        "callbacks": [{"phone": c.phone, "at": c.at, "state": c.state} for c in Callback.select()],
+        "callbacks": [{"phone": c.phone, "at": c.at, "state": c.state} for c in Callback.select()
+                      if c.state != "cancelled"],  # one moved to a later time said on the call is not made
         "tickets": [{"issue_type": t.issue_type, "priority": t.priority, "status": t.status, "order_id": t.order_id}
                     for t in Ticket.select()],
         "escalations": [{"agent": e.agent, "reason": e.reason} for e in Escalation.select()],

@@ -235,6 +235,9 @@ class ActionTaker:
     def schedule_callback(self, reply, state, history, now, contacts) -> list[int]:
         phone = check("callback", reply.entities.get("phone") or state.caller_id, contacts)
         moment = datetime.fromisoformat(reply.entities.get("callback_time") or state.slots["callback_time"])
+        # A new time on the same call moves the callback booked before it: one call back, at the time said last.
+        Callback.update(state="cancelled", outcome=f"moved by the caller to {moment.isoformat()}").where(
+            (Callback.call == self.call) & (Callback.state == "scheduled")).execute()
         Callback.create(call=self.call, phone=phone, at=moment.isoformat(),
                         at_utc=moment.astimezone(timezone.utc).isoformat(timespec="seconds"),
                         reason=reply.intent, state="scheduled")

@@ -163,6 +163,10 @@ NOT_NAMES = set("""the this that these those our your we you they it its a an an
     at by if as all any each every please note our mon tue wed thu fri sat sun""".split())
 
 
+# A word written as a name inside a sentence: capitalised after another word ("pay with BLIK", "in Gdańsk")
+NAME_IN_TEXT = re.compile(r"(?<=[^\W_] )[^\W\d_a-z][\w'&-]+")
+
+
 def own_words(passages, most: int = VOCABULARY_WORDS) -> list[str]:
     """The words a business uses that a speech recognizer may not expect: names written with a capital inside a
     sentence (places, brands, people: "Oughterard", "Rayburn") and short forms given in brackets ("kerosene
@@ -219,6 +223,7 @@ class Catalog:
     # Names priced differently in different sections ("Split type" to clean, and to install): no one price of theirs
     # answers "how much for a split type?" in code
     several_prices: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # every word the documents write as a name, lower case ("blik")
 
     @classmethod
     def from_passages(cls, passages, company: str) -> "Catalog":
@@ -236,7 +241,8 @@ class Catalog:
                 for name, price in _priced_rows(passage.text) + priced_items([passage]):
                     seen.setdefault(name, set()).add(price)
         return cls(_distinctive(list(topics.items())), _distinctive(list(offers.items())), prices,
-                   own_words(passages), {name for name, said in seen.items() if len(said) > 1})
+                   own_words(passages), {name for name, said in seen.items() if len(said) > 1},
+                   {word.lower() for passage in passages for word in re.findall(NAME_IN_TEXT, passage.text)})
 
     @staticmethod
     def _match(names: list[Name], heard: str) -> Name | None:

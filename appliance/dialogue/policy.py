@@ -125,6 +125,25 @@ ISSUE_CUES = (
 OWN_ORDER = re.compile(r"\b(my|our|mine|i (ordered|bought|placed|paid)|(an|the|this|that) (order|delivery|parcel|"
                        r"package)|order (number|id|no)|status|track(ing)?|where('s| is| are)|shipped|dispatched|arriv\w*|"
                        r"deliver(ed|y)? (yet|today|tomorrow))\b", re.I)
+# A question about what may be done or how long things take ("how long will my parcel wait in the locker?", "can
+# I cancel it and get my money back?"), for the documents to answer, unless the order's state is asked as well.
+ASKS_A_RULE = re.compile(r"\b(how long|how many (days|hours|weeks)|until when|till when|(can|could|may) (i|we|she|he|they|"
+                         r"someone|somebody|my \w+)|is it possible|what (happens|if)|how do (i|we)|do (i|we) (have|need) "
+                         r"to|am i allowed)\b", re.I)
+STATE_ASKED = re.compile(r"\b(where|status|track\w*|arriv\w*|dispatched|shipped|on (its|their) way|yet|late|delayed|"
+                         r"when (will|is|are|does|do|can i expect)|still (not|hasn't|haven't|isn't)|not (here|arrived|"
+                         r"received|delivered))\b", re.I)
+# A message the caller had from us, told of, not asked for: "I got an SMS that my parcel is waiting, but I deleted it"
+GOT_MESSAGE = re.compile(r"\b(got|get|received|receive|had|deleted|lost|saw|missed) (an?|the|your|this|that|my) "
+                         r"(sms|text( message)?|e-?mail|message|notification|whats\s?app)\b", re.I)
+SEND_ASKED = re.compile(r"\b((send|resend|forward|text|e-?mail|whats\s?app) (me|it|us|again|this|that|them)|"
+                        r"(can|could|would|will|please)\b[^.?!]{0,30}\b(send|resend|forward))\b", re.I)
+# Words that move something already arranged: "make it Thursday", "change it to ten", "can we do Friday instead?"
+MOVES = re.compile(r"\b(make it|change (it|that)|move (it|that)|instead|rather|actually|better|can't (do|make)|"
+                   r"won't be (there|here|in|around|free|available)|not (free|available|around))\b", re.I)
+# A mistake the caller owns ("she chose the wrong locker"): no complaint about the business.
+OWN_MISTAKE = re.compile(r"\b(i|we|she|he|they|my \w+)( \w+)? (chose|picked|selected|entered|typed|gave|put in|wrote|used|"
+                         r"bought|booked|ordered) (the |a )?wrong\b", re.I)
 # "Is it done yet?", "is my bike ready?": the state of the caller's own job or order asked, in any trade's words.
 STATUS_ASKED = re.compile(r"\b((is|are) (it|they|my \w+|the \w+) (done|ready|finished|fixed|sorted|repaired|back|"
                           r"on (its|their) way|out for delivery)|(ready|done|finished) yet)\b", re.I)
@@ -314,6 +333,7 @@ class CallState:
     advised: bool = False  # the documents' advice about a fault has been said
     order_detail: str | None = None  # the phone number the caller gave for an order, to check against it
     detail_tries: int = 0  # checks of a detail on file so far: few, so a guesser cannot go through a list
+    callback_booked: bool = False  # a callback was booked on this call: a new day or time said moves it
 
 
 def spoken_time(moment: datetime, now: datetime) -> str:
@@ -474,9 +494,12 @@ class Policy:
             task = "callback_request"  # "I'll take it": sales calls back to set it up
         if task == "callback_request" and NO_CALL.search(heard):
             task = None  # "please don't call me, just send an email"
+        told_of = GOT_MESSAGE.search(heard) and not SEND_ASKED.search(heard)  # a message had, not one asked for
+        if task and task.startswith("send_details") and state.found.get("order_id") and told_of:
+            task = "order_status"  # "I got an SMS that it's waiting but deleted it. The number is ZS40718265."
         if task and task.startswith("send_details"):
             task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
-        elif task in (None, "order_status") and SEND.search(heard):  # "text me the tracking number"
+        elif task in (None, "order_status") and SEND.search(heard) and not told_of:  # "text me the tracking number"
             task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
             if task is None and entities.find_email(heard):
                 task = "send_details_email"  # "send it to jane at example dot com"
@@ -503,9 +526,13 @@ class Policy:
             task = "callback_request"  # "before that, can someone call me to discuss where to put the filter?"
         if task is None:
             task = self._task_by_detail(reading, state)
-        if task == "order_status" and not (state.found.get("order_id") or state.order_to_confirm or state.slots.get(
-                "order_id") or OWN_ORDER.search(heard)) and reading.question:
+        no_order = not (state.found.get("order_id") or state.order_to_confirm or state.slots.get("order_id"))
+        if task == "order_status" and no_order and not OWN_ORDER.search(heard) and reading.question:
             task = None  # a question about ordering in general, for the knowledge base
+        if task in ("order_status", "complaint") and no_order and reading.question and ASKS_A_RULE.search(heard) and \
+                not STATE_ASKED.search(heard) and not ANGER.search(heard) and not \
+                PROBLEM.search(OWN_MISTAKE.sub("", heard)):
+            task = None  # "how long will my parcel wait for me?", "she chose the wrong locker, can she cancel it?"
         if task == "complaint" and not (ANGER.search(heard) or PROBLEM.search(heard)) and (
                 reading.question or reading.best(("order_status",), 0.4)):
             task = "order_status"  # "I ordered one on Monday, just wondering when it's coming?" asks, calmly
@@ -549,8 +576,8 @@ class Policy:
 
     def _another_business(self, heard: str) -> bool:
         """Whether the caller asks for a business or person by a name that is none of ours: "is that Karori
-        Dental?" (names as speech recognition writes them, with capitals; ours: the company's, its documents' and
-        offers' and its agents')."""
+        Dental?" (names as speech recognition writes them, with capitals; ours: the company's, any name its
+        documents use, and its agents')."""
         found = ASKS_FOR_NAME.search(heard) or NAME_THEN_ASKED.search(heard)
         if not found:
             return False
@@ -561,6 +588,7 @@ class Policy:
         ours = set(re.findall(r"[a-z']{3,}", self.company.lower()))
         ours |= {word for listed in self.catalog.topics + self.catalog.offers for word in listed.words}
         ours |= {word.lower() for word in self.catalog.vocabulary}  # "is that the Moycullen yard?"
+        ours |= self.catalog.names  # "and I can pay with BLIK, yes?": a name the documents use is no other business
         names = getattr(self.crm, "agent_names", lambda: [])()
         ours |= {word for agent in names for word in re.findall(r"[a-z']{3,}", agent.lower())}
         return len(name & ours) * 2 < len(name)  # "Nairobi West Hospital" names our city, not us
@@ -632,6 +660,8 @@ class Policy:
         if state.found.get("callback_time") and reading.best(("callback_request", "buying"), 0.35) and (
                 CALL_ME.search(state.heard) or state.buying):  # not "I'll swing by Saturday morning then"
             return "callback_request"
+        if state.found.get("callback_time") and state.callback_booked and (MOVES.search(state.heard) or not reading.question):
+            return "callback_request"  # "wait, on Wednesday I'm away, please make it Thursday at half past nine"
         return None
 
     def reply(self, intent: str, state: CallState, now: datetime) -> Reply:
@@ -711,6 +741,7 @@ class Policy:
                          {**entities_out, "phone": number}, actions=("send_sms",))
         if intent == "callback_request":
             moment = datetime.fromisoformat(slots["callback_time"])
+            state.callback_booked = True
             actions = ["schedule_callback", "send_sms"]
             if state.buying and not state.sales_told:
                 actions += ["create_hot_lead", "notify_sales_team"]
@@ -870,15 +901,18 @@ class Policy:
     def _order_status(self, intent: str, state: CallState, entities_out: dict, order: dict) -> Reply:
         """An order that is the caller's: its status, the tracking link texted to the number on file."""
         status = order.get("status", "being processed")
+        # Said inside a sentence: "Out for Delivery" in small letters, but a code in it kept as written ("Ready for
+        # pickup in locker WAW114"), so that it is spelled out, not read as a word
+        status = status.lower() if status.isupper() else re.sub(r"\b[A-Z][a-z]+\b", lambda w: w[0].lower(), status)
         eta = spoken_eta(order.get("estimated_delivery"))
         said_before = state.topic == f"order {order['order_id']}"
         state.topic = f"order {order['order_id']}"
         if said_before:
-            text = f"Yes. It is {status.lower()}" + ((f": {eta}." if DONE.search(status) else f" and should reach you {eta}.")
+            text = f"Yes. It is {status}" + ((f": {eta}." if DONE.search(status) else f" and should reach you {eta}.")
                                                        if eta else ".")
             return Reply(text, "order_status", entities_out, actions=("lookup_order",))
         product = order.get("product") or "order"
-        text = f"Thank you. Your {product} order {order['order_id']} is {status.lower()}"
+        text = f"Thank you. Your {product} order {order['order_id']} is {status}"
         if eta and DONE.search(status):  # "delivered", "ready for collection": when, not when it should come
             text += f": {eta}."
         else:

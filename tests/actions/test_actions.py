@@ -80,6 +80,15 @@ def test_a_hot_lead_books_the_callback_texts_the_caller_and_tells_sales(call, re
     assert "DTSTART:20251006T083000Z" in invite and invite.startswith("BEGIN:VCALENDAR\r\n")
 
 
+def test_a_new_time_said_after_booking_moves_the_callback(call):
+    conversation, _ = call()
+    conversation.reply("Can someone call me back tomorrow at 4 PM?")
+    turn = conversation.reply("Oh wait, tomorrow I'm out all day. Please make it Wednesday, half past nine in the morning.")
+    assert turn.reply.intent == "callback_request" and "schedule_callback" in turn.reply.actions
+    booked = [(c.at, c.state) for c in Callback.select().order_by(Callback.id)]
+    assert booked == [("2025-10-06T16:00:00+05:30", "cancelled"), ("2025-10-08T09:30:00+05:30", "scheduled")]
+
+
 def test_a_complaint_opens_a_ticket_and_texts_the_tracking_number(call):
     conversation, _ = call()
     conversation.reply("I ordered a laptop 5 days ago and haven't received it yet! This is unacceptable!")

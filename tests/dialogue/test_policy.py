@@ -616,6 +616,7 @@ def test_thanks_with_a_question_is_no_goodbye(policy):
     ("I need to give them my company number. Just put me through lah.", "speak_to_human"),
     ("Hello, Restoran Pelita Nasi Kandar is it? I want to book a table for ten tonight.", "wrong_number"),
     ("TechCorp, is it? I want to ask about your plans.", None),  # our own name
+    ("Okay. And you send the invoice as a PDF, yes?", None),  # a name the documents use, in capitals
 ])
 def test_tasks_in_more_of_the_words_people_use(policy, heard, intent):
     assert turn(policy, known_caller(), heard)[0] == intent
@@ -653,3 +654,38 @@ def test_a_thank_you_after_an_offer_of_a_person_closes_unless_it_says_yes(policy
 @pytest.mark.parametrize("heard", ["Please don't call me, just send an email.", "Could you not ring me back, I'm at work?"])
 def test_a_call_not_wanted_is_no_callback(policy, heard):
     assert turn(policy, known_caller(), heard)[0] != "callback_request"
+
+
+@pytest.mark.parametrize("heard", [
+    "How long will my parcel wait for me in the locker? I'm away for a few days.",
+    "I bought a label yesterday but I don't need it now. Can I cancel it and get my money back?",
+    "My friend chose the wrong locker for the recipient. Can she change it?",
+])
+def test_a_question_about_what_may_be_done_is_for_the_documents(policy, heard):
+    assert turn(policy, CallState(caller_id="+15550000000"), heard)[0] is None
+
+
+@pytest.mark.parametrize("heard", [
+    "How long until my parcel arrives? It's late already.",  # its state asked
+    "The parcel you sent me is broken. Can I get my money back?",  # a problem stated
+])
+def test_a_question_that_asks_the_orders_state_or_states_a_problem_is_still_a_task(policy, heard):
+    assert turn(policy, CallState(caller_id="+15550000000"), heard)[0] in ("order_status", "complaint")
+
+
+def test_a_new_time_after_a_callback_was_booked_moves_it(policy):
+    state = known_caller()
+    turn(policy, state, "Can someone ring me back tomorrow at 10 AM?")
+    intent, reply = turn(policy, state, "Sorry, tomorrow is no good. Make it Tuesday at three in the afternoon.")
+    assert intent == "callback_request" and reply.entities["callback_time"] == "2025-10-07T15:00:00+05:30"
+    fresh = known_caller()  # with no callback booked, a day said in passing books nothing
+    assert turn(policy, fresh, "Sorry, tomorrow is no good. Make it Tuesday at three in the afternoon.")[0] != \
+        "callback_request"
+
+
+def test_a_message_the_caller_had_from_us_is_no_request_to_send_one(policy):
+    state = known_caller()
+    intent, reply = turn(policy, state, "I got an SMS that my laptop is coming but I deleted it by mistake. "
+                                        "The number is ORD98765.")
+    assert intent == "order_status" and "out for delivery" in reply.immediate_response
+    assert turn(policy, known_caller(), "I deleted the SMS you sent. Can you send it again?")[0] == "send_details_sms"
