@@ -476,10 +476,15 @@ class Conversation:
         if escalate:  # the appliance's own offer, never the model's words for it
             said.append(OFFER if checked.text else NO_ANSWER)
         elif checked.failed or not checked.text:
-            quoted = extractive(about, passages, self.index.embedder.embed, priced=priced, min_score=FALLBACK_QUOTE)
+            # An answer that says we do, or do not, offer something the documents never mention shows they do not
+            # cover what was asked: someone who knows is offered, not a sentence about something else.
+            uncovered = any(why.endswith("never mention") for _, why in checked.dropped)
+            quoted = None if uncovered else extractive(about, passages, self.index.embedder.embed, priced=priced,
+                                                       min_score=FALLBACK_QUOTE)
             if quoted is None:
                 said.append(CONFIRM)
                 escalate = True
+                used = used and bool(checked.text)  # nothing from the documents was said
             else:
                 said.append(quoted)
                 used = True

@@ -65,6 +65,11 @@ TIME = re.compile(r"(?<![$€£¥₹\d,.])(?<![$€£¥₹] )\b([01]?\d|2[0-3])(
 OFFERS = re.compile(r"\bwe (?:also )?(?:can (?:also )?|could |will )?(?:do|sell|offer|stock|have|carry|provide|supply|"
                     r"install|fit|service|repair|hire|rent|put|mount|build|deliver|fix|clean|cover|take)\b"
                     r"(?: and \w+)?\s+(?P<what>[a-z][a-z' -]{2,40})", re.I)
+# "No refrigerated delivery is available", "we don't offer cold lockers", "there are no cooled lockers": what the
+# business is said not to do, which the passages must say as well.
+DENIES = re.compile(r"\b(?:we (?:do not|don't|cannot|can't|no longer) (?:do|sell|offer|stock|have|carry|provide|supply|"
+                    r"deliver|ship|accept|take)|there (?:is|are) no|(?:^|\. |, )no)\s+(?!problem|worries|need|doubt|matter)(?P<what>[a-z][a-z' -]{2,40}?)"
+                    r"(?= (?:is|are|available|offered|for|in|at|to|on)\b|[.,!]|$)", re.I)
 FREE = re.compile(r"\b(no (extra )?(charges?|fees?|costs?)|free of charge|(is|it's|are|they're) free|doesn't cost|"
                   r"won't cost|nothing to pay)\b", re.I)
 PLAIN_WORDS = set("""the a an some any all our your them that this those these it its as well too also yes no not and
@@ -205,7 +210,7 @@ class Grounded:
         charged = self._free_where_charged(clause)
         if charged:
             return charged, True
-        offered = self._offer_not_in_passages(clause)
+        offered = self._offer_not_in_passages(clause) or self._denial_not_in_passages(clause)
         if offered:
             return offered, True
         wrong = self._price_of_another(clause)
@@ -250,6 +255,16 @@ class Grounded:
         denied = [word for word in words if re.search(rf"\b(don't|do not|doesn't|does not|cannot|can't|no longer|not|"
                                                       rf"never)\b[^.]{{0,40}}\b{re.escape(word)}", self.source)]
         return f"says we offer {', '.join(denied)}, where the passages say we do not" if denied else None
+
+    def _denial_not_in_passages(self, clause: str) -> str | None:
+        """Why "no refrigerated delivery is available" may not be said: what the business is said not to do is
+        named nowhere in the passages, so they say nothing either way (someone who knows is asked instead)."""
+        found = DENIES.search(clause)
+        if not found:
+            return None
+        words = [_stem(word) for word in _words(found.group("what")) if len(word) > 2 and word not in PLAIN_WORDS]
+        missing = [word for word in words if not re.search(rf"\b{re.escape(word)}", self.source)]
+        return f"says we do not offer {', '.join(missing)}, which the passages never mention" if missing else None
 
     def _price_of_another(self, clause: str) -> str | None:
         """Why a clause that names a priced thing and an amount is wrong, when the amount is not that thing's price

@@ -70,15 +70,23 @@ CONFIRM_BELOW = 0.5  # a number heard with less recognition confidence than this
 FAREWELL = re.compile(r"\b(bye|goodbye|bye-bye|bye now|see (ya|you)( later| soon| then)?|cheerio|ta-ra|catch (you|ya)( later)?|"
                       r"cheers( mate| then)?|take care|have a good (one|day|night|weekend)|"
                       # wishes that close a call: "Happy Christmas when it comes!", "Merry Christmas to you all"
-                      r"(?<![\w,] )(happy|merry) (?!with|to\b|for\b|about|enough|now)\w+( \w+)?( when it comes| to you( all| too)?)?"
+                      r"(?<![\w,] )(happy|merry) (?!with|to\b|for\b|about|enough|now)\w+( \w+)?( when it comes| to you( all| too)?)?|"
+                      # said in the caller's own language, as many do at the end of an English call
+                      r"do widzenia|do zobaczenia|do us[lł]yszenia|na razie|tsch[uü]ss|auf wiedersehen|adi[oó]s|"
+                      r"hasta luego|ciao|chao|arrivederci|au revoir|tchau|at[eé] (logo|mais)|tot ziens|doei|hej d[aå]|"
+                      r"farvel|ha det( bra)?|n[aä]kemiin|kwaheri|totsiens|paalam|jumpa lagi|sampai jumpa|t[aạ]m bi[eệ]t|"
+                      r"ma'?a (el )?salama|alvida|sayonara|na shledanou|viszontl[aá]t[aá]sra|la revedere|dovi[dđ]enja"
                       r")\W*$", re.I)
 # An order's status that says it has happened: its date is when it did, not when it should
 DONE = re.compile(r"\b(delivered|collected|completed?|ready|cancell?ed|refunded|returned|picked up|done|finished)\b", re.I)
 # Words without which nothing was said to have gone wrong with an order ("it hasn't come", "still nothing")
 NEGATIVE = re.compile(r"\b(not|never|no|nothing|n't|wrong|still|yet|late|missing|again)\b|n't\b", re.I)
 # A short turn of thanks or "that's all", with nothing asked: the caller is done
-CLOSING = re.compile(r"\b(thanks|thank you|cheers|ta|that's all|that is all|that's everything|that's it|that's me|noted)\b",
-                     re.I)
+CLOSING = re.compile(r"\b(thanks|thank you|cheers|ta|that's all|that is all|that's everything|that's it|that's me|noted|"
+                     # thanks in the caller's own language
+                     r"dzi[eę]kuj[eę]|dzi[eę]ki|danke|gracias|merci|grazie|obrigad[oa]|dank je|dankie|asante|salamat|"
+                     r"terima kasih|c[aả]m [oơ]n|shukran|dhanyavaad|shukriya|arigato|tack|takk|kiitos|d[eě]kuji|d[ií]ky|"
+                     r"k[oö]sz[oö]n[oö]m|mul[tț]umesc|hvala)\b", re.I)
 # A yes said outright, which a thank-you after it does not turn into a goodbye: "yes please, thanks"
 WANTS_IT = re.compile(r"\b(yes|yeah|yep|yup|please|sure|go ahead|connect|put me through|that would be)\b", re.I)
 # "I'll get her to ring you": the caller's side will call, which asks for no callback.
@@ -104,6 +112,7 @@ PUT_THROUGH = re.compile(r"\b(put me (through |across |on |onto )?to|transfer me
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|upset|"
+                   r"scandal(ous)?|shocking|unbelievable|absurd|shameful|disgusting|pathetic|a joke|"
                    r"(really|very|so) (annoyed|frustrated|disappointed)|you promised|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
                    r"out|wasted (my|our) (whole |entire )?\w+|(nobody|no one|no-one) (even )?(came|come|showed up|"
@@ -657,6 +666,9 @@ class Policy:
                      for clause, _, _ in reading.clauses)
         if stated and ("?" not in state.heard or self._complains(state.heard, reading)):
             return "complaint"  # "I paid on Monday and the money went out two times": about no order named
+        if ANGER.search(state.heard) and "?" not in state.heard and not re.search(
+                r"\b(not|n't|never) (\w+ )?(angry|upset|furious)\b", state.heard, re.I):
+            return "complaint"  # "this is a scandal! I waited all Friday and nobody came!": said, not asked
         if state.found.get("callback_time") and reading.best(("callback_request", "buying"), 0.35) and (
                 CALL_ME.search(state.heard) or state.buying):  # not "I'll swing by Saturday morning then"
             return "callback_request"

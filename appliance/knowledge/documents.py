@@ -14,6 +14,7 @@ from appliance.errors import ApplianceError
 MAX_CHARS = 500
 HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
+LIST_ITEM = re.compile(r"\s*([-*+•]|\d+[.)])\s")
 SENTENCE_END = re.compile(r"(?<!\.\.)(?<=[.!?])\s+")  # not after dot leaders ("Sunday ...... CLOSED")
 
 
@@ -61,12 +62,25 @@ def _units(paragraph: str, limit: int) -> list[str]:
     return units
 
 
+def _items(lines: list[str]) -> list[str]:
+    """Lines with a list item's wrapped lines (indented under it) joined back to it, so that no piece begins in the
+    middle of an item ("- If an order is late ... we open a priority" over "  support ticket and waive the fee.")."""
+    joined: list[str] = []
+    for line in lines:
+        if joined and line[:1].isspace() and line.strip() and not LIST_ITEM.match(line) and \
+                LIST_ITEM.match(joined[-1]):
+            joined[-1] = f"{joined[-1].rstrip()} {line.strip()}"
+        else:
+            joined.append(line)
+    return joined
+
+
 def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
     """Text cut at paragraph, then line, then sentence boundaries into pieces of at most `limit` characters, spaces
     folded. A paragraph keeps its line breaks: a price list's rows and a timetable's days are lines, not one run."""
     parts = []  # (text, what joins it to the part before: a new line, or a space within a line)
     for paragraph in re.split(r"\n\s*\n", text):
-        lines = [" ".join(line.split()) for line in paragraph.split("\n") if line.strip()]
+        lines = [" ".join(line.split()) for line in _items(paragraph.split("\n")) if line.strip()]
         if len("\n".join(lines)) <= limit:
             parts.append(("\n".join(lines), "\n"))
             continue

@@ -211,3 +211,15 @@ def test_an_address_written_with_short_forms_is_one_sentence(embedder):
     assert quoted == "Kraków: ul. Długa 14, open until 17:00."
     office = extractive("What is your registered office address?", [POINTS], embedder.embed, most=1)
     assert office == "Our registered office is Skrytka Sp. z o.o., al. Jana Pawła II 12, 00-001 Warszawa."
+
+
+@pytest.mark.parametrize("answer, said", [
+    ("No refrigerated delivery or cold lockers are available in Gdansk.", False),  # the passages say nothing of it
+    ("We don't offer gift wrapping.", False),
+    ("There is no restocking fee on unopened boxes.", True),  # the passages do speak of a restocking fee
+    ("No, we are closed on Sundays.", True),
+    ("No problem. You can return a bike within 21 days of delivery.", True),
+])
+def test_a_denial_of_something_the_passages_never_mention_is_not_said(answer, said):
+    grounded = check(answer, heard="Do you have that?")
+    assert (not grounded.failed) == said, grounded.dropped

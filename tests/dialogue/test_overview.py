@@ -284,3 +284,19 @@ def test_a_request_to_send_keeps_the_document_talked_about_unless_it_names_anoth
     conversation = Conversation("TechCorp", index, None, lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     conversation.state.topic = "refund policy"
     assert conversation._fits_topic(heard) is fits
+
+
+def test_a_subject_the_documents_never_mention_is_offered_to_someone_who_knows(index):
+    from appliance.dialogue.grounding import CONFIRM
+    from appliance.llm import ReplyResult
+    from appliance.llm.reply import Answer
+
+    class Model:  # the small model's denial of something nobody wrote about, as it said one in a blind set
+        def respond(self, messages, on_text=None):
+            on_text("No refrigerated shipping is available for laptops.")
+            return ReplyResult(Answer("No refrigerated shipping is available for laptops.", True, False), "", 1.0,
+                               1.0, 1.0, 10)
+
+    conversation = Conversation("TechCorp", index, Model(), lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
+    reply = conversation.reply("Can my laptop be shipped in a refrigerated van?").reply
+    assert reply.immediate_response == CONFIRM and reply.escalate_to_human and not reply.used_knowledge

@@ -622,6 +622,12 @@ def test_tasks_in_more_of_the_words_people_use(policy, heard, intent):
     assert turn(policy, known_caller(), heard)[0] == intent
 
 
+@pytest.mark.parametrize("heard", ["Listen, this is a scandal! I waited at home all Friday for my laptop and "
+                                   "nobody came!", "Okay. Dziękuję bardzo, do widzenia!", "Super, thanks, ciao!"])
+def test_more_words_of_anger_and_goodbyes_in_the_callers_own_language(policy, heard):
+    assert turn(policy, known_caller(), heard)[0] == ("complaint" if "scandal" in heard else "goodbye")
+
+
 def test_waiting_all_morning_for_nobody_is_a_complaint(policy):
     heard = ("Saturday your technician supposed to come. I waited the whole morning, nobody come, nobody call! "
              "Wasted my whole Saturday. Order ORD98765.")

@@ -172,3 +172,12 @@ def test_a_numbered_heading_in_capitals_with_a_note_in_brackets_makes_a_section(
             "2. RENTAL UNITS\n   Covered for the whole contract.\n")
     headings = [chunk.heading for chunk in text_chunks("warranty.txt", text)]
     assert "warranty > 1. WARRANTY PERIODS (outright purchase)" in headings and "warranty > 2. RENTAL UNITS" in headings
+
+
+def test_a_wrapped_list_item_is_never_cut_between_pieces():
+    item = "- If an order is late by more than 2 business days past the estimated date, we open a priority\n" \
+           "  support ticket and waive the delivery fee.\n"
+    text = "".join(f"- Rule {n}: orders placed before 2 PM on a business day ship the same day.\n" for n in range(6)) + item
+    cut = pieces(text, limit=500)
+    assert len(cut) > 1 and not any(piece.startswith("support ticket") for piece in cut)
+    assert any(piece.endswith("we open a priority support ticket and waive the delivery fee.") for piece in cut)
