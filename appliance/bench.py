@@ -244,8 +244,9 @@ def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = No
     """Where in `pcm` (ms of audio) each caller turn was decided, frame by frame as a call hears it. `judge` is
     asked as the call session asks it, once per pause after `decide_after_ms`, and its answer lands `model_ms` of
     audio later (None: as long as it took on this CPU). How long each answer took is appended to `spent`. With a
-    `transcriber`, a turn the model finds finished is also read for its words, as the call session does: one that
-    stops mid-number or mid-phrase is left to the longer silence, and the answer lands once the words are in."""
+    `transcriber`, a turn is also read for its words, as the call session does: one the model finds finished but
+    that stops mid-number or mid-phrase is left to the longer silence, one it finds unfinished but that closes the
+    call ("thanks, bye") ends, and the answer lands once the words are in."""
     segmenter = detector.segmenter
     ends, asked, answer, start_ms = [], False, None, 0.0
     for offset in range(0, len(pcm), FRAME_SAMPLES):
@@ -272,8 +273,9 @@ def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = No
             took_ms = (time.perf_counter() - began) * 1000
             if spent is not None:
                 spent.append(took_ms)
-            if complete and transcriber is not None:
-                complete = not judge.wait_for_more(transcriber.transcribe(turn, LINE_RATE_HZ))
+            if complete is not None and transcriber is not None:
+                words = transcriber.transcribe(turn, LINE_RATE_HZ)
+                complete = not judge.wait_for_more(words) if complete else judge.closes_call(words)
                 took_ms = (time.perf_counter() - began) * 1000
             answer = (position_ms + (took_ms if model_ms is None else model_ms), complete)
     return ends

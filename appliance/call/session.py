@@ -139,7 +139,7 @@ class CallSession:
         self._cancel = threading.Event()
         self._early: asyncio.Task | None = None  # speech recognition started in a pause
         self._judging: asyncio.Task | None = None  # the end-of-turn model's answer about this pause
-        self._finished = False  # the model heard this pause end a turn; its words, once recognised, have a say
+        self._finished: bool | None = None  # the model's verdict on this pause; its words, once recognised, have a say
         self._hearing: asyncio.Task | None = None  # the words of the caller's voice over the reply
         self._acks: list[tuple[str, np.ndarray]] = []
         self._ready: dict[str, np.ndarray] = {}
@@ -247,7 +247,7 @@ class CallSession:
             self.events("voicemail-reached", why=command.why)
         elif isinstance(command, Answer):
             early, self._early, self._judging = (self._early if command.early else None), None, None
-            self._finished = False
+            self._finished = None
             self._start(self._answer(command.audio, command.turn, command.decided_ms, early, keyed=command.keys))
         elif isinstance(command, Recognise):
             self._early = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
@@ -261,7 +261,7 @@ class CallSession:
             self._judging.add_done_callback(quietly)
         elif isinstance(command, ForgetEarly):
             self._early = self._judging = None
-            self._finished = False
+            self._finished = None
         elif isinstance(command, HearWords):
             self._hearing = asyncio.create_task(asyncio.to_thread(self.transcriber.transcribe, command.audio,
                                                                   LINE_RATE_HZ))
@@ -279,7 +279,8 @@ class CallSession:
 
     def _verdict(self) -> list:
         """The end-of-turn model's answer about this pause, once it is in: unfinished leaves the turn to the longer
-        silence; no answer (the model failed) leaves it to the plain silence rule; finished ends it as soon as the
+        silence, unless its words, once recognised, close the call ("okay, thanks, bye"), which nobody says and then
+        goes on; no answer (the model failed) leaves it to the plain silence rule; finished ends it as soon as the
         words recognised in the pause are in, unless they stop where no sentence does ("my number is nine eight
         seven", "I'd like to ask about the"). The reply waits for those words anyway, so waiting for them here
         costs the caller nothing."""
@@ -288,14 +289,18 @@ class CallSession:
             complete, self._judging = self._judging.result(), None
             if complete is None:
                 segmenter.end_after(None)
-            elif complete:
-                self._finished = True
-                segmenter.end_after(float("inf"))  # the words decide, however long they take to recognise
-        if not self._finished or (self._early is not None and not self._early.done()):
+            else:
+                self._finished = complete
+                if complete:
+                    segmenter.end_after(float("inf"))  # the words decide, however long they take to recognise
+        if self._finished is None or (self._early is not None and not self._early.done()) or (
+                self._early is None and self._finished is False):
             return []
-        self._finished = False
+        finished, self._finished = self._finished, None
         early = self._early
         heard = early is not None and not early.cancelled() and early.exception() is None
+        if not finished:
+            return segmenter.end_turn() if heard and self.judge.closes_call(early.result()) else []
         if heard and self.judge.wait_for_more(early.result()):
             segmenter.end_after(self.judge.incomplete_silence_ms)  # heard mid-number or mid-phrase: the longer silence
             return []

@@ -27,6 +27,11 @@ OPEN_ENDED = set("""the a an and or but so because if that to of in on at for wi
 # Said before a number or a code, whose digits or letters come in groups: "my number is nine eight seven | six..."
 NUMBER_CUE = re.compile(r"\b(number|phone|mobile|cell|postcode|post code|zip|code|card|account|order|reference|"
                         r"booking|job|ends? in|is)\b")
+# A turn that closes the call ("Okay, thanks. Bye.", "No, that's all. Thank you."): nobody goes on after it,
+# whatever the voice did at its end (the model hears most goodbyes on a phone line as unfinished). A thank-you alone
+# is not one: "Thank you. And what about...?" goes on.
+CLOSES_CALL = re.compile(r"\b(bye|bye-bye|goodbye|see (ya|you)|cheers|take care)\W*$|\b(that's all|that is all|"
+                         r"that's it|that's everything)\b(\W+(thanks|thank you)( (so|very) much)?)?\W*$", re.I)
 FULL_NUMBER_DIGITS = 7  # fewer digits than a phone number, after such a cue: more of it is coming
 RATE_HZ = 16000
 WINDOW_SAMPLES = 8 * RATE_HZ  # the model hears the last 8 s of the turn
@@ -116,6 +121,12 @@ class TurnJudge:
                 log.error("vad-turn-model-failed: %s; turns end after [vad] end_silence_ms of silence when it fails "
                           "(logged once)", exc, exc_info=exc)
             return None
+
+    def closes_call(self, heard) -> bool:
+        """Whether a turn the model found unfinished closes the call by its words (a Transcript), heard surely
+        enough: "Okay, thank you. Bye bye." ends at once, not after the longer silence."""
+        return bool(CLOSES_CALL.search(heard.text)) and (heard.confidence is None or
+                                                          heard.confidence >= self.sure_words_at)
 
     def wait_for_more(self, heard) -> bool:
         """Whether a turn the model found finished should still wait for the longer silence, going by its words (a

@@ -121,3 +121,22 @@ def test_a_failing_model_leaves_the_turn_to_the_silence_rule_and_is_logged_once(
     assert [t.ended_by for t in ended] == ["silence", "silence"]
     assert all(r.latency_ms["endpoint"] >= 650 for r in records if r.kind == "caller")  # the 700 ms rule, to a window
     assert caplog.text.count("vad-turn-model-failed") == 1
+
+
+class HearsNoEnd:
+    """A model that hears every turn as unfinished, as Smart Turn hears most goodbyes on an 8 kHz line (p 0.01-0.13
+    for "Okay, thank you. Bye bye." and "No, that's all. Thank you." in espeak-ng's and Piper's voices)."""
+
+    def complete_probability(self, pcm, rate_hz):
+        return 0.1
+
+
+def test_a_goodbye_the_model_hears_as_unfinished_ends_on_its_words_not_after_the_longer_silence(store, whisper):
+    judge = TurnJudge(HearsNoEnd())
+    pcm = np.concatenate([caller_speech("Okay, thank you. Bye bye."), np.zeros(24000, np.int16)])
+    last = bench.last_voiced_ms(pcm)
+    by_model = bench.turn_ends(pcm, VoiceDetector(store.checked_path("vad")), judge, model_ms=100)
+    with_words = bench.turn_ends(pcm, VoiceDetector(store.checked_path("vad")), judge, model_ms=100,
+                                 transcriber=whisper)
+    assert len(by_model) == 1 and by_model[0] - last >= judge.incomplete_silence_ms - 100
+    assert len(with_words) == 1 and with_words[0] - last <= judge.decide_after_ms + 100 + 200

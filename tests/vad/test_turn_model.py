@@ -180,3 +180,18 @@ def test_words_recognition_is_unsure_of_show_nothing_and_wait(words, confidence,
 
     judge = TurnJudge(BrokenModel(), sure_words_at=0.5)
     assert judge.wait_for_more(Transcript(words, 1000.0, "en", confidence)) is waits
+
+
+@pytest.mark.parametrize("words, confidence, closes", [
+    ("Okay, thank you. Bye bye.", 0.8, True),
+    ("No, that's all. Thank you!", 0.9, True),
+    ("Cheers, see you.", 0.7, True),
+    ("Thank you. And what about Sunday?", 0.9, False),  # a thank-you that goes on
+    ("Thank you.", 0.9, False),  # may go on
+    ("Okay, bye.", 0.3, False),  # too unsure to tell
+])
+def test_words_that_close_the_call_end_a_turn_the_model_heard_as_unfinished(words, confidence, closes):
+    from appliance.stt import Transcript
+
+    judge = TurnJudge(BrokenModel(), sure_words_at=0.5)
+    assert judge.closes_call(Transcript(words, 1000.0, "en", confidence)) is closes
