@@ -147,6 +147,9 @@ GOT_MESSAGE = re.compile(r"\b(got|get|received|receive|had|deleted|lost|saw|miss
                          r"(sms|text( message)?|e-?mail|message|notification|whats\s?app)\b", re.I)
 SEND_ASKED = re.compile(r"\b((send|resend|forward|text|e-?mail|whats\s?app) (me|it|us|again|this|that|them)|"
                         r"(can|could|would|will|please)\b[^.?!]{0,30}\b(send|resend|forward))\b", re.I)
+# A question about the order just told of, by its pronoun: "and until when I have to pick it up?", "when will it come?"
+ORDER_FOLLOW_UP = re.compile(r"\b(until when|by when|how long|what time|when)\b.*\b(it|they|them)\b|\b(it|they|them)\b.*"
+                             r"\b(pick(ed)? up|collect\w*|arriv\w*|deliver\w*|come|get here|be (here|there|ready))\b", re.I)
 # Words that move something already arranged: "make it Thursday", "change it to ten", "can we do Friday instead?"
 MOVES = re.compile(r"\b(make it|change (it|that)|move (it|that)|instead|rather|actually|better|can't (do|make)|"
                    r"won't be (there|here|in|around|free|available)|not (free|available|around))\b", re.I)
@@ -569,9 +572,9 @@ class Policy:
         if state.offered_specialist and yes and not no and not reading.question and not (
                 CLOSING.search(heard) and not WANTS_IT.search(heard)):
             return "speak_to_human"  # not "Okay. Thanks for your help.": a thank-you that closes, with no yes to it
-        if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.best(
-                ("order_status",), 0.4) and reading.question:
-            return "order_status"  # a follow-up about the order just looked up
+        if state.slots.get("order_id") and self.crm.order(state.slots["order_id"]) and reading.question and (
+                reading.best(("order_status",), 0.4) or ORDER_FOLLOW_UP.search(heard)):
+            return "order_status"  # a follow-up about the order just looked up: "and until when do I have to pick it up?"
         if not reading.question and CLOSING.search(heard) and len(re.findall(r"[\w']+", heard)) <= 8:
             return "goodbye"  # "Got it, thanks.", "That's all po, salamat.": nothing more asked, the call is done
         if not reading.question and (self._says_goodbye(reading) or no or state.wrong_number):

@@ -695,3 +695,10 @@ def test_a_message_the_caller_had_from_us_is_no_request_to_send_one(policy):
                                         "The number is ORD98765.")
     assert intent == "order_status" and "out for delivery" in reply.immediate_response
     assert turn(policy, known_caller(), "I deleted the SMS you sent. Can you send it again?")[0] == "send_details_sms"
+
+
+def test_a_question_about_the_order_just_told_of_by_its_pronoun_is_about_that_order(policy):
+    state = known_caller()
+    assert turn(policy, state, "Where is my order ORD98765?")[0] == "order_status"
+    intent, reply = turn(policy, state, "And until when do I have to be home for it to be delivered?")
+    assert intent == "order_status" and "6 PM" in reply.immediate_response
