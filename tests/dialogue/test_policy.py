@@ -700,5 +700,5 @@ def test_a_message_the_caller_had_from_us_is_no_request_to_send_one(policy):
 def test_a_question_about_the_order_just_told_of_by_its_pronoun_is_about_that_order(policy):
     state = known_caller()
     assert turn(policy, state, "Where is my order ORD98765?")[0] == "order_status"
-    intent, reply = turn(policy, state, "And until when do I have to be home for it to be delivered?")
+    intent, reply = turn(policy, state, "And until when I have to pick it up?")
     assert intent == "order_status" and "6 PM" in reply.immediate_response
