@@ -610,8 +610,9 @@ class Policy:
         of a business whose name is not ours."""
         ours = {word for word in re.findall(r"[a-z]{3,}", self.company.lower())}
         for clause, label, score in reading.clauses:
-            if label != "wrong_number" or score < ACT_MIN_WRONG:
-                continue
+            if label != "wrong_number" or score < ACT_MIN_WRONG or (SEND_ASKED.search(clause) and not MISDIALLED.search(
+                    clause)):
+                continue  # "can you send me the address to this number, the one I'm calling from?" names where to
             asks = re.search(r"\b(is|isn't|is not) (this|that) (the )?([\w' ]+)", clause.lower())
             if score >= WRONG_NUMBER_MIN or (asks and not ours & set(re.findall(r"[a-z]{3,}", asks.group(4)))):
                 return True

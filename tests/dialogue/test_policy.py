@@ -702,3 +702,8 @@ def test_a_question_about_the_order_just_told_of_by_its_pronoun_is_about_that_or
     assert turn(policy, state, "Where is my order ORD98765?")[0] == "order_status"
     intent, reply = turn(policy, state, "And until when I have to pick it up?")
     assert intent == "order_status" and "6 PM" in reply.immediate_response
+
+
+def test_a_request_to_send_to_this_number_is_no_wrong_number(policy):
+    heard = "Can you send me the address on what's at to this number, the one I'm calling from?"  # as Whisper heard it
+    assert turn(policy, known_caller(), heard)[0] not in ("wrong_number", "goodbye")
