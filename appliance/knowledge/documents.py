@@ -63,15 +63,21 @@ def _units(paragraph: str, limit: int) -> list[str]:
 
 
 def _items(lines: list[str]) -> list[str]:
-    """Lines with a list item's wrapped lines (indented under it) joined back to it, so that no piece begins in the
-    middle of an item ("- If an order is late ... we open a priority" over "  support ticket and waive the fee.")."""
+    """Lines with a list item's wrapped lines joined back to it, so that no piece begins in the middle of an item
+    ("- If an order is late ... we open a priority" over "  support ticket and waive the fee."). A wrapped line is
+    indented at least as far as the item's text and goes on mid-sentence (a small letter); a line under a numbered
+    heading ("1. WARRANTY PERIODS" over "   BiruGuard OMF-1 filter") or a table row is none."""
     joined: list[str] = []
+    item_at = None  # where the text of the list item being read starts
     for line in lines:
-        if joined and line[:1].isspace() and line.strip() and not LIST_ITEM.match(line) and \
-                LIST_ITEM.match(joined[-1]):
+        marker = LIST_ITEM.match(line)
+        indent = len(line) - len(line.lstrip())
+        if joined and item_at is not None and not marker and indent >= item_at and re.match(r"\s*[a-z]", line) \
+                and not re.search(r"\.{3,}|…|\s{3,}\S", line.strip()):
             joined[-1] = f"{joined[-1].rstrip()} {line.strip()}"
-        else:
-            joined.append(line)
+            continue
+        joined.append(line)
+        item_at = marker.end() if marker else None
     return joined
 
 
