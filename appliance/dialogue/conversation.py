@@ -417,6 +417,9 @@ class Conversation:
         named = self._listed_item(heard) or self.catalog.offer(heard) or self.catalog.topic(heard)
         refers = state.topic is not None and REFERRING.search(heard) is not None
         queries = [heard]
+        asked = " ".join(part for part in re.split(r"(?<=[.!?])\s+", heard.strip()) if part.endswith("?"))
+        if asked and asked != heard.strip():  # "We're a small real estate office. What plans do you have for
+            queries.append(asked)  # companies?": the question alone, which what was said before it blurs
         if named:  # "what comes with the Gold option?": also the passage of the name the caller said
             queries.append(f"{heard} ({named.text})")
         elif refers:  # "the cheaper one" after a list of offers

@@ -300,3 +300,25 @@ def test_a_subject_the_documents_never_mention_is_offered_to_someone_who_knows(i
     conversation = Conversation("TechCorp", index, Model(), lambda: datetime(2025, 10, 5, tzinfo=ZoneInfo("Asia/Kolkata")))
     reply = conversation.reply("Can my laptop be shipped in a refrigerated van?").reply
     assert reply.immediate_response == CONFIRM and reply.escalate_to_human and not reply.used_knowledge
+
+
+def test_a_question_after_what_the_caller_says_of_themselves_is_searched_on_its_own(embedder, tmp_path):
+    from appliance.knowledge.index import KnowledgeIndex
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "plans.md").write_text(
+        "# Firemní účty – monthly print plans for companies\n\nOffices and studios print with us on a monthly plan "
+        "instead of paying per job.\n\n| Plan | Monthly fee |\n|---|---|\n| Start | 390 Kč |\n| Office | 1190 Kč |\n"
+        "| Studio | 2890 Kč |\n")
+    (folder / "hours.md").write_text("# Otevírací doba\n\nMonday to Friday 8:00 - 18:00. Sunday closed.\n")
+    heard = "Hi, we are a small real estate office, eight people. What plans do you have for companies and what do they cost?"
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        whole = index.search(heard, k=3)[0].score
+        alone = index.search(heard.split(". ", 1)[1], k=3)[0].score
+        assert whole < alone  # what makes this worth having: the preamble blurs the question
+        conversation = Conversation("Lipka", index, None, lambda: datetime(2026, 3, 2, tzinfo=ZoneInfo("Europe/Prague")),
+                                    min_score=(whole + alone) / 2)
+        text = conversation.reply(heard).reply.immediate_response
+    assert "390" in text and "1190" in text and "2890" in text
