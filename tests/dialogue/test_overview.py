@@ -10,12 +10,19 @@ from appliance.dialogue.conversation import Conversation, spoken_dates, spoken_m
 from appliance.knowledge.index import KnowledgeIndex
 
 
+def knowledge_folder(tmp_path, documents: dict):
+    """A knowledge folder holding `documents` (file name: text)."""
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    for name, text in documents.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 @contextmanager
 def answering(embedder, tmp_path, name: str, text: str, timezone: str):
     """A conversation over a knowledge base of one document, `name` holding `text`, with no reply model."""
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / name).write_text(text, encoding="utf-8")
+    folder = knowledge_folder(tmp_path, {name: text})
     with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
         index.ingest(folder)
         yield Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo(timezone)))
@@ -303,15 +310,11 @@ def test_a_subject_the_documents_never_mention_is_offered_to_someone_who_knows(i
 
 
 def test_a_question_after_what_the_caller_says_of_themselves_is_searched_on_its_own(embedder, tmp_path):
-    from appliance.knowledge.index import KnowledgeIndex
-
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / "plans.md").write_text(
-        "# Firemní účty – monthly print plans for companies\n\nOffices and studios print with us on a monthly plan "
-        "instead of paying per job.\n\n| Plan | Monthly fee |\n|---|---|\n| Start | 390 Kč |\n| Office | 1190 Kč |\n"
-        "| Studio | 2890 Kč |\n")
-    (folder / "hours.md").write_text("# Otevírací doba\n\nMonday to Friday 8:00 - 18:00. Sunday closed.\n")
+    folder = knowledge_folder(tmp_path, {
+        "plans.md": "# Firemní účty – monthly print plans for companies\n\nOffices and studios print with us on a "
+                    "monthly plan instead of paying per job.\n\n| Plan | Monthly fee |\n|---|---|\n| Start | 390 Kč |\n"
+                    "| Office | 1190 Kč |\n| Studio | 2890 Kč |\n",
+        "hours.md": "# Otevírací doba\n\nMonday to Friday 8:00 - 18:00. Sunday closed.\n"})
     heard = "Hi, we are a small real estate office, eight people. What plans do you have for companies and what do they cost?"
     with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
         index.ingest(folder)
