@@ -325,3 +325,16 @@ def test_a_question_after_what_the_caller_says_of_themselves_is_searched_on_its_
                                     min_score=(whole + alone) / 2)
         text = conversation.reply(heard).reply.immediate_response
     assert "390" in text and "1190" in text and "2890" in text
+
+
+@pytest.mark.parametrize("written, said", [
+    ("S costs 19,99 zł.", "S costs 19 zloty 99."),
+    ("€1.234,50 in total", "1234 euros 50 in total"),
+    ("1.234,50 € in total", "1234 euros 50 in total"),
+    ("Pick-up: 6,00 zł", "Pick-up: 6 zloty"),
+    ("It is 1,5 km away.", "It is 1,5 km away."),  # no money
+    ("£39.99", "39 pounds 99"),
+    ("₹1,09,990 only", "109990 rupees only"),  # lakhs, not cents
+])
+def test_amounts_written_the_continental_way_are_said_as_one_amount(written, said):
+    assert spoken_money(written) == said
