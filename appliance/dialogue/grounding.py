@@ -248,13 +248,17 @@ class Grounded:
         found = OFFERS.search(clause)
         if not found:
             return None
-        words = [_stem(word) for word in _words(found.group("what")) if len(word) > 2 and word not in PLAIN_WORDS]
-        missing = [word for word in words if not re.search(rf"\b{re.escape(word)}", self.source)]
+        words, missing = self._unmentioned(found.group("what"))
         if missing:
             return f"says we offer {', '.join(missing)}, which the passages never mention"
         denied = [word for word in words if re.search(rf"\b(don't|do not|doesn't|does not|cannot|can't|no longer|not|"
                                                       rf"never)\b[^.]{{0,40}}\b{re.escape(word)}", self.source)]
         return f"says we offer {', '.join(denied)}, where the passages say we do not" if denied else None
+
+    def _unmentioned(self, what: str) -> tuple[list[str], list[str]]:
+        """The words that say what is (or is not) offered, stemmed, and those of them the passages never use."""
+        words = [_stem(word) for word in _words(what) if len(word) > 2 and word not in PLAIN_WORDS]
+        return words, [word for word in words if not re.search(rf"\b{re.escape(word)}", self.source)]
 
     def _denial_not_in_passages(self, clause: str) -> str | None:
         """Why "no refrigerated delivery is available" may not be said: what the business is said not to do is
@@ -262,8 +266,7 @@ class Grounded:
         found = DENIES.search(clause)
         if not found:
             return None
-        words = [_stem(word) for word in _words(found.group("what")) if len(word) > 2 and word not in PLAIN_WORDS]
-        missing = [word for word in words if not re.search(rf"\b{re.escape(word)}", self.source)]
+        _, missing = self._unmentioned(found.group("what"))
         return f"says we do not offer {', '.join(missing)}, which the passages never mention" if missing else None
 
     def _price_of_another(self, clause: str) -> str | None:
