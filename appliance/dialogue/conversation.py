@@ -99,12 +99,12 @@ class TurnReply:
 
 # Amounts written the continental way, thousands by dots and cents after a comma: before a currency written after
 # them ("19,99 zł", "1.234,50 €"), and after a sign ("€1.234,50", read as €1234.50 below).
-_DECIMAL_COMMA_AFTER = re.compile(r"(?<![\d.,])(\d{1,3}(?:\.\d{3})+|\d+),(\d{2})(?!\d|[,.]\d)\s?(zł|Kč|kr|Ft|lei|€|EUR|PLN|CZK|"
-                                  r"SEK|NOK|DKK|HUF|RON|CHF)(?!\w)")
-_DECIMAL_COMMA = re.compile(rf"({CURRENCY_SIGN})\s?(\d{{1,3}}(?:\.\d{{3}})+|\d+),(\d{{2}})(?!\d|[,.]\d)")  # not ₹1,09,990
 AFTER_WORDS = {"zł": "zloty", "PLN": "zloty", "Kč": "crowns", "CZK": "crowns", "kr": "crowns", "SEK": "crowns",
                "NOK": "crowns", "DKK": "crowns", "Ft": "forints", "HUF": "forints", "lei": "lei", "RON": "lei",
                "€": "euros", "EUR": "euros", "CHF": "francs"}
+_DECIMAL_COMMA_AFTER = re.compile(r"(?<![\d.,])(\d{1,3}(?:\.\d{3})+|\d+),(\d{2})(?!\d|[,.]\d)\s?"
+                                  rf"({'|'.join(map(re.escape, AFTER_WORDS))})(?!\w)")
+_DECIMAL_COMMA = re.compile(rf"({CURRENCY_SIGN})\s?(\d{{1,3}}(?:\.\d{{3}})+|\d+),(\d{{2}})(?!\d|[,.]\d)")  # not ₹1,09,990
 # Thousands grouped by spaces before a currency written after the amount ("1 190 Kč", "12 500 kr"): one number.
 _GROUPED_BEFORE_CODE = re.compile(r"(?<![\d.,])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?=\s?(?:[A-Z]{3}\b|Kč|zł|kr\b|Ft\b|lei\b|"
                                   r"€|EUR\b|CHF\b))")
