@@ -274,8 +274,7 @@ def turn_ends(pcm: np.ndarray, detector, judge=None, model_ms: float | None = No
             if spent is not None:
                 spent.append(took_ms)
             if complete is not None and transcriber is not None:
-                words = transcriber.transcribe(turn, LINE_RATE_HZ)
-                complete = not judge.wait_for_more(words) if complete else judge.closes_call(words)
+                complete = judge.ends(complete, transcriber.transcribe(turn, LINE_RATE_HZ))
                 took_ms = (time.perf_counter() - began) * 1000
             answer = (position_ms + (took_ms if model_ms is None else model_ms), complete)
     return ends

@@ -299,12 +299,11 @@ class CallSession:
         finished, self._finished = self._finished, None
         early = self._early
         heard = early is not None and not early.cancelled() and early.exception() is None
-        if not finished:
-            return segmenter.end_turn() if heard and self.judge.closes_call(early.result()) else []
-        if heard and self.judge.wait_for_more(early.result()):
-            segmenter.end_after(self.judge.incomplete_silence_ms)  # heard mid-number or mid-phrase: the longer silence
+        if heard and not self.judge.ends(finished, early.result()):
+            if finished:
+                segmenter.end_after(self.judge.incomplete_silence_ms)  # heard mid-number or mid-phrase: the longer silence
             return []
-        return segmenter.end_turn()
+        return segmenter.end_turn() if finished or heard else []
 
     def _words(self) -> list:
         """The words of the voice over the reply, once recognised (None when recognition failed)."""

@@ -122,6 +122,11 @@ class TurnJudge:
                           "(logged once)", exc, exc_info=exc)
             return None
 
+    def ends(self, finished: bool, heard) -> bool:
+        """Whether the pause ends the turn once its words (a Transcript) are in: one the model found finished,
+        unless the words say more is coming; one it found unfinished, only when the words close the call."""
+        return not self.wait_for_more(heard) if finished else self.closes_call(heard)
+
     def closes_call(self, heard) -> bool:
         """Whether a turn the model found unfinished closes the call by its words (a Transcript), heard surely
         enough: "Okay, thank you. Bye bye." ends at once, not after the longer silence."""
