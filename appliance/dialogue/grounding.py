@@ -42,6 +42,13 @@ HANDOVER = re.compile(r"\b(connect (you|the caller)|transfer (you|the caller)|pu
                       r"(will|shall|can|could) (connect|transfer)|(speak|talk) (to|with) (a|one of our|our) "
                       r"(specialists?|colleagues?|agents?|representatives?|team)|(a|one of our|our) (specialists?|"
                       r"colleagues?|representatives?) (will|can|could|would))\b", re.I)
+# The model promising to do something itself ("I can book a pick-up for you", "I'll email you the form"): an answer
+# from the documents does nothing, so what it promises would never happen. The appliance's actions are taken in code
+# when the caller asks for them, and said by the appliance.
+PROMISES = re.compile(r"\b(?:i(?:'ll| will| can| could| shall|'d be happy to| would be happy to)|let me)(?: also| now| "
+                      r"just| gladly)? (?:book|arrange|schedule|send|e-?mail|text|sms|cancel|refund|process|order|"
+                      r"reserve|set up|organi[sz]e|place|sign you up|register|change|update|reschedule|collect|pick up|"
+                      r"waive|credit|issue|call you|ring you|contact)\b", re.I)
 CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
 # Where a line of run-together text breaks into sentences and list items: after a full stop, at a bullet, and at
 # a dash that starts an item ("on request - Dedicated account manager", not "Monday - Friday 9am - 5pm"). A full
@@ -197,6 +204,8 @@ class Grounded:
             return "says back its own prompt", bool(facts)
         if HANDOVER.search(clause):
             return "offers a person in its own words", False
+        if PROMISES.search(clause):
+            return "promises to do something itself, which no answer from the documents does", False
         said, asked = _words(clause), set(_words(self.heard))
         if (len(said) >= 4 and sum(word in asked for word in said) / len(said) >= 0.8) or (
                 len(said) >= 2 and all(word in asked for word in said)):  # "Okay noted. Terima kasih ya!" said back

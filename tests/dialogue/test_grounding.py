@@ -223,3 +223,19 @@ def test_an_address_written_with_short_forms_is_one_sentence(embedder):
 def test_a_denial_of_something_the_passages_never_mention_is_not_said(answer, said):
     grounded = check(answer, heard="Do you have that?")
     assert (not grounded.failed) == said, grounded.dropped
+
+
+@pytest.mark.parametrize("promise", [
+    "I can book a courier pick-up for you tomorrow.",
+    "I'll email you the returns form right away.",
+    "Let me arrange a refund to your card.",
+])
+def test_the_model_promising_to_act_itself_is_held_back_and_the_facts_are_said(promise):
+    grounded = check(f"You can return a bike within 21 days of delivery. {promise}")
+    assert grounded.text == "You can return a bike within 21 days of delivery."
+    assert grounded.dropped and "promises" in grounded.dropped[0][1] and not grounded.failed
+
+
+def test_what_the_company_does_in_the_passages_is_no_promise():
+    grounded = check("Refunds reach your card in 5 to 7 working days. I can tell you the fee is 15%.")
+    assert not grounded.dropped
