@@ -106,14 +106,15 @@ def price_in(text: str) -> str | None:
 
 
 def _section_name(heading: str) -> str | None:
+    """The name a section's own heading gives it, at any depth ("Business offer > Plans > PLUS — 49 zł" → "PLUS")."""
     if " > " not in heading:
         return None
-    return re.split(r"[:(–—-]\s", heading.split(" > ")[1], maxsplit=1)[0].strip() or None
+    return re.split(r"[:(–—-]\s", heading.split(" > ")[-1], maxsplit=1)[0].strip() or None
 
 
 def _section_price(heading: str, text: str) -> str | None:
-    """The price a section names, in its heading or its first lines ("Gold plan: £12 a month")."""
-    return price_in(heading.split(" > ")[1]) or price_in(text[:300])
+    """The price a section names, in its own heading or its first lines ("Gold plan: £12 a month")."""
+    return price_in(heading.split(" > ")[-1]) or price_in(text[:300])
 
 
 def _priced_rows(text: str) -> list[tuple[str, str]]:
@@ -121,7 +122,8 @@ def _priced_rows(text: str) -> list[tuple[str, str]]:
     with dot leaders ("- Oil boiler service (kitchen or utility) ........ EUR 140") that name a price."""
     rows = []
     found = [(row.group(1), row.group(2)) for row in re.finditer(
-        r"(?:^|(?<=[.!?]\s)|(?<=\n))((?:[^.:;!?\n]|(?<=\d)\.(?=\d)){1,90}): ([^:\n]*?)(?=\.\s|\.$|$|\n)", text)]
+        r"(?:^|(?<=[.!?]\s)(?<!\b[A-Z]\.\s)|(?<=\n))((?:[^.:;!?\n]|(?<=\d)\.(?=\d)|(?<=\b[A-Z])\.){1,90}): "
+        r"([^:\n]*?)(?=\.\s|\.$|$|\n)", text)]  # "B.C." in a row's name ends no sentence
     found += [(row.group(1), row.group(2)) for row in re.finditer(
         rf"(?:^|\n|(?<=\s)[-*•])\s*(?:[-*•]\s*)?([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
     for label, rest in found:
@@ -129,7 +131,7 @@ def _priced_rows(text: str) -> list[tuple[str, str]]:
         if label.count(")") > label.count("("):
             continue  # "a year): add ₱800": the end of a line wrapped in the middle of a bracket, not a name
         label = re.split(r"\s*\(|\s+with\s+|\s+incl\w*\s+|,\s", label.strip(" -*•"), maxsplit=1)[0]  # "Hardcover binding (...) with..."
-        if len(label.split()) <= 6 and not price_in(label) and price_in(rest):
+        if label and len(label.split()) <= 6 and not price_in(label) and price_in(rest):
             rows.append((label, price_in(rest)))
     return rows
 
@@ -146,9 +148,9 @@ def priced_items(passages) -> list[tuple[str, str]]:
         for label, price in rows:
             items.setdefault(label, price)
         name = _section_name(passage.heading)
-        if name and passage.heading.count(" > ") == 1 and not rows:
+        if name and not rows:
             price = _section_price(passage.heading, passage.text)
-            section = passage.heading.split(" > ")[1]
+            section = passage.heading.split(" > ")[-1]
             if price:
                 items.setdefault(name, price)
             elif ":" in section:
@@ -208,7 +210,8 @@ def _distinctive(names: list[tuple[str, str]]) -> list[Name]:
     for text, source in names:
         words = [w for w in dict.fromkeys(_words(text)) if w not in COMMON]
         own = tuple(w for w in words if counts[w] == 1 and not w.isdigit()) or tuple(words)
-        out.append(Name(text, source, own))
+        if own:  # a name of only common words ("The", "Full") names nothing a caller could say
+            out.append(Name(text, source, own))
     return out
 
 

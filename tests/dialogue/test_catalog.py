@@ -111,3 +111,12 @@ def test_of_offers_named_by_as_many_words_the_one_said_more_wholly_is_meant():
 ])
 def test_a_documents_title_is_what_it_is_about_not_who_wrote_it(heading, company, title):
     assert title_of(heading, company) == title
+
+
+def test_a_rows_name_with_initials_is_its_whole_name_and_a_name_of_common_words_is_none():
+    rows = "Quebec: Shipping $45.00.\nAlberta, B.C. (major cities only): Shipping $69.00.\nThe: Shipping $5.00."  # a table
+    catalog = Catalog.from_passages([Passage("prices.md", "Prices > Shipping", rows, 1.0)], "Tern")
+    assert [(name.text, catalog.prices[name.text]) for name in catalog.offers] == [("Quebec", "$45.00"),
+                                                                                ("Alberta", "$69.00")]
+    assert catalog.sole_offer("How much is shipping to Quebec?").text == "Quebec"
+    assert catalog.sole_offer("How much is the lobster?") is None  # before: "B.C." left a name of no words
