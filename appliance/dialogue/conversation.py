@@ -73,7 +73,12 @@ REFERRING = re.compile(r"\b(one|it|that|this|those|them|these|its|their)\b", re.
 # "What are your plans?", "How much do your plans cost?": a question about the whole list of a document's
 # sections, answered from their headings.
 OVERVIEW = re.compile(r"\b(your|the|all|which|what|any)\b[\w ]{0,20}\b(plans|products|options|packages|services|"
-                      r"models|tiers|memberships|ranges)\b", re.I)
+                      r"models|tiers|memberships|ranges|offers|deals|bundles|subscriptions)\b", re.I)
+# A question about the whole list is short and its words are general ("what offers do you have for companies?"), so
+# the passages it is about may score under min_score, the more so when their headings are in the company's own
+# language ("Oferta dla firm"). Such a question searches again down to this cosine; what is found is used only when
+# it is a list of at least two priced things, read out in code, never given to the model.
+OVERVIEW_FLOOR = 0.2
 # "What do I get with the Gold plan?", "what's included in the professional one?": a question about what one offer
 # holds, answered with its whole section, not with the one line of it closest to the question.
 CONTENTS = re.compile(r"\bwhat(?:'s| is| are| do(?:es)?)?\b[\w' ]{0,40}\b(?:includ\w*|get|come with|comes with|"
@@ -98,12 +103,14 @@ class TurnReply:
 
 
 # Amounts written the continental way, thousands by dots and cents after a comma: before a currency written after
-# them ("19,99 zł", "1.234,50 €"), and after a sign ("€1.234,50", read as €1234.50 below).
+# them ("19,99 zł", "1.234,50 €"), and after a sign ("€1.234,50", read as €1234.50 below). A voice says the
+# currency written after an amount in words ("49 zł" → "49 zloty"), never its letters.
 AFTER_WORDS = {"zł": "zloty", "PLN": "zloty", "Kč": "crowns", "CZK": "crowns", "kr": "crowns", "SEK": "crowns",
                "NOK": "crowns", "DKK": "crowns", "Ft": "forints", "HUF": "forints", "lei": "lei", "RON": "lei",
                "€": "euros", "EUR": "euros", "CHF": "francs"}
 _DECIMAL_COMMA_AFTER = re.compile(r"(?<![\d.,])(\d{1,3}(?:\.\d{3})+|\d+),(\d{2})(?!\d|[,.]\d)\s?"
                                   rf"({'|'.join(map(re.escape, AFTER_WORDS))})(?!\w)")
+_WHOLE_AFTER = re.compile(rf"(?<![\d.,])(\d+)\s?({'|'.join(map(re.escape, AFTER_WORDS))})(?!\w)")  # "49 zł", "1190 Kč"
 _DECIMAL_COMMA = re.compile(rf"({CURRENCY_SIGN})\s?(\d{{1,3}}(?:\.\d{{3}})+|\d+),(\d{{2}})(?!\d|[,.]\d)")  # not ₹1,09,990
 # Thousands grouped by spaces before a currency written after the amount ("1 190 Kč", "12 500 kr"): one number.
 _GROUPED_BEFORE_CODE = re.compile(r"(?<![\d.,])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?=\s?(?:[A-Z]{3}\b|Kč|zł|kr\b|Ft\b|lei\b|"
@@ -176,6 +183,7 @@ def spoken_money(text: str, words: str = "") -> str:
 
     text = _GROUPED_BEFORE_CODE.sub(lambda found: re.sub(r"\s", "", found.group(1)), text)
     text = _DECIMAL_COMMA_AFTER.sub(said_after, text)
+    text = _WHOLE_AFTER.sub(lambda found: f"{found.group(1)} {words or AFTER_WORDS[found.group(2)]}", text)
     text = _DECIMAL_COMMA.sub(lambda found: f"{found.group(1)}{found.group(2).replace('.', '')}.{found.group(3)}", text)
     return _AMOUNT.sub(say, text)
 
@@ -455,6 +463,12 @@ class Conversation:
         passages = sorted(found.values(), key=lambda passage: passage.score, reverse=True)[:self.top_k]
         stages["retrieval"] = (time.perf_counter() - start) * 1000
         intent = self._question_intent(state)
+        if not passages and OVERVIEW.search(heard):
+            listed = self._overview_below_floor(queries)
+            if listed:
+                reply = Reply(listed, intent, {**state.slots}, used_knowledge=True)
+                say(reply.immediate_response + " ")
+                return TurnReply(reply, [], stages)
         if not passages:
             state.offered_specialist = True
             reply = Reply(NO_ANSWER, intent, found, escalate_to_human=True)
@@ -517,6 +531,16 @@ class Conversation:
         reply = Reply(" ".join(filter(None, said)), intent, {**state.slots}, used_knowledge=used,
                       escalate_to_human=escalate)
         return TurnReply(reply, passages, stages)
+
+    def _overview_below_floor(self, queries: list[str]) -> str | None:
+        """The list a question about the whole list asks for, from passages under min_score (OVERVIEW_FLOOR)."""
+        for query in queries:
+            passages = self.index.search(query, k=self.top_k, min_score=OVERVIEW_FLOOR)
+            listed = self._overview(query, self._listed_source(query, passages)) if passages else None
+            if listed:
+                self.state.topic = title_of(passages[0].heading, self.company)
+                return listed
+        return None
 
     def _listed_source(self, heard: str, passages: list) -> str:
         """The document a question about a whole list is about: among the retrieved ones, the first whose title or

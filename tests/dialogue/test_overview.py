@@ -45,7 +45,8 @@ def test_the_plans_are_listed_with_their_prices(index):
     ("Oak bench: £349, seat pad £39.99", "", "Oak bench: 349 pounds, seat pad 39 pounds 99"),
     ("Only $12 a month", "Australian dollars", "Only 12 Australian dollars a month"),
     ("Room 42 costs nothing", "", "Room 42 costs nothing"),
-    ("Office: 1 190 Kč, Studio: 2 890 CZK", "", "Office: 1190 Kč, Studio: 2890 CZK"),  # grouped by spaces
+    ("Office: 1 190 Kč, Studio: 2 890 CZK", "", "Office: 1190 crowns, Studio: 2890 crowns"),  # grouped by spaces
+    ("Biznes PLUS: 49 zł net per month", "", "Biznes PLUS: 49 zloty net per month"),  # not "49 z l"
     ("Plan Jimat: RM 49 / month, set: RM 1,880.00", "", "Plan Jimat: 49 ringgit / month, set: 1880 ringgit"),
     ("KSh 1,500 or GH₵ 40 or Rp 150000", "", "1500 shillings or 40 cedis or 150000 rupiah"),
     ("FORM 3 and RMB", "", "FORM 3 and RMB"),  # letters that are no sign before a number
@@ -338,3 +339,26 @@ def test_a_question_after_what_the_caller_says_of_themselves_is_searched_on_its_
 ])
 def test_amounts_written_the_continental_way_are_said_as_one_amount(written, said):
     assert spoken_money(written) == said
+
+
+def test_a_list_whose_headings_are_in_the_companys_language_is_found_below_the_usual_score(embedder, tmp_path):
+    documents = {
+        "cennik.md": "# Cennik / Price list\n\n## Paczka\n\n| Rozmiar | Cena |\n|---|---|\n| Mała | 13,99 zł |\n"
+                     "| Duża | 18,99 zł |\n",
+        "biznes.md": "# Skrzynka Biznes — oferta dla firm\n\n## Pakiety\n\n### Biznes START — 0 zł miesięcznie\n"
+                     "Do 100 paczek.\n\n### Biznes PLUS — 49 zł netto miesięcznie\nDo 500 paczek.\n\n"
+                     "### Biznes PRO — 149 zł netto miesięcznie\nPonad 500 paczek.\n",
+        "faq.md": "# FAQ\n\nHow can I pay? BLIK or a card.\n\nWhere are your lockers? In Warsaw and Kraków.\n",
+    }
+    folder = knowledge_folder(tmp_path, documents)
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        heard = "What offers do you have for companies?"
+        assert not index.search(heard, k=3, min_score=0.35)  # what makes this case: nothing reaches min_score
+        conversation = Conversation("Skrzynka", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("Europe/Warsaw")))
+        turn = conversation.reply(heard)
+        text = turn.reply.immediate_response
+        assert turn.reply.used_knowledge and not turn.reply.escalate_to_human
+        assert "START" in text and "PLUS" in text and "49 zloty" in text and "PRO" in text and "13" not in text
+        turn = conversation.reply("Is there somewhere to park near you?")  # about no list: the usual score stands
+        assert turn.reply.escalate_to_human and not turn.reply.used_knowledge
