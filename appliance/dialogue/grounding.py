@@ -52,10 +52,13 @@ PROMISES = re.compile(r"\b(?:i(?:'ll| will| can| could| shall|'d be happy to| wo
 CONFIRM = "I'd rather not guess at that. I'll get a colleague to confirm it for you: would you like me to connect you?"
 # Where a line of run-together text breaks into sentences and list items: after a full stop, at a bullet, and at
 # a dash that starts an item ("on request - Dedicated account manager", not "Monday - Friday 9am - 5pm"). A full
-# stop ends no sentence before a small letter ("Sp. z o.o.", "e.g. the") or after the short forms an address or a
-# name is written with ("ul. Długa 14", "Jl. Sudirman", "St. Kilda Rd. 12", "Dr. Osei", "No. 5").
+# stop ends no sentence before a small letter ("Sp. z o.o.", "e.g. the") or after the short forms an address, a
+# name or a date is written with ("ul. Długa 14", "Jl. Sudirman", "St. Kilda Rd. 12", "Dr. Osei", "No. 5",
+# "Thu., Dec. 25").
 INLINE_ITEM = re.compile(r"(?<=[.!?])(?<!\b[A-Za-z]\.)(?<!\b(?:ul|al|pl|os|St|st|Rd|Dr|Mr|Ms|No|no|Nr|nr|Jl|Av|Sp|Co)\.)"
-                         r"(?<!\b(?:Ave|Mrs|Str|str|Tel|tel|Jln|Blk|Apt|Ste)\.)\s+(?![a-z])|"
+                         r"(?<!\b(?:Ave|Mrs|Str|str|Tel|tel|Jln|Blk|Apt|Ste)\.)"
+                         r"(?<!\b(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)\.)"
+                         r"(?<!\b(?:Sept|Tues|Thur)\.)\s+(?![a-z])|"
                          r"\s+[*•]\s+|(?<=[a-z)])\s+-\s+(?=[A-Z][a-z]+ [a-z])")
 # An FAQ's question written in the customer's words ("My boiler won't start after I ran out of oil"): no answer
 CUSTOMERS_VOICE = re.compile(r"(I|I'm|I've|I'd|My|Can I|Do I|How do I|What if I|Should I)\b")
@@ -391,10 +394,16 @@ def extractive(question: str, passages: list, embed, most: int = 2, max_chars: i
         best = [int(i) for i in np.argsort(-scores)[:most + 1] if scores[i] >= close and int(i) not in leads]
     else:
         best = [int(i) for i in np.argsort(-scores)[:most] if scores[i] >= MIN_EXTRACT_SCORE and int(i) not in leads]
+    # A line that introduces a list ("If any lobsters arrive dead:") says nothing alone: it is said with its first
+    # item ("Let us know within 24 hours of delivery"), or not at all.
+    best = set(best) | {index + 1 for index in best if sentences[index].endswith(":") and index + 1 < len(sentences)
+                        and index + 1 not in leads}
     chosen, length = [], 0
     for index in sorted(best):
         if chosen and length + len(sentences[index]) > max_chars:
             break
-        chosen.append(sentences[index] if sentences[index][-1] in ".!?" else sentences[index] + ".")
+        chosen.append(sentences[index] if sentences[index][-1] in ".!?:" else sentences[index] + ".")
         length += len(sentences[index])
+    while chosen and chosen[-1].endswith(":"):
+        chosen.pop()
     return " ".join(chosen) or None

@@ -239,3 +239,15 @@ def test_the_model_promising_to_act_itself_is_held_back_and_the_facts_are_said(p
 def test_what_the_company_does_in_the_passages_is_no_promise():
     grounded = check("Refunds reach your card in 5 to 7 working days. I can tell you the fee is 15%.")
     assert not grounded.dropped
+
+
+CLAIMS = Passage("guarantee.md", "Live arrival guarantee", "A live lobster curls its tail.\n\n"
+                 "**If any lobsters arrive dead:**\n\n1. Let us know **within 24 hours of delivery** by phone or email.\n"
+                 "2. Give us your order number and send a photo of the open box.\n"
+                 "3. Don't cook or throw out the dead lobsters until we've seen the photos.\n", 1.0)
+
+
+def test_a_line_that_introduces_a_list_is_said_with_its_first_item(embedder):
+    quoted = extractive("What happens if the lobsters show up dead? Is there a guarantee?", [CLAIMS], embedder.embed)
+    assert "If any lobsters arrive dead: Let us know within 24 hours of delivery by phone or email." in quoted
+    assert ":." not in quoted and not quoted.endswith(":")
