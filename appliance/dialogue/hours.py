@@ -21,21 +21,27 @@ SHORT_WEEKDAYS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, 
                   "sun": 6}
 _DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?"
 _MONTH = r"(?:" + "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTHS) + r")\.?"
-_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?"
+_CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?|noon\b|midday\b|midnight\b)"
 _SPAN = rf"({_CLOCK})\s*(?:-|–|—|to|until|till)\s*({_CLOCK})"
 _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
+# A table's row is read as "Monday – Friday: Hours 9 a.m. – 6 p.m." or "Boxing Day — Fri., Dec. 26: Wharf shop Closed,
+# Orders desk Closed" (knowledge/documents.py): the first column's name, in capitals, stands between a day and its rule.
+_COLUMN = r"(?:(?-i:[A-Z])[\w'’&]*(?: (?-i:[a-z])[\w'’&]*){0,2}\s+)?"
 # what a rule says: hours, or closed, or open as usual ("OPEN, regular hours"); "HALF DAY, 8 AM to 12 NN"
 _SAYS = (rf"(?:(?:half[ -]day\W+)?{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b|"
          rf"(?:open\W+)?(?:regular|normal|usual) hours\b|half[ -]day\W+(?:closes?|closing|until|till) (?:at )?{_CLOCK})")
 # Rules as documents write them, found anywhere in a passage (plain-text passages have their lines run together).
 DATED = re.compile(rf"\b(?:{_DAY}\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*(?P<to>\d{{1,2}})"
                    rf"(?:st|nd|rd|th)?)?\s+(?P<month>{_MONTH})(?:\s+\d{{4}})?"
-                   rf"(?:\s*\([^)]{{1,40}}\))?{_GAP}"  # "24 December (Christmas Eve) ...."
+                   rf"(?:\s*\([^)]{{1,40}}\))?{_GAP}{_COLUMN}"  # "24 December (Christmas Eve) ...."
                    rf"(?:the [a-z]+ (?:is|will be) )?(?P<says>{_SAYS})", re.I)  # "27 October 2025 The office is closed"
 # "Dec 30 (Tue)  Rizal Day ......... CLOSED": the month first, a weekday and the day's name after the date
 MONTH_FIRST = re.compile(rf"\b(?P<month>{_MONTH})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:\s*(?:-|–|—|to)\s*"
                          rf"(?P<to>\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?(?:\s*\([^)]{{1,40}}\))?"
-                         rf"(?:\s+[A-Z][\w'’]*(?: [\w'’]+){{0,3}})?{_GAP}(?P<says>{_SAYS})", re.I)
+                         rf"(?:\s+[A-Z][\w'’]*(?: [\w'’]+){{0,3}})?{_GAP}{_COLUMN}(?P<says>{_SAYS})", re.I)
+# "Dec. 7, 14 and 21, 2025, open 11 a.m. – 4 p.m.": several days of one month with one rule
+DAYS_OF_MONTH = re.compile(rf"\b(?P<month>{_MONTH})\s+(?P<days>\d{{1,2}}(?:\s*,\s*\d{{1,2}})*,?\s+(?:and|&)\s+\d{{1,2}})"
+                           rf"(?!\d)(?:,?\s+\d{{4}})?{_GAP}(?:open\s+)?(?P<says>{_SAYS})", re.I)
 # "Fri 12/12/2025 (Jamhuri Day) ...... CLOSED": a date in figures, the day first (the month first only where the
 # second number is past 12); written with slashes, so "8.00 - 18.00" stays a time. A range of dates ("Sat 06/02/2027 -
 # Mon 08/02/2027"), and the holiday's name between the date and what it says, on a line of its own below if need be
@@ -45,7 +51,8 @@ _NAMING = r"(?:[^\d\n(]|\([^)\n]{0,40}\))"  # a holiday's name, figures only in 
 NUMERIC = re.compile(rf"\b(?:{_DAY}\s+)?{_FIGURES}(?:\s*(?:-|–|—|to|until)\s*(?:{_DAY}\s+)?{_FIGURES})?"
                      rf"(?P<name>{_NAMING}{{0,80}}?(?:\n[ \t]*{_NAMING}{{0,80}}?)?)"
                      rf"(?:the [a-z]+ (?:is|will be) )?(?P<says>{_SAYS})", re.I)
-WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}({_SAYS})", re.I)
+WEEKLY = re.compile(rf"\b({_DAY})(?:\s*(-|–|—|to|until|through|thru|and|&)\s*({_DAY}))?(?![\w-]){_GAP}{_COLUMN}({_SAYS})",
+                    re.I)
 NAMED = re.compile(rf"\b([A-Z][A-Za-z']*(?: [A-Za-z']+){{0,3}}?)(?::|,|\s\.{{2,}}|\s)\s*((?i:{_SAYS}))")
 CLOSED = re.compile(r"\bclosed\b", re.I)
 CLOSED_FROM = re.compile(rf"\bclosed (?:from )?(\d{{1,2}})(?:st|nd|rd|th)? ({_MONTH})(?: \d{{4}})?\s*(?:-|–|to|until|till)\s*"
@@ -75,7 +82,8 @@ def _month(word: str) -> int:
 
 
 def spoken_clock(text: str) -> str:
-    """"08:00" → "8 AM", "17:30" → "5:30 PM", "8:30am" → "8:30 AM", "9am" → "9 AM"."""
+    """"08:00" → "8 AM", "17:30" → "5:30 PM", "8:30am" → "8:30 AM", "9am" → "9 AM", "noon" → "12 PM"."""
+    text = {"noon": "12pm", "midday": "12pm", "midnight": "12am"}.get(text.strip().lower(), text)
     found = re.match(r"(\d{1,2})(?:[:.](\d{2}))?\s*(?:([ap])\.?\s?m\.?)?", text.strip(), re.I)
     hour, minute, half = int(found.group(1)), found.group(2) or "00", (found.group(3) or "").lower()
     if not half:
@@ -86,6 +94,8 @@ def spoken_clock(text: str) -> str:
 
 def _clock_like(text: str) -> bool:
     found = re.match(r"(\d{1,2})(?:[:.](\d{2}))?", text.strip())
+    if found is None:
+        return text.strip().lower() in ("noon", "midday", "midnight")
     return int(found.group(1)) <= 24 and int(found.group(2) or 0) < 60
 
 
@@ -137,6 +147,10 @@ class Timetable:
         text = _slashed_dates(text)
         self.lines += [sentence.strip() for line in _unwrapped(text) for sentence in re.split(r"(?<=[.!?])\s+", line)
                        if sentence.strip()]
+        for found in DAYS_OF_MONTH.finditer(text):
+            month, said = _month(found["month"]), _said(found["says"])
+            self.dated += [((month, int(day)), (month, int(day)), said) for day in re.findall(r"\d+", found["days"])]
+        text = DAYS_OF_MONTH.sub(lambda found: " " * len(found.group(0)), text)
         for dated in (DATED, MONTH_FIRST):  # "Wed 23 Dec 8:00 - 15:00", "24 - 26 Dec CLOSED", "Dec 30 (Tue) ... CLOSED"
             for found in dated.finditer(text):
                 month, first = _month(found["month"]), int(found["day"])
@@ -163,10 +177,11 @@ class Timetable:
             joined = found.group(2) in ("and", "&")  # "Sunday and Monday: closed"
             days = [first, last] if joined else [(first + i) % 7 for i in range((last - first) % 7 + 1)]
             # the rest of the line, up to another day's rule or the sentence's end: "9am - 12.15pm, then 2.45pm - 6pm"
-            rest = re.split(rf"\b{_DAY}(?![\w-])|(?<!\d)\.(?=\s)", text[found.start(4):].split("\n", 1)[0],
-                            flags=re.I)[0]
-            for day in days:
-                self.weekly.setdefault(day, _said(rest))
+            rest = re.split(rf"\b{_DAY}(?![\w-])|(?<!\d)(?<![ap]\.m)\.(?=\s)", text[found.start(4):].split("\n", 1)[0],
+                            flags=re.I)[0]  # not at "9 a.m. – 6 p.m."
+            said = _said(rest)
+            for day in days if said else ():
+                self.weekly.setdefault(day, said)
         text = WEEKLY.sub(lambda found: " " * len(found.group(0)), text)
         for found in NAMED.finditer(text):  # "Public holidays: closed", "Bank holidays, 10 AM to 4 PM"
             label = found.group(1).strip()

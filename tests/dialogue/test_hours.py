@@ -188,3 +188,30 @@ DOTTED_DATES = ("Monday - Friday: 8:00 - 20:00\nSaturday: 9:00 - 15:00\nSunday: 
 ])
 def test_dates_written_with_dots_or_as_iso_dates_are_exceptions(asked, said):
     assert table(DOTTED_DATES).answer(asked, NOW.replace(month=11, day=2)) == said
+
+
+def test_tables_with_columns_dotted_short_forms_and_days_listed_give_the_week_and_the_dates():
+    from appliance.knowledge.documents import parse_document
+
+    document = (
+        "# Hours\n\n## Bakery counter\n\n| Day | Hours |\n|---|---|\n| Monday – Friday | 7 a.m. – 5 p.m. |\n"
+        "| Saturday | 8 a.m. – 1 p.m. |\n| Sunday | Closed |\n\n**Advent Sundays:** Nov. 30 and Dec. 7, 2025 are "
+        "normal; Dec. 14 and 21, 2025, open 9 a.m. – noon.\n\nCatering line: Monday – Friday, 6 a.m. – 2 p.m.\n\n"
+        "## Holidays\n\n| Date | Counter | Catering |\n|---|---|---|\n| Thanksgiving — Mon., Oct. 13, 2025 | Closed | "
+        "Closed |\n| Christmas Eve — Wed., Dec. 24 | 7 a.m. – 1 p.m. | Closed |\n| Boxing Day — Fri., Dec. 26 | "
+        "Closed | Closed |\n")
+    hours = Timetable.from_passages([Passage(c.source, c.heading, c.text, 1.0)
+                                     for c in parse_document("hours.md", document.encode())])
+    assert hours.weekly == {**{d: "open from 7 AM to 5 PM" for d in range(5)}, 5: "open from 8 AM to 1 PM",
+                            6: "closed"}  # the first column; the catering line's "6 a.m." no rule of the week
+    now = datetime(2025, 10, 10, 16, 0, tzinfo=ZoneInfo("America/Halifax"))  # a Friday
+    assert hours.answer("Are you open Monday, with it being Thanksgiving?", now) == "On Monday 13 October we're closed."
+    assert hours.answer("Are you open Boxing Day?", now) == "On 26 December we're closed."
+    assert hours.answer("What time do you close on Christmas Eve?", now) == "On 24 December we're open from 7 AM to 1 PM."
+    assert hours.answer("Are you open on Sunday the 14th of December?", now) == \
+        "On 14 December we're open from 9 AM to 12 PM."
+
+
+def test_a_rule_that_says_nothing_readable_is_no_rule():
+    hours = table("Monday – Friday: by appointment.\nSaturday: 9 a.m. – 1 p.m.\n")
+    assert 0 not in hours.weekly and hours.answer("Are you open on Monday?", NOW) != "On Mondays we're None."
