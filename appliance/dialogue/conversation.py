@@ -234,6 +234,7 @@ class Conversation:
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
                              issue_types, unanswered_expertise, sales_expertise, identify_by)
+        self.policy.closed_on = lambda day: self.timetable.on_date(day) == "closed"
         self.actions = actions  # an ActionTaker, or None where nothing is to be carried out (tests, `ask`)
         self.knowledge = list(knowledge)  # the whole knowledge base when it is in the warm prompt (prompt.py)
         self.state = CallState(caller_id=caller_id, caller=crm.lead(caller_id))

@@ -348,10 +348,15 @@ class CallState:
     callback_booked: bool = False  # a callback was booked on this call: a new day or time said moves it
 
 
+def spoken_day(moment: date) -> str:
+    """"Friday, December 26": a day as said, its number never with a leading zero ("October 6", not "October 06")."""
+    return f"{moment:%A}, {moment:%B} {moment.day}"
+
+
 def spoken_time(moment: datetime, now: datetime) -> str:
     """A callback time as said on the phone: "tomorrow at 10 AM"."""
     days = (moment.date() - now.date()).days
-    day = {0: "today", 1: "tomorrow"}.get(days, moment.strftime("on %A, %B %d"))
+    day = {0: "today", 1: "tomorrow"}.get(days, f"on {spoken_day(moment)}")
     clock = moment.strftime("%I:%M %p").lstrip("0").replace(":00", "")
     return f"{day} at {clock}"
 
@@ -385,6 +390,7 @@ class Policy:
         self.sales_expertise = sales_expertise
         self._issue_vectors = None
         self.can_transfer = True  # the line can hand a caller to a person; a GSM modem's cannot, so one calls back
+        self.closed_on = lambda day: False  # whether the documents' timetable says the business is closed that day
 
     def read(self, heard: str, state: CallState, now: datetime) -> dict:
         """Details in the caller's words, into the call's slots; a bare number answers what was asked."""
@@ -757,6 +763,13 @@ class Policy:
                          {**entities_out, "phone": number}, actions=("send_sms",))
         if intent == "callback_request":
             moment = datetime.fromisoformat(slots["callback_time"])
+            if self.closed_on(moment.date()):  # "Friday morning" that is Boxing Day: nobody would call
+                del slots["callback_time"]
+                state.waiting_for, state.waiting_intent = "callback_time", intent
+                return Reply(f"We're closed on {spoken_day(moment)}, so nobody could call you then. What "
+                             f"other day and time would suit you?", intent,
+                             {**entities_out, "missing_info": ["callback_time"]}, needs_clarification=True,
+                             used_knowledge=True)
             state.callback_booked = True
             actions = ["schedule_callback", "send_sms"]
             if state.buying and not state.sales_told:

@@ -50,6 +50,20 @@ def test_callback_asks_for_the_time_then_books_it(policy):
     assert reply.actions == ("schedule_callback", "send_sms") and "10" in reply.immediate_response
 
 
+def test_a_callback_asked_for_a_day_the_business_is_closed_is_not_booked_and_another_day_is_asked(policy):
+    from datetime import date
+
+    policy.closed_on = lambda day: day == date(2025, 10, 6)  # the timetable: closed tomorrow (a holiday)
+    state = known_caller()
+    intent, reply = turn(policy, state, "Could somebody call me back tomorrow morning around 10?")
+    assert intent == "callback_request" and reply.needs_clarification and not reply.actions
+    assert "closed on Monday, October 6," in reply.immediate_response and reply.used_knowledge
+    assert reply.entities["missing_info"] == ["callback_time"] and not state.callback_booked
+    intent, reply = turn(policy, state, "Oh right. Tuesday then, same time, 10 o'clock.")
+    assert intent == "callback_request" and reply.entities["callback_time"] == "2025-10-07T10:00:00+05:30"
+    assert reply.actions == ("schedule_callback", "send_sms")
+
+
 def test_a_day_now_and_a_time_later_make_the_callback(policy):
     state = known_caller()
     intent, reply = turn(policy, state, "Great! I think I want to go ahead. Can someone call me tomorrow to discuss setup?")
