@@ -810,6 +810,8 @@ class Policy:
             return "order_confirmation"
         if slot == "order_id" and not state.slots.get(slot) and "caller_id" in self.identify_by:
             own = self.crm.order_ids_for(state.caller_id)
+            if len(own) > 1 and intent == "order_status":  # "the lobsters I sent to my daughter in Calgary"
+                own = [order_id for order_id in [self._described(own, state.heard)] if order_id] or own
             if len(own) == 1 and intent == "order_status":  # "when's it coming?" from the number it was placed with
                 state.slots["order_id"] = own[0]
                 return None
@@ -817,6 +819,19 @@ class Policy:
                 state.order_to_confirm = state.order_suggested = own[0]
                 return "order_confirmation"
         return None if state.slots.get(slot) else slot
+
+    def _described(self, order_ids: list[str], heard: str) -> str | None:
+        """Of the caller's own orders, the one their words describe: the one whose record shares the most of their
+        words ("my daughter in Calgary" and "shipping to Calgary, AB"), when no other shares as many."""
+        said = {word for word in re.findall(r"[a-z]+", heard.lower()) if len(word) > 3}
+        shared = []
+        for order_id in order_ids:
+            order = self.crm.order(order_id) or {}
+            record = " ".join(str(order.get(key) or "") for key in ("product", "status", "estimated_delivery"))
+            shared.append((len(said & set(re.findall(r"[a-z]+", record.lower()))), order_id))
+        best = max(count for count, _ in shared)
+        chosen = [order_id for count, order_id in shared if count == best]
+        return chosen[0] if best and len(chosen) == 1 else None
 
     def _ask(self, intent: str, missing: str, state: CallState) -> str:
         if missing == "callback_time":

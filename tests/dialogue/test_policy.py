@@ -721,3 +721,21 @@ def test_a_question_about_the_order_just_told_of_by_its_pronoun_is_about_that_or
 def test_a_request_to_send_to_this_number_is_no_wrong_number(policy):
     heard = "Can you send me the address on what's at to this number, the one I'm calling from?"  # as Whisper heard it
     assert turn(policy, known_caller(), heard)[0] not in ("wrong_number", "goodbye")
+
+
+def test_of_a_callers_orders_the_one_their_words_describe_is_looked_up(classifier):
+    crm = Crm(orders=[
+        {"order_id": "AB-101", "phone": "+15550100", "product": "Two tins of smoked salmon, collected at the shop",
+         "status": "Collected"},
+        {"order_id": "AB-102", "phone": "+15550100", "product": "Gift hamper, shipping to Denver, CO",
+         "status": "Out for Delivery"},
+        {"order_id": "AB-103", "phone": "+15550100", "product": "Gift hamper, shipping to Austin, TX",
+         "status": "Packed"}])
+    policy = Policy("Acme", crm, classifier, "+1")
+    state = CallState(caller_id="+15550100")
+    intent, reply = turn(policy, state, "Hi, where's my order, the hamper I sent to my sister in Denver?")
+    assert intent == "order_status" and state.slots["order_id"] == "AB-102" and "out for delivery" in \
+        reply.immediate_response.lower()
+    state = CallState(caller_id="+15550100")
+    intent, reply = turn(policy, state, "Hi, where's my order, the gift hamper?")  # two hampers: which one?
+    assert intent == "order_status" and "order_id" not in state.slots and reply.needs_clarification
