@@ -64,6 +64,9 @@ def spoken_digits(text: str) -> str:
     """
     # "three double-zero": a recognizer writes "double" joined to its digit by a hyphen; the words are the same
     text = re.sub(rf"\b(double|triple)\s*-\s*(?=(?:{'|'.join(DIGIT_WORDS)}|\d)\b)", r"\1 ", text, flags=re.I)
+    # "nine-oh-two, five-five-five": digits said in groups are written joined by hyphens
+    digit = rf"(?:{'|'.join(DIGIT_WORDS)})"
+    text = re.sub(rf"\b{digit}(?:-{digit})+\b", lambda found: found.group(0).replace("-", " "), text, flags=re.I)
     tokens = re.findall(r"[A-Za-z']+|\d+|[^\sA-Za-z\d]", text)
     out: list[str] = []
     i = 0

@@ -794,6 +794,15 @@ class Policy:
             if given and given != on_file and given not in state.confirmed:
                 return "email_confirmation"  # volunteered, not asked for: read it back first
             return None if given or on_file else slot
+        if slot in ("whatsapp_number", "phone"):  # a number volunteered, not asked for: read back before it is used
+            keys = (slot, "phone" if slot == "whatsapp_number" else "whatsapp_number")
+            given = next((state.slots[key] for key in keys if state.slots.get(key)), None)
+            if given and given not in (state.caller_id, (state.caller or {}).get("phone")) and \
+                    given not in state.confirmed:
+                for key in keys:
+                    if state.slots.get(key) == given:
+                        del state.slots[key]
+                state.number_to_confirm, state.number_slot = given, slot
         if slot in ("whatsapp_number", "phone") and state.number_to_confirm and not state.slots.get(slot):
             return "number_confirmation"
         if slot in ("whatsapp_number", "phone") and (state.slots.get("whatsapp_number") or state.slots.get("phone")

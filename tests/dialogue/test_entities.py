@@ -18,6 +18,7 @@ NOW = datetime(2025, 10, 5, 9, 0, tzinfo=KOLKATA)  # a Sunday morning
     ("room 42, floor three", "room 42, floor three"),
     ("oh eight five, double two, three, four seven, double nine", "085, 22, 3, 47, 99"),  # one digit in groups
     ("I want 2 of them, three at most", "I want 2 of them, three at most"),
+    ("it's nine-oh-two, five-five-five, oh-one-nine-one", "it's 902, 555, 0191"),  # groups written with hyphens
 ])
 def test_spoken_digits(text, expected):
     assert spoken_digits(text) == expected

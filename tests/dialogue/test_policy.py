@@ -102,6 +102,17 @@ def test_requests_for_other_peoples_data_are_refused(policy, heard):
     assert intent == "other" and not reply.actions and "can't share" in reply.immediate_response
 
 
+def test_a_volunteered_number_is_read_back_before_anything_is_sent_to_it(policy):
+    state = known_caller()
+    state.topic = "refund policy"
+    intent, reply = turn(policy, state, "Can you send that on WhatsApp? Not this number, my cell is 98765 01234.")
+    assert intent == "send_details_whatsapp" and reply.needs_clarification and not reply.actions
+    assert "9 8 7 6 5 0 1 2 3 4" in reply.immediate_response  # not sent, nor refused: read back
+    intent, reply = turn(policy, state, "Yes, that's right")
+    assert reply.entities["whatsapp_number"] == "+919876501234" and "+919876501234" in state.confirmed
+    assert reply.actions in (("send_whatsapp",), ("send_sms",))
+
+
 def test_a_volunteered_email_is_read_back_before_anything_is_sent(policy):
     state = known_caller()
     state.topic = "refund policy"
