@@ -65,7 +65,7 @@ def title_of(heading: str, company: str) -> str:
     for top in heading.split(" > "):
         if re.fullmatch(r"[\w-]+", top) and ("-" in top or "_" in top):  # a file's name ("contact-hours"): as words
             top = top.replace("-", " ").replace("_", " ")
-        top = re.sub(rf"\b{_name_or_its_start(company)}('s)?\b", "", top, flags=re.I) if company else top
+        top = re.sub(rf"\b{_name_or_its_start(company)}(?:'s)?(?!\w)", "", top, flags=re.I) if company else top  # "Co."
         top = re.sub(r"\s+[—–]\s[^—–]*\d[^—–]*$", "", top)  # "Price List — effective 1 December 2026"
         title = re.sub(r"\s+", " ", re.sub(r"\(.*?\)", "", top)).strip(" -:—–").lower()
         if set(re.findall(r"[a-z]+", title)) - LEGAL_FORM:

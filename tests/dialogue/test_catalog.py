@@ -108,6 +108,7 @@ def test_of_offers_named_by_as_many_words_the_one_said_more_wholly_is_meant():
     ("Kilimani Paws — Price List > Vaccines", "Kilimani Paws Veterinary Clinic", "price list"),  # the name shortened
     ("ACME TRADING SDN. BHD. > Price List — effective 1 December 2026 > C. Plans", "Acme Trading", "price list"),
     ("ACME TRADING LTD > Returns", "Acme Trading", "returns"),  # only the name and its legal form: the next one
+    ("Tern Rock Lobster Co. — Contact & Ordering", "Tern Rock Lobster Co.", "contact & ordering"),  # not "co. — ..."
 ])
 def test_a_documents_title_is_what_it_is_about_not_who_wrote_it(heading, company, title):
     assert title_of(heading, company) == title
