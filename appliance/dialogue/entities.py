@@ -192,6 +192,9 @@ def _address_digits(words: str) -> str:
             elif tokens[j] in ADDRESS_DIGITS:
                 digits += ADDRESS_DIGITS[tokens[j]]
                 j += 1
+            elif j == i and tokens[j].isdigit() and following == "at":  # "doucette 77 at": written as digits
+                digits += tokens[j]
+                j += 1
             else:
                 break
         if not digits or all(token == "oh" for token in tokens[i:j]):
@@ -206,12 +209,29 @@ def _address_digits(words: str) -> str:
     return " ".join(out)
 
 
+# "r dot doucet, no wait, with two T's and an E, D O U C E T T E": a word of an address corrected by spelling it
+_RESPELLED = re.compile(r"\b([a-z]{3,})[,.]?\s+(?:no,? wait|no,? sorry|sorry|i mean|wait|actually|no)\b[^@]{0,60}?"
+                        r"((?:\b[a-z]\b[\s,-]+){2,}\b[a-z]\b)")
+
+
+def _respelled(text: str) -> str:
+    """A word said, then corrected by spelling it, as the spelled word: what comes between is explanation."""
+    def respell(found: re.Match) -> str:
+        letters = re.sub(r"[^a-z]", "", found.group(2))
+        word = found.group(1)  # "an e" said before the spelling is no part of the word; a word misheard ("dasset")
+        start = letters.find(word[:3]) if word[:3] in letters else letters.find(word[0])  # starts as it does
+        if start < 0 or len(letters) - start < max(3, len(word) - 1):
+            return found.group(0)  # "...dot com, no, actually, a b c at...": a new address, not a word respelled
+        return letters[start:]
+    return _RESPELLED.sub(respell, text)
+
+
 def find_email(text: str) -> str | None:
     """An email address in `text`, spoken ("jane dot doe at example dot com") or spelled ("j a n e")."""
-    spelled = letters_said(text).lower()
+    spelled = _respelled(letters_said(text).lower())
     # "underscore-a-i-n": a symbol word written onto the letters spelled beside it is a word of its own
     spelled = re.sub(r"\b([a-z0-9])-(underscore|dash|hyphen|dot)\b", r"\1 \2", spelled)
-    spelled = re.sub(r"\b(underscore|dash|hyphen|dot)-(?=[a-z0-9]\b)", r"\1 ", spelled)
+    spelled = re.sub(r"\b(underscore|dash|hyphen|dot)-(?=[a-z0-9])", r"\1 ", spelled)  # "dot-doucette" too
     spelled = re.sub(r"\b[a-z0-9](?:-[a-z0-9]\b)+", lambda found: found.group(0).replace("-", ""),
                      spelled)  # "k-l-a-r-a", "n-9-2", as speech recognition writes letters and digits said apart
     spoken = re.sub(r"\b((?!at\b|dot\b)[a-z]+(?: (?!at\b|dot\b)[a-z]+){1,3}),? all one word\b", lambda found: found.group(1).replace(" ", ""),

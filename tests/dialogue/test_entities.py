@@ -236,6 +236,11 @@ def test_an_email_spelled_after_its_words_keeps_the_spelling(said, email):
     ("it's jane at example dot com, I have two kids", "jane@example.com"),  # a number said after it is no part of it
     ("oh, it's jane at example dot com", "jane@example.com"),  # "oh" alone is a word
     ("the polka-dot one, send it to kim at example dot com", "kim@example.com"),
+    # a word said, then corrected by spelling it: the spelling wins, whatever is said between
+    ("It's r dot doucet, no wait, with two T's and an E, D O U C E T T E, seven seven, at example dot com.",
+     "r.doucette77@example.com"),
+    ("It's r dot-dasset. No wait, with two T's and an E, D-O-U-C-E-T-T-E, 7-7 at example.com.",  # as Whisper wrote it
+     "r.doucette77@example.com"),
 ])
 def test_an_email_spelled_letter_by_letter_with_its_digits_and_symbols_said_as_words(said, email):
     assert find_email(said) == email
