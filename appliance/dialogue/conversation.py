@@ -15,7 +15,7 @@ from appliance.dialogue.catalog import words_of as catalog_words
 from appliance.dialogue.entities import MONTHS, WEEKDAYS, spoken_id
 from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extractive, numbers, says_nothing_new,
                                           speakable)
-from appliance.dialogue.hours import SHORT_WEEKDAYS, Timetable, spoken_clock, weekday_number
+from appliance.dialogue.hours import HOURS_ASKED, SHORT_WEEKDAYS, Timetable, spoken_clock, weekday_number
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, CallState, Crm, Policy,
                                        spoken_phone)
@@ -434,6 +434,15 @@ class Conversation:
         state.hours_asked = hours is not None
         if hours:  # "are you open on Sunday?": said from the timetable in the documents, not by the model
             hours = self.spoken(hours)
+            # "Where are you, exactly? And what time do you close today?": the other question is answered too, with
+            # the documents' own sentence when one is close enough
+            others = [part for part in re.split(r"(?<=[.!?])\s+", heard.strip())
+                      if part.endswith("?") and not HOURS_ASKED.search(part)]
+            passages = self.index.search(" ".join(others), k=self.top_k, min_score=self.min_score) \
+                if others and self.index else []
+            quoted = extractive(" ".join(others), passages, self.index.embedder.embed, min_score=self.quote_at,
+                                sections=False) if passages else None
+            hours = f"{self.spoken(quoted)} {hours}" if quoted else hours
             reply = Reply(hours, self._question_intent(state), {**state.slots}, used_knowledge=True)
             say(hours + " ")
             stages["retrieval"] = (time.perf_counter() - start) * 1000

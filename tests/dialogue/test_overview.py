@@ -362,3 +362,12 @@ def test_a_list_whose_headings_are_in_the_companys_language_is_found_below_the_u
         assert "START" in text and "PLUS" in text and "49 zloty" in text and "PRO" in text and "13" not in text
         turn = conversation.reply("Is there somewhere to park near you?")  # about no list: the usual score stands
         assert turn.reply.escalate_to_human and not turn.reply.used_knowledge
+
+
+def test_a_question_asked_with_one_about_hours_is_answered_too(embedder, tmp_path):
+    document = ("# Visiting us\n\nOur shop is at 12 Harbour Road, Portsmouth, next to the ferry terminal.\n\n"
+                "## Opening hours\n\nMonday to Saturday: 9am to 5pm\nSunday: closed\n")
+    with answering(embedder, tmp_path, "visit.md", document, "Europe/London") as conversation:
+        text = conversation.reply("Hi, I'm coming over later. Where is your shop, exactly? And what time do you close "
+                                  "today?").reply.immediate_response
+    assert "12 Harbour Road" in text and "Today we're open from 9 AM to 5 PM." in text
