@@ -620,7 +620,10 @@ class Policy:
                     clause)):
                 continue  # "can you send me the address to this number, the one I'm calling from?" names where to
             asks = re.search(r"\b(is|isn't|is not) (this|that) (the )?([\w' ]+)", clause.lower())
-            if score >= WRONG_NUMBER_MIN or (asks and not ours & set(re.findall(r"[a-z]{3,}", asks.group(4)))):
+            named = set(re.findall(r"[a-z]{3,}", asks.group(4))) if asks else set()
+            if named & (ours | self.catalog.names):  # "is this the lobster place?" of Tern Rock Lobster Co.: us
+                continue
+            if score >= WRONG_NUMBER_MIN or asks:
                 return True
         return False
 

@@ -330,6 +330,13 @@ def test_a_caller_who_asks_for_us_by_name_is_no_wrong_number(policy):
     assert turn(policy, known_caller(), "Is this TechCorp? I want to check my order.")[0] == "order_status"
 
 
+@pytest.mark.parametrize("heard", ["Yeah, hello, is this the lobster place?", "Hi, is that the harbour lobster shop?"])
+def test_a_caller_who_asks_for_us_by_a_word_of_our_name_is_no_wrong_number(classifier, heard):
+    policy = Policy("Harbour Lobster Co.", Crm(), classifier, "+1")
+    assert turn(policy, CallState(), heard)[0] != "wrong_number"
+    assert turn(policy, CallState(), "Is this the pizza place?")[0] == "wrong_number"
+
+
 def test_a_request_for_help_with_nothing_said_yet_is_asked_what_about(policy):
     intent, reply = turn(policy, known_caller(), "Hi, I was wondering if you could help me.")
     assert reply.intent == "greeting" and reply.immediate_response.endswith("What can I help you with?")
