@@ -734,7 +734,9 @@ class Policy:
             return Reply(f"Thank you for calling {self.company}. Have a great day. Goodbye!", "goodbye", entities_out)
         if intent == "speak_to_human":
             expertise = self.unanswered_expertise if state.offered_specialist else self.sales_expertise
-            agent = state.agent = self.crm.agent_for(expertise, " ".join(filter(None, (state.question, state.heard))),
+            # a call about a complaint goes to whoever handles complaints, whatever was asked on the way
+            about = state.complaint if state.complaint else state.question
+            agent = state.agent = self.crm.agent_for(expertise, " ".join(filter(None, (about, state.heard))),
                                                      self._similar)
             state.offered_specialist = False
             if not self.can_transfer:  # one call at a time on this line: the person rings back instead

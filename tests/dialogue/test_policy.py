@@ -757,3 +757,14 @@ def test_of_a_callers_orders_the_one_their_words_describe_is_looked_up(classifie
     state = CallState(caller_id="+15550100")
     intent, reply = turn(policy, state, "Hi, where's my order, the gift hamper?")  # two hampers: which one?
     assert intent == "order_status" and "order_id" not in state.slots and reply.needs_clarification
+
+
+def test_a_person_asked_for_in_a_complaint_call_is_one_who_handles_complaints(classifier):
+    crm = Crm(agents=[{"name": "Ana", "expertise": ["orders", "shipping", "claims", "complaints"], "status": "available"},
+                      {"name": "Marc", "expertise": ["sales", "wholesale", "corporate gifts"], "status": "available"}])
+    policy = Policy("Acme", crm, classifier, "+1")
+    state = CallState(caller_id="+15550100")
+    state.complaint = "I'm not happy at all, half of the box I sent my son arrived dead, that's just not right."
+    state.question = "Can you email me the address for the photos and what you need, so I can forward it?"
+    intent, reply = turn(policy, state, "And honestly, I'd like to talk to an actual person about this.")
+    assert intent == "speak_to_human" and "Ana" in reply.immediate_response
