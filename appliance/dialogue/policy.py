@@ -165,7 +165,9 @@ COMMITS = re.compile(r"\b(i'd like|i would like|we'd like|we would like|i want|w
                      re.I)
 BUYS = re.compile(r"\b(go ahead|sign (me|us) up|(i'll|we'll|i will|we will) take (it|them|one)|place an order|"
                   r"ready to (buy|order|purchase|sign)|(want|like|keen|ready|planning|looking) to (sign|switch|"
-                  r"be set up|get set up|open an account|go with you)|sign (before|by|this|next))\b", re.I)
+                  r"be set up|get set up|open an account|go with you)|sign (before|by|this|next)|"
+                  r"(we're|we are|i'm|i am) (pretty |really |very |quite )?keen(?! to know)|let's do it|"
+                  r"count (me|us) in)\b", re.I)
 # "Is that Karori Dental?", "am I speaking to Dr Patel?": a name asked for, with the capitals it is written with.
 ASKS_FOR_NAME = re.compile(r"\b(?:[Ii]s (?:this|that) |[Aa]m I (?:speaking|talking) (?:to|with) |[Hh]ave I (?:reached|got) )"
                            r"(?:the )?((?:(?:Dr|Mr|Mrs|Ms)\.? )?[A-Z][\w'&-]+(?: [A-Z&][\w'&-]*){0,3})")

@@ -613,7 +613,8 @@ def test_is_it_done_yet_from_the_number_on_file_is_the_order_s_status(policy):
 
 
 @pytest.mark.parametrize("heard", ["That sounds good. We want to sign before the twentieth. Send me the details.",
-                                   "Could someone from sales ring me back this afternoon, say half two?"])
+                                   "Could someone from sales ring me back this afternoon, say half two?",
+                                   "Okay, yeah, we're pretty keen. Can your corporate person give me a call tomorrow?"])
 def test_a_decision_to_buy_said_with_another_task_makes_a_lead(policy, heard):
     state = known_caller()
     turn(policy, state, heard)
