@@ -79,6 +79,15 @@ OVERVIEW = re.compile(r"\b(your|the|all|which|what|any)\b[\w ]{0,20}\b(plans|pro
 # language ("Oferta dla firm"). Such a question searches again down to this cosine; what is found is used only when
 # it is a list of at least two priced things, read out in code, never given to the model.
 OVERVIEW_FLOOR = 0.2
+# "What kind of gift boxes do you have?", "what sorts of cakes do you do?": a list of the things named
+KINDS = re.compile(r"\bwhat (?:kinds?|sorts?|types?|sizes?) of ([a-z][a-z' -]{2,30}?) (?:do|does|can|have|has|are|is)"
+                   r"\b", re.I)
+
+
+def asked_list(heard: str) -> str | None:
+    """What a question about a whole list asks for ("plans", "gift boxes"), or None."""
+    found = OVERVIEW.search(heard) or KINDS.search(heard)
+    return found.group(found.lastindex).lower() if found else None
 # "What do I get with the Gold plan?", "what's included in the professional one?": a question about what one offer
 # holds, answered with its whole section, not with the one line of it closest to the question.
 CONTENTS = re.compile(r"\bwhat(?:'s| is| are| do(?:es)?)?\b[\w' ]{0,40}\b(?:includ\w*|get|come with|comes with|"
@@ -473,7 +482,7 @@ class Conversation:
         passages = sorted(found.values(), key=lambda passage: passage.score, reverse=True)[:self.top_k]
         stages["retrieval"] = (time.perf_counter() - start) * 1000
         intent = self._question_intent(state)
-        if not passages and OVERVIEW.search(heard):
+        if not passages and asked_list(heard):
             listed = self._overview_below_floor(queries)
             if listed:
                 reply = Reply(listed, intent, {**state.slots}, used_knowledge=True)
@@ -555,9 +564,9 @@ class Conversation:
     def _listed_source(self, heard: str, passages: list) -> str:
         """The document a question about a whole list is about: among the retrieved ones, the first whose title or
         headings name what is asked for ("what plans do you have?" → the one with "plans" in a heading)."""
-        found = OVERVIEW.search(heard)
+        found = asked_list(heard)
         if found:
-            asked = found.group(2).lower().rstrip("s")
+            asked = found.rstrip("s")
             for passage in passages:
                 if asked in passage.heading.lower() or asked in passage.source.lower():
                     return passage.source
@@ -645,7 +654,7 @@ class Conversation:
     def _overview(self, heard: str, source: str) -> str | None:
         """For a question about the whole list, what the document offers and what each costs, said in code from
         its content (priced sections or table rows, catalog.priced_items); None when it lists no such things."""
-        found = OVERVIEW.search(heard)
+        found = asked_list(heard)
         if not hasattr(self.index, "document") or not (found or PRICE_ASKED.search(heard)):
             return None
         passages = self.index.document(source)
@@ -655,7 +664,7 @@ class Conversation:
         elif not found:
             return None
         else:
-            what = found.group(2).lower()  # "what plans do you have?" in a price list: its plans' section, unless
+            what = found  # "what plans do you have?" in a price list: its plans' section, unless
             section = [passage for passage in passages if what.rstrip("s") in passage.heading.split(" > ")[-1].lower()]
             whole = any(what.rstrip("s") in passage.heading.split(" > ")[0].lower() for passage in passages)
             if len(priced_items(section)) >= 2 and not whole:  # the whole document is about plans ("Care Plans")

@@ -371,3 +371,12 @@ def test_a_question_asked_with_one_about_hours_is_answered_too(embedder, tmp_pat
         text = conversation.reply("Hi, I'm coming over later. Where is your shop, exactly? And what time do you close "
                                   "today?").reply.immediate_response
     assert "12 Harbour Road" in text and "Today we're open from 9 AM to 5 PM." in text
+
+
+def test_what_kinds_of_a_thing_are_there_lists_that_things_section(embedder, tmp_path):
+    document = ("# Price list\n\n## Cakes\n\n| Cake | Price |\n|---|---|\n| Lemon drizzle | $24.00 |\n"
+                "| Carrot cake | $28.00 |\n\n## Gift hampers (delivered anywhere in town)\n\n| Hamper | Price |\n"
+                "|---|---|\n| Tea for Two | $45.00 |\n| Family Feast | $95.00 |\n")
+    with answering(embedder, tmp_path, "prices.md", document, "America/Toronto") as conversation:
+        text = conversation.reply("Hi, what kind of gift hampers do you have?").reply.immediate_response
+    assert "Tea for Two: 45 dollars" in text and "Family Feast: 95 dollars" in text and "Lemon" not in text
