@@ -32,6 +32,9 @@ NUMBER_CUE = re.compile(r"\b(number|phone|mobile|cell|postcode|post code|zip|cod
 # is not one: "Thank you. And what about...?" goes on.
 CLOSES_CALL = re.compile(r"\b(bye|bye-bye|goodbye|see (ya|you)|cheers|take care)\W*$|\b(that's all|that is all|"
                          r"that's it|that's everything)\b(\W+(thanks|thank you)( (so|very) much)?)?\W*$", re.I)
+# "Can you tell me... how much it costs?": a question that opens the one it asks, whatever recognition writes after it
+OPENS_A_QUESTION = re.compile(r"\b(?:(?:tell|show|remind|explain to|let) (?:me|us)|(?:wondering|wonder|know|ask you|"
+                              r"ask|check|see))\W*$", re.I)
 FULL_NUMBER_DIGITS = 7  # fewer digits than a phone number, after such a cue: more of it is coming
 RATE_HZ = 16000
 WINDOW_SAMPLES = 8 * RATE_HZ  # the model hears the last 8 s of the turn
@@ -124,8 +127,19 @@ class TurnJudge:
 
     def ends(self, finished: bool, heard) -> bool:
         """Whether the pause ends the turn once its words (a Transcript) are in: one the model found finished,
-        unless the words say more is coming; one it found unfinished, only when the words close the call."""
-        return not self.wait_for_more(heard) if finished else self.closes_call(heard)
+        unless the words say more is coming; one it found unfinished, only when the words close the call or end
+        in a question asked whole."""
+        if finished:
+            return not self.wait_for_more(heard)
+        return self.closes_call(heard) or self.asks_whole(heard)
+
+    def asks_whole(self, heard) -> bool:
+        """Whether a turn the model found unfinished ends in a whole question, heard surely enough ("How much for
+        the big ones?"): recognition writes the question mark from the words and their rise together. The model
+        often hears a question on an 8 kHz line as unfinished, and the caller then waited 1.2 s for the answer."""
+        text = heard.text.strip()
+        return text.endswith("?") and len(text.split()) >= 3 and not unfinished(text.rstrip("?")) and \
+            not OPENS_A_QUESTION.search(text) and (heard.confidence is None or heard.confidence >= self.sure_words_at)
 
     def closes_call(self, heard) -> bool:
         """Whether a turn the model found unfinished closes the call by its words (a Transcript), heard surely

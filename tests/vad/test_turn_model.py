@@ -195,3 +195,20 @@ def test_words_that_close_the_call_end_a_turn_the_model_heard_as_unfinished(word
 
     judge = TurnJudge(BrokenModel(), sure_words_at=0.5)
     assert judge.closes_call(Transcript(words, 1000.0, "en", confidence)) is closes
+
+
+@pytest.mark.parametrize("words, confidence, ends", [
+    ("Sorry, I'm just after the big ones. How much for them?", 0.8, True),
+    ("Thank you. And what about Sunday?", 0.9, True),
+    ("My number is nine eight seven?", 0.9, False),  # a number partway through, whatever the mark says
+    ("Is it?", 0.9, False),  # too short to be sure it is all
+    ("Can you tell me?", 0.9, False),  # "...how much the premium plan costs?" comes after the pause
+    ("Do you deliver to the?", 0.9, False),  # stops where no question can
+    ("How much for them?", 0.3, False),  # too unsure to tell
+    ("I'd like to ask about my order", 0.9, False),  # no question asked: the longer silence
+])
+def test_a_whole_question_ends_a_turn_the_model_heard_as_unfinished(words, confidence, ends):
+    from appliance.stt import Transcript
+
+    judge = TurnJudge(BrokenModel(), sure_words_at=0.5)
+    assert judge.ends(False, Transcript(words, 1000.0, "en", confidence)) is ends
