@@ -118,14 +118,20 @@ def _section_price(heading: str, text: str) -> str | None:
 
 
 def _priced_rows(text: str) -> list[tuple[str, str]]:
-    """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month.") and price-list lines
-    with dot leaders ("- Oil boiler service (kitchen or utility) ........ EUR 140") that name a price."""
+    """Table rows as a passage holds them ("Splash: Monthly fee CHF 39, Swims 8 a month."), price-list lines
+    with dot leaders ("- Oil boiler service (kitchen or utility) ........ EUR 140") and list items that end in a price
+    after a dash ("- Kitchen Party for 2 — 2 markets, 1 lb mussels — $119.00") that name a price."""
     rows = []
     found = [(row.group(1), row.group(2)) for row in re.finditer(
         r"(?:^|(?<=[.!?]\s)(?<!\b[A-Z]\.\s)|(?<=\n))((?:[^.:;!?\n]|(?<=\d)\.(?=\d)|(?<=\b[A-Z])\.){1,90}): "
         r"([^:\n]*?)(?=\.\s|\.$|$|\n)", text)]  # "B.C." in a row's name ends no sentence
     found += [(row.group(1), row.group(2)) for row in re.finditer(
         rf"(?:^|\n|(?<=\s)[-*•])\s*(?:[-*•]\s*)?([A-Za-z][^.:;!?\n]{{1,90}}?)\s*\.{{3,}}\s*({PRICE.pattern})", text)]
+    for line in text.splitlines():  # "- Down Home Feast for 4 — 4 markets, 2 lb mussels — $219.00": the name, then
+        item = re.match(r"\s*[-*•]\s+(.+)", line)  # what it holds, then its price, set apart by dashes
+        parts = re.split(r"\s[—–-]\s", item.group(1)) if item else []
+        if len(parts) >= 2 and PRICE.match(parts[-1].strip()) and not any(label == parts[0] for label, _ in found):
+            found.append((parts[0], parts[-1]))
     for label, rest in found:
         label = re.split(r"\s[-*•]\s", label)[-1]  # a heading before the first item of a list run together
         if label.count(")") > label.count("("):

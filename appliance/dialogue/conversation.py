@@ -240,6 +240,8 @@ class Conversation:
         self.catalog = catalog or Catalog.from_passages(index.passages(), company)
         self.country_code = country_code
         self.timetable = timetable or (Timetable.from_passages(index.passages()) if index else Timetable())
+        self._sections = list(dict.fromkeys((passage.source, passage.heading) for passage in index.passages())) \
+            if index else []  # every document's sections, for a list asked for by a section's name
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
                              issue_types, unanswered_expertise, sales_expertise, identify_by)
@@ -573,6 +575,9 @@ class Conversation:
             for name in self.catalog.topics:  # a document titled so, even if another came first in the search
                 if asked in name.text.lower():
                     return name.source
+            for source, heading in self._sections:  # ...or with a section headed so ("## Gift boxes")
+                if asked in heading.split(" > ")[-1].lower():
+                    return source
         return passages[0].source
 
     def _listed_item(self, heard: str):

@@ -121,3 +121,11 @@ def test_a_rows_name_with_initials_is_its_whole_name_and_a_name_of_common_words_
                                                                                 ("Alberta", "$69.00")]
     assert catalog.sole_offer("How much is shipping to Quebec?").text == "Quebec"
     assert catalog.sole_offer("How much is the lobster?") is None  # before: "B.C." left a name of no words
+
+
+def test_list_items_that_end_in_a_price_after_a_dash_are_priced_rows():
+    text = ("Every box comes in a cooler.\n- Kitchen Party for 2 — 2 markets (1¼ lb), 1 lb mussels — $119.00\n"
+            "- Whole cooked lobster, frozen in brine, approx. 1 lb — $24.95 each\n- Bibs - pack of 10 - $6.99\n"
+            "- Delivery — next day, no charge\n")
+    assert priced_items([Passage("prices.md", "Prices > Gift boxes", text, 1.0)]) == [
+        ("Kitchen Party for 2", "$119.00"), ("Whole cooked lobster", "$24.95"), ("Bibs", "$6.99")]

@@ -380,3 +380,22 @@ def test_what_kinds_of_a_thing_are_there_lists_that_things_section(embedder, tmp
     with answering(embedder, tmp_path, "prices.md", document, "America/Toronto") as conversation:
         text = conversation.reply("Hi, what kind of gift hampers do you have?").reply.immediate_response
     assert "Tea for Two: 45 dollars" in text and "Family Feast: 95 dollars" in text and "Lemon" not in text
+
+
+def test_a_list_asked_for_by_a_sections_name_is_found_in_whichever_document_holds_it(embedder, tmp_path):
+    documents = {
+        "corporate.txt": "CORPORATE GIFTS\n\nWhat kind of gift boxes do companies send? Any kind: we have gift boxes "
+                         "for clients and staff, and add a card with your message to every gift box we ship.\n",
+        "prices.md": "# Price list\n\n## Live lobster\n\n- Markets — $17.95/lb\n- Jumbos — $19.95/lb\n\n"
+                     "## Gift boxes (shipped or picked up)\n\n- Kitchen Party for 2 — 2 markets, mussels — $119.00\n"
+                     "- Down Home Feast for 4 — 4 markets, mussels, clams — $219.00\n",
+    }
+    folder = knowledge_folder(tmp_path, documents)
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Acme", index, None, lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("America/Halifax")))
+        text = conversation.reply("Hi, what kind of gift boxes do you have?").reply.immediate_response
+        found = [p for p in index.search("gift boxes", k=3) if p.source == "corporate.txt"]
+        assert conversation._listed_source("What kind of gift boxes do you have?", found) == "prices.md"
+    assert "Kitchen Party for 2: 119 dollars" in text and "Down Home Feast for 4: 219 dollars" in text
+    assert "Jumbos" not in text
