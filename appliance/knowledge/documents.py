@@ -83,7 +83,8 @@ def _items(lines: list[str]) -> list[str]:
 
 def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
     """Text cut at paragraph, then line, then sentence boundaries into pieces of at most `limit` characters, spaces
-    folded. A paragraph keeps its line breaks: a price list's rows and a timetable's days are lines, not one run."""
+    folded. A paragraph keeps its line breaks: a price list's rows and a timetable's days are lines, not one run.
+    A line that ends in a colon is kept with what follows it."""
     parts = []  # (text, what joins it to the part before: a new line, or a space within a line)
     for paragraph in re.split(r"\n\s*\n", text):
         lines = [" ".join(line.split()) for line in _items(paragraph.split("\n")) if line.strip()]
@@ -92,6 +93,9 @@ def pieces(text: str, limit: int = MAX_CHARS) -> list[str]:
             continue
         for line in lines:
             parts += [(unit, " " if number else "\n") for number, unit in enumerate(_units(line, limit))]
+    for number in range(len(parts) - 2, -1, -1):  # "If any lobsters arrive dead:" never ends a piece: what it
+        if parts[number][0].endswith(":"):  # introduces comes with it
+            parts[number:number + 2] = [(f"{parts[number][0]}\n{parts[number + 1][0]}", parts[number][1])]
     return _pack([part for part, _ in parts], limit, [joint for _, joint in parts])
 
 

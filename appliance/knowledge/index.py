@@ -17,7 +17,7 @@ from appliance.errors import ApplianceError
 from appliance.knowledge.documents import PARSERS, parse_document, titles
 from appliance.sqlite import Error, connect, transaction
 
-SCHEMA = 6  # bump when the tables or the passages' form change: an index is derived data, so it is rebuilt
+SCHEMA = 7  # bump when the tables or the passages' form change: an index is derived data, so it is rebuilt
 RRF_K = 60  # reciprocal rank fusion: a passage scores 1 / (RRF_K + rank) in each list it is in
 CANDIDATES = 20  # at least this many passages from each of the vector and the keyword search
 # The largest document taken: a file past MAX_DOCUMENT_MB is not read, one of more than MAX_PASSAGES passages (about

@@ -181,3 +181,10 @@ def test_a_wrapped_list_item_is_never_cut_between_pieces():
     cut = pieces(text, limit=500)
     assert len(cut) > 1 and not any(piece.startswith("support ticket") for piece in cut)
     assert any(piece.endswith("we open a priority support ticket and waive the delivery fee.") for piece in cut)
+
+
+def test_a_line_that_introduces_a_list_is_never_cut_from_it():
+    text = ("Every box is guaranteed to arrive alive. " * 11 + "\n\nIf any lobsters arrive dead:\n\n"
+            "1. Let us know within 24 hours of delivery.\n2. Send a photo of the open box.\n")
+    cut = pieces(text, limit=500)
+    assert len(cut) == 2 and cut[1].startswith("If any lobsters arrive dead:\n1. Let us know within 24 hours")
