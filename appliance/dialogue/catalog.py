@@ -149,12 +149,13 @@ def priced_items(passages) -> list[tuple[str, str]]:
     ("Site survey: free of charge")."""
     items: dict[str, str] = {}
     named_terms: dict[str, str] = {}
+    listing = {passage.heading for passage in passages if _priced_rows(passage.text)}  # a section of priced rows
     for passage in passages:
         rows = _priced_rows(passage.text)
         for label, price in rows:
             items.setdefault(label, price)
         name = _section_name(passage.heading)
-        if name and not rows:
+        if name and passage.heading not in listing:  # not its rows' section, by a price in its next passage's text
             price = _section_price(passage.heading, passage.text)
             section = passage.heading.split(" > ")[-1]
             if price:

@@ -129,3 +129,10 @@ def test_list_items_that_end_in_a_price_after_a_dash_are_priced_rows():
             "- Delivery — next day, no charge\n")
     assert priced_items([Passage("prices.md", "Prices > Gift boxes", text, 1.0)]) == [
         ("Kitchen Party for 2", "$119.00"), ("Whole cooked lobster", "$24.95"), ("Bibs", "$6.99")]
+
+
+def test_a_section_of_priced_rows_cut_in_two_is_no_item_of_its_own():
+    heading = "Price list > Products > C. Rental plans (Pelan Sewa)"
+    first = Passage("prices.md", heading, "Plan Jimat: Monthly RM 49 / month.\nPlan Keluarga: Monthly RM 89 / month.", 1.0)
+    rest = Passage("prices.md", heading, "After 60 months the unit is yours; service visits are RM 40 per visit.", 1.0)
+    assert [name for name, _ in priced_items([first, rest])] == ["Plan Jimat", "Plan Keluarga"]
