@@ -314,6 +314,7 @@ class Conversation:
         speech recognizer's (None for keyed or typed words): a number heard with little of it is read back."""
         now = self.now()
         self.state.confidence = confidence
+        confirming = self.state.waiting_for in ("email_confirmation", "number_confirmation", "order_confirmation")
         found, intent = self._understand(heard, self.state, now)
         if intent:
             if intent.startswith("send_details") and (not self.state.topic or not self._fits_topic(heard)):
@@ -328,6 +329,8 @@ class Conversation:
             if self.actions and reply.actions:
                 said = self.transcript + [{"role": "user", "content": f"Caller: {heard}"}]
                 reply = self.actions.take(reply, self.state, said, now)
+            if confirming:
+                reply = self._and_question(heard, found, reply)  # "Yep, that's it. And do I salt the water?"
             ends = intent == "goodbye"
             if not ends and FAREWELL.search(heard) and not reply.needs_clarification and not reply.escalate_to_human:
                 # "Perfect, send it. Thanks, bye.": done, and the call ends as the caller said
@@ -350,6 +353,19 @@ class Conversation:
                                                immediate_response=f"{ours} {result.reply.immediate_response}")
         self._remember(heard, result.reply, knowledge=True)
         return result
+
+    def _and_question(self, heard: str, found: dict, reply: Reply) -> Reply:
+        """A yes to a read-back said with a question of its own ("Yep, that's it. Oh, and do I put salt in the water
+        or no?"): the question is answered after what the yes does, not lost to it."""
+        question = " ".join(sentence for sentence in re.split(r"(?<=[.!?])\s+", heard.strip())
+                            if sentence.endswith("?") and len(sentence.split()) >= 4)
+        if not question or reply.needs_clarification:
+            return reply
+        answer = self._knowledge(question, found, self.state, None).reply
+        if not answer.used_knowledge:
+            return reply
+        return dataclasses.replace(reply, immediate_response=f"{reply.immediate_response} {answer.immediate_response}",
+                                   used_knowledge=True)
 
     def _with_advice(self, heard: str, reply: Reply) -> Reply:
         """A fault reported with no order ("the boiler cut out, there's a red light flashing") gets its ticket and,

@@ -399,3 +399,14 @@ def test_a_list_asked_for_by_a_sections_name_is_found_in_whichever_document_hold
         assert conversation._listed_source("What kind of gift boxes do you have?", found) == "prices.md"
     assert "Kitchen Party for 2: 119 dollars" in text and "Down Home Feast for 4: 219 dollars" in text
     assert "Jumbos" not in text
+
+
+def test_a_yes_to_a_read_back_said_with_a_question_answers_the_question_too(embedder, tmp_path):
+    document = ("# Cooking your lobster\n\nBring a big pot of water to a rolling boil. Add 2 tablespoons of salt for "
+                "every litre of water, so it tastes like the sea.\n\nBoil a 1½ lb lobster for 12 minutes.\n")
+    with answering(embedder, tmp_path, "cooking.md", document, "America/Halifax") as conversation:
+        conversation.reply("How long do I boil a lobster?")
+        reply = conversation.reply("Can you email me those instructions? It's kim at example dot com.").reply
+        assert reply.needs_clarification and "kim at example dot com" in reply.immediate_response
+        reply = conversation.reply("Yep, that's it. Oh, and do I put salt in the water or no?").reply
+    assert reply.actions == ("send_email",) and "2 tablespoons of salt" in reply.immediate_response
