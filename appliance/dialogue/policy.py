@@ -804,8 +804,9 @@ class Policy:
         if slot in ("whatsapp_number", "phone"):  # a number volunteered, not asked for: read back before it is used
             keys = (slot, "phone" if slot == "whatsapp_number" else "whatsapp_number")
             given = next((state.slots[key] for key in keys if state.slots.get(key)), None)
-            if given and given not in (state.caller_id, (state.caller or {}).get("phone")) and \
-                    given not in state.confirmed:
+            owners = {(self.crm.order(order_id) or {}).get("phone") for order_id in state.verified_orders}
+            if given and not any(same_number(given, own) for own in (state.caller_id, (state.caller or {}).get("phone"),
+                                                                     *owners)) and given not in state.confirmed:
                 for key in keys:
                     if state.slots.get(key) == given:
                         del state.slots[key]

@@ -605,6 +605,8 @@ def test_an_order_and_its_number_said_together_from_another_phone_are_checked_to
     intent, reply = turn(policy, state, "I'm on my work phone, the job is KT5093R and the mobile on it is 98123 45678.")
     assert intent == "order_status" and "awaiting parts" in reply.immediate_response.lower()
     assert state.slots.get("phone") == "+919812345678"  # texts about it go to the number on file
+    intent, reply = turn(policy, state, "Lovely. Could you text me the tracking number, please?")
+    assert intent == "send_details_sms" and reply.actions == ("send_sms",)  # the order's own number: not read back
 
 
 def test_is_it_done_yet_from_the_number_on_file_is_the_order_s_status(policy):
