@@ -18,7 +18,7 @@ from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extract
 from appliance.dialogue.hours import HOURS_ASKED, SHORT_WEEKDAYS, Timetable, spoken_clock, weekday_number
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, CallState, Crm, Policy,
-                                       spoken_phone)
+                                       spoken_phone, unstopped)
 from appliance.dialogue.prompt import messages
 from appliance.knowledge.documents import plain
 from appliance.llm.reply import Reply
@@ -79,6 +79,10 @@ OVERVIEW = re.compile(r"\b(your|the|all|which|what|any)\b[\w ]{0,20}\b(plans|pro
 # language ("Oferta dla firm"). Such a question searches again down to this cosine; what is found is used only when
 # it is a list of at least two priced things, read out in code, never given to the model.
 OVERVIEW_FLOOR = 0.2
+# "Is this the lobster place?", "are you the Harbour shop?": who answered, asked in any case; it is us when a word of
+# what is asked is a word of our name
+ASKS_IF_US = re.compile(r"\b(?:is (?:this|that|it)|are you|am i (?:speaking|talking) (?:to|with)|have i (?:reached|got))"
+                        r" (?:the )?([\w'& -]{2,40}?)\s*(?:\?|$|,)", re.I)
 # "What kind of gift boxes do you have?", "what sorts of cakes do you do?": a list of the things named
 KINDS = re.compile(r"\bwhat (?:kinds?|sorts?|types?|sizes?) of ([a-z][a-z' -]{2,30}?) (?:do|does|can|have|has|are|is)"
                    r"\b", re.I)
@@ -200,13 +204,13 @@ def spoken_money(text: str, words: str = "") -> str:
 def greeting_for(company: str, template: str = "") -> str:
     """What every call hears first: the [company] greeting with `{company}` filled in, or the usual one."""
     if template.strip():
-        return template.strip().replace("{company}", company)
-    return f"Hello, thank you for calling {company}. How can I help you today?"
+        return template.strip().replace("{company}.", f"{unstopped(company)}.").replace("{company}", company)
+    return f"Hello, thank you for calling {unstopped(company)}. How can I help you today?"
 
 
 def goodbye_for(company: str) -> str:
     """What every call hears last."""
-    return f"Thank you for calling {company}. Have a great day. Goodbye!"
+    return f"Thank you for calling {unstopped(company)}. Have a great day. Goodbye!"
 
 
 STILL_THERE = "Are you still there?"
@@ -345,6 +349,12 @@ class Conversation:
             # "fine, goodbye" is no answer to it
             self.state.waiting_for = self.state.waiting_intent = None
         asked, ours = self._without_our_name(heard)
+        if ours and not asked:  # "Hello, is this the lobster place?" and nothing more: yes, and what can we do
+            reply = Reply(f"{ours} How can I help you today?", "greeting", {**self.state.slots})
+            if on_text:
+                on_text(reply.immediate_response + " ")
+            self._remember(heard, reply, knowledge=False)
+            return TurnReply(reply, [], {})
         if ours and on_text:
             on_text(ours + " ")
         result = self._knowledge(asked, found, self.state, on_text)
@@ -401,11 +411,11 @@ class Conversation:
         when no such check was made or there is nothing else."""
         ours = set(re.findall(r"[a-z']{3,}", self.company.lower()))
         sentences = re.split(r"(?<=[.!?])\s+", heard)
-        kept = [s for s in sentences if not ((found := ASKS_FOR_NAME.search(s)) and set(
+        kept = [s for s in sentences if not ((found := ASKS_FOR_NAME.search(s) or ASKS_IF_US.search(s)) and set(
             re.findall(r"[a-z']{3,}", found.group(1).lower())) & ours and len(s.split()) <= 8)]
-        if len(kept) == len(sentences) or not kept:
+        if len(kept) == len(sentences):
             return heard, ""
-        return " ".join(kept), f"Yes, this is {self.company}."
+        return " ".join(kept), f"Yes, this is {unstopped(self.company)}."
 
     def _find_topic(self, heard: str) -> None:
         """What a caller wants sent when no document's name was heard: the document that fits the request

@@ -350,6 +350,11 @@ class CallState:
     callback_booked: bool = False  # a callback was booked on this call: a new day or time said moves it
 
 
+def unstopped(name: str) -> str:
+    """A name to end a sentence with: "Tern Rock Lobster Co." ends one with its own full stop, not with two."""
+    return name[:-1] if name.endswith(".") else name
+
+
 def spoken_day(moment: date) -> str:
     """"Friday, December 26": a day as said, its number never with a leading zero ("October 6", not "October 06")."""
     return f"{moment:%A}, {moment:%B} {moment.day}"
@@ -698,7 +703,7 @@ class Policy:
             return Reply("Of course. What can I help you with?", "greeting", {})
         if intent == "wrong_number":
             state.wrong_number = True
-            return Reply(f"This is {self.company}. I think you may have the wrong number. Is there anything I can "
+            return Reply(f"This is {unstopped(self.company)}. I think you may have the wrong number. Is there anything I can "
                          f"help you with from {self.company}?", "other", {})
         if intent == "complaint" and state.ticket_opened:
             state.complaint = f"{state.complaint} {state.heard}"
@@ -729,11 +734,11 @@ class Policy:
             entities_out["details_type"] = about
         if intent == "goodbye" and state.buying and not state.sales_told:  # decided to buy, left no time to call
             state.sales_told = True
-            return Reply(f"Thank you for calling {self.company}. I've passed your details to our sales team, who will "
+            return Reply(f"Thank you for calling {unstopped(self.company)}. I've passed your details to our sales team, who will "
                          f"be in touch. Goodbye!", "goodbye", entities_out,
                          actions=("create_hot_lead", "notify_sales_team"))
         if intent == "goodbye":
-            return Reply(f"Thank you for calling {self.company}. Have a great day. Goodbye!", "goodbye", entities_out)
+            return Reply(f"Thank you for calling {unstopped(self.company)}. Have a great day. Goodbye!", "goodbye", entities_out)
         if intent == "speak_to_human":
             expertise = self.unanswered_expertise if state.offered_specialist else self.sales_expertise
             # a call about a complaint goes to whoever handles complaints, whatever was asked on the way

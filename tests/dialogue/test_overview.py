@@ -410,3 +410,16 @@ def test_a_yes_to_a_read_back_said_with_a_question_answers_the_question_too(embe
         assert reply.needs_clarification and "kim at example dot com" in reply.immediate_response
         reply = conversation.reply("Yep, that's it. Oh, and do I put salt in the water or no?").reply
     assert reply.actions == ("send_email",) and "2 tablespoons of salt" in reply.immediate_response
+
+
+@pytest.mark.parametrize("heard", ["Yeah, hello, is this the lobster place?", "Hi, is that Harbour Lobster?"])
+def test_a_caller_who_only_asks_whether_it_is_us_hears_yes_and_how_we_can_help(embedder, tmp_path, heard):
+    document = "# Lobster season\n\nOur local season opens on the last Monday of November and closes May 31.\n"
+    folder = knowledge_folder(tmp_path, {"season.md": document})
+    with KnowledgeIndex(tmp_path / "index.db", embedder) as index:
+        index.ingest(folder)
+        conversation = Conversation("Harbour Lobster Co.", index, None,
+                                    lambda: datetime(2026, 12, 7, tzinfo=ZoneInfo("America/Halifax")))
+        reply = conversation.reply(heard).reply
+    assert reply.immediate_response == "Yes, this is Harbour Lobster Co. How can I help you today?"  # one stop
+    assert reply.intent == "greeting" and not reply.used_knowledge
