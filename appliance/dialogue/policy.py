@@ -113,7 +113,8 @@ OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaite
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|upset|"
                    r"scandal(ous)?|shocking|unbelievable|absurd|shameful|disgusting|pathetic|a joke|"
-                   r"(really|very|so) (annoyed|frustrated|disappointed)|you promised|"
+                   r"(really|very|so) (annoyed|frustrated|disappointed)|you promised|not (too |very |at all |really )?"
+                   r"happy|(that's|it's|this is) (just |simply )?not (right|on|fair)|"
                    r"terrible|appalling|worst|(third|fourth|fifth) time|complain(t)?|not good enough|sort(ed)? (this|it) "
                    r"out|wasted (my|our) (whole |entire )?\w+|(nobody|no one|no-one) (even )?(came|come|showed up|"
                    r"turned up)\b.{0,30}\b(nobody|no one|no-one) (even )?(call(ed)?|rang|ring|phoned|told))\b", re.I)
@@ -197,7 +198,7 @@ ADDS_TO = re.compile(r"\b(put (that|this|it) (down|there|in|on)|(also|please) (p
                      r"(that|this))\b", re.I)
 # Words of something gone wrong with what was delivered or done: said of an order, not asked, it is a complaint.
 PROBLEM = re.compile(r"\b(disaster|wrong(?! (number|line|person|department))|damaged|broken|faulty|defective|mistake|"
-                     r"missing|ruined|spoilt|spoiled|"
+                     r"missing|ruined|spoilt|spoiled|dead|rotten|gone off|"
                      r"not what (i|we) ordered|should (have )?be(en)?|useless|overcharged|charged (me |us )?twice|"
                      r"double[- ]charged|short (delivery|by)|scratched|leaking|leaked|torn|"
                      r"(charged|paid|deducted|debited|billed|taken|went|came out)( \w+){0,3} (twice|two times|double)|"

@@ -627,7 +627,9 @@ def test_a_decision_to_buy_said_with_another_task_makes_a_lead(policy, heard):
     "Yes, hello, I'm really upset, I paid in full for the laptop two weeks ago, you promised delivery last Friday, "
     "and until now, nothing, no text, no call, nothing.",
     "Your technicians cleaned my two units last week and now the one in the bedroom is dripping water all over the "
-    "floor. My daughter's bed is soaking wet."])
+    "floor. My daughter's bed is soaking wet.",
+    "Yeah, good morning. I'm not too happy here. I sent a hamper to my mum in Leeds, she opened it right when it came "
+    "yesterday, and three of the six pears were rotten. For what I paid for them, that's just not right."])
 def test_a_complaint_in_other_words_is_a_complaint(policy, heard):
     assert turn(policy, known_caller(), heard)[0] == "complaint"
 
