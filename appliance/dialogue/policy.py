@@ -595,6 +595,17 @@ class Policy:
             return "goodbye"  # also "oh, sorry, wrong number so" once told it is one  # "No, that's okay. Thanks for looking into it."
         return None
 
+    def _looks_after(self, agent: dict, words: str) -> str | None:
+        """What of the agent's work the caller's words are about ("a steady supply for my restaurant" → wholesale),
+        said so the caller knows they reach the right person; None when no one part of it is close enough."""
+        labels = [label for label in agent.get("expertise") or [] if label]
+        named = [label for label in labels if names(label, words)]
+        if named or not labels:
+            return named[0].replace("_", " ") if named else None
+        scores = self._similar(labels, words)
+        best = max(range(len(labels)), key=scores.__getitem__)
+        return labels[best].replace("_", " ") if scores[best] >= AGENT_MIN else None
+
     def _similar(self, labels: list[str], words: str) -> list[float]:
         """How close in meaning each label (an agent's expertise, "billing") is to the caller's words."""
         vectors = self.classifier.embedder.embed([words] + [label.replace("_", " ") for label in labels])
@@ -753,7 +764,9 @@ class Policy:
                 return Reply(f"I can't put you through on this line, but I can have {who} call you back. When "
                              f"would be a good time?", "callback_request",
                              {**entities_out, "missing_info": ["callback_time"]}, needs_clarification=True)
-            who = f"{agent['name']}, one of our specialists" if agent else "one of our specialists"
+            looks_after = self._looks_after(agent, " ".join(filter(None, (about, state.heard)))) if agent else None
+            who = (f"{agent['name']}, who looks after {looks_after}," if looks_after else
+                   f"{agent['name']}, one of our specialists," if agent else "one of our specialists")
             return Reply(f"Sure. I'm connecting you with {who} now. Please stay on the line.", intent,
                          entities_out, actions=("escalate_to_human",), escalate_to_human=True)
         if intent == "send_details_email":

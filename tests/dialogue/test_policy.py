@@ -773,3 +773,11 @@ def test_a_person_asked_for_in_a_complaint_call_is_one_who_handles_complaints(cl
     state.question = "Can you email me the address for the photos and what you need, so I can forward it?"
     intent, reply = turn(policy, state, "And honestly, I'd like to talk to an actual person about this.")
     assert intent == "speak_to_human" and "Ana" in reply.immediate_response
+
+
+def test_the_person_a_caller_is_put_through_to_is_said_with_what_they_look_after(classifier):
+    crm = Crm(agents=[{"name": "Dwayne", "expertise": ["billing", "accounts"], "status": "available"},
+                      {"name": "Marc", "expertise": ["sales", "wholesale"], "status": "available"}])
+    policy = Policy("Acme", crm, classifier, "+1")
+    intent, reply = turn(policy, CallState(caller_id="+15550100"), "Can I talk to someone in billing, please?")
+    assert intent == "speak_to_human" and "Dwayne, who looks after billing," in reply.immediate_response
