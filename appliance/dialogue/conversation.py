@@ -156,15 +156,17 @@ def spoken_dates(text: str, month_first: bool = False) -> str:
 _SHORT_DAY = re.compile(rf"\b({'|'.join(sorted(SHORT_WEEKDAYS, key=len, reverse=True))})\.?"
                         rf"(?=,?\s+\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{'|'.join(MONTHS)})\b)", re.I)
 _CLOCK_SPAN = re.compile(r"\b(\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?)\s?[-–]\s?(\d{1,2}(?:[:.]\d{2})?\s?[ap]\.?m\.?)", re.I)
-_PER = re.compile(r"(?<=\d)(\s[^\W\d]+)?\s?/\s?(month|year|week|day|night|hour|person|visit|unit|user)\b")
+_PER = re.compile(r"(?<=\d)(\s[^\W\d]+)?\s?/\s?(month|year|week|day|night|hour|person|visit|unit|user|lbs?|kg|"
+                  r"litre|liter|l)\b")
+PER_UNIT = {"lb": "pound", "lbs": "pound", "kg": "kilo", "l": "litre", "liter": "litre"}  # "$19.95/lb": a pound
 
 
 def spoken_short_forms(text: str) -> str:
     """What is written short, as said: "Sat 12 December, 9am-12pm slot" → "Saturday 12 December, 9 AM to 12 PM
-    slot"; "49 ringgit / month" → "49 ringgit a month"."""
+    slot"; "49 ringgit / month" → "49 ringgit a month"; "19 dollars 95/lb" → "19 dollars 95 a pound"."""
     text = _SHORT_DAY.sub(lambda found: WEEKDAYS[weekday_number(found.group(1))].title(), text)
     text = _CLOCK_SPAN.sub(lambda found: f"{spoken_clock(found.group(1))} to {spoken_clock(found.group(2))}", text)
-    return _PER.sub(lambda found: f"{found.group(1) or ''} a {found.group(2)}", text)
+    return _PER.sub(lambda found: f"{found.group(1) or ''} a {PER_UNIT.get(found.group(2), found.group(2))}", text)
 
 
 def _named_section(heard: str, passages: list) -> tuple[list, str]:

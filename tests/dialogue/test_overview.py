@@ -230,6 +230,7 @@ def test_an_answer_that_only_says_the_question_back_gets_the_documents_sentence(
     ("It should reach you Sat 12 December, 9am-12pm slot.", "It should reach you Saturday 12 December, 9 AM to 12 PM slot."),
     ("missed the sat 5 December slot", "missed the Saturday 5 December slot"),
     ("Plan Jimat: 49 ringgit / month.", "Plan Jimat: 49 ringgit a month."),
+    ("Jumbos: Price 19 dollars 95/lb, mussels 3 euros / kg", "Jumbos: Price 19 dollars 95 a pound, mussels 3 euros a kilo"),
     ("sun 5 hours, 3/4 full, 15 / metre", "sun 5 hours, 3/4 full, 15 / metre"),  # no date after it, no time unit
 ])
 def test_short_forms_are_said_in_full(written, spoken):
