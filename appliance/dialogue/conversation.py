@@ -13,8 +13,8 @@ from appliance.dialogue.catalog import (CURRENCY_SIGN, CURRENCY_WORDS, PRICE, PR
                                         priced_items, title_of)
 from appliance.dialogue.catalog import words_of as catalog_words
 from appliance.dialogue.entities import MONTHS, WEEKDAYS, spoken_id
-from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extractive, numbers, says_nothing_new,
-                                          speakable)
+from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extractive, numbers, quoted_from,
+                                          says_nothing_new, speakable)
 from appliance.dialogue.hours import HOURS_ASKED, SHORT_WEEKDAYS, Timetable, spoken_clock, weekday_number
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
 from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, CallState, Crm, Policy,
@@ -539,6 +539,7 @@ class Conversation:
         quoted = None if leans else extractive(about, passages, self.index.embedder.embed, min_score=self.quote_at,
                                                 priced=priced)
         if quoted:  # the documents' own sentence answers it: said now, with nothing the model could get wrong
+            state.topic = title_of(quoted_from(quoted, passages).heading, self.company)  # "email me those steps"
             quoted = self.spoken(quoted)
             reply = Reply(quoted, intent, {**state.slots}, used_knowledge=True)
             say(quoted + " ")

@@ -345,6 +345,13 @@ def _unwrapped(text: str) -> list[str]:
     return lines
 
 
+def quoted_from(quoted: str, passages: list):
+    """The passage a quote (from `extractive`) was taken from: the one whose words begin it; else the first."""
+    start = " ".join(_words(quoted)[:6])
+    return next((passage for passage in passages if start in " ".join(_words(speakable(plain(passage.text))))),
+                passages[0])
+
+
 def extractive(question: str, passages: list, embed, most: int = 2, max_chars: int = 220,
                min_score: float = MIN_EXTRACT_SCORE, priced: bool = False, sections: bool = True) -> str | None:
     """The passages' own sentences that best answer `question` (by meaning, in the passages' order), made

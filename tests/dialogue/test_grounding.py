@@ -251,3 +251,13 @@ def test_a_line_that_introduces_a_list_is_said_with_its_first_item(embedder):
     quoted = extractive("What happens if the lobsters show up dead? Is there a guarantee?", [CLAIMS], embedder.embed)
     assert "If any lobsters arrive dead: Let us know within 24 hours of delivery by phone or email." in quoted
     assert ":." not in quoted and not quoted.endswith(":")
+
+
+def test_a_quote_is_known_by_the_passage_it_came_from(embedder):
+    gifts = Passage("corporate.md", "Corporate gifts", "Ask our sales team for a quote for your office.", 0.6)  # found first
+    guide = Passage("cooking.md", "Cooking guide", "How long?\nBoil a **1½ lb** lobster for 15 to 16 minutes.", 0.5)
+    from appliance.dialogue.grounding import quoted_from
+
+    quoted = extractive("How long do I boil a pound and a half lobster?", [gifts, guide], embedder.embed)
+    assert "15 to 16 minutes" in quoted and quoted_from(quoted, [gifts, guide]) is guide
+    assert quoted_from("Nothing like any of them.", [gifts, guide]) is gifts
