@@ -26,7 +26,7 @@ _SPAN = rf"({_CLOCK})\s*(?:-|–|—|to|until|till)\s*({_CLOCK})"
 _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
 # A table's row is read as "Monday – Friday: Hours 9 a.m. – 6 p.m." or "Boxing Day — Fri., Dec. 26: Wharf shop Closed,
 # Orders desk Closed" (knowledge/documents.py): the first column's name, in capitals, stands between a day and its rule.
-_COLUMN = r"(?:(?-i:[A-Z])[\w'’&]*(?: (?-i:[a-z])[\w'’&]*){0,2}\s+)?"
+_COLUMN = rf"(?:(?!{_DAY}(?!\w))(?-i:[A-Z])[\w'’&]*(?: (?-i:[a-z])[\w'’&]*){{0,2}}\s+)?"  # not "Mon-Fri, Saturday closed"
 # what a rule says: hours, or closed, or open as usual ("OPEN, regular hours"); "HALF DAY, 8 AM to 12 NN"
 _SAYS = (rf"(?:(?:half[ -]day\W+)?{_CLOCK}\s*(?:-|–|—|to|until|till)\s*{_CLOCK}|closed\b|"
          rf"(?:open\W+)?(?:regular|normal|usual) hours\b|half[ -]day\W+(?:closes?|closing|until|till) (?:at )?{_CLOCK})")

@@ -215,3 +215,8 @@ def test_tables_with_columns_dotted_short_forms_and_days_listed_give_the_week_an
 def test_a_rule_that_says_nothing_readable_is_no_rule():
     hours = table("Monday – Friday: by appointment.\nSaturday: 9 a.m. – 1 p.m.\n")
     assert 0 not in hours.weekly and hours.answer("Are you open on Monday?", NOW) != "On Mondays we're None."
+
+
+def test_a_day_after_a_range_of_days_is_no_column_name():
+    hours = table("Our second shop stays open all August, 09:00 - 19:00 Mon-Fri, Saturday closed.\n")
+    assert hours.weekly == {5: "closed"}  # not Monday to Friday closed, with "Saturday" read as a column's name
