@@ -19,7 +19,7 @@ from appliance.actions import compose, outbox
 from appliance.actions.outbox import Message, message_key
 from appliance.actions.validate import Contacts, Refused, check
 from appliance.dialogue.catalog import PRICE_ASKED, priced_items
-from appliance.dialogue.policy import CallState, same_number, spoken_time
+from appliance.dialogue.policy import CallState, phones_of, same_number, spoken_time
 from appliance.llm.reply import Reply
 from appliance.records import disk_full
 from appliance.records.models import (Call, Callback, CallStats, Escalation, Lead, Outbox, Staff, Ticket, Turn, database,
@@ -85,7 +85,7 @@ class ActionTaker:
         lead = state.caller or {}
         staff = list(Staff.select())
         # An order the caller has shown to be theirs may go to the phone and email on file for it.
-        owners = [(self.crm.order(order_id) or {}).get("phone") for order_id in state.verified_orders] if self.crm else []
+        owners = phones_of(self.crm, state.verified_orders) if self.crm else []
         on_file = [(self.crm.lead(phone) or {}).get("email") for phone in owners if phone]
         opted_out = {lead.phone for lead in Lead.select(Lead.phone).where(Lead.sms_opt_out == True)}  # noqa: E712
         return Contacts(phones={p for p in (state.caller_id, lead.get("phone"), *owners) if p} | state.confirmed,

@@ -149,9 +149,9 @@ def priced_items(passages) -> list[tuple[str, str]]:
     ("Site survey: free of charge")."""
     items: dict[str, str] = {}
     named_terms: dict[str, str] = {}
-    listing = {passage.heading for passage in passages if _priced_rows(passage.text)}  # a section of priced rows
-    for passage in passages:
-        rows = _priced_rows(passage.text)
+    rows_of = [_priced_rows(passage.text) for passage in passages]
+    listing = {passage.heading for passage, rows in zip(passages, rows_of) if rows}  # a section of priced rows
+    for passage, rows in zip(passages, rows_of):
         for label, price in rows:
             items.setdefault(label, price)
         name = _section_name(passage.heading)

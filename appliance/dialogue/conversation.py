@@ -17,8 +17,8 @@ from appliance.dialogue.grounding import (CONFIRM, Grounded, _unwrapped, extract
                                           says_nothing_new, speakable)
 from appliance.dialogue.hours import HOURS_ASKED, SHORT_WEEKDAYS, Timetable, spoken_clock, weekday_number
 from appliance.dialogue.intents import QUESTIONS, IntentClassifier
-from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, CallState, Crm, Policy,
-                                       spoken_phone, unstopped)
+from appliance.dialogue.policy import (ASKS_FOR_NAME, FAREWELL, FAULT, IDENTIFY_BY, READ_BACKS, CallState, Crm,
+                                       Policy, spoken_phone, unstopped)
 from appliance.dialogue.prompt import messages
 from appliance.knowledge.documents import plain
 from appliance.llm.reply import Reply
@@ -86,6 +86,11 @@ ASKS_IF_US = re.compile(r"\b(?:is (?:this|that|it)|are you|am i (?:speaking|talk
 # "What kind of gift boxes do you have?", "what sorts of cakes do you do?": a list of the things named
 KINDS = re.compile(r"\bwhat (?:kinds?|sorts?|types?|sizes?) of ([a-z][a-z' -]{2,30}?) (?:do|does|can|have|has|are|is)"
                    r"\b", re.I)
+
+
+def questions_in(heard: str) -> list[str]:
+    """The sentences of a turn that ask something ("We're a small office. What plans do you have?")."""
+    return [sentence for sentence in re.split(r"(?<=[.!?])\s+", heard.strip()) if sentence.endswith("?")]
 
 
 def asked_list(heard: str) -> str | None:
@@ -243,11 +248,12 @@ class Conversation:
         self.quote_at = quote_at
         self.currency_words = currency_words
         crm = crm or Crm()
-        self.catalog = catalog or Catalog.from_passages(index.passages(), company)
+        every = index.passages() if index else []  # read once: a conversation is made for every call
+        self.catalog = catalog or Catalog.from_passages(every, company)
         self.country_code = country_code
-        self.timetable = timetable or (Timetable.from_passages(index.passages()) if index else Timetable())
-        self._sections = list(dict.fromkeys((passage.source, passage.heading) for passage in index.passages())) \
-            if index else []  # every document's sections, for a list asked for by a section's name
+        self.timetable = timetable or (Timetable.from_passages(every) if index else Timetable())
+        # every document's sections, for a list asked for by a section's name
+        self._sections = list(dict.fromkeys((passage.source, passage.heading) for passage in every))
         self.classifier = classifier or IntentClassifier(index.embedder)
         self.policy = Policy(company, crm, self.classifier, country_code, whatsapp_online, self.catalog,
                              issue_types, unanswered_expertise, sales_expertise, identify_by)
@@ -320,7 +326,7 @@ class Conversation:
         speech recognizer's (None for keyed or typed words): a number heard with little of it is read back."""
         now = self.now()
         self.state.confidence = confidence
-        confirming = self.state.waiting_for in ("email_confirmation", "number_confirmation", "order_confirmation")
+        confirming = self.state.waiting_for in READ_BACKS
         found, intent = self._understand(heard, self.state, now)
         if intent:
             if intent.startswith("send_details") and (not self.state.topic or not self._fits_topic(heard)):
@@ -346,7 +352,7 @@ class Conversation:
                 on_text(reply.immediate_response + " ")
             self._remember(heard, reply, knowledge=False)
             return TurnReply(reply, [], {}, ends_call=ends)
-        if self.state.waiting_for in ("order_confirmation", "email_confirmation", "number_confirmation"):
+        if self.state.waiting_for in READ_BACKS:
             # "Is that the one?" answered with another question: the yes or no asked for is not coming, and a later
             # "fine, goodbye" is no answer to it
             self.state.waiting_for = self.state.waiting_intent = None
@@ -369,8 +375,7 @@ class Conversation:
     def _and_question(self, heard: str, found: dict, reply: Reply) -> Reply:
         """A yes to a read-back said with a question of its own ("Yep, that's it. Oh, and do I put salt in the water
         or no?"): the question is answered after what the yes does, not lost to it."""
-        question = " ".join(sentence for sentence in re.split(r"(?<=[.!?])\s+", heard.strip())
-                            if sentence.endswith("?") and len(sentence.split()) >= 4)
+        question = " ".join(sentence for sentence in questions_in(heard) if len(sentence.split()) >= 4)
         if not question or reply.needs_clarification:
             return reply
         answer = self._knowledge(question, found, self.state, None).reply
@@ -383,15 +388,20 @@ class Conversation:
         """A fault reported with no order ("the boiler cut out, there's a red light flashing") gets its ticket and,
         where the documents say what to do about it, their own sentences, after the apology."""
         heard, _ = self._without_our_name(heard)  # "Hello, is that Corrib Oil?" is no part of the fault
-        passages = self.index.search(heard, k=self.top_k, min_score=self.min_score) if self.index else []
-        advice = self._section_on(FAULT.search(heard)) or (extractive(
-            heard, passages, self.index.embedder.embed, min_score=self.quote_at, sections=False) if passages else None)
+        advice = self._section_on(FAULT.search(heard)) or self._quoted(heard)
         if not advice:
             return reply
         self.state.advised = True
         sorry, _, rest = reply.immediate_response.partition(". ")
         return dataclasses.replace(reply, immediate_response=f"{sorry}. {self.spoken(advice)} {rest}",
                                    used_knowledge=True)
+
+    def _quoted(self, words: str) -> str | None:
+        """The documents' own sentence that answers `words`, said in passing (a fault, a question beside another);
+        None when none is close enough."""
+        passages = self.index.search(words, k=self.top_k, min_score=self.min_score) if self.index else []
+        return extractive(words, passages, self.index.embedder.embed, min_score=self.quote_at,
+                          sections=False) if passages else None
 
     def _section_on(self, fault: re.Match | None) -> str | None:
         """The first line of the documents' section headed by the fault's word ("leaking": "4. LEAKS"), which says
@@ -475,12 +485,8 @@ class Conversation:
             hours = self.spoken(hours)
             # "Where are you, exactly? And what time do you close today?": the other question is answered too, with
             # the documents' own sentence when one is close enough
-            others = [part for part in re.split(r"(?<=[.!?])\s+", heard.strip())
-                      if part.endswith("?") and not HOURS_ASKED.search(part)]
-            passages = self.index.search(" ".join(others), k=self.top_k, min_score=self.min_score) \
-                if others and self.index else []
-            quoted = extractive(" ".join(others), passages, self.index.embedder.embed, min_score=self.quote_at,
-                                sections=False) if passages else None
+            others = " ".join(part for part in questions_in(heard) if not HOURS_ASKED.search(part))
+            quoted = self._quoted(others) if others else None
             hours = f"{self.spoken(quoted)} {hours}" if quoted else hours
             reply = Reply(hours, self._question_intent(state), {**state.slots}, used_knowledge=True)
             say(hours + " ")
@@ -489,7 +495,7 @@ class Conversation:
         named = self._listed_item(heard) or self.catalog.offer(heard) or self.catalog.topic(heard)
         refers = state.topic is not None and REFERRING.search(heard) is not None
         queries = [heard]
-        asked = " ".join(part for part in re.split(r"(?<=[.!?])\s+", heard.strip()) if part.endswith("?"))
+        asked = " ".join(questions_in(heard))
         if asked and asked != heard.strip():  # "We're a small real estate office. What plans do you have for
             queries.append(asked)  # companies?": the question alone, which what was said before it blurs
         if named:  # "what comes with the Gold option?": also the passage of the name the caller said

@@ -21,7 +21,8 @@ SHORT_WEEKDAYS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, 
                   "sun": 6}
 _DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\.?"
 _MONTH = r"(?:" + "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTHS) + r")\.?"
-_CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?\s?m\.?)?|noon\b|midday\b|midnight\b)"
+NAMED_CLOCKS = {"noon": "12pm", "midday": "12pm", "midnight": "12am"}  # "8 a.m. – noon"
+_CLOCK = rf"(?:\d{{1,2}}(?:[:.]\d{{2}})?\s*(?:[ap]\.?\s?m\.?)?|{'|'.join(NAMED_CLOCKS)}\b)"
 _SPAN = rf"({_CLOCK})\s*(?:-|–|—|to|until|till)\s*({_CLOCK})"
 _GAP = r"[\s:,.…]*"  # "Sunday: ", "Sunday ....... ", "Sunday, "
 # A table's row is read as "Monday – Friday: Hours 9 a.m. – 6 p.m." or "Boxing Day — Fri., Dec. 26: Wharf shop Closed,
@@ -83,7 +84,7 @@ def _month(word: str) -> int:
 
 def spoken_clock(text: str) -> str:
     """"08:00" → "8 AM", "17:30" → "5:30 PM", "8:30am" → "8:30 AM", "9am" → "9 AM", "noon" → "12 PM"."""
-    text = {"noon": "12pm", "midday": "12pm", "midnight": "12am"}.get(text.strip().lower(), text)
+    text = NAMED_CLOCKS.get(text.strip().lower(), text)
     found = re.match(r"(\d{1,2})(?:[:.](\d{2}))?\s*(?:([ap])\.?\s?m\.?)?", text.strip(), re.I)
     hour, minute, half = int(found.group(1)), found.group(2) or "00", (found.group(3) or "").lower()
     if not half:
@@ -95,7 +96,7 @@ def spoken_clock(text: str) -> str:
 def _clock_like(text: str) -> bool:
     found = re.match(r"(\d{1,2})(?:[:.](\d{2}))?", text.strip())
     if found is None:
-        return text.strip().lower() in ("noon", "midday", "midnight")
+        return text.strip().lower() in NAMED_CLOCKS
     return int(found.group(1)) <= 24 and int(found.group(2) or 0) < 60
 
 

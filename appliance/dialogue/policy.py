@@ -110,6 +110,8 @@ MISDIALLED = re.compile(r"\b(wrong (number|one|line|place)|dial(l)?ed (it )?wron
 PUT_THROUGH = re.compile(r"\b(put me (through |across |on |onto )?to|transfer me to|connect me (to|with)) (the )?[a-z]+|"
                          r"\b(just |please )?put me through\b(?! to)", re.I)
 OTHER_QUESTION_MIN = 0.6  # a question this sure, asked while a detail is awaited, is a new question
+# What the caller is asked to say yes or no to: a detail read back before it is used.
+READ_BACKS = ("email_confirmation", "order_confirmation", "number_confirmation")
 # Words of a caller who is fed up: with an order's status asked for, the call is a complaint (and gets a ticket).
 ANGER = re.compile(r"\b(ridiculous|unacceptable|disgrace(ful)?|fed up|sick of|furious|angry|outrageous|useless|upset|"
                    r"scandal(ous)?|shocking|unbelievable|absurd|shameful|disgusting|pathetic|a joke|"
@@ -273,6 +275,11 @@ class Crm:
     def agent_for(self, expertise: str, words: str = "", similar=None) -> dict | None:
         """An available agent, preferring one whose expertise the caller's words name, then `expertise`."""
         return choose_agent(self.agents, expertise, words, similar)
+
+
+def phones_of(crm, order_ids) -> list[str]:
+    """The phone numbers on file for these orders (those the caller has shown to be theirs), from either CRM."""
+    return [phone for phone in ((crm.order(order_id) or {}).get("phone") for order_id in order_ids) if phone]
 
 
 def same_number(a: str | None, b: str | None) -> bool:
@@ -529,7 +536,7 @@ class Policy:
             task = next((name for pattern, name in CHANNELS if pattern.search(heard)), task)
             if task is None and entities.find_email(heard):
                 task = "send_details_email"  # "send it to jane at example dot com"
-        if state.waiting_for in ("email_confirmation", "order_confirmation", "number_confirmation") and (
+        if state.waiting_for in READ_BACKS and (
                 yes or no) and not task:
             return state.waiting_intent
         if state.waiting_for == "order_confirmation" and state.found.get("order_id") and task in (
@@ -823,7 +830,7 @@ class Policy:
         if slot in ("whatsapp_number", "phone"):  # a number volunteered, not asked for: read back before it is used
             keys = (slot, "phone" if slot == "whatsapp_number" else "whatsapp_number")
             given = next((state.slots[key] for key in keys if state.slots.get(key)), None)
-            owners = {(self.crm.order(order_id) or {}).get("phone") for order_id in state.verified_orders}
+            owners = phones_of(self.crm, state.verified_orders)
             if given and not any(same_number(given, own) for own in (state.caller_id, (state.caller or {}).get("phone"),
                                                                      *owners)) and given not in state.confirmed:
                 for key in keys:
